@@ -1,0 +1,78 @@
+# gilprobe — the one entry point: build, test, demo, bench, layouts.
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude
+LDLIBS  := -lelf -ljson-c
+PYTHON  := /usr/bin/python3
+
+SRC     := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJ     := $(SRC:src/%.c=build/obj/%.o)
+ASAN_OBJ:= $(SRC:src/%.c=build/asan/%.o)
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# Debian packages the build and the tests need; installed only when missing.
+DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
+            python3 python3-pytest python3-pytest-xdist
+STAMP   := build/.deps-ok
+
+.PHONY: all deps test check-asan unit integration demo bench layouts layouts-check clean
+
+all: gilprobe
+
+$(STAMP):
+	@mkdir -p build
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+	@touch $@
+
+deps: $(STAMP)
+
+build/obj/%.o: src/%.c $(wildcard include/*.h) | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+build/asan/%.o: src/%.c $(wildcard include/*.h) | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(ASAN_FLAGS) -c $< -o $@
+
+gilprobe: $(OBJ) build/obj/main.o
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+build/gilprobe-asan: $(ASAN_OBJ) build/asan/main.o
+	$(CC) $(ASAN_FLAGS) $^ -o $@ $(LDLIBS)
+
+# C unit tests (cmocka), under ASan+UBSan.
+build/unit_tests: tests/unit/*.c $(ASAN_OBJ)
+	$(CC) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(ASAN_FLAGS) \
+	  tests/unit/*.c $(ASAN_OBJ) -o $@ $(LDLIBS) -lcmocka
+
+unit: build/unit_tests
+	$(PYTHON) tests/unit/make_linetable_fixtures.py build/fixtures
+	build/unit_tests build/fixtures
+
+layouts-check:
+	$(PYTHON) tools/gen_layouts.py --check
+
+layouts:
+	$(PYTHON) tools/gen_layouts.py
+
+# The integration tests run both the normal and the sanitized binary.
+test: gilprobe build/gilprobe-asan unit layouts-check
+	$(PYTHON) -m pytest -n 2 -q tests/integration
+
+check-asan: build/gilprobe-asan build/unit_tests
+	GILPROBE=build/gilprobe-asan $(PYTHON) -m pytest -n 2 -q tests/integration
+
+demo: gilprobe
+	@$(PYTHON) examples/demo.py ./gilprobe
+
+bench: gilprobe
+	$(PYTHON) bench/bench_dump.py ./gilprobe
+
+clean:
+	rm -rf build gilprobe

@@ -1,0 +1,25 @@
+/* Symbols and sections of an ELF file (libelf), opened through the
+ * target's /proc/PID/root so containers work. */
+#ifndef GILPROBE_ELFSYM_H
+#define GILPROBE_ELFSYM_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_file {
+    int fd;
+    void *elf;          /* Elf* (kept opaque to spare includers libelf.h) */
+    bool has_symtab;    /* .symtab present: not stripped */
+    bool is_exec;       /* ET_EXEC: not position independent, bias 0 */
+    uint64_t min_vaddr; /* lowest PT_LOAD p_vaddr, page aligned */
+};
+
+/* 0 or -errno (-ENOEXEC when not an ELF file). */
+int elf_file_open(const char *path, struct elf_file *ef);
+void elf_file_close(struct elf_file *ef);
+
+/* Exact name, looked up in .dynsym, then .symtab. */
+bool elf_file_symbol(struct elf_file *ef, const char *name, uint64_t *value, uint64_t *size);
+bool elf_file_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size);
+
+#endif

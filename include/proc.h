@@ -1,0 +1,66 @@
+/* Everything gilprobe learns from /proc/PID: maps, tasks, per-thread kernel
+ * state and blocking syscall, command line, PID namespaces. */
+#ifndef GILPROBE_PROC_H
+#define GILPROBE_PROC_H
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_map {
+    uint64_t start, end, offset;
+    char perms[5];
+    char path[PATH_MAX];
+};
+
+struct proc_maps {
+    struct proc_map *v;
+    size_t n;
+};
+
+/* 0 or -errno. */
+int proc_read_maps(pid_t pid, struct proc_maps *maps);
+void proc_maps_free(struct proc_maps *maps);
+const struct proc_map *proc_maps_find(const struct proc_maps *maps, uint64_t addr);
+
+/* A file of the target as seen from its own mount namespace. */
+void proc_root_path(pid_t pid, const char *path, char *out, size_t outsz);
+
+/* Thread ids of the process, ascending. 0 or -errno. */
+int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n);
+
+#define SYSCALL_NONE (-2)    /* "running": on a CPU, not in a syscall */
+#define SYSCALL_UNKNOWN (-1) /* blocked, but not in a syscall (e.g. a fault) */
+
+struct task_info {
+    pid_t tid;
+    char comm[32];
+    char state;         /* R S D T t Z X I ... from stat */
+    long syscall_nr;    /* SYSCALL_NONE, SYSCALL_UNKNOWN or the number */
+    uint64_t args[6];
+    uint64_t utime, stime; /* clock ticks */
+    bool valid;
+};
+
+/* Reads comm, stat and syscall of one thread. 0 or -errno. */
+int proc_task_read(pid_t pid, pid_t tid, struct task_info *out);
+
+/* Parses a /proc/.../syscall line into nr and args (exposed for tests). */
+void proc_parse_syscall(const char *text, long *nr, uint64_t args[6]);
+
+/* NUL-separated argv joined by spaces. 0 or -errno. */
+int proc_cmdline(pid_t pid, char *buf, size_t sz);
+
+/* Innermost-namespace id of a task (NSpid's last field); the id itself when
+ * the process shares our PID namespace. 0 when unknown. */
+pid_t proc_ns_tid(pid_t pid, pid_t tid);
+
+/* 0 if the process is alive, -ESRCH for a zombie, -errno otherwise. */
+int proc_exists(pid_t pid);
+
+/* Start time (clock ticks since boot, stat field 22): tells a reused PID. */
+uint64_t proc_start_time(pid_t pid);
+
+const char *proc_state_name(char state);
+
+#endif

@@ -1,0 +1,62 @@
+/* The one place that describes a CPython version's memory layout.
+ * Values come from src/layouts_generated.c (tools/gen_layouts.py compiles
+ * offsetof() against each version's headers); on 3.13+ the process's own
+ * _Py_DebugOffsets table overrides the fields it publishes. */
+#ifndef GILPROBE_PYLAYOUT_H
+#define GILPROBE_PYLAYOUT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define OFF_NONE (-1)
+
+/* Every layout fact, by name. -1 means "absent in this version". */
+#define PY_LAYOUT_FIELDS(X) \
+    X(version_hex) X(frame_model) X(linetable_format) X(lasti_scale) \
+    X(owner_cstack) X(owner_generator) \
+    X(runtime_size) X(rt_interpreters_head) X(rt_interpreters_main) \
+    X(rt_main_thread) X(rt_gil) X(rt_tstate_current) \
+    X(interp_next) X(interp_threads_head) X(interp_ceval_gil) \
+    X(gil_size) X(gil_interval) X(gil_last_holder) X(gil_locked) \
+    X(gil_switch_number) X(gil_cond) X(gil_mutex) X(gil_switch_cond) \
+    X(gil_switch_mutex) \
+    X(ts_next) X(ts_interp) X(ts_thread_id) X(ts_frame) \
+    X(ts_native_thread_id) X(ts_cframe) X(cframe_current_frame) \
+    X(ts_current_frame) X(ts_state) \
+    X(frameobj_back) X(frameobj_code) X(frameobj_lasti) \
+    X(iframe_code) X(iframe_instr) X(iframe_previous) X(iframe_owner) \
+    X(code_filename) X(code_name) X(code_firstlineno) X(code_linetable) \
+    X(code_qualname) X(code_code_adaptive) X(code_firsttraceable) \
+    X(obj_type) X(type_name) X(bytes_size) X(bytes_data) \
+    X(str_length) X(str_state) X(str_ascii_data) X(str_compact_data)
+
+/* Fields that _Py_DebugOffsets (3.13+) publishes; the layout keeps, for
+ * each, its byte position inside that table (dbg_<field>). */
+#define PY_DEBUG_FIELDS(X) \
+    X(rt_interpreters_head) X(interp_next) X(interp_threads_head) \
+    X(interp_ceval_gil) X(ts_next) X(ts_interp) X(ts_current_frame) \
+    X(ts_thread_id) X(ts_native_thread_id) X(iframe_previous) \
+    X(iframe_code) X(iframe_instr) X(iframe_owner) X(code_filename) \
+    X(code_name) X(code_qualname) X(code_linetable) X(code_firstlineno) \
+    X(code_code_adaptive) X(obj_type) X(type_name) X(bytes_size) \
+    X(bytes_data) X(str_length) X(str_state) X(str_ascii_data)
+
+enum frame_model { FRAME_OBJECTS = 0, FRAME_CFRAME = 1, FRAME_CURRENT = 2 };
+enum linetable_format { LT_LNOTAB = 0, LT_310 = 1, LT_LOCATIONS = 2 };
+
+struct py_layout {
+    const char *header_version; /* e.g. "3.12.1": the headers it came from */
+#define X(name) int32_t name;
+    PY_LAYOUT_FIELDS(X)
+#undef X
+#define X(name) int32_t dbg_##name;
+    PY_DEBUG_FIELDS(X)
+#undef X
+    int32_t dbg_size; /* sizeof(_Py_DebugOffsets), 0 before 3.13 */
+};
+
+/* The generated table for (major, minor), or NULL when unsupported. */
+const struct py_layout *py_layout_for(int major, int minor);
+/* "3.8, 3.9, ..." for messages. */
+const char *py_layout_supported_list(void);
+
+#endif

@@ -1,0 +1,39 @@
+/* Reading Python objects out of the target: str, bytes, code objects.
+ * Results are cached by address for the lifetime of a cache (one dump). */
+#ifndef GILPROBE_PYOBJ_H
+#define GILPROBE_PYOBJ_H
+#include <stdint.h>
+
+#include "addrmap.h"
+#include "pyrt.h"
+
+#define PYSTR_MAX_CHARS 1024
+#define LINETABLE_MAX_BYTES (1 << 20)
+
+struct code_info {
+    uint64_t addr;
+    const char *name;     /* qualified name on 3.11+ */
+    const char *filename;
+    int firstlineno;
+    int firsttraceable;   /* 3.11+: first traceable code unit */
+    uint8_t *linetable;
+    uint32_t linetable_len;
+};
+
+struct pyobj_cache {
+    struct addrmap strings; /* addr -> char* (UTF-8) */
+    struct addrmap codes;   /* addr -> struct code_info* */
+    struct addrmap types;   /* addr -> (void*)1 code type, (void*)2 str type, 3 other */
+};
+
+void pyobj_cache_init(struct pyobj_cache *c);
+void pyobj_cache_free(struct pyobj_cache *c);
+
+/* A str object as UTF-8; NULL when it is not a readable str. */
+const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
+/* A code object; NULL when addr is not a readable code object. */
+const struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
+/* Line of the instruction at `offset` (see linetable.h for its unit). */
+int pyobj_code_line(const struct pyrt *rt, const struct code_info *ci, long offset);
+
+#endif

@@ -1,0 +1,56 @@
+/* One read of the interpreter's state: GIL word, thread states, stacks. */
+#ifndef GILPROBE_SNAPSHOT_H
+#define GILPROBE_SNAPSHOT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pyobj.h"
+#include "pyrt.h"
+
+#define SNAP_MAX_INTERPRETERS 256
+#define SNAP_MAX_THREADS 20000
+#define SNAP_MAX_FRAMES 4096
+
+struct py_frame {
+    const struct code_info *code; /* owned by the pyobj cache */
+    int line;                     /* -1 when the instruction has none */
+};
+
+struct py_thread {
+    uint64_t tstate;
+    uint64_t interp;
+    uint64_t pthread;   /* pthread_t (thread_id) */
+    pid_t tid;          /* kernel TID as seen from here; 0 if unknown */
+    bool holds_gil;
+    bool stack_partial; /* the walk stopped on something unreadable */
+    struct py_frame *frames; /* innermost first */
+    int nframes;
+};
+
+struct gil_state {
+    uint64_t addr;        /* 0 when it could not be located */
+    uint32_t size;
+    int locked;           /* -1 not created, 0 free, 1 held */
+    uint64_t last_holder;
+    uint64_t holder;      /* tstate holding it, 0 when free */
+    uint64_t switch_number;
+    uint64_t interval_us;
+};
+
+struct snapshot {
+    struct gil_state gil;
+    struct py_thread *threads;
+    size_t nthreads;
+    bool partial;          /* the thread list changed under us */
+    char partial_reason[128];
+};
+
+/* Reads GIL and threads (and stacks when `stacks`). Never fails as a whole
+ * while the process exists: unreadable parts are marked partial. Returns
+ * GP_OK, or GP_ERR_EXITED when the process is gone. */
+int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struct snapshot *s,
+                  struct gp_error *err);
+void snapshot_free(struct snapshot *s);
+
+#endif

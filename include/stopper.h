@@ -1,0 +1,21 @@
+/* --blocking: stop every thread of the target with ptrace for a consistent
+ * read, and always let them go again (normal exit, errors and signals). */
+#ifndef GILPROBE_STOPPER_H
+#define GILPROBE_STOPPER_H
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "errors.h"
+
+#define STOPPER_DEFAULT_TIMEOUT_MS 1000
+
+/* Stops all threads; on failure every thread stopped so far is resumed.
+ * GP_OK or an exit code with err filled. */
+int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err);
+/* Resumes (detaches) everything stopped; safe to call more than once.
+ * Returns how long the target was stopped, in microseconds. */
+uint64_t stopper_resume_all(void);
+/* Installed once by main: fatal signals resume the target before dying. */
+void stopper_install_signal_handlers(void);
+
+#endif

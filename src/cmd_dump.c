@@ -1,0 +1,149 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dump.h"
+#include "stopper.h"
+
+/* Test-only: hold the target (stopped with --blocking) this long between
+ * attaching and reading, so tests can interrupt or kill mid-dump. */
+#define TEST_PAUSE_ENV "GILPROBE_TEST_PAUSE_MS"
+
+static void test_pause(void)
+{
+    const char *v = getenv(TEST_PAUSE_ENV);
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+    const struct dump_thread *x = a, *y = b;
+    return (x->py->tid > y->py->tid) - (x->py->tid < y->py->tid);
+}
+
+/* Kernel view of every OS thread, read before any ptrace stop so that the
+ * states and syscalls are the target's own. */
+static struct task_info *read_tasks(pid_t pid, size_t *n, struct gp_error *err)
+{
+    pid_t *tids;
+    int r = proc_list_tasks(pid, &tids, n);
+    if (r < 0) {
+        gp_error_from_errno(err, -r, pid, "the thread list");
+        return NULL;
+    }
+    struct task_info *tasks = calloc(*n ? *n : 1, sizeof *tasks);
+    for (size_t i = 0; tasks && i < *n; i++) {
+        r = proc_task_read(pid, tids[i], &tasks[i]);
+        if (r == -EACCES || r == -EPERM) {
+            gp_error_from_errno(err, -r, pid, "thread states");
+            free(tasks);
+            tasks = NULL;
+        }
+    }
+    free(tids);
+    if (!tasks && err->code == GP_OK)
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory reading the thread list");
+    return tasks;
+}
+
+static int build_dump(struct dump *d, const struct task_info *tasks, size_t ntasks)
+{
+    d->nthreads = d->snap.nthreads;
+    d->threads = calloc(d->nthreads ? d->nthreads : 1, sizeof *d->threads);
+    if (!d->threads)
+        return -1;
+    d->os_threads = ntasks;
+    for (size_t i = 0; i < d->nthreads; i++) {
+        struct dump_thread *t = &d->threads[i];
+        t->py = &d->snap.threads[i];
+        t->is_main = t->py->tid == d->pid;
+        for (size_t k = 0; k < ntasks; k++)
+            if (tasks[k].tid == t->py->tid && t->py->tid)
+                t->task = tasks[k];
+        if (!t->task.valid)
+            snprintf(t->task.comm, sizeof t->task.comm, "?");
+        classify_task(&t->task, d->snap.gil.addr, d->snap.gil.size, &t->block);
+        if (t->py->holds_gil)
+            d->gil_holder_tid = t->py->tid;
+    }
+    qsort(d->threads, d->nthreads, sizeof *d->threads, cmp_thread);
+    return 0;
+}
+
+static int write_report(const struct dump_options *opt, const struct dump *d,
+                        struct gp_error *err)
+{
+    FILE *out = stdout;
+    if (opt->output && !(out = fopen(opt->output, "we"))) {
+        gp_error_set(err, GP_ERR_OUTPUT, "cannot write %s: %s; choose a writable path",
+                     opt->output, strerror(errno));
+        return err->code;
+    }
+    int r = 0;
+    if (opt->json)
+        r = report_dump_json(out, d);
+    else
+        report_dump_text(out, d);
+    if (fflush(out) != 0 || ferror(out))
+        r = -1;
+    if (out != stdout && fclose(out) != 0)
+        r = -1;
+    if (r < 0) {
+        gp_error_set(err, GP_ERR_OUTPUT, "cannot write the report to %s: %s",
+                     opt->output ? opt->output : "standard output", strerror(errno));
+        return err->code;
+    }
+    return GP_OK;
+}
+
+int cmd_dump(const struct dump_options *opt, struct gp_error *err)
+{
+    struct pyrt rt;
+    int r = pyrt_attach(opt->pid, &rt, err);
+    if (r != GP_OK)
+        return r;
+    struct dump d;
+    memset(&d, 0, sizeof d);
+    d.pid = opt->pid;
+    d.rt = &rt;
+    d.blocking = opt->blocking;
+    proc_cmdline(opt->pid, d.cmdline, sizeof d.cmdline);
+
+    size_t ntasks = 0;
+    struct task_info *tasks = read_tasks(opt->pid, &ntasks, err);
+    if (!tasks)
+        return err->code;
+    if (opt->blocking && (r = stopper_stop_all(opt->pid, STOPPER_DEFAULT_TIMEOUT_MS, err)) != GP_OK) {
+        free(tasks);
+        return r;
+    }
+    test_pause();
+    struct pyobj_cache cache;
+    pyobj_cache_init(&cache);
+    r = snapshot_take(&rt, &cache, true, &d.snap, err);
+    if (opt->blocking)
+        d.paused_us = stopper_resume_all();
+    if (r == GP_OK && (proc_exists(opt->pid) != 0 || proc_start_time(opt->pid) != rt.start_time)) {
+        gp_error_set(err, GP_ERR_EXITED,
+                     "process %d exited while gilprobe was reading it; nothing to report",
+                     opt->pid);
+        r = err->code;
+    }
+    if (r == GP_OK && build_dump(&d, tasks, ntasks) != 0) {
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory building the report");
+        r = err->code;
+    }
+    if (r == GP_OK)
+        r = write_report(opt, &d, err);
+    free(d.threads);
+    snapshot_free(&d.snap);
+    pyobj_cache_free(&cache);
+    free(tasks);
+    return r;
+}

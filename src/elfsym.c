@@ -1,0 +1,115 @@
+#include "elfsym.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <string.h>
+#include <unistd.h>
+
+int elf_file_open(const char *path, struct elf_file *ef)
+{
+    memset(ef, 0, sizeof *ef);
+    ef->fd = -1;
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return -ENOSYS;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    GElf_Ehdr eh;
+    if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
+        if (elf)
+            elf_end(elf);
+        close(fd);
+        return -ENOEXEC;
+    }
+    ef->fd = fd;
+    ef->elf = elf;
+    ef->is_exec = eh.e_type == ET_EXEC;
+    size_t nph = 0;
+    elf_getphdrnum(elf, &nph);
+    ef->min_vaddr = UINT64_MAX;
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && ph.p_vaddr < ef->min_vaddr)
+            ef->min_vaddr = ph.p_vaddr;
+    }
+    if (ef->min_vaddr == UINT64_MAX)
+        ef->min_vaddr = 0;
+    ef->min_vaddr &= ~(uint64_t)0xfff;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
+            ef->has_symtab = true;
+    }
+    return 0;
+}
+
+void elf_file_close(struct elf_file *ef)
+{
+    if (ef->elf)
+        elf_end(ef->elf);
+    if (ef->fd >= 0)
+        close(ef->fd);
+    ef->elf = NULL;
+    ef->fd = -1;
+}
+
+static bool search_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
+                         uint64_t *value, uint64_t *size)
+{
+    Elf_Data *data = elf_getdata(scn, NULL);
+    if (!data || sh->sh_entsize == 0)
+        return false;
+    size_t count = sh->sh_size / sh->sh_entsize;
+    for (size_t i = 0; i < count; i++) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+            continue;
+        const char *n = elf_strptr(elf, sh->sh_link, sym.st_name);
+        if (n && strcmp(n, name) == 0) {
+            *value = sym.st_value;
+            if (size)
+                *size = sym.st_size;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool elf_file_symbol(struct elf_file *ef, const char *name, uint64_t *value, uint64_t *size)
+{
+    static const Elf64_Word order[] = {SHT_DYNSYM, SHT_SYMTAB};
+    for (size_t k = 0; k < 2; k++) {
+        Elf_Scn *scn = NULL;
+        while ((scn = elf_nextscn(ef->elf, scn))) {
+            GElf_Shdr sh;
+            if (gelf_getshdr(scn, &sh) && sh.sh_type == order[k] &&
+                search_table(ef->elf, scn, &sh, name, value, size))
+                return true;
+        }
+    }
+    return false;
+}
+
+bool elf_file_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+{
+    size_t shstrndx;
+    if (elf_getshdrstrndx(ef->elf, &shstrndx) != 0)
+        return false;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(ef->elf, scn))) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        const char *n = elf_strptr(ef->elf, shstrndx, sh.sh_name);
+        if (n && strcmp(n, name) == 0) {
+            *addr = sh.sh_addr;
+            *size = sh.sh_size;
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,105 @@
+/* gilprobe: command line entry point. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dump.h"
+#include "errors.h"
+#include "stopper.h"
+
+#define GILPROBE_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gilprobe dump -p PID [--json] [-o FILE] [--blocking]\n"
+            "\n"
+            "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
+            "              GIL holder, kernel state, what it is blocked on, Python stack\n"
+            "  -p PID      the process to read\n"
+            "  --json      one JSON document (schema 1, see README) instead of text\n"
+            "  -o FILE     write the report to FILE instead of standard output\n"
+            "  --blocking  stop all threads (ptrace) for a consistent snapshot;\n"
+            "              they are always resumed. Default: never stops the target\n"
+            "  --version   print gilprobe's version\n"
+            "\n"
+            "exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process,\n"
+            "            4 permission denied, 5 not a Python process,\n"
+            "            6 Python version not supported, 7 process exited, 8 output failed\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "gilprobe: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "; see 'gilprobe --help'\n");
+    return GP_ERR_USAGE;
+}
+
+static int parse_pid(const char *s, pid_t *pid)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v <= 0 || v > 4194304)
+        return -1;
+    *pid = (pid_t)v;
+    return 0;
+}
+
+static int run_dump(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
+        {"output", required_argument, NULL, 'o'}, {"blocking", no_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    struct dump_options opt = {0};
+    bool have_pid = false;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":p:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (parse_pid(optarg, &opt.pid) != 0)
+                return usage_error("'%s' is not a process id", optarg);
+            have_pid = true;
+            break;
+        case 'j': opt.json = true; break;
+        case 'o': opt.output = optarg; break;
+        case 'b': opt.blocking = true; break;
+        case 'h': usage(stdout); return GP_OK;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!have_pid)
+        return usage_error("%sdump needs -p PID", "");
+    struct gp_error err = {0};
+    int r = cmd_dump(&opt, &err);
+    if (r != GP_OK)
+        fprintf(stderr, "gilprobe: %s\n", err.msg[0] ? err.msg : "failed");
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    stopper_install_signal_handlers();
+    if (argc < 2) {
+        usage(stderr);
+        return GP_ERR_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return GP_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("gilprobe %s\n", GILPROBE_VERSION);
+        return GP_OK;
+    }
+    if (strcmp(argv[1], "dump") == 0)
+        return run_dump(argc - 1, argv + 1);
+    return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,292 @@
+#include "proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_MAPS 200000
+#define MAX_TASKS 100000
+
+static int read_small_file(const char *path, char *buf, size_t sz)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sz - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+int proc_read_maps(pid_t pid, struct proc_maps *maps)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "re");
+    maps->v = NULL;
+    maps->n = 0;
+    if (!f)
+        return -errno;
+    size_t cap = 0;
+    char *line = NULL;
+    size_t linecap = 0;
+    while (getline(&line, &linecap, f) > 0 && maps->n < MAX_MAPS) {
+        if (maps->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            struct proc_map *nv = realloc(maps->v, cap * sizeof *nv);
+            if (!nv)
+                break;
+            maps->v = nv;
+        }
+        struct proc_map *m = &maps->v[maps->n];
+        int pathpos = 0;
+        if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %*s %*s %n", &m->start, &m->end,
+                   m->perms, &m->offset, &pathpos) < 4)
+            continue;
+        char *p = line + pathpos;
+        p[strcspn(p, "\n")] = '\0';
+        snprintf(m->path, sizeof m->path, "%s", p);
+        maps->n++;
+    }
+    free(line);
+    int bad = ferror(f) ? -EIO : 0;
+    fclose(f);
+    if (maps->n == 0 && !bad)
+        return -ESRCH; /* a live process always has mappings; a zombie has none */
+    return bad;
+}
+
+void proc_maps_free(struct proc_maps *maps)
+{
+    free(maps->v);
+    maps->v = NULL;
+    maps->n = 0;
+}
+
+const struct proc_map *proc_maps_find(const struct proc_maps *maps, uint64_t addr)
+{
+    size_t lo = 0, hi = maps->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (addr < maps->v[mid].start)
+            hi = mid;
+        else if (addr >= maps->v[mid].end)
+            lo = mid + 1;
+        else
+            return &maps->v[mid];
+    }
+    return NULL;
+}
+
+void proc_root_path(pid_t pid, const char *path, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "/proc/%d/root%s", pid, path);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    *tids = NULL;
+    *n = 0;
+    if (!d)
+        return -errno;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && *n < MAX_TASKS) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            pid_t *nv = realloc(*tids, cap * sizeof *nv);
+            if (!nv)
+                break;
+            *tids = nv;
+        }
+        (*tids)[(*n)++] = (pid_t)atoi(de->d_name);
+    }
+    closedir(d);
+    if (*n == 0)
+        return -ESRCH;
+    qsort(*tids, *n, sizeof **tids, cmp_pid);
+    return 0;
+}
+
+void proc_parse_syscall(const char *text, long *nr, uint64_t args[6])
+{
+    memset(args, 0, 6 * sizeof args[0]);
+    if (strncmp(text, "running", 7) == 0) {
+        *nr = SYSCALL_NONE;
+        return;
+    }
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text) {
+        *nr = SYSCALL_UNKNOWN;
+        return;
+    }
+    *nr = v < 0 ? SYSCALL_UNKNOWN : v;
+    const char *p = end;
+    for (int i = 0; i < 6 && *nr >= 0; i++) {
+        while (*p == ' ')
+            p++;
+        args[i] = strtoull(p, &end, 16);
+        if (end == p)
+            break;
+        p = end;
+    }
+}
+
+/* Fields after "(comm)" in /proc/.../stat, 1-based from field 3 (state). */
+static int parse_stat(const char *buf, struct task_info *out)
+{
+    const char *open = strchr(buf, '(');
+    const char *close = strrchr(buf, ')');
+    if (!open || !close || close < open)
+        return -EINVAL;
+    size_t len = (size_t)(close - open - 1);
+    if (len >= sizeof out->comm)
+        len = sizeof out->comm - 1;
+    memcpy(out->comm, open + 1, len);
+    out->comm[len] = '\0';
+    const char *p = close + 2;
+    out->state = *p;
+    /* utime and stime are fields 14 and 15: 11 and 12 after state. */
+    int field = 3;
+    while (*p && field < 14) {
+        if (*p == ' ')
+            field++;
+        p++;
+    }
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p, "%llu %llu", &ut, &st) == 2) {
+        out->utime = ut;
+        out->stime = st;
+    }
+    return 0;
+}
+
+int proc_task_read(pid_t pid, pid_t tid, struct task_info *out)
+{
+    char path[96], buf[1024];
+    memset(out, 0, sizeof *out);
+    out->tid = tid;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+    int r = read_small_file(path, buf, sizeof buf);
+    if (r < 0)
+        return r;
+    if (parse_stat(buf, out) < 0)
+        return -EINVAL;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+    r = read_small_file(path, buf, sizeof buf);
+    if (r < 0) {
+        /* Zombie threads have no syscall file content; keep the stat. */
+        out->syscall_nr = SYSCALL_UNKNOWN;
+        if (r == -EACCES || r == -EPERM)
+            return r;
+    } else {
+        proc_parse_syscall(buf, &out->syscall_nr, out->args);
+    }
+    out->valid = true;
+    return 0;
+}
+
+int proc_cmdline(pid_t pid, char *buf, size_t sz)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    int n = read_small_file(path, buf, sz);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    while (n > 0 && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+    return 0;
+}
+
+pid_t proc_ns_tid(pid_t pid, pid_t tid)
+{
+    char path[96], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    if (read_small_file(path, buf, sizeof buf) < 0)
+        return 0;
+    char *p = strstr(buf, "\nNSpid:");
+    if (!p)
+        return tid; /* kernels before 4.1: no namespaces shown */
+    p += 7;
+    pid_t last = 0;
+    char *end;
+    for (;;) {
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        last = (pid_t)v;
+        p = end;
+    }
+    return last;
+}
+
+int proc_exists(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int r = read_small_file(path, buf, sizeof buf);
+    if (r < 0)
+        return r;
+    /* A zombie has exited: nothing of it is left to read. */
+    const char *p = strrchr(buf, ')');
+    if (p && (p[2] == 'Z' || p[2] == 'X'))
+        return -ESRCH;
+    return 0;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (read_small_file(path, buf, sizeof buf) < 0)
+        return 0;
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    int field = 2;
+    while (*p && field < 22) {
+        if (*p == ' ')
+            field++;
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+const char *proc_state_name(char state)
+{
+    switch (state) {
+    case 'R': return "running";
+    case 'S': return "sleeping";
+    case 'D': return "disk";
+    case 'T': return "stopped";
+    case 't': return "traced";
+    case 'Z': return "zombie";
+    case 'X': return "dead";
+    case 'I': return "idle";
+    default: return "unknown";
+    }
+}

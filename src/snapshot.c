@@ -1,0 +1,364 @@
+#include "snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addrmap.h"
+
+/* How many times a thread list that changed under us is read again. */
+#define SNAP_RETRIES 3
+#define TSTATE_READ 512
+#define FRAME_READ 128
+
+static void set_partial(struct snapshot *s, const char *why)
+{
+    if (!s->partial)
+        snprintf(s->partial_reason, sizeof s->partial_reason, "%s", why);
+    s->partial = true;
+}
+
+static uint64_t u64_at(const uint8_t *buf, int32_t off)
+{
+    uint64_t v = 0;
+    if (off >= 0)
+        memcpy(&v, buf + off, 8);
+    return v;
+}
+
+static uint64_t main_interpreter(struct pyrt *rt)
+{
+    uint64_t interp = 0;
+    remote_u64(&rt->mem, rt->runtime + (uint64_t)rt->layout.rt_interpreters_main, &interp);
+    return interp;
+}
+
+static void read_gil(struct pyrt *rt, struct gil_state *g)
+{
+    const struct py_layout *L = &rt->layout;
+    memset(g, 0, sizeof *g);
+    if (L->rt_gil >= 0) {
+        g->addr = rt->runtime + (uint64_t)L->rt_gil;
+    } else {
+        uint64_t interp = main_interpreter(rt);
+        if (!interp || !remote_u64(&rt->mem, interp + (uint64_t)L->interp_ceval_gil, &g->addr))
+            g->addr = 0;
+    }
+    uint8_t buf[256];
+    if (!g->addr || L->gil_size > (int32_t)sizeof buf ||
+        remote_read(&rt->mem, g->addr, buf, (size_t)L->gil_size) != 0) {
+        g->addr = 0;
+        return;
+    }
+    g->size = (uint32_t)L->gil_size;
+    int32_t locked;
+    memcpy(&locked, buf + L->gil_locked, 4);
+    g->locked = locked;
+    g->last_holder = u64_at(buf, L->gil_last_holder);
+    g->switch_number = u64_at(buf, L->gil_switch_number);
+    g->interval_us = u64_at(buf, L->gil_interval);
+    if (L->rt_tstate_current >= 0) {
+        /* <=3.11: the runtime names the thread state that holds the GIL;
+         * between take_gil and setting it, fall back to last_holder. */
+        uint64_t cur = 0;
+        remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_tstate_current, &cur);
+        g->holder = cur ? cur : (locked == 1 ? g->last_holder : 0);
+    } else {
+        g->holder = locked == 1 ? g->last_holder : 0;
+    }
+}
+
+/* Offset (in the unit its line table wants) of the instruction a frame is at. */
+static long frame_offset(const struct pyrt *rt, uint64_t code_addr, uint64_t instr)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t base = code_addr + (uint64_t)L->code_code_adaptive;
+    if (instr < base)
+        return -1;
+    return (long)((instr - base) / 2);
+}
+
+static bool frame_is_incomplete(const struct pyrt *rt, const struct code_info *ci,
+                                uint64_t code_addr, uint64_t instr, int owner)
+{
+    const struct py_layout *L = &rt->layout;
+    if (owner == L->owner_generator)
+        return false;
+    return instr < code_addr + (uint64_t)L->code_code_adaptive + 2u * (uint64_t)ci->firsttraceable;
+}
+
+static bool push_frame(struct py_thread *t, int *cap, const struct code_info *ci, int line)
+{
+    if (t->nframes == *cap) {
+        int ncap = *cap ? *cap * 2 : 16;
+        struct py_frame *nf = realloc(t->frames, (size_t)ncap * sizeof *nf);
+        if (!nf)
+            return false;
+        t->frames = nf;
+        *cap = ncap;
+    }
+    t->frames[t->nframes++] = (struct py_frame){ci, line};
+    return true;
+}
+
+/* 3.8-3.10: PyFrameObject chain through f_back. */
+static void walk_frame_objects(struct pyrt *rt, struct pyobj_cache *c, struct py_thread *t,
+                               uint64_t frame, struct addrmap *seen)
+{
+    const struct py_layout *L = &rt->layout;
+    int cap = 0;
+    while (frame) {
+        if (t->nframes >= SNAP_MAX_FRAMES || !addrmap_add_new(seen, frame)) {
+            t->stack_partial = true;
+            return;
+        }
+        uint8_t buf[FRAME_READ];
+        if (remote_read(&rt->mem, frame, buf, (size_t)L->frameobj_lasti + 4) != 0) {
+            t->stack_partial = true;
+            return;
+        }
+        uint64_t code = u64_at(buf, L->frameobj_code);
+        int32_t lasti;
+        memcpy(&lasti, buf + L->frameobj_lasti, 4);
+        const struct code_info *ci = pyobj_code(rt, c, code);
+        if (!ci) {
+            t->stack_partial = true;
+            return;
+        }
+        long off = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
+        if (!push_frame(t, &cap, ci, pyobj_code_line(rt, ci, off)))
+            return;
+        frame = u64_at(buf, L->frameobj_back);
+    }
+}
+
+/* 3.11+: _PyInterpreterFrame chain through `previous`. */
+static void walk_interpreter_frames(struct pyrt *rt, struct pyobj_cache *c, struct py_thread *t,
+                                    uint64_t frame, struct addrmap *seen)
+{
+    const struct py_layout *L = &rt->layout;
+    int cap = 0;
+    while (frame) {
+        if (t->nframes >= SNAP_MAX_FRAMES || !addrmap_add_new(seen, frame)) {
+            t->stack_partial = true;
+            return;
+        }
+        uint8_t buf[FRAME_READ];
+        if (remote_read(&rt->mem, frame, buf, (size_t)L->iframe_owner + 1) != 0) {
+            t->stack_partial = true;
+            return;
+        }
+        uint64_t previous = u64_at(buf, L->iframe_previous);
+        int owner = buf[L->iframe_owner];
+        /* Entry/shim frames (FRAME_OWNED_BY_CSTACK and later kinds) hold
+         * no Python code; 3.14 tags the code reference's low bits. */
+        if (L->owner_cstack >= 0 && owner >= L->owner_cstack) {
+            frame = previous;
+            continue;
+        }
+        uint64_t code = u64_at(buf, L->iframe_code) & ~(uint64_t)3;
+        uint64_t instr = u64_at(buf, L->iframe_instr);
+        const struct code_info *ci = pyobj_code(rt, c, code);
+        if (!ci) {
+            /* 3.13's f_executable may be None for non-code frames. */
+            if (L->frame_model == FRAME_CURRENT && code) {
+                frame = previous;
+                continue;
+            }
+            t->stack_partial = true;
+            return;
+        }
+        if (!frame_is_incomplete(rt, ci, code, instr, owner) &&
+            !push_frame(t, &cap, ci, pyobj_code_line(rt, ci, frame_offset(rt, code, instr))))
+            return;
+        frame = previous;
+    }
+}
+
+static void read_stack(struct pyrt *rt, struct pyobj_cache *c, struct py_thread *t,
+                       const uint8_t *ts, struct addrmap *seen)
+{
+    const struct py_layout *L = &rt->layout;
+    addrmap_clear(seen);
+    switch (L->frame_model) {
+    case FRAME_OBJECTS:
+        walk_frame_objects(rt, c, t, u64_at(ts, L->ts_frame), seen);
+        break;
+    case FRAME_CFRAME: {
+        uint64_t cframe = u64_at(ts, L->ts_cframe), frame = 0;
+        if (cframe && !remote_u64(&rt->mem, cframe + (uint64_t)L->cframe_current_frame, &frame))
+            t->stack_partial = true;
+        walk_interpreter_frames(rt, c, t, frame, seen);
+        break;
+    }
+    default:
+        walk_interpreter_frames(rt, c, t, u64_at(ts, L->ts_current_frame), seen);
+        break;
+    }
+}
+
+static size_t tstate_read_len(const struct py_layout *L)
+{
+    int32_t offs[] = {L->ts_next, L->ts_interp, L->ts_thread_id, L->ts_frame,
+                      L->ts_native_thread_id, L->ts_cframe, L->ts_current_frame};
+    int32_t end = 0;
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
+        if (offs[i] > end)
+            end = offs[i];
+    return (size_t)end + 8;
+}
+
+/* Kernel TIDs for <=3.10, where thread states only carry a pthread_t. */
+static void resolve_pthread_tids(struct pyrt *rt, struct snapshot *s)
+{
+    if (rt->pthread_tid_off < 0 || s->nthreads == 0)
+        return;
+    struct remote_req *reqs = calloc(s->nthreads, sizeof *reqs);
+    int32_t *tids = calloc(s->nthreads, sizeof *tids);
+    if (reqs && tids) {
+        for (size_t i = 0; i < s->nthreads; i++)
+            reqs[i] = (struct remote_req){s->threads[i].pthread
+                                              ? s->threads[i].pthread + (uint64_t)rt->pthread_tid_off
+                                              : 0,
+                                          &tids[i], 4, false};
+        remote_readv(&rt->mem, reqs, s->nthreads);
+        for (size_t i = 0; i < s->nthreads; i++)
+            if (reqs[i].ok && tids[i] > 0)
+                s->threads[i].tid = tids[i];
+    }
+    free(reqs);
+    free(tids);
+}
+
+/* Our view of TIDs differs from the target's inside another PID namespace. */
+static void translate_ns_tids(struct pyrt *rt, struct snapshot *s)
+{
+    if (rt->ns_pid == rt->pid)
+        return;
+    pid_t *tasks;
+    size_t n;
+    if (proc_list_tasks(rt->pid, &tasks, &n) != 0)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        pid_t inner = proc_ns_tid(rt->pid, tasks[k]);
+        for (size_t i = 0; i < s->nthreads; i++)
+            if (s->threads[i].tid == inner && inner)
+                s->threads[i].tid = -tasks[k]; /* mark as translated */
+    }
+    for (size_t i = 0; i < s->nthreads; i++)
+        s->threads[i].tid = s->threads[i].tid < 0 ? -s->threads[i].tid : 0;
+    free(tasks);
+}
+
+static void free_threads(struct snapshot *s)
+{
+    for (size_t i = 0; i < s->nthreads; i++)
+        free(s->threads[i].frames);
+    free(s->threads);
+    s->threads = NULL;
+    s->nthreads = 0;
+}
+
+/* One pass over interpreters and their thread lists. false when the lists
+ * looked torn (worth another try). */
+static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, struct snapshot *s)
+{
+    const struct py_layout *L = &rt->layout;
+    struct addrmap seen_ts, seen_frames, seen_interp;
+    addrmap_init(&seen_ts);
+    addrmap_init(&seen_frames);
+    addrmap_init(&seen_interp);
+    size_t cap = 0;
+    bool torn = false;
+    uint64_t interp = 0;
+    remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_head, &interp);
+    if (!interp)
+        torn = true;
+    for (int ni = 0; interp && ni < SNAP_MAX_INTERPRETERS && !torn; ni++) {
+        if (!addrmap_add_new(&seen_interp, interp)) {
+            torn = true;
+            break;
+        }
+        uint64_t ts_addr = 0, next_interp = 0;
+        if (!remote_u64(&rt->mem, interp + (uint64_t)L->interp_threads_head, &ts_addr) ||
+            !remote_u64(&rt->mem, interp + (uint64_t)L->interp_next, &next_interp)) {
+            torn = true;
+            break;
+        }
+        while (ts_addr) {
+            if (s->nthreads >= SNAP_MAX_THREADS) {
+                set_partial(s, "more threads than gilprobe reads");
+                break;
+            }
+            uint8_t ts[TSTATE_READ];
+            if (!addrmap_add_new(&seen_ts, ts_addr) ||
+                remote_read(&rt->mem, ts_addr, ts, tstate_read_len(L)) != 0 ||
+                u64_at(ts, L->ts_interp) != interp) {
+                torn = true;
+                break;
+            }
+            if (s->nthreads == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct py_thread *nt = realloc(s->threads, cap * sizeof *nt);
+                if (!nt) {
+                    torn = true;
+                    break;
+                }
+                s->threads = nt;
+            }
+            struct py_thread *t = &s->threads[s->nthreads++];
+            memset(t, 0, sizeof *t);
+            t->tstate = ts_addr;
+            t->interp = interp;
+            t->pthread = u64_at(ts, L->ts_thread_id);
+            if (L->ts_native_thread_id >= 0) {
+                uint64_t native = u64_at(ts, L->ts_native_thread_id);
+                t->tid = native < (1u << 30) ? (pid_t)native : 0;
+            }
+            if (stacks)
+                read_stack(rt, c, t, ts, &seen_frames);
+            ts_addr = u64_at(ts, L->ts_next);
+        }
+        interp = next_interp;
+    }
+    addrmap_free(&seen_ts);
+    addrmap_free(&seen_frames);
+    addrmap_free(&seen_interp);
+    return !torn;
+}
+
+int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struct snapshot *s,
+                  struct gp_error *err)
+{
+    memset(s, 0, sizeof *s);
+    bool whole = false;
+    for (int attempt = 0; attempt < SNAP_RETRIES && !whole; attempt++) {
+        if (attempt)
+            free_threads(s);
+        read_gil(rt, &s->gil);
+        whole = read_threads(rt, cache, stacks, s);
+    }
+    if (!whole) {
+        int r = proc_exists(rt->pid);
+        if (r < 0 || rt->mem.last_errno == ESRCH) {
+            snapshot_free(s);
+            gp_error_set(err, GP_ERR_EXITED,
+                         "process %d exited while gilprobe was reading its threads; nothing to "
+                         "report",
+                         rt->pid);
+            return err->code;
+        }
+        set_partial(s, "the thread list changed while it was read");
+    }
+    resolve_pthread_tids(rt, s);
+    translate_ns_tids(rt, s);
+    for (size_t i = 0; i < s->nthreads; i++)
+        s->threads[i].holds_gil = s->gil.holder && s->threads[i].tstate == s->gil.holder;
+    return GP_OK;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+    free_threads(s);
+}

@@ -1,0 +1,174 @@
+#include "stopper.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+#define MAX_STOPPED 65536
+#define SEIZE_ROUNDS 5
+
+/* Read by the signal handler: plain arrays, written before the count. */
+static pid_t g_stopped[MAX_STOPPED];
+static volatile sig_atomic_t g_count;
+static uint64_t g_stop_started_ns;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void detach_all_raw(void)
+{
+    /* Only async-signal-safe calls here: it runs from signal handlers. */
+    for (sig_atomic_t i = 0; i < g_count; i++)
+        ptrace(PTRACE_DETACH, g_stopped[i], NULL, NULL);
+    g_count = 0;
+}
+
+uint64_t stopper_resume_all(void)
+{
+    if (g_count == 0)
+        return 0;
+    detach_all_raw();
+    return (now_ns() - g_stop_started_ns) / 1000;
+}
+
+static void on_fatal_signal(int sig)
+{
+    detach_all_raw();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void stopper_install_signal_handlers(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+                               SIGSEGV, SIGBUS,  SIGABRT, SIGFPE, SIGILL};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
+static bool is_stopped(pid_t tid)
+{
+    for (sig_atomic_t i = 0; i < g_count; i++)
+        if (g_stopped[i] == tid)
+            return true;
+    return false;
+}
+
+/* Waits until `tid` reports its ptrace stop; false on timeout. */
+static bool wait_stopped(pid_t tid, uint64_t deadline_ns, bool *gone)
+{
+    *gone = false;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+        if (r == tid) {
+            if (WIFEXITED(status) || WIFSIGNALED(status)) {
+                *gone = true;
+                return true;
+            }
+            if (WIFSTOPPED(status)) {
+                /* A real signal arrived first: deliver it on resume. */
+                int sig = WSTOPSIG(status);
+                if (sig != SIGTRAP && (status >> 16) == 0) {
+                    ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+                    continue;
+                }
+                return true;
+            }
+        } else if (r < 0 && errno != EINTR) {
+            *gone = errno == ECHILD;
+            return *gone;
+        }
+        if (now_ns() > deadline_ns)
+            return false;
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int seize_missing(pid_t pid, uint64_t deadline_ns, struct gp_error *err, bool *added)
+{
+    pid_t *tids;
+    size_t n;
+    *added = false;
+    int r = proc_list_tasks(pid, &tids, &n);
+    if (r < 0)
+        return gp_error_from_errno(err, -r, pid, "the thread list");
+    for (size_t i = 0; i < n; i++) {
+        if (is_stopped(tids[i]))
+            continue;
+        if (g_count >= MAX_STOPPED) {
+            free(tids);
+            gp_error_set(err, GP_ERR_INTERNAL, "process %d has more than %d threads to stop", pid,
+                         MAX_STOPPED);
+            return err->code;
+        }
+        if (ptrace(PTRACE_SEIZE, tids[i], NULL, NULL) != 0) {
+            int e = errno;
+            if (e == ESRCH)
+                continue; /* exited meanwhile */
+            free(tids);
+            if (e == EPERM)
+                gp_error_set(err, GP_ERR_PERMISSION,
+                             "cannot stop thread %d of process %d with ptrace: permission "
+                             "denied; run as root or with CAP_SYS_PTRACE (and check "
+                             "/proc/sys/kernel/yama/ptrace_scope), or drop --blocking",
+                             tids[i], pid);
+            else
+                gp_error_set(err, GP_ERR_INTERNAL, "cannot stop thread %d of process %d: %s",
+                             tids[i], pid, strerror(e));
+            return err->code;
+        }
+        g_stopped[g_count] = tids[i];
+        g_count = g_count + 1;
+        ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL);
+        bool gone;
+        if (!wait_stopped(tids[i], deadline_ns, &gone)) {
+            free(tids);
+            gp_error_set(err, GP_ERR_INTERNAL,
+                         "thread %d of process %d did not stop in time; the target was resumed; "
+                         "retry, or drop --blocking",
+                         tids[i], pid);
+            return err->code;
+        }
+        *added = true;
+    }
+    free(tids);
+    return GP_OK;
+}
+
+int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err)
+{
+    g_stop_started_ns = now_ns();
+    uint64_t deadline = g_stop_started_ns + (uint64_t)timeout_ms * 1000000u;
+    /* Threads may start while we stop the others: list again until no new
+     * thread shows up. */
+    for (int round = 0; round < SEIZE_ROUNDS; round++) {
+        bool added;
+        int r = seize_missing(pid, deadline, err, &added);
+        if (r != GP_OK) {
+            stopper_resume_all();
+            return r;
+        }
+        if (!added)
+            return GP_OK;
+    }
+    return GP_OK;
+}

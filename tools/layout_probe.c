@@ -1,0 +1,206 @@
+/* Compiled once per CPython version by tools/gen_layouts.py against that
+ * version's installed headers (internal ones included); prints one
+ * "field value" line per layout fact gilprobe needs.  -1 = absent. */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <stddef.h>
+#include <stdio.h>
+#if PY_VERSION_HEX < 0x03090000
+#include "internal/pycore_pystate.h"
+#else
+#include "internal/pycore_runtime.h"
+#include "internal/pycore_interp.h"
+#include "internal/pycore_pystate.h"
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_frame.h"
+#include "internal/pycore_code.h"
+#else
+#include <frameobject.h>
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#include "internal/pycore_tstate.h"
+#endif
+
+#define P(name, expr) printf("%s %ld\n", name, (long)(expr))
+#define NONE(name) printf("%s -1\n", name)
+
+int main(void)
+{
+    P("version_hex", PY_VERSION_HEX);
+    /* 0: PyFrameObject chain (<=3.10); 1: _PyCFrame -> _PyInterpreterFrame
+     * (3.11, 3.12); 2: tstate->current_frame (3.13+). */
+#if PY_VERSION_HEX < 0x030B0000
+    P("frame_model", 0);
+#elif PY_VERSION_HEX < 0x030D0000
+    P("frame_model", 1);
+#else
+    P("frame_model", 2);
+#endif
+    /* 0: co_lnotab (3.8, 3.9); 1: 3.10 co_linetable; 2: 3.11+ location table */
+#if PY_VERSION_HEX < 0x030A0000
+    P("linetable_format", 0);
+#elif PY_VERSION_HEX < 0x030B0000
+    P("linetable_format", 1);
+#else
+    P("linetable_format", 2);
+#endif
+    /* f_lasti unit in bytes: 3.8/3.9 count bytes, 3.10 code units */
+#if PY_VERSION_HEX < 0x030A0000
+    P("lasti_scale", 1);
+#else
+    P("lasti_scale", 2);
+#endif
+    /* Interpreter frames that are not Python code: 3.12+ FRAME_OWNED_BY_CSTACK */
+#if PY_VERSION_HEX >= 0x030C0000
+    P("owner_cstack", FRAME_OWNED_BY_CSTACK);
+#else
+    NONE("owner_cstack");
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+    P("owner_generator", FRAME_OWNED_BY_GENERATOR);
+#else
+    NONE("owner_generator");
+#endif
+    P("runtime_size", sizeof(_PyRuntimeState));
+    P("rt_interpreters_head", offsetof(_PyRuntimeState, interpreters.head));
+    P("rt_interpreters_main", offsetof(_PyRuntimeState, interpreters.main));
+    P("rt_main_thread", offsetof(_PyRuntimeState, main_thread));
+#if PY_VERSION_HEX < 0x030C0000
+    P("rt_gil", offsetof(_PyRuntimeState, ceval.gil));
+    P("rt_tstate_current", offsetof(_PyRuntimeState, gilstate.tstate_current));
+#else
+    NONE("rt_gil");
+    NONE("rt_tstate_current");
+#endif
+
+    P("interp_next", offsetof(PyInterpreterState, next));
+#if PY_VERSION_HEX < 0x030B0000
+    P("interp_threads_head", offsetof(PyInterpreterState, tstate_head));
+#else
+    P("interp_threads_head", offsetof(PyInterpreterState, threads.head));
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    P("interp_ceval_gil", offsetof(PyInterpreterState, ceval.gil));
+#else
+    NONE("interp_ceval_gil");
+#endif
+
+    P("gil_size", sizeof(struct _gil_runtime_state));
+    P("gil_interval", offsetof(struct _gil_runtime_state, interval));
+    P("gil_last_holder", offsetof(struct _gil_runtime_state, last_holder));
+    P("gil_locked", offsetof(struct _gil_runtime_state, locked));
+    P("gil_switch_number", offsetof(struct _gil_runtime_state, switch_number));
+    P("gil_cond", offsetof(struct _gil_runtime_state, cond));
+    P("gil_mutex", offsetof(struct _gil_runtime_state, mutex));
+    P("gil_switch_cond", offsetof(struct _gil_runtime_state, switch_cond));
+    P("gil_switch_mutex", offsetof(struct _gil_runtime_state, switch_mutex));
+
+    P("ts_next", offsetof(PyThreadState, next));
+    P("ts_interp", offsetof(PyThreadState, interp));
+    P("ts_thread_id", offsetof(PyThreadState, thread_id));
+#if PY_VERSION_HEX < 0x030B0000
+    P("ts_frame", offsetof(PyThreadState, frame));
+    NONE("ts_native_thread_id");
+#else
+    NONE("ts_frame");
+    P("ts_native_thread_id", offsetof(PyThreadState, native_thread_id));
+#endif
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    P("ts_cframe", offsetof(PyThreadState, cframe));
+    P("cframe_current_frame", offsetof(_PyCFrame, current_frame));
+#else
+    NONE("ts_cframe");
+    NONE("cframe_current_frame");
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    P("ts_current_frame", offsetof(PyThreadState, current_frame));
+    P("ts_state", offsetof(PyThreadState, state));
+#else
+    NONE("ts_current_frame");
+    NONE("ts_state");
+#endif
+
+#if PY_VERSION_HEX < 0x030B0000
+    P("frameobj_back", offsetof(PyFrameObject, f_back));
+    P("frameobj_code", offsetof(PyFrameObject, f_code));
+    P("frameobj_lasti", offsetof(PyFrameObject, f_lasti));
+    NONE("iframe_code");
+    NONE("iframe_previous");
+    NONE("iframe_instr");
+    NONE("iframe_owner");
+#else
+    NONE("frameobj_back");
+    NONE("frameobj_code");
+    NONE("frameobj_lasti");
+#if PY_VERSION_HEX >= 0x030D0000
+    P("iframe_code", offsetof(_PyInterpreterFrame, f_executable));
+    P("iframe_instr", offsetof(_PyInterpreterFrame, instr_ptr));
+#else
+    P("iframe_code", offsetof(_PyInterpreterFrame, f_code));
+    P("iframe_instr", offsetof(_PyInterpreterFrame, prev_instr));
+#endif
+    P("iframe_previous", offsetof(_PyInterpreterFrame, previous));
+    P("iframe_owner", offsetof(_PyInterpreterFrame, owner));
+#endif
+
+    P("code_filename", offsetof(PyCodeObject, co_filename));
+    P("code_name", offsetof(PyCodeObject, co_name));
+    P("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
+#if PY_VERSION_HEX < 0x030A0000
+    P("code_linetable", offsetof(PyCodeObject, co_lnotab));
+#else
+    P("code_linetable", offsetof(PyCodeObject, co_linetable));
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+    P("code_qualname", offsetof(PyCodeObject, co_qualname));
+    P("code_code_adaptive", offsetof(PyCodeObject, co_code_adaptive));
+    P("code_firsttraceable", offsetof(PyCodeObject, _co_firsttraceable));
+#else
+    NONE("code_qualname");
+    NONE("code_code_adaptive");
+    NONE("code_firsttraceable");
+#endif
+
+    P("obj_type", offsetof(PyObject, ob_type));
+    P("type_name", offsetof(PyTypeObject, tp_name));
+    P("bytes_size", offsetof(PyVarObject, ob_size));
+    P("bytes_data", offsetof(PyBytesObject, ob_sval));
+    P("str_length", offsetof(PyASCIIObject, length));
+    P("str_state", offsetof(PyASCIIObject, state));
+    P("str_ascii_data", sizeof(PyASCIIObject));
+    P("str_compact_data", sizeof(PyCompactUnicodeObject));
+
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Where each value sits inside _Py_DebugOffsets, so that the process's
+     * own table can be read and preferred over the one compiled here. */
+    P("dbg_rt_interpreters_head", offsetof(_Py_DebugOffsets, runtime_state.interpreters_head));
+    P("dbg_interp_next", offsetof(_Py_DebugOffsets, interpreter_state.next));
+    P("dbg_interp_threads_head", offsetof(_Py_DebugOffsets, interpreter_state.threads_head));
+    P("dbg_interp_ceval_gil", offsetof(_Py_DebugOffsets, interpreter_state.ceval_gil));
+    P("dbg_ts_next", offsetof(_Py_DebugOffsets, thread_state.next));
+    P("dbg_ts_interp", offsetof(_Py_DebugOffsets, thread_state.interp));
+    P("dbg_ts_current_frame", offsetof(_Py_DebugOffsets, thread_state.current_frame));
+    P("dbg_ts_thread_id", offsetof(_Py_DebugOffsets, thread_state.thread_id));
+    P("dbg_ts_native_thread_id", offsetof(_Py_DebugOffsets, thread_state.native_thread_id));
+    P("dbg_iframe_previous", offsetof(_Py_DebugOffsets, interpreter_frame.previous));
+    P("dbg_iframe_code", offsetof(_Py_DebugOffsets, interpreter_frame.executable));
+    P("dbg_iframe_instr", offsetof(_Py_DebugOffsets, interpreter_frame.instr_ptr));
+    P("dbg_iframe_owner", offsetof(_Py_DebugOffsets, interpreter_frame.owner));
+    P("dbg_code_filename", offsetof(_Py_DebugOffsets, code_object.filename));
+    P("dbg_code_name", offsetof(_Py_DebugOffsets, code_object.name));
+    P("dbg_code_qualname", offsetof(_Py_DebugOffsets, code_object.qualname));
+    P("dbg_code_linetable", offsetof(_Py_DebugOffsets, code_object.linetable));
+    P("dbg_code_firstlineno", offsetof(_Py_DebugOffsets, code_object.firstlineno));
+    P("dbg_code_code_adaptive", offsetof(_Py_DebugOffsets, code_object.co_code_adaptive));
+    P("dbg_obj_type", offsetof(_Py_DebugOffsets, pyobject.ob_type));
+    P("dbg_type_name", offsetof(_Py_DebugOffsets, type_object.tp_name));
+    P("dbg_bytes_size", offsetof(_Py_DebugOffsets, bytes_object.ob_size));
+    P("dbg_bytes_data", offsetof(_Py_DebugOffsets, bytes_object.ob_sval));
+    P("dbg_str_length", offsetof(_Py_DebugOffsets, unicode_object.length));
+    P("dbg_str_state", offsetof(_Py_DebugOffsets, unicode_object.state));
+    P("dbg_str_ascii_data", offsetof(_Py_DebugOffsets, unicode_object.asciiobject_size));
+    P("dbg_size", sizeof(_Py_DebugOffsets));
+#endif
+    return 0;
+}
