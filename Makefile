@@ -63,10 +63,10 @@ layouts:
 
 # The integration tests run both the normal and the sanitized binary.
 test: gilprobe build/gilprobe-asan unit layouts-check
-	$(PYTHON) -m pytest -n 2 -q tests/integration
+	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
 check-asan: build/gilprobe-asan build/unit_tests
-	GILPROBE=build/gilprobe-asan $(PYTHON) -m pytest -n 2 -q tests/integration
+	GILPROBE=build/gilprobe-asan $(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
 demo: gilprobe
 	@$(PYTHON) examples/demo.py ./gilprobe

@@ -35,6 +35,7 @@ struct dump_options {
     pid_t pid;
     bool json;
     bool blocking;
+    bool stats;         /* cost of the read on stderr */
     const char *output; /* NULL: stdout */
 };
 

@@ -129,6 +129,10 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     r = snapshot_take(&rt, &cache, true, &d.snap, err);
     if (opt->blocking)
         d.paused_us = stopper_resume_all();
+    if (opt->stats)
+        fprintf(stderr, "gilprobe: stats bytes=%lu syscalls=%lu code_objects=%zu strings=%zu\n",
+                (unsigned long)rt.mem.bytes, (unsigned long)rt.mem.calls, cache.codes.len,
+                cache.strings.len);
     if (r == GP_OK && (proc_exists(opt->pid) != 0 || proc_start_time(opt->pid) != rt.start_time)) {
         gp_error_set(err, GP_ERR_EXITED,
                      "process %d exited while gilprobe was reading it; nothing to report",

@@ -13,7 +13,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gilprobe dump -p PID [--json] [-o FILE] [--blocking]\n"
+            "usage: gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -22,6 +22,7 @@ static void usage(FILE *out)
             "  -o FILE     write the report to FILE instead of standard output\n"
             "  --blocking  stop all threads (ptrace) for a consistent snapshot;\n"
             "              they are always resumed. Default: never stops the target\n"
+            "  --stats     print what the read cost (bytes, syscalls) on stderr\n"
             "  --version   print gilprobe's version\n"
             "\n"
             "exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process,\n"
@@ -52,6 +53,7 @@ static int run_dump(int argc, char **argv)
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'}, {"blocking", no_argument, NULL, 'b'},
+        {"stats", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     struct dump_options opt = {0};
     bool have_pid = false;
@@ -68,6 +70,7 @@ static int run_dump(int argc, char **argv)
         case 'j': opt.json = true; break;
         case 'o': opt.output = optarg; break;
         case 'b': opt.blocking = true; break;
+        case 's': opt.stats = true; break;
         case 'h': usage(stdout); return GP_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);

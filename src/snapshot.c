@@ -102,99 +102,140 @@ static bool push_frame(struct py_thread *t, int *cap, const struct code_info *ci
     return true;
 }
 
-/* 3.8-3.10: PyFrameObject chain through f_back. */
-static void walk_frame_objects(struct pyrt *rt, struct pyobj_cache *c, struct py_thread *t,
-                               uint64_t frame, struct addrmap *seen)
+/* One thread's stack walk in progress. */
+struct walk {
+    struct py_thread *t;
+    uint64_t frame; /* next frame to read; 0 when done */
+    int cap;
+    uint8_t buf[FRAME_READ];
+};
+
+/* 3.8-3.10 PyFrameObject: record it, return the caller (f_back). */
+static uint64_t visit_frame_object(struct pyrt *rt, struct pyobj_cache *c, struct walk *w)
 {
     const struct py_layout *L = &rt->layout;
-    int cap = 0;
-    while (frame) {
-        if (t->nframes >= SNAP_MAX_FRAMES || !addrmap_add_new(seen, frame)) {
-            t->stack_partial = true;
-            return;
-        }
-        uint8_t buf[FRAME_READ];
-        if (remote_read(&rt->mem, frame, buf, (size_t)L->frameobj_lasti + 4) != 0) {
-            t->stack_partial = true;
-            return;
-        }
-        uint64_t code = u64_at(buf, L->frameobj_code);
-        int32_t lasti;
-        memcpy(&lasti, buf + L->frameobj_lasti, 4);
-        const struct code_info *ci = pyobj_code(rt, c, code);
-        if (!ci) {
-            t->stack_partial = true;
-            return;
-        }
-        long off = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
-        if (!push_frame(t, &cap, ci, pyobj_code_line(rt, ci, off)))
-            return;
-        frame = u64_at(buf, L->frameobj_back);
+    int32_t lasti;
+    memcpy(&lasti, w->buf + L->frameobj_lasti, 4);
+    const struct code_info *ci = pyobj_code(rt, c, u64_at(w->buf, L->frameobj_code));
+    if (!ci) {
+        w->t->stack_partial = true;
+        return 0;
     }
+    long off = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
+    if (!push_frame(w->t, &w->cap, ci, pyobj_code_line(rt, ci, off)))
+        return 0;
+    return u64_at(w->buf, L->frameobj_back);
 }
 
-/* 3.11+: _PyInterpreterFrame chain through `previous`. */
-static void walk_interpreter_frames(struct pyrt *rt, struct pyobj_cache *c, struct py_thread *t,
-                                    uint64_t frame, struct addrmap *seen)
+/* 3.11+ _PyInterpreterFrame: record it, return `previous`. */
+static uint64_t visit_interpreter_frame(struct pyrt *rt, struct pyobj_cache *c, struct walk *w)
 {
     const struct py_layout *L = &rt->layout;
-    int cap = 0;
-    while (frame) {
-        if (t->nframes >= SNAP_MAX_FRAMES || !addrmap_add_new(seen, frame)) {
-            t->stack_partial = true;
-            return;
+    uint64_t previous = u64_at(w->buf, L->iframe_previous);
+    int owner = w->buf[L->iframe_owner];
+    /* Entry/shim frames (FRAME_OWNED_BY_CSTACK and later kinds) hold no
+     * Python code; 3.14 tags the code reference's low bits. */
+    if (L->owner_cstack >= 0 && owner >= L->owner_cstack)
+        return previous;
+    uint64_t code = u64_at(w->buf, L->iframe_code) & ~(uint64_t)3;
+    uint64_t instr = u64_at(w->buf, L->iframe_instr);
+    const struct code_info *ci = pyobj_code(rt, c, code);
+    if (!ci) {
+        /* 3.13's f_executable may be None for frames that run no code. */
+        if (L->frame_model == FRAME_CURRENT && code)
+            return previous;
+        w->t->stack_partial = true;
+        return 0;
+    }
+    if (!frame_is_incomplete(rt, ci, code, instr, owner) &&
+        !push_frame(w->t, &w->cap, ci, pyobj_code_line(rt, ci, frame_offset(rt, code, instr))))
+        return 0;
+    return previous;
+}
+
+static size_t frame_read_len(const struct py_layout *L)
+{
+    return L->frame_model == FRAME_OBJECTS ? (size_t)L->frameobj_lasti + 4
+                                           : (size_t)L->iframe_owner + 1;
+}
+
+/* 3.11/3.12: the tstate points at a _PyCFrame that holds the top frame. */
+static void resolve_cframes(struct pyrt *rt, struct walk *walks, size_t n,
+                            struct remote_req *reqs)
+{
+    uint64_t *tops = calloc(n, sizeof *tops);
+    for (size_t i = 0; tops && i < n; i++) {
+        uint64_t cf = walks[i].frame;
+        reqs[i] = (struct remote_req){
+            cf ? cf + (uint64_t)rt->layout.cframe_current_frame : 0, &tops[i], 8, false};
+    }
+    if (tops)
+        remote_readv(&rt->mem, reqs, n);
+    for (size_t i = 0; i < n; i++) {
+        bool ok = tops && reqs[i].ok;
+        if (walks[i].frame && !ok)
+            walks[i].t->stack_partial = true;
+        walks[i].frame = ok ? tops[i] : 0;
+    }
+    free(tops);
+}
+
+/* Walks every thread's stack in lockstep: each round reads the next frame
+ * of all threads in one batch, so a dump costs about as many syscalls as
+ * the deepest stack has frames, not as all stacks together. */
+static void read_stacks(struct pyrt *rt, struct pyobj_cache *c, struct walk *walks, size_t n)
+{
+    const struct py_layout *L = &rt->layout;
+    struct remote_req *reqs = calloc(n, sizeof *reqs);
+    struct addrmap *seen = calloc(n, sizeof *seen);
+    if (!reqs || !seen) {
+        free(reqs);
+        free(seen);
+        return;
+    }
+    if (L->frame_model == FRAME_CFRAME)
+        resolve_cframes(rt, walks, n, reqs);
+    size_t len = frame_read_len(L);
+    for (int depth = 0; depth <= SNAP_MAX_FRAMES; depth++) {
+        size_t pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct walk *w = &walks[i];
+            if (w->frame && (depth == SNAP_MAX_FRAMES || !addrmap_add_new(&seen[i], w->frame))) {
+                w->t->stack_partial = true; /* too deep, or a cycle: garbage */
+                w->frame = 0;
+            }
+            reqs[i] = (struct remote_req){w->frame, w->buf, w->frame ? len : 0, false};
+            pending += w->frame != 0;
         }
-        uint8_t buf[FRAME_READ];
-        if (remote_read(&rt->mem, frame, buf, (size_t)L->iframe_owner + 1) != 0) {
-            t->stack_partial = true;
-            return;
-        }
-        uint64_t previous = u64_at(buf, L->iframe_previous);
-        int owner = buf[L->iframe_owner];
-        /* Entry/shim frames (FRAME_OWNED_BY_CSTACK and later kinds) hold
-         * no Python code; 3.14 tags the code reference's low bits. */
-        if (L->owner_cstack >= 0 && owner >= L->owner_cstack) {
-            frame = previous;
-            continue;
-        }
-        uint64_t code = u64_at(buf, L->iframe_code) & ~(uint64_t)3;
-        uint64_t instr = u64_at(buf, L->iframe_instr);
-        const struct code_info *ci = pyobj_code(rt, c, code);
-        if (!ci) {
-            /* 3.13's f_executable may be None for non-code frames. */
-            if (L->frame_model == FRAME_CURRENT && code) {
-                frame = previous;
+        if (!pending)
+            break;
+        remote_readv(&rt->mem, reqs, n);
+        for (size_t i = 0; i < n; i++) {
+            struct walk *w = &walks[i];
+            if (!w->frame)
+                continue;
+            if (!reqs[i].ok) {
+                w->t->stack_partial = true;
+                w->frame = 0;
                 continue;
             }
-            t->stack_partial = true;
-            return;
+            w->frame = L->frame_model == FRAME_OBJECTS ? visit_frame_object(rt, c, w)
+                                                       : visit_interpreter_frame(rt, c, w);
         }
-        if (!frame_is_incomplete(rt, ci, code, instr, owner) &&
-            !push_frame(t, &cap, ci, pyobj_code_line(rt, ci, frame_offset(rt, code, instr))))
-            return;
-        frame = previous;
     }
+    for (size_t i = 0; i < n; i++)
+        addrmap_free(&seen[i]);
+    free(seen);
+    free(reqs);
 }
 
-static void read_stack(struct pyrt *rt, struct pyobj_cache *c, struct py_thread *t,
-                       const uint8_t *ts, struct addrmap *seen)
+/* Where a thread's innermost frame (or, for 3.11/3.12, its _PyCFrame) is. */
+static uint64_t stack_root(const struct py_layout *L, const uint8_t *ts)
 {
-    const struct py_layout *L = &rt->layout;
-    addrmap_clear(seen);
     switch (L->frame_model) {
-    case FRAME_OBJECTS:
-        walk_frame_objects(rt, c, t, u64_at(ts, L->ts_frame), seen);
-        break;
-    case FRAME_CFRAME: {
-        uint64_t cframe = u64_at(ts, L->ts_cframe), frame = 0;
-        if (cframe && !remote_u64(&rt->mem, cframe + (uint64_t)L->cframe_current_frame, &frame))
-            t->stack_partial = true;
-        walk_interpreter_frames(rt, c, t, frame, seen);
-        break;
-    }
-    default:
-        walk_interpreter_frames(rt, c, t, u64_at(ts, L->ts_current_frame), seen);
-        break;
+    case FRAME_OBJECTS: return u64_at(ts, L->ts_frame);
+    case FRAME_CFRAME: return u64_at(ts, L->ts_cframe);
+    default: return u64_at(ts, L->ts_current_frame);
     }
 }
 
@@ -265,9 +306,9 @@ static void free_threads(struct snapshot *s)
 static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, struct snapshot *s)
 {
     const struct py_layout *L = &rt->layout;
-    struct addrmap seen_ts, seen_frames, seen_interp;
+    struct addrmap seen_ts, seen_interp;
+    uint64_t *roots = NULL;
     addrmap_init(&seen_ts);
-    addrmap_init(&seen_frames);
     addrmap_init(&seen_interp);
     size_t cap = 0;
     bool torn = false;
@@ -301,11 +342,14 @@ static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, st
             if (s->nthreads == cap) {
                 cap = cap ? cap * 2 : 16;
                 struct py_thread *nt = realloc(s->threads, cap * sizeof *nt);
-                if (!nt) {
+                uint64_t *nr = nt ? realloc(roots, cap * sizeof *nr) : NULL;
+                if (nt)
+                    s->threads = nt;
+                if (!nr) {
                     torn = true;
                     break;
                 }
-                s->threads = nt;
+                roots = nr;
             }
             struct py_thread *t = &s->threads[s->nthreads++];
             memset(t, 0, sizeof *t);
@@ -316,15 +360,22 @@ static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, st
                 uint64_t native = u64_at(ts, L->ts_native_thread_id);
                 t->tid = native < (1u << 30) ? (pid_t)native : 0;
             }
-            if (stacks)
-                read_stack(rt, c, t, ts, &seen_frames);
+            roots[s->nthreads - 1] = stack_root(L, ts);
             ts_addr = u64_at(ts, L->ts_next);
         }
         interp = next_interp;
     }
     addrmap_free(&seen_ts);
-    addrmap_free(&seen_frames);
     addrmap_free(&seen_interp);
+    if (stacks && !torn && s->nthreads) {
+        struct walk *walks = calloc(s->nthreads, sizeof *walks);
+        for (size_t i = 0; walks && i < s->nthreads; i++)
+            walks[i] = (struct walk){.t = &s->threads[i], .frame = roots[i]};
+        if (walks)
+            read_stacks(rt, c, walks, s->nthreads);
+        free(walks);
+    }
+    free(roots);
     return !torn;
 }
 

@@ -1,0 +1,120 @@
+"""Shared fixtures: the gilprobe binary, the interpreters, workloads."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from interpreters import interpreters  # noqa: E402
+
+WORKLOADS = os.path.join(ROOT, "tests", "workloads")
+GILPROBE = os.path.abspath(os.environ.get("GILPROBE", os.path.join(ROOT, "gilprobe")))
+GILPROBE_ASAN = os.path.join(ROOT, "build", "gilprobe-asan")
+
+INTERPRETERS, MISSING_INTERPRETERS = interpreters()
+
+
+def interpreter_params():
+    """One pytest param per interpreter; each runs on one xdist worker so a
+    workload started once serves all of that interpreter's tests."""
+    return [pytest.param(path, id=label, marks=pytest.mark.xdist_group(label))
+            for label, path in INTERPRETERS]
+
+
+def marks(workload_file):
+    """{name: line} of the `# MARK:name` comments in a workload."""
+    out = {}
+    with open(os.path.join(WORKLOADS, workload_file)) as f:
+        for no, line in enumerate(f, 1):
+            m = re.search(r"# MARK:(\w+)", line)
+            if m:
+                out[m.group(1)] = no
+    return out
+
+
+def python_version(path):
+    return subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+class Workload:
+    def __init__(self, interpreter, script, args=(), ready_timeout=30):
+        self.interpreter = interpreter
+        self.proc = subprocess.Popen([interpreter, os.path.join(WORKLOADS, script)] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        deadline = time.time() + ready_timeout
+        self.info = None
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("ready"):
+                self.info = msg
+                break
+        if self.info is None:
+            self.stop()
+            raise RuntimeError("workload %s on %s never became ready: %s" % (
+                script, interpreter, self.proc.stderr.read()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="module", params=interpreter_params())
+def known_threads(request):
+    w = Workload(request.param, "known_threads.py")
+    yield w
+    w.stop()
+
+
+def run_gilprobe(args, binary=None, env=None, timeout=60):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([binary or GILPROBE] + list(args), capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+def dump_json(pid, *extra, binary=None):
+    r = run_gilprobe(["dump", "-p", str(pid), "--json"] + list(extra), binary=binary)
+    assert r.returncode == 0, "gilprobe failed (%d): %s" % (r.returncode, r.stderr)
+    return json.loads(r.stdout)
+
+
+def task_states(pid):
+    """{tid: state letter} of every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                out[int(tid)] = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_ticks(pid, tid):
+    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def pyenv_root_versions(minor):
+    """Paths of pyenv's python<minor> executables, oldest first."""
+    import glob
+    from interpreters import pyenv_root
+    return sorted(glob.glob(os.path.join(pyenv_root(), "versions", minor + ".*", "bin",
+                                         "python" + minor)))
