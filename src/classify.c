@@ -29,7 +29,7 @@ static const struct sys_entry SYSCALLS[] = {
     {74, "fsync", BLOCK_IO},        {75, "fdatasync", BLOCK_IO},
     {128, "rt_sigtimedwait", BLOCK_OTHER},
     {130, "rt_sigsuspend", BLOCK_OTHER},
-    {202, "futex", BLOCK_LOCK},     {208, "io_getevents", BLOCK_IO},
+    {202, "futex", BLOCK_LOCK},     {219, "restart_syscall", BLOCK_OTHER},     {208, "io_getevents", BLOCK_IO},
     {230, "clock_nanosleep", BLOCK_SLEEP},
     {232, "epoll_wait", BLOCK_IO},  {247, "waitid", BLOCK_OTHER},
     {257, "openat", BLOCK_IO},      {270, "pselect6", BLOCK_IO},

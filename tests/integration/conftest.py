@@ -19,6 +19,8 @@ GILPROBE = os.path.abspath(os.environ.get("GILPROBE", os.path.join(ROOT, "gilpro
 GILPROBE_ASAN = os.path.join(ROOT, "build", "gilprobe-asan")
 
 INTERPRETERS, MISSING_INTERPRETERS = interpreters()
+# x86-64: select, pselect6 (time.sleep <= 3.10), nanosleep, clock_nanosleep
+SLEEP_SYSCALLS = {"23", "270", "35", "230"}
 
 
 def interpreter_params():
@@ -68,6 +70,18 @@ class Workload:
             raise RuntimeError("workload %s on %s never became ready: %s" % (
                 script, interpreter, self.proc.stderr.read()))
 
+    def wait_main_asleep(self, timeout=10):
+        """After printing "ready" the main thread still has to get the GIL
+        back before it sleeps; wait until it is in its sleep syscall."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open("/proc/%d/task/%d/syscall" % (self.pid, self.pid)) as f:
+                nr = f.read().split()[0]
+            if nr in SLEEP_SYSCALLS:
+                return
+            time.sleep(0.01)
+        raise RuntimeError("main thread of %d never went to sleep" % self.pid)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -77,6 +91,18 @@ class Workload:
 @pytest.fixture(scope="module", params=interpreter_params())
 def known_threads(request):
     w = Workload(request.param, "known_threads.py")
+    w.wait_main_asleep()
+    yield w
+    w.stop()
+
+
+@pytest.fixture(scope="module", params=interpreter_params())
+def known_threads_to_stop(request):
+    """A separate instance for the ptrace tests: stopping a thread interrupts
+    its sleep, which then shows as restart_syscall, so it must not be shared
+    with tests that check what each thread is blocked in."""
+    w = Workload(request.param, "known_threads.py")
+    w.wait_main_asleep()
     yield w
     w.stop()
 

@@ -136,17 +136,18 @@ def assert_running_and_progressing(w):
     assert cpu_ticks(w.pid, spinner) > before, "the CPU-bound thread made no progress"
 
 
-def test_blocking_dump_is_consistent_and_resumes(known_threads):
-    doc = dump_json(known_threads.pid, "--blocking")
+def test_blocking_dump_is_consistent_and_resumes(known_threads_to_stop):
+    w = known_threads_to_stop
+    doc = dump_json(w.pid, "--blocking")
     assert doc["blocking"] and doc["paused_ms"] is not None and doc["paused_ms"] < 1000
-    check_known_threads(doc, known_threads)
-    assert_running_and_progressing(known_threads)
+    check_known_threads(doc, w)
+    assert_running_and_progressing(w)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
-def test_blocking_dump_killed_midway_resumes_target(known_threads, sig):
-    w = known_threads
+def test_blocking_dump_killed_midway_resumes_target(known_threads_to_stop, sig):
+    w = known_threads_to_stop
     env = dict(os.environ, GILPROBE_TEST_PAUSE_MS="5000")
     from conftest import GILPROBE
     p = subprocess.Popen([GILPROBE, "dump", "-p", str(w.pid), "--blocking"], env=env,
