@@ -30,7 +30,11 @@ struct pyrt {
     uint64_t code_type;    /* &PyCode_Type, 0 if unknown */
     uint64_t unicode_type; /* &PyUnicode_Type, 0 if unknown */
     uint64_t bytes_type;   /* &PyBytes_Type, 0 if unknown */
-    int pthread_tid_off;   /* struct pthread.tid, for <=3.10; -1 unknown */
+    /* <=3.10: offsets in struct pthread holding the main thread's TID;
+     * the snapshot keeps the one that gives every thread a real TID. */
+    int pthread_tid_cands[16];
+    int pthread_tid_ncands;
+    int pthread_tid_off; /* validated offset, -1 until known */
 };
 
 /* Finds the runtime and picks the layout. GP_OK or an exit code with

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,9 +80,28 @@ static bool search_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char
     return false;
 }
 
+/* Test-only: a comma-separated list of symbol names to pretend are absent,
+ * so the tests can prove the fallbacks used for stripped binaries. */
+#define HIDE_SYMBOLS_ENV "GILPROBE_TEST_HIDE_SYMBOLS"
+
+static bool hidden_by_test(const char *name)
+{
+    const char *list = getenv(HIDE_SYMBOLS_ENV);
+    size_t n = strlen(name);
+    while (list && *list) {
+        const char *end = strchrnul(list, ',');
+        if ((size_t)(end - list) == n && strncmp(list, name, n) == 0)
+            return true;
+        list = *end ? end + 1 : end;
+    }
+    return false;
+}
+
 bool elf_file_symbol(struct elf_file *ef, const char *name, uint64_t *value, uint64_t *size)
 {
     static const Elf64_Word order[] = {SHT_DYNSYM, SHT_SYMTAB};
+    if (hidden_by_test(name))
+        return false;
     for (size_t k = 0; k < 2; k++) {
         Elf_Scn *scn = NULL;
         while ((scn = elf_nextscn(ef->elf, scn))) {

@@ -172,20 +172,20 @@ static void overlay_debug_offsets(struct pyrt *rt)
     rt->debug_offsets = true;
 }
 
-/* struct pthread.tid differs between libc versions: find it as the field
- * of the main thread's pthread that holds the main thread's TID. */
-static int infer_pthread_tid_offset(struct pyrt *rt)
+/* struct pthread.tid differs between libc versions: its candidates are the
+ * fields of the main thread's pthread that hold the main thread's TID. In a
+ * PID namespace that TID is 1, a common value, hence several candidates. */
+static void find_pthread_tid_candidates(struct pyrt *rt)
 {
     uint64_t main_pthread;
-    if (!remote_u64(&rt->mem, rt->runtime + (uint64_t)rt->layout.rt_main_thread, &main_pthread))
-        return -1;
     int32_t words[PTHREAD_SCAN_BYTES / 4];
-    if (remote_read(&rt->mem, main_pthread, words, sizeof words) != 0)
-        return -1;
-    for (size_t i = 0; i < PTHREAD_SCAN_BYTES / 4; i++)
+    rt->pthread_tid_ncands = 0;
+    if (!remote_u64(&rt->mem, rt->runtime + (uint64_t)rt->layout.rt_main_thread, &main_pthread) ||
+        remote_read(&rt->mem, main_pthread, words, sizeof words) != 0)
+        return;
+    for (size_t i = 0; i < PTHREAD_SCAN_BYTES / 4 && rt->pthread_tid_ncands < 16; i++)
         if (words[i] == rt->ns_pid)
-            return (int)(i * 4);
-    return -1;
+            rt->pthread_tid_cands[rt->pthread_tid_ncands++] = (int)(i * 4);
 }
 
 static int unsupported(struct gp_error *err, pid_t pid, const char *version)
@@ -313,8 +313,8 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
         }
         rt->layout = *L;
         overlay_debug_offsets(rt);
-        rt->pthread_tid_off =
-            rt->layout.ts_native_thread_id < 0 ? infer_pthread_tid_offset(rt) : -1;
+        if (rt->layout.ts_native_thread_id < 0)
+            find_pthread_tid_candidates(rt);
         return GP_OK;
     }
     gp_error_set(err, GP_ERR_NOT_PYTHON,

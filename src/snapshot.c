@@ -250,46 +250,89 @@ static size_t tstate_read_len(const struct py_layout *L)
     return (size_t)end + 8;
 }
 
-/* Kernel TIDs for <=3.10, where thread states only carry a pthread_t. */
-static void resolve_pthread_tids(struct pyrt *rt, struct snapshot *s)
+/* The process's threads as (our TID, its namespace's TID). */
+struct task_ids {
+    pid_t *host, *inner;
+    size_t n;
+};
+
+static void task_ids_read(struct pyrt *rt, struct task_ids *ids)
 {
-    if (rt->pthread_tid_off < 0 || s->nthreads == 0)
+    memset(ids, 0, sizeof *ids);
+    if (proc_list_tasks(rt->pid, &ids->host, &ids->n) != 0)
         return;
-    struct remote_req *reqs = calloc(s->nthreads, sizeof *reqs);
-    int32_t *tids = calloc(s->nthreads, sizeof *tids);
-    if (reqs && tids) {
-        for (size_t i = 0; i < s->nthreads; i++)
-            reqs[i] = (struct remote_req){s->threads[i].pthread
-                                              ? s->threads[i].pthread + (uint64_t)rt->pthread_tid_off
-                                              : 0,
-                                          &tids[i], 4, false};
-        remote_readv(&rt->mem, reqs, s->nthreads);
-        for (size_t i = 0; i < s->nthreads; i++)
-            if (reqs[i].ok && tids[i] > 0)
-                s->threads[i].tid = tids[i];
-    }
-    free(reqs);
-    free(tids);
+    ids->inner = calloc(ids->n ? ids->n : 1, sizeof *ids->inner);
+    for (size_t k = 0; ids->inner && k < ids->n; k++)
+        ids->inner[k] = rt->ns_pid == rt->pid ? ids->host[k] : proc_ns_tid(rt->pid, ids->host[k]);
+    if (!ids->inner)
+        ids->n = 0;
 }
 
-/* Our view of TIDs differs from the target's inside another PID namespace. */
-static void translate_ns_tids(struct pyrt *rt, struct snapshot *s)
+static void task_ids_free(struct task_ids *ids)
 {
-    if (rt->ns_pid == rt->pid)
+    free(ids->host);
+    free(ids->inner);
+}
+
+static pid_t host_tid_of(const struct task_ids *ids, pid_t inner)
+{
+    for (size_t k = 0; k < ids->n && inner > 0; k++)
+        if (ids->inner[k] == inner)
+            return ids->host[k];
+    return 0;
+}
+
+/* Reads the int at pthread+off for every thread; true when each one is a
+ * distinct TID of a live task (so `off` really is struct pthread.tid). */
+static bool read_pthread_tids(struct pyrt *rt, struct snapshot *s, int off,
+                              const struct task_ids *ids, int32_t *out)
+{
+    struct remote_req *reqs = calloc(s->nthreads, sizeof *reqs);
+    if (!reqs)
+        return false;
+    for (size_t i = 0; i < s->nthreads; i++) {
+        out[i] = 0;
+        uint64_t p = s->threads[i].pthread;
+        reqs[i] = (struct remote_req){p ? p + (uint64_t)off : 0, &out[i], 4, false};
+    }
+    remote_readv(&rt->mem, reqs, s->nthreads);
+    bool valid = true;
+    for (size_t i = 0; i < s->nthreads && valid; i++) {
+        valid = reqs[i].ok && host_tid_of(ids, out[i]) != 0;
+        for (size_t j = 0; j < i && valid; j++)
+            valid = out[j] != out[i];
+    }
+    free(reqs);
+    return valid;
+}
+
+/* Kernel TIDs: native_thread_id (3.11+) or struct pthread's tid field
+ * (<=3.10), both in the target's PID namespace, mapped to ours. */
+static void resolve_tids(struct pyrt *rt, struct snapshot *s)
+{
+    if (s->nthreads == 0)
         return;
-    pid_t *tasks;
-    size_t n;
-    if (proc_list_tasks(rt->pid, &tasks, &n) != 0)
-        return;
-    for (size_t k = 0; k < n; k++) {
-        pid_t inner = proc_ns_tid(rt->pid, tasks[k]);
-        for (size_t i = 0; i < s->nthreads; i++)
-            if (s->threads[i].tid == inner && inner)
-                s->threads[i].tid = -tasks[k]; /* mark as translated */
+    struct task_ids ids;
+    task_ids_read(rt, &ids);
+    if (rt->layout.ts_native_thread_id < 0) {
+        int32_t *tids = calloc(s->nthreads, sizeof *tids);
+        if (tids && rt->pthread_tid_off >= 0) {
+            read_pthread_tids(rt, s, rt->pthread_tid_off, &ids, tids);
+        } else {
+            for (int k = 0; tids && k < rt->pthread_tid_ncands; k++) {
+                if (read_pthread_tids(rt, s, rt->pthread_tid_cands[k], &ids, tids)) {
+                    rt->pthread_tid_off = rt->pthread_tid_cands[k];
+                    break;
+                }
+            }
+        }
+        for (size_t i = 0; tids && i < s->nthreads; i++)
+            s->threads[i].tid = rt->pthread_tid_off >= 0 ? tids[i] : 0;
+        free(tids);
     }
     for (size_t i = 0; i < s->nthreads; i++)
-        s->threads[i].tid = s->threads[i].tid < 0 ? -s->threads[i].tid : 0;
-    free(tasks);
+        s->threads[i].tid = host_tid_of(&ids, s->threads[i].tid);
+    task_ids_free(&ids);
 }
 
 static void free_threads(struct snapshot *s)
@@ -402,8 +445,7 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
         }
         set_partial(s, "the thread list changed while it was read");
     }
-    resolve_pthread_tids(rt, s);
-    translate_ns_tids(rt, s);
+    resolve_tids(rt, s);
     for (size_t i = 0; i < s->nthreads; i++)
         s->threads[i].holds_gil = s->gil.holder && s->threads[i].tstate == s->gil.holder;
     return GP_OK;

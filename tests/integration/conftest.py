@@ -47,9 +47,10 @@ def python_version(path):
 
 
 class Workload:
-    def __init__(self, interpreter, script, args=(), ready_timeout=30):
+    def __init__(self, interpreter, script, args=(), ready_timeout=30, prefix=()):
         self.interpreter = interpreter
-        self.proc = subprocess.Popen([interpreter, os.path.join(WORKLOADS, script)] + list(args),
+        self.proc = subprocess.Popen(list(prefix) + [interpreter, os.path.join(WORKLOADS, script)]
+                                     + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
         deadline = time.time() + ready_timeout
@@ -69,6 +70,10 @@ class Workload:
             self.stop()
             raise RuntimeError("workload %s on %s never became ready: %s" % (
                 script, interpreter, self.proc.stderr.read()))
+        if prefix:
+            # A wrapper (unshare --fork) started it: the workload is its child.
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                self.pid = int(f.read().split()[0])
 
     def wait_main_asleep(self, timeout=10):
         """After printing "ready" the main thread still has to get the GIL

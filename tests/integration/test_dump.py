@@ -7,7 +7,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import (GILPROBE_ASAN, MISSING_INTERPRETERS, cpu_ticks, dump_json, marks,
+from conftest import (GILPROBE_ASAN, MISSING_INTERPRETERS, Workload, cpu_ticks, dump_json,
+                      interpreter_params, marks,
                       python_version, run_gilprobe, task_states)
 
 MARKS = marks("known_threads.py")
@@ -163,3 +164,60 @@ def test_blocking_dump_killed_midway_resumes_target(known_threads_to_stop, sig):
     p.wait(timeout=10)
     assert p.returncode == -sig
     assert_running_and_progressing(w)
+
+
+def test_runtime_found_without_symbols(known_threads):
+    """Stripped builds: _PyRuntime from the .PyRuntime section (3.10+) and,
+    without Py_Version or the version buffer's symbol, the version from a
+    scan of the library's data."""
+    w = known_threads
+    minor = int(w.info["version"].split(".")[1])
+    hidden = ["Py_Version", "version", "version.0", "version.1"]
+    if minor >= 10:
+        hidden.append("_PyRuntime")  # 3.8/3.9 have no .PyRuntime section
+    r = run_gilprobe(["dump", "-p", str(w.pid), "--json"],
+                     env={"GILPROBE_TEST_HIDE_SYMBOLS": ",".join(hidden)})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    if minor >= 10:
+        assert doc["python"]["found_by"] == ".PyRuntime section"
+    expected_source = "_Py_DebugOffsets" if minor >= 13 else "version string"
+    assert doc["python"]["version_source"] == expected_source
+    check_known_threads(doc, w)
+
+
+def test_layout_source(known_threads):
+    doc = dump_json(known_threads.pid)
+    minor = int(known_threads.info["version"].split(".")[1])
+    assert doc["python"]["layout"] == ("_Py_DebugOffsets" if minor >= 13 else "generated table")
+
+
+def ns_to_host_tids(pid):
+    """{tid inside the target's PID namespace: tid as we see it}."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            nspid = [l for l in f if l.startswith("NSpid:")][0].split()[1:]
+        out[int(nspid[-1])] = int(tid)
+    return out
+
+
+@pytest.fixture(scope="module", params=interpreter_params())
+def known_threads_in_pid_namespace(request):
+    w = Workload(request.param, "known_threads.py",
+                 prefix=["unshare", "--pid", "--mount", "--fork", "--mount-proc",
+                         "--kill-child"])
+    # Translate what the workload saw (its namespace's ids) to ours.
+    mapping = ns_to_host_tids(w.pid)
+    assert w.info["pid"] == 1 and mapping[1] == w.pid
+    w.info["tids"] = {k: mapping[v] for k, v in w.info["tids"].items()}
+    w.wait_main_asleep()
+    yield w
+    w.stop()
+
+
+def test_dump_in_another_pid_namespace(known_threads_in_pid_namespace):
+    """A containerised target, found by its host PID; its thread ids are
+    namespace ids inside the interpreter and are translated (NSpid)."""
+    w = known_threads_in_pid_namespace
+    check_known_threads(dump_json(w.pid), w)
