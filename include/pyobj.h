@@ -18,6 +18,11 @@ struct code_info {
     int firsttraceable;   /* 3.11+: first traceable code unit */
     uint8_t *linetable;
     uint32_t linetable_len;
+    /* The last few (offset -> line) answers: a sampled loop asks about the
+     * same handful of instructions over and over. */
+    long memo_offset[4];
+    int memo_line[4];
+    unsigned memo_next;
 };
 
 struct pyobj_cache {
@@ -32,8 +37,8 @@ void pyobj_cache_free(struct pyobj_cache *c);
 /* A str object as UTF-8; NULL when it is not a readable str. */
 const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
 /* A code object; NULL when addr is not a readable code object. */
-const struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
+struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
 /* Line of the instruction at `offset` (see linetable.h for its unit). */
-int pyobj_code_line(const struct pyrt *rt, const struct code_info *ci, long offset);
+int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset);
 
 #endif

@@ -5,17 +5,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gil.h"
 #include "pyobj.h"
 #include "pyrt.h"
+#include "stackwalk.h"
 
 #define SNAP_MAX_INTERPRETERS 256
 #define SNAP_MAX_THREADS 20000
-#define SNAP_MAX_FRAMES 4096
-
-struct py_frame {
-    const struct code_info *code; /* owned by the pyobj cache */
-    int line;                     /* -1 when the instruction has none */
-};
 
 struct py_thread {
     uint64_t tstate;
@@ -26,16 +22,6 @@ struct py_thread {
     bool stack_partial; /* the walk stopped on something unreadable */
     struct py_frame *frames; /* innermost first */
     int nframes;
-};
-
-struct gil_state {
-    uint64_t addr;        /* 0 when it could not be located */
-    uint32_t size;
-    int locked;           /* -1 not created, 0 free, 1 held */
-    uint64_t last_holder;
-    uint64_t holder;      /* tstate holding it, 0 when free */
-    uint64_t switch_number;
-    uint64_t interval_us;
 };
 
 struct snapshot {

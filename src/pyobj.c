@@ -1,5 +1,6 @@
 #include "pyobj.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,7 +183,7 @@ static bool read_bytes_object(struct pyrt *rt, uint64_t addr, uint8_t **out, uin
     return true;
 }
 
-const struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
+struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
 {
     struct code_info *hit = addrmap_get(&c->codes, addr);
     if (hit)
@@ -204,6 +205,8 @@ const struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint6
     if (!ci)
         return NULL;
     ci->addr = addr;
+    for (int k = 0; k < 4; k++)
+        ci->memo_offset[k] = LONG_MIN;
     uint64_t name = field_u64(buf, L->code_qualname >= 0 ? L->code_qualname : L->code_name);
     ci->name = pyobj_str(rt, c, name);
     ci->filename = pyobj_str(rt, c, field_u64(buf, L->code_filename));
@@ -222,10 +225,17 @@ const struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint6
     return ci;
 }
 
-int pyobj_code_line(const struct pyrt *rt, const struct code_info *ci, long offset)
+int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset)
 {
     if (!ci->linetable)
         return offset < 0 ? ci->firstlineno : -1;
-    return linetable_line(rt->layout.linetable_format, ci->linetable, ci->linetable_len,
-                          ci->firstlineno, offset);
+    for (int k = 0; k < 4; k++)
+        if (ci->memo_offset[k] == offset)
+            return ci->memo_line[k];
+    int line = linetable_line(rt->layout.linetable_format, ci->linetable, ci->linetable_len,
+                              ci->firstlineno, offset);
+    unsigned slot = ci->memo_next++ % 4;
+    ci->memo_offset[slot] = offset;
+    ci->memo_line[slot] = line;
+    return line;
 }

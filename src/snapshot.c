@@ -10,7 +10,6 @@
 /* How many times a thread list that changed under us is read again. */
 #define SNAP_RETRIES 3
 #define TSTATE_READ 512
-#define FRAME_READ 128
 
 static void set_partial(struct snapshot *s, const char *why)
 {
@@ -27,216 +26,25 @@ static uint64_t u64_at(const uint8_t *buf, int32_t off)
     return v;
 }
 
-static uint64_t main_interpreter(struct pyrt *rt)
+static void read_stacks(struct pyrt *rt, struct pyobj_cache *c, struct snapshot *s,
+                        const uint64_t *roots)
 {
-    uint64_t interp = 0;
-    remote_u64(&rt->mem, rt->runtime + (uint64_t)rt->layout.rt_interpreters_main, &interp);
-    return interp;
-}
-
-static void read_gil(struct pyrt *rt, struct gil_state *g)
-{
-    const struct py_layout *L = &rt->layout;
-    memset(g, 0, sizeof *g);
-    if (L->rt_gil >= 0) {
-        g->addr = rt->runtime + (uint64_t)L->rt_gil;
-    } else {
-        uint64_t interp = main_interpreter(rt);
-        if (!interp || !remote_u64(&rt->mem, interp + (uint64_t)L->interp_ceval_gil, &g->addr))
-            g->addr = 0;
-    }
-    uint8_t buf[256];
-    if (!g->addr || L->gil_size > (int32_t)sizeof buf ||
-        remote_read(&rt->mem, g->addr, buf, (size_t)L->gil_size) != 0) {
-        g->addr = 0;
+    struct stack_walk *walks = calloc(s->nthreads, sizeof *walks);
+    if (!walks)
         return;
+    for (size_t i = 0; i < s->nthreads; i++)
+        walks[i].root = roots[i];
+    stackwalk_run(rt, walks, s->nthreads);
+    for (size_t i = 0; i < s->nthreads; i++) {
+        struct py_thread *t = &s->threads[i];
+        t->stack_partial = walks[i].partial;
+        t->frames = calloc(walks[i].nframes ? (size_t)walks[i].nframes : 1, sizeof *t->frames);
+        if (t->frames)
+            t->nframes = stackwalk_resolve(rt, c, walks[i].frames, walks[i].nframes, t->frames,
+                                           walks[i].nframes, &t->stack_partial);
+        free(walks[i].frames);
     }
-    g->size = (uint32_t)L->gil_size;
-    int32_t locked;
-    memcpy(&locked, buf + L->gil_locked, 4);
-    g->locked = locked;
-    g->last_holder = u64_at(buf, L->gil_last_holder);
-    g->switch_number = u64_at(buf, L->gil_switch_number);
-    g->interval_us = u64_at(buf, L->gil_interval);
-    if (L->rt_tstate_current >= 0) {
-        /* <=3.11: the runtime names the thread state that holds the GIL;
-         * between take_gil and setting it, fall back to last_holder. */
-        uint64_t cur = 0;
-        remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_tstate_current, &cur);
-        g->holder = cur ? cur : (locked == 1 ? g->last_holder : 0);
-    } else {
-        g->holder = locked == 1 ? g->last_holder : 0;
-    }
-}
-
-/* Offset (in the unit its line table wants) of the instruction a frame is at. */
-static long frame_offset(const struct pyrt *rt, uint64_t code_addr, uint64_t instr)
-{
-    const struct py_layout *L = &rt->layout;
-    uint64_t base = code_addr + (uint64_t)L->code_code_adaptive;
-    if (instr < base)
-        return -1;
-    return (long)((instr - base) / 2);
-}
-
-static bool frame_is_incomplete(const struct pyrt *rt, const struct code_info *ci,
-                                uint64_t code_addr, uint64_t instr, int owner)
-{
-    const struct py_layout *L = &rt->layout;
-    if (owner == L->owner_generator)
-        return false;
-    return instr < code_addr + (uint64_t)L->code_code_adaptive + 2u * (uint64_t)ci->firsttraceable;
-}
-
-static bool push_frame(struct py_thread *t, int *cap, const struct code_info *ci, int line)
-{
-    if (t->nframes == *cap) {
-        int ncap = *cap ? *cap * 2 : 16;
-        struct py_frame *nf = realloc(t->frames, (size_t)ncap * sizeof *nf);
-        if (!nf)
-            return false;
-        t->frames = nf;
-        *cap = ncap;
-    }
-    t->frames[t->nframes++] = (struct py_frame){ci, line};
-    return true;
-}
-
-/* One thread's stack walk in progress. */
-struct walk {
-    struct py_thread *t;
-    uint64_t frame; /* next frame to read; 0 when done */
-    int cap;
-    uint8_t buf[FRAME_READ];
-};
-
-/* 3.8-3.10 PyFrameObject: record it, return the caller (f_back). */
-static uint64_t visit_frame_object(struct pyrt *rt, struct pyobj_cache *c, struct walk *w)
-{
-    const struct py_layout *L = &rt->layout;
-    int32_t lasti;
-    memcpy(&lasti, w->buf + L->frameobj_lasti, 4);
-    const struct code_info *ci = pyobj_code(rt, c, u64_at(w->buf, L->frameobj_code));
-    if (!ci) {
-        w->t->stack_partial = true;
-        return 0;
-    }
-    long off = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
-    if (!push_frame(w->t, &w->cap, ci, pyobj_code_line(rt, ci, off)))
-        return 0;
-    return u64_at(w->buf, L->frameobj_back);
-}
-
-/* 3.11+ _PyInterpreterFrame: record it, return `previous`. */
-static uint64_t visit_interpreter_frame(struct pyrt *rt, struct pyobj_cache *c, struct walk *w)
-{
-    const struct py_layout *L = &rt->layout;
-    uint64_t previous = u64_at(w->buf, L->iframe_previous);
-    int owner = w->buf[L->iframe_owner];
-    /* Entry/shim frames (FRAME_OWNED_BY_CSTACK and later kinds) hold no
-     * Python code; 3.14 tags the code reference's low bits. */
-    if (L->owner_cstack >= 0 && owner >= L->owner_cstack)
-        return previous;
-    uint64_t code = u64_at(w->buf, L->iframe_code) & ~(uint64_t)3;
-    uint64_t instr = u64_at(w->buf, L->iframe_instr);
-    const struct code_info *ci = pyobj_code(rt, c, code);
-    if (!ci) {
-        /* 3.13's f_executable may be None for frames that run no code. */
-        if (L->frame_model == FRAME_CURRENT && code)
-            return previous;
-        w->t->stack_partial = true;
-        return 0;
-    }
-    if (!frame_is_incomplete(rt, ci, code, instr, owner) &&
-        !push_frame(w->t, &w->cap, ci, pyobj_code_line(rt, ci, frame_offset(rt, code, instr))))
-        return 0;
-    return previous;
-}
-
-static size_t frame_read_len(const struct py_layout *L)
-{
-    return L->frame_model == FRAME_OBJECTS ? (size_t)L->frameobj_lasti + 4
-                                           : (size_t)L->iframe_owner + 1;
-}
-
-/* 3.11/3.12: the tstate points at a _PyCFrame that holds the top frame. */
-static void resolve_cframes(struct pyrt *rt, struct walk *walks, size_t n,
-                            struct remote_req *reqs)
-{
-    uint64_t *tops = calloc(n, sizeof *tops);
-    for (size_t i = 0; tops && i < n; i++) {
-        uint64_t cf = walks[i].frame;
-        reqs[i] = (struct remote_req){
-            cf ? cf + (uint64_t)rt->layout.cframe_current_frame : 0, &tops[i], 8, false};
-    }
-    if (tops)
-        remote_readv(&rt->mem, reqs, n);
-    for (size_t i = 0; i < n; i++) {
-        bool ok = tops && reqs[i].ok;
-        if (walks[i].frame && !ok)
-            walks[i].t->stack_partial = true;
-        walks[i].frame = ok ? tops[i] : 0;
-    }
-    free(tops);
-}
-
-/* Walks every thread's stack in lockstep: each round reads the next frame
- * of all threads in one batch, so a dump costs about as many syscalls as
- * the deepest stack has frames, not as all stacks together. */
-static void read_stacks(struct pyrt *rt, struct pyobj_cache *c, struct walk *walks, size_t n)
-{
-    const struct py_layout *L = &rt->layout;
-    struct remote_req *reqs = calloc(n, sizeof *reqs);
-    struct addrmap *seen = calloc(n, sizeof *seen);
-    if (!reqs || !seen) {
-        free(reqs);
-        free(seen);
-        return;
-    }
-    if (L->frame_model == FRAME_CFRAME)
-        resolve_cframes(rt, walks, n, reqs);
-    size_t len = frame_read_len(L);
-    for (int depth = 0; depth <= SNAP_MAX_FRAMES; depth++) {
-        size_t pending = 0;
-        for (size_t i = 0; i < n; i++) {
-            struct walk *w = &walks[i];
-            if (w->frame && (depth == SNAP_MAX_FRAMES || !addrmap_add_new(&seen[i], w->frame))) {
-                w->t->stack_partial = true; /* too deep, or a cycle: garbage */
-                w->frame = 0;
-            }
-            reqs[i] = (struct remote_req){w->frame, w->buf, w->frame ? len : 0, false};
-            pending += w->frame != 0;
-        }
-        if (!pending)
-            break;
-        remote_readv(&rt->mem, reqs, n);
-        for (size_t i = 0; i < n; i++) {
-            struct walk *w = &walks[i];
-            if (!w->frame)
-                continue;
-            if (!reqs[i].ok) {
-                w->t->stack_partial = true;
-                w->frame = 0;
-                continue;
-            }
-            w->frame = L->frame_model == FRAME_OBJECTS ? visit_frame_object(rt, c, w)
-                                                       : visit_interpreter_frame(rt, c, w);
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        addrmap_free(&seen[i]);
-    free(seen);
-    free(reqs);
-}
-
-/* Where a thread's innermost frame (or, for 3.11/3.12, its _PyCFrame) is. */
-static uint64_t stack_root(const struct py_layout *L, const uint8_t *ts)
-{
-    switch (L->frame_model) {
-    case FRAME_OBJECTS: return u64_at(ts, L->ts_frame);
-    case FRAME_CFRAME: return u64_at(ts, L->ts_cframe);
-    default: return u64_at(ts, L->ts_current_frame);
-    }
+    free(walks);
 }
 
 static size_t tstate_read_len(const struct py_layout *L)
@@ -403,21 +211,15 @@ static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, st
                 uint64_t native = u64_at(ts, L->ts_native_thread_id);
                 t->tid = native < (1u << 30) ? (pid_t)native : 0;
             }
-            roots[s->nthreads - 1] = stack_root(L, ts);
+            roots[s->nthreads - 1] = u64_at(ts, stackwalk_root_offset(L));
             ts_addr = u64_at(ts, L->ts_next);
         }
         interp = next_interp;
     }
     addrmap_free(&seen_ts);
     addrmap_free(&seen_interp);
-    if (stacks && !torn && s->nthreads) {
-        struct walk *walks = calloc(s->nthreads, sizeof *walks);
-        for (size_t i = 0; walks && i < s->nthreads; i++)
-            walks[i] = (struct walk){.t = &s->threads[i], .frame = roots[i]};
-        if (walks)
-            read_stacks(rt, c, walks, s->nthreads);
-        free(walks);
-    }
+    if (stacks && !torn && s->nthreads)
+        read_stacks(rt, c, s, roots);
     free(roots);
     return !torn;
 }
@@ -430,7 +232,7 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
     for (int attempt = 0; attempt < SNAP_RETRIES && !whole; attempt++) {
         if (attempt)
             free_threads(s);
-        read_gil(rt, &s->gil);
+        gil_read(rt, &s->gil);
         whole = read_threads(rt, cache, stacks, s);
     }
     if (!whole) {

@@ -1,0 +1,235 @@
+#include "stackwalk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FRAME_READ 128
+/* How far down the previous stack a frame is looked for: stacks change at
+ * the top, and a deeper match just costs a full walk. */
+#define REUSE_SEARCH 64
+
+static uint64_t u64_at(const uint8_t *buf, int32_t off)
+{
+    uint64_t v = 0;
+    if (off >= 0)
+        memcpy(&v, buf + off, 8);
+    return v;
+}
+
+int32_t stackwalk_root_offset(const struct py_layout *L)
+{
+    switch (L->frame_model) {
+    case FRAME_OBJECTS: return L->ts_frame;
+    case FRAME_CFRAME: return L->ts_cframe;
+    default: return L->ts_current_frame;
+    }
+}
+
+static size_t frame_read_len(const struct py_layout *L)
+{
+    return L->frame_model == FRAME_OBJECTS ? (size_t)L->frameobj_lasti + 4
+                                           : (size_t)L->iframe_owner + 1;
+}
+
+static void decode(const struct py_layout *L, uint64_t addr, const uint8_t *buf,
+                   struct raw_frame *r)
+{
+    r->addr = addr;
+    if (L->frame_model == FRAME_OBJECTS) {
+        int32_t lasti;
+        memcpy(&lasti, buf + L->frameobj_lasti, 4);
+        r->code = u64_at(buf, L->frameobj_code);
+        r->pos = (uint64_t)(int64_t)lasti;
+        r->previous = u64_at(buf, L->frameobj_back);
+        r->owner = 0;
+    } else {
+        /* 3.14 tags the code reference's low bits (_PyStackRef). */
+        r->code = u64_at(buf, L->iframe_code) & ~(uint64_t)3;
+        r->pos = u64_at(buf, L->iframe_instr);
+        r->previous = u64_at(buf, L->iframe_previous);
+        r->owner = buf[L->iframe_owner];
+    }
+}
+
+static bool same_frame(const struct raw_frame *a, const struct raw_frame *b)
+{
+    return a->addr == b->addr && a->code == b->code && a->pos == b->pos &&
+           a->previous == b->previous && a->owner == b->owner;
+}
+
+static bool push(struct stack_walk *w, const struct raw_frame *r)
+{
+    if (w->nframes == w->cap) {
+        int ncap = w->cap ? w->cap * 2 : 32;
+        struct raw_frame *nf = realloc(w->frames, (size_t)ncap * sizeof *nf);
+        if (!nf)
+            return false;
+        w->frames = nf;
+        w->cap = ncap;
+    }
+    w->frames[w->nframes++] = *r;
+    return true;
+}
+
+/* If r is a frame of the previous walk, unchanged, then everything below
+ * it is too: copy it and stop. */
+static bool reuse_previous(struct stack_walk *w, const struct raw_frame *r)
+{
+    int limit = w->nprev < REUSE_SEARCH ? w->nprev : REUSE_SEARCH;
+    for (int k = 0; k < limit; k++) {
+        if (w->prev[k].addr != r->addr)
+            continue;
+        if (!same_frame(&w->prev[k], r))
+            return false;
+        if (k == 0 && w->nframes == 0)
+            w->unchanged = true;
+        for (int j = k; j < w->nprev && w->nframes < STACK_MAX_FRAMES; j++)
+            if (!push(w, &w->prev[j]))
+                return true;
+        return true;
+    }
+    return false;
+}
+
+/* Brent's cycle detection, one chain step at a time: a chain that comes
+ * back to the remembered frame is a loop (garbage), found within twice its
+ * length, in constant memory per walk. */
+struct cycle_check {
+    uint64_t saved;
+    uint32_t power, steps;
+};
+
+static bool cycle_step(struct cycle_check *cc, uint64_t addr)
+{
+    if (addr == cc->saved)
+        return true;
+    if (++cc->steps >= cc->power) {
+        cc->saved = addr;
+        cc->power = cc->power ? cc->power * 2 : 1;
+        cc->steps = 0;
+    }
+    return false;
+}
+
+/* 3.11/3.12: the thread state points at a _PyCFrame that holds the frame. */
+static void resolve_cframes(struct pyrt *rt, struct stack_walk *walks, size_t n,
+                            struct remote_req *reqs)
+{
+    uint64_t *tops = calloc(n, sizeof *tops);
+    for (size_t i = 0; tops && i < n; i++) {
+        uint64_t cf = walks[i].root;
+        reqs[i] = (struct remote_req){
+            cf ? cf + (uint64_t)rt->layout.cframe_current_frame : 0, &tops[i], 8, false};
+    }
+    if (tops)
+        remote_readv(&rt->mem, reqs, n);
+    for (size_t i = 0; i < n; i++) {
+        bool ok = tops && reqs[i].ok;
+        if (walks[i].root && !ok)
+            walks[i].partial = true;
+        walks[i].root = ok ? tops[i] : 0;
+    }
+    free(tops);
+}
+
+void stackwalk_run(struct pyrt *rt, struct stack_walk *walks, size_t n)
+{
+    const struct py_layout *L = &rt->layout;
+    if (n == 0)
+        return;
+    struct remote_req *reqs = calloc(n, sizeof *reqs);
+    uint64_t *next = calloc(n, sizeof *next);
+    uint8_t(*bufs)[FRAME_READ] = calloc(n, FRAME_READ);
+    struct cycle_check *cycles = calloc(n, sizeof *cycles);
+    for (size_t i = 0; i < n; i++) {
+        walks[i].nframes = 0;
+        walks[i].partial = false;
+        walks[i].unchanged = false;
+    }
+    if (!reqs || !next || !bufs || !cycles) {
+        for (size_t i = 0; i < n; i++)
+            walks[i].partial = true;
+        goto out;
+    }
+    if (L->frame_model == FRAME_CFRAME)
+        resolve_cframes(rt, walks, n, reqs);
+    for (size_t i = 0; i < n; i++)
+        next[i] = walks[i].root;
+    size_t len = frame_read_len(L);
+    for (int depth = 0;; depth++) {
+        size_t pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (next[i] && depth >= STACK_MAX_FRAMES) {
+                walks[i].partial = true;
+                next[i] = 0;
+            }
+            reqs[i] = (struct remote_req){next[i], bufs[i], next[i] ? len : 0, false};
+            pending += next[i] != 0;
+        }
+        if (!pending)
+            break;
+        remote_readv(&rt->mem, reqs, n);
+        for (size_t i = 0; i < n; i++) {
+            struct stack_walk *w = &walks[i];
+            if (!next[i])
+                continue;
+            struct raw_frame r;
+            if (!reqs[i].ok || cycle_step(&cycles[i], next[i])) {
+                w->partial = true;
+                next[i] = 0;
+                continue;
+            }
+            decode(L, next[i], bufs[i], &r);
+            if (w->prev && reuse_previous(w, &r)) {
+                next[i] = 0;
+                continue;
+            }
+            next[i] = push(w, &r) ? r.previous : 0;
+        }
+    }
+out:
+    free(cycles);
+    free(reqs);
+    free(next);
+    free(bufs);
+}
+
+static bool incomplete(const struct py_layout *L, const struct code_info *ci,
+                       const struct raw_frame *r)
+{
+    if (r->owner == L->owner_generator)
+        return false;
+    return r->pos < r->code + (uint64_t)L->code_code_adaptive + 2u * (uint64_t)ci->firsttraceable;
+}
+
+int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_frame *raw, int n,
+                      struct py_frame *out, int cap, bool *partial)
+{
+    const struct py_layout *L = &rt->layout;
+    int k = 0;
+    for (int i = 0; i < n && k < cap; i++) {
+        const struct raw_frame *r = &raw[i];
+        if (L->frame_model != FRAME_OBJECTS && L->owner_cstack >= 0 && r->owner >= L->owner_cstack)
+            continue; /* entry/shim frames hold no Python code */
+        struct code_info *ci = pyobj_code(rt, c, r->code);
+        if (!ci) {
+            /* 3.13's f_executable may be None for frames that run no code. */
+            if (L->frame_model == FRAME_CURRENT && r->code)
+                continue;
+            *partial = true;
+            break;
+        }
+        long offset;
+        if (L->frame_model == FRAME_OBJECTS) {
+            int64_t lasti = (int64_t)r->pos;
+            offset = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
+        } else {
+            if (incomplete(L, ci, r))
+                continue;
+            uint64_t base = r->code + (uint64_t)L->code_code_adaptive;
+            offset = r->pos < base ? -1 : (long)((r->pos - base) / 2);
+        }
+        out[k++] = (struct py_frame){ci, pyobj_code_line(rt, ci, offset)};
+    }
+    return k;
+}
