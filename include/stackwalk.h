@@ -11,6 +11,8 @@
 #include "pyrt.h"
 
 #define STACK_MAX_FRAMES 4096
+#define STACK_FRAME_READ 128
+#define STACKWALK_PREFETCH_REQS 3
 
 /* A frame as read, before any interpretation. */
 struct raw_frame {
@@ -26,15 +28,37 @@ struct py_frame {
     int line;               /* -1 when the instruction has none */
 };
 
+struct frame_prefetch {
+    uint64_t addr;
+    bool ok;
+    uint8_t buf[STACK_FRAME_READ];
+};
+
 struct stack_walk {
     uint64_t root;                /* in: the thread state's frame field */
     const struct raw_frame *prev; /* in: the previous walk, or NULL */
     int nprev;
+    uint64_t prev_root;           /* in: the previous walk's root */
+    /* Reads issued ahead, batched by the caller with its own: the frame
+     * pointer in the previous _PyCFrame (3.11/3.12) and the previous two
+     * frames. A stack that changed only at the top then needs no more. */
+    uint64_t pre_top;
+    bool pre_top_ok;
+    struct frame_prefetch pre[2];
     struct raw_frame *frames;     /* out: innermost first; realloc'd */
     int nframes, cap;
     bool partial;                 /* out: stopped on something unreadable */
     bool unchanged;               /* out: identical to prev */
 };
+
+/* Appends the prefetch reads for w to out (the previous walk's cframe
+ * slot and its top `frames` frames, 0-2: at most STACKWALK_PREFETCH_REQS
+ * requests); returns how many. Call stackwalk_prefetch_done after reading. */
+size_t stackwalk_prefetch_requests(const struct pyrt *rt, struct stack_walk *w, int frames,
+                                   struct remote_req *out);
+/* True when the prefetched top frame is exactly the previous walk's top. */
+bool stackwalk_top_unchanged(const struct pyrt *rt, const struct stack_walk *w);
+void stackwalk_prefetch_done(struct stack_walk *w, const struct remote_req *reqs, size_t n);
 
 /* Where a thread state keeps its stack (frame, _PyCFrame or current_frame). */
 int32_t stackwalk_root_offset(const struct py_layout *L);

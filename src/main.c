@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "sample_report.h"
 #include "errors.h"
 #include "stopper.h"
 
@@ -13,7 +14,14 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
+            "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE]\n"
+            "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
+            "\n"
+            "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
+            "              and report where the GIL goes, who waits for it and for how\n"
+            "              long, what every thread does, and which locks they wait on\n"
+            "  -d SECONDS  how long to sample (default 5; Ctrl-C ends early)\n"
+            "  -r HZ       samples per second (default 1000)\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -46,6 +54,62 @@ static int parse_pid(const char *s, pid_t *pid)
         return -1;
     *pid = (pid_t)v;
     return 0;
+}
+
+static int parse_positive(const char *s, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !(v > 0) || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int run_sample(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"duration", required_argument, NULL, 'd'},
+        {"rate", required_argument, NULL, 'r'},     {"json", no_argument, NULL, 'j'},
+        {"output", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
+                                 .rate_hz = SAMPLER_DEFAULT_HZ};
+    bool have_pid = false;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":p:d:r:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (parse_pid(optarg, &opt.pid) != 0)
+                return usage_error("'%s' is not a process id", optarg);
+            have_pid = true;
+            break;
+        case 'd':
+            if (parse_positive(optarg, 86400, &opt.duration_s) != 0)
+                return usage_error("-d wants seconds (> 0, at most a day), not '%s'", optarg);
+            break;
+        case 'r':
+            if (parse_positive(optarg, SAMPLER_MAX_HZ, &opt.rate_hz) != 0)
+                return usage_error("-r wants a rate in Hz (> 0, at most 100000), not '%s'", optarg);
+            break;
+        case 'j': opt.json = true; break;
+        case 'o': opt.output = optarg; break;
+        case 'h': usage(stdout); return GP_OK;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!have_pid)
+        return usage_error("%sa process to sample is needed: -p PID", "");
+    struct gp_error err = {0};
+    int r = cmd_sample(&opt, &err);
+    if (r != GP_OK)
+        fprintf(stderr, "gilprobe: %s\n", err.msg[0] ? err.msg : "failed");
+    return r;
 }
 
 static int run_dump(int argc, char **argv)
@@ -104,5 +168,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "dump") == 0)
         return run_dump(argc - 1, argv + 1);
+    if (argv[1][0] == '-')
+        return run_sample(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);
 }

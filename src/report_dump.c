@@ -3,11 +3,7 @@
 #include <stdio.h>
 
 #include "dump.h"
-
-static const char *runtime_kind(const struct pyrt *rt)
-{
-    return rt->shared ? "libpython shared" : "static executable";
-}
+#include "report_common.h"
 
 static void describe_block(const struct dump_thread *t, char *buf, size_t sz)
 {
@@ -30,9 +26,7 @@ void report_dump_text(FILE *out, const struct dump *d)
 {
     const struct pyrt *rt = d->rt;
     fprintf(out, "Process %d: %s\n", d->pid, d->cmdline);
-    fprintf(out, "Python %s (%s %s, %s%s)\n", rt->version, runtime_kind(rt), rt->binary,
-            rt->stripped ? "stripped" : "with symbols",
-            rt->found_by_section ? ", found by .PyRuntime section" : "");
+    report_python_line(out, rt);
     if (!d->snap.gil.addr)
         fprintf(out, "GIL: unknown (could not be read)\n");
     else if (d->snap.gil.holder)
@@ -57,24 +51,13 @@ void report_dump_text(FILE *out, const struct dump *d)
         if (t->py->nframes == 0)
             fprintf(out, "    (no Python frames)\n");
         for (int f = 0; f < t->py->nframes; f++) {
-            const struct py_frame *fr = &t->py->frames[f];
-            if (fr->line >= 0)
-                fprintf(out, "    %s (%s:%d)\n", fr->code->name, fr->code->filename, fr->line);
-            else
-                fprintf(out, "    %s (%s)\n", fr->code->name, fr->code->filename);
+            char frame[1024];
+            report_format_frame(&t->py->frames[f], frame, sizeof frame);
+            fprintf(out, "    %s\n", frame);
         }
         if (t->py->stack_partial)
             fprintf(out, "    ... (stack incomplete: it changed while being read)\n");
     }
-}
-
-static json_object *hex_or_null(uint64_t v)
-{
-    if (!v)
-        return NULL;
-    char buf[24];
-    snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return json_object_new_string(buf);
 }
 
 static json_object *thread_json(const struct dump_thread *t)
@@ -91,17 +74,8 @@ static json_object *thread_json(const struct dump_thread *t)
     json_object_object_add(o, "blocked_on", kind ? json_object_new_string(kind) : NULL);
     json_object_object_add(o, "syscall",
                            t->block.syscall ? json_object_new_string(t->block.syscall) : NULL);
-    json_object_object_add(o, "wait_address", hex_or_null(t->block.wait_addr));
-    json_object *frames = json_object_new_array();
-    for (int f = 0; f < t->py->nframes; f++) {
-        const struct py_frame *fr = &t->py->frames[f];
-        json_object *jf = json_object_new_object();
-        json_object_object_add(jf, "function", json_object_new_string(fr->code->name));
-        json_object_object_add(jf, "file", json_object_new_string(fr->code->filename));
-        json_object_object_add(jf, "line", fr->line >= 0 ? json_object_new_int(fr->line) : NULL);
-        json_object_array_add(frames, jf);
-    }
-    json_object_object_add(o, "frames", frames);
+    json_object_object_add(o, "wait_address", report_json_hex(t->block.wait_addr));
+    json_object_object_add(o, "frames", report_json_frames(t->py->frames, t->py->nframes));
     json_object_object_add(o, "frames_complete", json_object_new_boolean(!t->py->stack_partial));
     return o;
 }
@@ -122,25 +96,11 @@ int report_dump_json(FILE *out, const struct dump *d)
     json_object_object_add(root, "partial_reason",
                            d->snap.partial ? json_object_new_string(d->snap.partial_reason) : NULL);
 
-    json_object *py = json_object_new_object();
-    json_object_object_add(py, "version", json_object_new_string(rt->version));
-    json_object_object_add(py, "version_hex", json_object_new_int64(rt->version_hex));
-    json_object_object_add(py, "version_source", json_object_new_string(rt->version_source));
-    json_object_object_add(py, "runtime", json_object_new_string(runtime_kind(rt)));
-    json_object_object_add(py, "binary", json_object_new_string(rt->binary));
-    json_object_object_add(py, "stripped", json_object_new_boolean(rt->stripped));
-    json_object_object_add(py, "found_by", json_object_new_string(rt->found_by_section
-                                                                      ? ".PyRuntime section"
-                                                                      : "_PyRuntime symbol"));
-    json_object_object_add(py, "runtime_address", hex_or_null(rt->runtime));
-    json_object_object_add(py, "layout",
-                           json_object_new_string(rt->debug_offsets ? "_Py_DebugOffsets"
-                                                                    : "generated table"));
-    json_object_object_add(root, "python", py);
+    json_object_object_add(root, "python", report_json_python(rt));
 
     json_object *gil = json_object_new_object();
     const struct gil_state *g = &d->snap.gil;
-    json_object_object_add(gil, "address", hex_or_null(g->addr));
+    json_object_object_add(gil, "address", report_json_hex(g->addr));
     json_object_object_add(gil, "locked", g->addr ? json_object_new_boolean(g->locked == 1) : NULL);
     json_object_object_add(gil, "holder_tid",
                            d->gil_holder_tid ? json_object_new_int(d->gil_holder_tid) : NULL);
@@ -158,9 +118,5 @@ int report_dump_json(FILE *out, const struct dump *d)
         json_object_array_add(threads, thread_json(&d->threads[i]));
     json_object_object_add(root, "threads", threads);
 
-    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-    int r = fprintf(out, "%s\n", text) < 0 ? -1 : 0;
-    json_object_put(root);
-    return r;
+    return report_json_write(out, root);
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRAME_READ 128
+#define FRAME_READ STACK_FRAME_READ
 /* How far down the previous stack a frame is looked for: stacks change at
  * the top, and a deeper match just costs a full walk. */
 #define REUSE_SEARCH 64
@@ -111,25 +111,96 @@ static bool cycle_step(struct cycle_check *cc, uint64_t addr)
     return false;
 }
 
-/* 3.11/3.12: the thread state points at a _PyCFrame that holds the frame. */
+size_t stackwalk_prefetch_requests(const struct pyrt *rt, struct stack_walk *w, int frames,
+                                   struct remote_req *out)
+{
+    const struct py_layout *L = &rt->layout;
+    size_t k = 0;
+    w->pre_top_ok = false;
+    w->pre[0].ok = w->pre[1].ok = false;
+    w->pre[0].addr = w->pre[1].addr = 0;
+    if (L->frame_model == FRAME_CFRAME && w->prev_root)
+        out[k++] = (struct remote_req){w->prev_root + (uint64_t)L->cframe_current_frame,
+                                       &w->pre_top, 8, false};
+    for (int j = 0; j < 2 && j < frames && j < w->nprev; j++) {
+        w->pre[j].addr = w->prev[j].addr;
+        out[k++] = (struct remote_req){w->prev[j].addr, w->pre[j].buf, frame_read_len(L), false};
+    }
+    return k;
+}
+
+bool stackwalk_top_unchanged(const struct pyrt *rt, const struct stack_walk *w)
+{
+    struct raw_frame r;
+    if (!w->nprev || !w->pre[0].ok || w->pre[0].addr != w->prev[0].addr)
+        return false;
+    decode(&rt->layout, w->pre[0].addr, w->pre[0].buf, &r);
+    return same_frame(&r, &w->prev[0]);
+}
+
+void stackwalk_prefetch_done(struct stack_walk *w, const struct remote_req *reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i].buf == &w->pre_top)
+            w->pre_top_ok = reqs[i].ok;
+        for (int j = 0; j < 2; j++)
+            if (reqs[i].buf == w->pre[j].buf)
+                w->pre[j].ok = reqs[i].ok;
+    }
+}
+
+/* 3.11/3.12: the thread state points at a _PyCFrame that holds the frame;
+ * use the prefetched value when the _PyCFrame is the same as last time. */
 static void resolve_cframes(struct pyrt *rt, struct stack_walk *walks, size_t n,
                             struct remote_req *reqs)
 {
     uint64_t *tops = calloc(n, sizeof *tops);
-    for (size_t i = 0; tops && i < n; i++) {
+    bool *known = calloc(n, sizeof *known);
+    size_t k = 0;
+    for (size_t i = 0; tops && known && i < n; i++) {
         uint64_t cf = walks[i].root;
+        known[i] = cf && cf == walks[i].prev_root && walks[i].pre_top_ok;
+        if (known[i])
+            tops[i] = walks[i].pre_top;
         reqs[i] = (struct remote_req){
-            cf ? cf + (uint64_t)rt->layout.cframe_current_frame : 0, &tops[i], 8, false};
+            cf && !known[i] ? cf + (uint64_t)rt->layout.cframe_current_frame : 0, &tops[i], 8,
+            false};
+        k += reqs[i].addr != 0;
     }
-    if (tops)
+    if (tops && known && k)
         remote_readv(&rt->mem, reqs, n);
     for (size_t i = 0; i < n; i++) {
-        bool ok = tops && reqs[i].ok;
+        bool ok = tops && known && (known[i] || reqs[i].ok);
         if (walks[i].root && !ok)
             walks[i].partial = true;
         walks[i].root = ok ? tops[i] : 0;
     }
     free(tops);
+    free(known);
+}
+
+/* One step of a walk on the bytes of frame `addr`; returns the next frame
+ * to read, 0 when the walk is over. */
+static uint64_t step(const struct py_layout *L, struct stack_walk *w, struct cycle_check *cc,
+                     uint64_t addr, const uint8_t *buf, bool ok)
+{
+    struct raw_frame r;
+    if (!ok || w->nframes >= STACK_MAX_FRAMES || cycle_step(cc, addr)) {
+        w->partial = true;
+        return 0;
+    }
+    decode(L, addr, buf, &r);
+    if (w->prev && reuse_previous(w, &r))
+        return 0;
+    return push(w, &r) ? r.previous : 0;
+}
+
+static const struct frame_prefetch *prefetched(const struct stack_walk *w, uint64_t addr)
+{
+    for (int j = 0; j < 2; j++)
+        if (w->pre[j].ok && w->pre[j].addr == addr)
+            return &w->pre[j];
+    return NULL;
 }
 
 void stackwalk_run(struct pyrt *rt, struct stack_walk *walks, size_t n)
@@ -156,36 +227,22 @@ void stackwalk_run(struct pyrt *rt, struct stack_walk *walks, size_t n)
     for (size_t i = 0; i < n; i++)
         next[i] = walks[i].root;
     size_t len = frame_read_len(L);
-    for (int depth = 0;; depth++) {
+    for (;;) {
         size_t pending = 0;
         for (size_t i = 0; i < n; i++) {
-            if (next[i] && depth >= STACK_MAX_FRAMES) {
-                walks[i].partial = true;
-                next[i] = 0;
-            }
+            const struct frame_prefetch *p;
+            /* Frames read ahead cost nothing more: at most two steps. */
+            while (next[i] && (p = prefetched(&walks[i], next[i])))
+                next[i] = step(L, &walks[i], &cycles[i], next[i], p->buf, true);
             reqs[i] = (struct remote_req){next[i], bufs[i], next[i] ? len : 0, false};
             pending += next[i] != 0;
         }
         if (!pending)
             break;
         remote_readv(&rt->mem, reqs, n);
-        for (size_t i = 0; i < n; i++) {
-            struct stack_walk *w = &walks[i];
-            if (!next[i])
-                continue;
-            struct raw_frame r;
-            if (!reqs[i].ok || cycle_step(&cycles[i], next[i])) {
-                w->partial = true;
-                next[i] = 0;
-                continue;
-            }
-            decode(L, next[i], bufs[i], &r);
-            if (w->prev && reuse_previous(w, &r)) {
-                next[i] = 0;
-                continue;
-            }
-            next[i] = push(w, &r) ? r.previous : 0;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (next[i])
+                next[i] = step(L, &walks[i], &cycles[i], next[i], bufs[i], reqs[i].ok);
     }
 out:
     free(cycles);

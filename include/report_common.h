@@ -1,0 +1,23 @@
+/* Pieces shared by every report: the Python header, frames, JSON output. */
+#ifndef GILPROBE_REPORT_COMMON_H
+#define GILPROBE_REPORT_COMMON_H
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pyrt.h"
+#include "stackwalk.h"
+
+const char *report_runtime_kind(const struct pyrt *rt);
+/* "Python 3.12.1 (libpython shared /path, with symbols)" */
+void report_python_line(FILE *out, const struct pyrt *rt);
+json_object *report_json_python(const struct pyrt *rt);
+json_object *report_json_hex(uint64_t v); /* NULL (JSON null) for 0 */
+json_object *report_json_frame(const struct py_frame *f);
+json_object *report_json_frames(const struct py_frame *f, int n);
+/* "func (file:line)" */
+void report_format_frame(const struct py_frame *f, char *buf, size_t sz);
+/* Pretty-prints and releases root; 0 or -1 on write failure. */
+int report_json_write(FILE *out, json_object *root);
+
+#endif

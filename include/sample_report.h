@@ -1,0 +1,35 @@
+/* `gilprobe -p PID`: the sampled GIL / threads / locks report. */
+#ifndef GILPROBE_SAMPLE_REPORT_H
+#define GILPROBE_SAMPLE_REPORT_H
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "errors.h"
+#include "metrics.h"
+#include "pyrt.h"
+#include "sampler.h"
+
+#define SAMPLE_SCHEMA_VERSION 1
+#define REPORT_TOP_STACKS 3
+
+struct sample_report {
+    pid_t pid;
+    char cmdline[1024];
+    const struct pyrt *rt;
+    const struct run_metrics *m;
+    const struct sampler_cost *cost;
+};
+
+struct sample_options {
+    pid_t pid;
+    double duration_s;
+    double rate_hz;
+    bool json;
+    const char *output;
+};
+
+int cmd_sample(const struct sample_options *opt, struct gp_error *err);
+void report_sample_text(FILE *out, const struct sample_report *r);
+int report_sample_json(FILE *out, const struct sample_report *r);
+
+#endif

@@ -1,0 +1,40 @@
+/* The sampler: reads the GIL word, every thread's blocking syscall and its
+ * Python stack at a fixed rate without stopping the target, and feeds each
+ * sample to the metrics. */
+#ifndef GILPROBE_SAMPLER_H
+#define GILPROBE_SAMPLER_H
+#include <signal.h>
+#include <stdbool.h>
+
+#include "errors.h"
+#include "metrics.h"
+#include "pyobj.h"
+#include "pyrt.h"
+
+#define SAMPLER_DEFAULT_SECONDS 5.0
+#define SAMPLER_DEFAULT_HZ 1000.0
+#define SAMPLER_MAX_HZ 100000.0
+/* How often the thread list and per-thread CPU counters are re-read. */
+#define SAMPLER_REFRESH_S 0.1
+
+struct sampler_options {
+    double duration_s;
+    double rate_hz;
+    volatile sig_atomic_t *stop; /* set asynchronously to end early */
+    void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
+    void *progress_arg;
+};
+
+struct sampler_cost {
+    double cpu_s;               /* gilprobe's own CPU time while sampling */
+    uint64_t thread_samples;    /* sum over samples of threads sampled */
+    double us_per_thread_sample;
+    uint64_t syscalls;          /* process_vm_readv calls */
+};
+
+/* GP_OK (also when the target exited midway: m->process_exited) or an
+ * exit code with err filled. */
+int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler_options *opt,
+                struct run_metrics *m, struct sampler_cost *cost, struct gp_error *err);
+
+#endif

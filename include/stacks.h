@@ -1,0 +1,42 @@
+/* Interned Python stacks: each distinct stack is stored once and known by a
+ * small id, so samples and counters carry ids instead of frame lists. */
+#ifndef GILPROBE_STACKS_H
+#define GILPROBE_STACKS_H
+#include <stdint.h>
+
+#include "stackwalk.h"
+
+#define STACK_NONE 0u /* id of the empty stack */
+
+struct stack_entry {
+    uint64_t hash;
+    int nframes;
+    struct py_frame *frames; /* innermost first */
+};
+
+struct stack_table {
+    struct stack_entry *v; /* v[0] is the empty stack */
+    uint32_t n, cap;
+    uint32_t *slots; /* open addressing: id + 1, 0 = empty */
+    uint32_t nslots;
+};
+
+void stack_table_init(struct stack_table *t);
+void stack_table_free(struct stack_table *t);
+/* The id of this stack, adding it when new; STACK_NONE on OOM. */
+uint32_t stack_table_intern(struct stack_table *t, const struct py_frame *frames, int n);
+const struct stack_entry *stack_table_get(const struct stack_table *t, uint32_t id);
+
+/* A count per stack id (small maps: most threads see few stacks). */
+struct stack_counts {
+    uint32_t *ids;
+    uint64_t *counts;
+    uint32_t n, cap;
+};
+
+void stack_counts_add(struct stack_counts *c, uint32_t id, uint64_t k);
+void stack_counts_free(struct stack_counts *c);
+/* Indices into c sorted by count, descending (caller frees). */
+uint32_t *stack_counts_ranked(const struct stack_counts *c);
+
+#endif

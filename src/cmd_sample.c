@@ -1,0 +1,100 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sample_report.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* Ctrl-C and SIGTERM end the run early; the report is still printed. */
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void progress(double elapsed, double duration, uint64_t samples, void *arg)
+{
+    pid_t pid = *(pid_t *)arg;
+    fprintf(stderr, "\rgilprobe: sampling PID %d  %.1f/%.1f s  %lu samples  (Ctrl-C ends early) ",
+            pid, elapsed, duration, (unsigned long)samples);
+    fflush(stderr);
+}
+
+static int write_report(const struct sample_options *opt, const struct sample_report *rep,
+                        struct gp_error *err)
+{
+    FILE *out = stdout;
+    if (opt->output && !(out = fopen(opt->output, "we"))) {
+        gp_error_set(err, GP_ERR_OUTPUT, "cannot write %s: %s; choose a writable path",
+                     opt->output, strerror(errno));
+        return err->code;
+    }
+    int r = 0;
+    if (opt->json)
+        r = report_sample_json(out, rep);
+    else
+        report_sample_text(out, rep);
+    if (fflush(out) != 0 || ferror(out))
+        r = -1;
+    if (out != stdout && fclose(out) != 0)
+        r = -1;
+    if (r < 0) {
+        gp_error_set(err, GP_ERR_OUTPUT, "cannot write the report to %s: %s",
+                     opt->output ? opt->output : "standard output", strerror(errno));
+        return err->code;
+    }
+    return GP_OK;
+}
+
+int cmd_sample(const struct sample_options *opt, struct gp_error *err)
+{
+    struct pyrt rt;
+    int r = pyrt_attach(opt->pid, &rt, err);
+    if (r != GP_OK)
+        return r;
+    install_stop_handlers();
+    struct sample_report rep = {.pid = opt->pid, .rt = &rt};
+    proc_cmdline(opt->pid, rep.cmdline, sizeof rep.cmdline);
+    struct run_metrics m;
+    struct sampler_cost cost = {0};
+    struct pyobj_cache cache;
+    metrics_init(&m);
+    pyobj_cache_init(&cache);
+    pid_t pid = opt->pid;
+    struct sampler_options so = {.duration_s = opt->duration_s,
+                                 .rate_hz = opt->rate_hz,
+                                 .stop = &g_stop,
+                                 .progress = isatty(STDERR_FILENO) ? progress : NULL,
+                                 .progress_arg = &pid};
+    r = sampler_run(&rt, &cache, &so, &m, &cost, err);
+    if (so.progress)
+        fprintf(stderr, "\r%*s\r", 78, "");
+    if (r == GP_OK && m.samples_taken == 0) {
+        gp_error_set(err, GP_ERR_EXITED,
+                     "process %d exited before gilprobe could take a sample; nothing to report",
+                     opt->pid);
+        r = err->code;
+    }
+    if (r == GP_OK) {
+        metrics_finish(&m);
+        rep.m = &m;
+        rep.cost = &cost;
+        r = write_report(opt, &rep, err);
+    }
+    metrics_free(&m);
+    pyobj_cache_free(&cache);
+    return r;
+}

@@ -1,0 +1,358 @@
+#include "metrics.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const KEYS[TS_COUNT] = {"gil_held", "gil_wait",      "lock_wait", "io_wait",
+                                           "sleep",    "nogil_running", "other"};
+static const char *const LABELS[TS_COUNT] = {
+    "holding the GIL", "waiting for the GIL", "waiting on a lock", "in I/O wait",
+    "sleeping",        "running without the GIL", "other"};
+
+const char *tstate_kind_key(enum tstate_kind k)
+{
+    return k < TS_COUNT ? KEYS[k] : "?";
+}
+
+const char *tstate_kind_label(enum tstate_kind k)
+{
+    return k < TS_COUNT ? LABELS[k] : "?";
+}
+
+void metrics_init(struct run_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    stack_table_init(&m->stacks);
+    m->py_min = m->os_min = UINT32_MAX;
+}
+
+void metrics_free(struct run_metrics *m)
+{
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        for (int k = 0; k < TS_COUNT; k++)
+            stack_counts_free(&m->threads[i].stacks[k]);
+        free(m->threads[i].wait_runs);
+    }
+    for (uint32_t i = 0; i < m->nlocks; i++) {
+        stack_counts_free(&m->locks[i].sites);
+        free(m->locks[i].act);
+        addrmap_free(&m->locks[i].act_index);
+        free(m->locks[i].act_order);
+    }
+    free(m->waited);
+    addrmap_free(&m->lock_index);
+    free(m->threads);
+    free(m->locks);
+    free(m->thread_order);
+    free(m->lock_order);
+    stack_table_free(&m->stacks);
+    memset(m, 0, sizeof *m);
+}
+
+uint32_t metrics_add_thread(struct run_metrics *m, pid_t tid, const char *name, uint64_t tstate)
+{
+    if (m->nthreads == m->capthreads) {
+        uint32_t ncap = m->capthreads ? m->capthreads * 2 : 16;
+        struct thread_metrics *nt = realloc(m->threads, ncap * sizeof *nt);
+        if (!nt)
+            return UINT32_MAX;
+        m->threads = nt;
+        m->capthreads = ncap;
+    }
+    struct thread_metrics *t = &m->threads[m->nthreads];
+    memset(t, 0, sizeof *t);
+    t->tid = tid;
+    t->tstate = tstate;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    return m->nthreads++;
+}
+
+static void end_wait_run(struct thread_metrics *t)
+{
+    if (!t->wait_run)
+        return;
+    if (t->nwait_runs == t->capwait_runs) {
+        size_t ncap = t->capwait_runs ? t->capwait_runs * 2 : 64;
+        uint32_t *nr = realloc(t->wait_runs, ncap * sizeof *nr);
+        if (!nr) {
+            t->wait_run = 0;
+            return;
+        }
+        t->wait_runs = nr;
+        t->capwait_runs = ncap;
+    }
+    t->wait_runs[t->nwait_runs++] = t->wait_run;
+    t->wait_run = 0;
+}
+
+static struct lock_metrics *lock_for(struct run_metrics *m, uint64_t addr)
+{
+    uintptr_t k = (uintptr_t)addrmap_get(&m->lock_index, addr);
+    if (k)
+        return &m->locks[k - 1];
+    if (m->nlocks == m->caplocks) {
+        uint32_t ncap = m->caplocks ? m->caplocks * 2 : 8;
+        struct lock_metrics *nl = realloc(m->locks, ncap * sizeof *nl);
+        if (!nl)
+            return NULL;
+        m->locks = nl;
+        m->caplocks = ncap;
+    }
+    if (!addrmap_put(&m->lock_index, addr, (void *)(uintptr_t)(m->nlocks + 1)))
+        return NULL;
+    struct lock_metrics *l = &m->locks[m->nlocks++];
+    memset(l, 0, sizeof *l);
+    l->addr = addr;
+    addrmap_init(&l->act_index);
+    return l;
+}
+
+static void add_waiter(struct lock_metrics *l, uint32_t thread)
+{
+    for (uint32_t i = 0; i < l->nwaiters; i++)
+        if (l->waiters[i] == thread)
+            return;
+    if (l->nwaiters < LOCK_MAX_WAITERS)
+        l->waiters[l->nwaiters++] = thread;
+}
+
+static void add_activity(struct lock_metrics *l, const struct thread_obs *o)
+{
+    /* thread < 2^24, kind < 2^8, stack < 2^32: one key; +1 keeps it non-zero */
+    uint64_t key = ((uint64_t)o->thread << 40 | (uint64_t)o->kind << 32 | o->stack) + 1;
+    uintptr_t k = (uintptr_t)addrmap_get(&l->act_index, key);
+    if (k) {
+        l->act[k - 1].count++;
+        return;
+    }
+    if (l->nact == l->capact) {
+        uint32_t ncap = l->capact ? l->capact * 2 : 8;
+        struct activity *na = realloc(l->act, ncap * sizeof *na);
+        if (!na)
+            return;
+        l->act = na;
+        l->capact = ncap;
+    }
+    if (!addrmap_put(&l->act_index, key, (void *)(uintptr_t)(l->nact + 1)))
+        return;
+    l->act[l->nact++] = (struct activity){.thread = o->thread, .kind = o->kind, .stack = o->stack, .count = 1};
+}
+
+/* Lock waits of one sample: who waits where, and what everyone else does
+ * meanwhile (the holder is usually among them). */
+static void observe_locks(struct run_metrics *m, const struct sample_obs *s)
+{
+    uint64_t sample_no = m->samples_taken;
+    uint32_t nwaited = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct thread_obs *o = &s->t[i];
+        if (o->kind != TS_LOCK_WAIT)
+            continue;
+        struct lock_metrics *l = lock_for(m, o->lock_addr);
+        if (!l)
+            continue;
+        l->wait_samples++;
+        add_waiter(l, o->thread);
+        stack_counts_add(&l->sites, o->stack, 1);
+        if (l->last_sample != sample_no) {
+            l->last_sample = sample_no;
+            l->samples_with_waiters++;
+            if (nwaited == m->capwaited) {
+                uint32_t ncap = m->capwaited ? m->capwaited * 2 : 16;
+                uint32_t *nw = realloc(m->waited, ncap * sizeof *nw);
+                if (!nw)
+                    continue;
+                m->waited = nw;
+                m->capwaited = ncap;
+            }
+            m->waited[nwaited++] = (uint32_t)(l - m->locks);
+        }
+    }
+    if (!nwaited)
+        return;
+    uint64_t work = (uint64_t)nwaited * s->n;
+    uint64_t every = (work + METRICS_ACTIVITY_BUDGET - 1) / METRICS_ACTIVITY_BUDGET;
+    if (every > 1 && sample_no % every)
+        return;
+    for (uint32_t w = 0; w < nwaited; w++) {
+        struct lock_metrics *l = &m->locks[m->waited[w]];
+        l->activity_samples++;
+        for (size_t j = 0; j < s->n; j++)
+            if (!(s->t[j].kind == TS_LOCK_WAIT && s->t[j].lock_addr == l->addr))
+                add_activity(l, &s->t[j]);
+    }
+}
+
+void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
+{
+    m->samples_taken++;
+    uint32_t waiters = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct thread_obs *o = &s->t[i];
+        struct thread_metrics *t = &m->threads[o->thread];
+        t->samples++;
+        t->state[o->kind]++;
+        stack_counts_add(&t->stacks[o->kind], o->stack, 1);
+        if (o->kind == TS_GIL_WAIT) {
+            t->wait_run++;
+            waiters++;
+        } else {
+            end_wait_run(t);
+        }
+    }
+    if (s->gil_valid) {
+        m->gil_samples++;
+        m->held += s->locked == 1;
+        m->contended += waiters > 0;
+        m->waiters_sum += waiters;
+        if (waiters > m->waiters_max)
+            m->waiters_max = waiters;
+        if (!m->switch_seen)
+            m->switch_first = s->switch_number;
+        m->switch_last = s->switch_number;
+        m->switch_seen = true;
+    }
+    observe_locks(m, s);
+}
+
+void metrics_thread_counts(struct run_metrics *m, uint32_t python, uint32_t os)
+{
+    if (python < m->py_min)
+        m->py_min = python;
+    if (python > m->py_max)
+        m->py_max = python;
+    if (os < m->os_min)
+        m->os_min = os;
+    if (os > m->os_max)
+        m->os_max = os;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted values. */
+static uint32_t percentile(const uint32_t *v, size_t n, double p)
+{
+    size_t rank = (size_t)(p * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return v[rank - 1];
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static const struct run_metrics *g_sort_m;
+
+static int thread_by_wait(const void *a, const void *b)
+{
+    const struct thread_metrics *x = &g_sort_m->threads[*(const uint32_t *)a];
+    const struct thread_metrics *y = &g_sort_m->threads[*(const uint32_t *)b];
+    if (x->pct[TS_GIL_WAIT] != y->pct[TS_GIL_WAIT])
+        return x->pct[TS_GIL_WAIT] < y->pct[TS_GIL_WAIT] ? 1 : -1;
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int lock_by_wait(const void *a, const void *b)
+{
+    uint64_t x = g_sort_m->locks[*(const uint32_t *)a].wait_samples;
+    uint64_t y = g_sort_m->locks[*(const uint32_t *)b].wait_samples;
+    return (x < y) - (x > y);
+}
+
+static uint64_t stack_count(const struct stack_counts *c, uint32_t id)
+{
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->ids[i] == id)
+            return c->counts[i];
+    return 0;
+}
+
+static const struct lock_metrics *g_sort_lock;
+
+static int act_by_excess(const void *a, const void *b)
+{
+    double x = g_sort_lock->act[*(const uint32_t *)a].excess_pct;
+    double y = g_sort_lock->act[*(const uint32_t *)b].excess_pct;
+    return (x < y) - (x > y);
+}
+
+static void finish_lock(struct run_metrics *m, struct lock_metrics *l)
+{
+    uint64_t their = 0;
+    for (uint32_t w = 0; w < l->nwaiters; w++)
+        their += m->threads[l->waiters[w]].samples;
+    l->wait_pct = pct(l->wait_samples, their);
+    for (uint32_t a = 0; a < l->nact; a++) {
+        struct activity *x = &l->act[a];
+        const struct thread_metrics *t = &m->threads[x->thread];
+        x->share_pct = pct(x->count, l->activity_samples);
+        x->baseline_pct = pct(stack_count(&t->stacks[x->kind], x->stack), t->samples);
+        x->excess_pct = x->share_pct - x->baseline_pct;
+    }
+    l->act_order = malloc((l->nact ? l->nact : 1) * sizeof *l->act_order);
+    if (!l->act_order)
+        return;
+    for (uint32_t a = 0; a < l->nact; a++)
+        l->act_order[a] = a;
+    g_sort_lock = l;
+    qsort(l->act_order, l->nact, sizeof *l->act_order, act_by_excess);
+}
+
+static void finish_thread(struct run_metrics *m, struct thread_metrics *t)
+{
+    end_wait_run(t);
+    for (int k = 0; k < TS_COUNT; k++)
+        t->pct[k] = pct(t->state[k], t->samples);
+    double span = t->t_last - t->t_first;
+    if (t->cpu_valid && span > 0) {
+        t->cpu_pct = 100.0 * (double)(t->cpu_last - t->cpu_first) / (double)sysconf(_SC_CLK_TCK) / span;
+        t->ivcs_per_s = (double)(t->ivcs_last - t->ivcs_first) / span;
+    }
+    t->wait.count = t->nwait_runs;
+    if (t->nwait_runs) {
+        qsort(t->wait_runs, t->nwait_runs, sizeof *t->wait_runs, cmp_u32);
+        t->wait.p50 = percentile(t->wait_runs, t->nwait_runs, 0.50) * m->period_ms;
+        t->wait.p99 = percentile(t->wait_runs, t->nwait_runs, 0.99) * m->period_ms;
+        t->wait.max = t->wait_runs[t->nwait_runs - 1] * m->period_ms;
+    }
+}
+
+void metrics_finish(struct run_metrics *m)
+{
+    m->rate_hz = m->duration_s > 0 ? (double)m->samples_taken / m->duration_s : 0;
+    m->period_ms = m->rate_hz > 0 ? 1000.0 / m->rate_hz : 0;
+    m->behind = m->samples_requested &&
+                (double)m->samples_taken < METRICS_BEHIND_RATIO * (double)m->samples_requested;
+    for (uint32_t i = 0; i < m->nthreads; i++)
+        finish_thread(m, &m->threads[i]);
+    m->held_pct = pct(m->held, m->gil_samples);
+    m->contended_pct = pct(m->contended, m->gil_samples);
+    m->waiters_mean = m->gil_samples ? (double)m->waiters_sum / (double)m->gil_samples : 0;
+    m->handoffs = m->switch_seen ? m->switch_last - m->switch_first : 0;
+    m->handoffs_per_s = m->duration_s > 0 ? (double)m->handoffs / m->duration_s : 0;
+    m->mean_hold_ms = m->handoffs ? m->held_pct / 100.0 * m->duration_s * 1000.0 / (double)m->handoffs
+                                  : 0;
+    for (uint32_t i = 0; i < m->nlocks; i++)
+        finish_lock(m, &m->locks[i]);
+    m->thread_order = malloc((m->nthreads ? m->nthreads : 1) * sizeof *m->thread_order);
+    m->lock_order = malloc((m->nlocks ? m->nlocks : 1) * sizeof *m->lock_order);
+    if (!m->thread_order || !m->lock_order)
+        return;
+    for (uint32_t i = 0; i < m->nthreads; i++)
+        m->thread_order[i] = i;
+    for (uint32_t i = 0; i < m->nlocks; i++)
+        m->lock_order[i] = i;
+    g_sort_m = m;
+    qsort(m->thread_order, m->nthreads, sizeof *m->thread_order, thread_by_wait);
+    qsort(m->lock_order, m->nlocks, sizeof *m->lock_order, lock_by_wait);
+}

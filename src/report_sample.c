@@ -1,0 +1,314 @@
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "report_common.h"
+#include "sample_report.h"
+
+/* "meanwhile" lines: activities at least this much more frequent while the
+ * lock is waited on than over the whole run. */
+#define LOCK_MEANWHILE_MIN_EXCESS 10.0
+#define LOCK_MEANWHILE_JSON_MAX 10
+
+/* States whose top stacks are worth showing per thread. */
+static const enum tstate_kind SHOWN_STATES[] = {TS_GIL_WAIT, TS_GIL_HELD, TS_LOCK_WAIT,
+                                                TS_NOGIL_RUNNING, TS_IO_WAIT};
+
+static const struct stack_entry *stack(const struct sample_report *r, uint32_t id)
+{
+    return stack_table_get(&r->m->stacks, id);
+}
+
+static void text_run(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    fprintf(out, "Process %d: %s\n", r->pid, r->cmdline);
+    report_python_line(out, r->rt);
+    fprintf(out, "\nRun\n");
+    fprintf(out, "  duration     %.2f s%s%s\n", m->duration_s,
+            m->interrupted ? " (ended early by signal)" : "",
+            m->process_exited ? " (the process exited: the report covers what was seen)" : "");
+    fprintf(out, "  samples      %" PRIu64 " requested, %" PRIu64 " taken (%.0f Hz of %.0f Hz)\n",
+            m->samples_requested, m->samples_taken, m->rate_hz, m->requested_rate_hz);
+    if (m->behind)
+        fprintf(out,
+                "  WARNING      the sampler fell behind: %" PRIu64 " ticks missed; figures rest "
+                "on fewer samples (lower -r, or give gilprobe a CPU)\n",
+                m->missed);
+    fprintf(out, "  threads      Python %u-%u (+%u started, %u exited), OS %u-%u (+%u, -%u)\n",
+            m->py_min, m->py_max, m->py_created, m->py_exited, m->os_min, m->os_max,
+            m->os_created, m->os_exited);
+    fprintf(out, "  sampler      %.1f us CPU per thread-sample (%.3f s CPU)\n",
+            r->cost->us_per_thread_sample, r->cost->cpu_s);
+}
+
+static void text_gil(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    fprintf(out, "\nGIL (sampled every %.3g ms)\n", m->period_ms);
+    fprintf(out, "  held         %5.1f%% of wall time\n", m->held_pct);
+    fprintf(out, "  contended    %5.1f%% of wall time with >=1 waiter (mean %.2f, max %u waiters)\n",
+            m->contended_pct, m->waiters_mean, m->waiters_max);
+    fprintf(out, "  hand-offs    %.1f/s (%" PRIu64 " in the run)", m->handoffs_per_s, m->handoffs);
+    if (m->handoffs)
+        fprintf(out, ", mean hold %.2f ms per hand-off\n", m->mean_hold_ms);
+    else
+        fprintf(out, "\n");
+    fprintf(out, "  switch interval %.3g ms\n", (double)m->interval_us / 1000.0);
+}
+
+static void text_threads(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    fprintf(out, "\nThreads (sorted by GIL wait; %% of the thread's samples)\n");
+    fprintf(out, "  %-8s %-16s %6s %6s %6s %6s %6s %6s %6s %8s  %s\n", "TID", "NAME", "HELD",
+            "GILW", "LOCK", "IO", "SLEEP", "NOGIL", "CPU%", "INVCS/s", "GIL WAIT p50/p99/max ms");
+    for (uint32_t k = 0; k < m->nthreads; k++) {
+        const struct thread_metrics *t = &m->threads[m->thread_order[k]];
+        char waits[64] = "-";
+        if (t->wait.count)
+            snprintf(waits, sizeof waits, "%.1f/%.1f/%.1f (%" PRIu64 ")", t->wait.p50,
+                     t->wait.p99, t->wait.max, t->wait.count);
+        fprintf(out, "  %-8d %-16.16s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %8.1f  %s%s\n",
+                t->tid, t->name, t->pct[TS_GIL_HELD], t->pct[TS_GIL_WAIT], t->pct[TS_LOCK_WAIT],
+                t->pct[TS_IO_WAIT], t->pct[TS_SLEEP], t->pct[TS_NOGIL_RUNNING], t->cpu_pct,
+                t->ivcs_per_s, waits, t->exited ? "  (exited)" : "");
+    }
+    fprintf(out, "\n  Where threads are, by state (top stack's innermost frames):\n");
+    for (uint32_t k = 0; k < m->nthreads; k++) {
+        const struct thread_metrics *t = &m->threads[m->thread_order[k]];
+        bool header = false;
+        for (size_t s = 0; s < sizeof SHOWN_STATES / sizeof SHOWN_STATES[0]; s++) {
+            enum tstate_kind kind = SHOWN_STATES[s];
+            const struct stack_counts *c = &t->stacks[kind];
+            if (t->pct[kind] < 5.0 || c->n == 0)
+                continue;
+            uint32_t *rank = stack_counts_ranked(c);
+            if (!rank)
+                continue;
+            const struct stack_entry *e = stack(r, c->ids[rank[0]]);
+            if (!header)
+                fprintf(out, "  %d %s\n", t->tid, t->name);
+            header = true;
+            char frame[1024] = "(no Python frames)", caller[1024] = "";
+            if (e && e->nframes) {
+                report_format_frame(&e->frames[0], frame, sizeof frame);
+                if (e->nframes > 1)
+                    report_format_frame(&e->frames[1], caller, sizeof caller);
+            }
+            fprintf(out, "    %-24s %5.1f%%  %s%s%s\n", tstate_kind_label(kind),
+                    100.0 * (double)c->counts[rank[0]] / (double)t->state[kind], frame,
+                    caller[0] ? "  <- " : "", caller);
+            free(rank);
+        }
+    }
+}
+
+static void text_locks(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    if (!m->nlocks)
+        return;
+    fprintf(out, "\nLocks (threads blocked on a futex other than the GIL, by address)\n");
+    for (uint32_t k = 0; k < m->nlocks; k++) {
+        const struct lock_metrics *l = &m->locks[m->lock_order[k]];
+        fprintf(out, "  0x%" PRIx64 ": %u waiting thread%s, %.1f%% of their time;", l->addr,
+                l->nwaiters, l->nwaiters == 1 ? "" : "s", l->wait_pct);
+        for (uint32_t w = 0; w < l->nwaiters && w < 8; w++)
+            fprintf(out, " %d", m->threads[l->waiters[w]].tid);
+        fprintf(out, "\n");
+        uint32_t *rank = stack_counts_ranked(&l->sites);
+        if (rank && l->sites.n) {
+            const struct stack_entry *e = stack(r, l->sites.ids[rank[0]]);
+            char frame[1024] = "(no Python frames)";
+            if (e && e->nframes)
+                report_format_frame(&e->frames[0], frame, sizeof frame);
+            fprintf(out, "    they wait at   %s\n", frame);
+        }
+        free(rank);
+        /* What the others did more than usual while it was waited on:
+         * the holder, typically. */
+        for (uint32_t k2 = 0; k2 < l->nact && k2 < 3; k2++) {
+            const struct activity *a = &l->act[l->act_order[k2]];
+            if (a->excess_pct < LOCK_MEANWHILE_MIN_EXCESS)
+                break;
+            const struct thread_metrics *t = &m->threads[a->thread];
+            const struct stack_entry *e = stack(r, a->stack);
+            char frame[1024] = "(no Python frames)";
+            if (e && e->nframes)
+                report_format_frame(&e->frames[0], frame, sizeof frame);
+            fprintf(out, "    meanwhile      %d %s %s %.0f%% of the time (%.0f%% otherwise): %s\n",
+                    t->tid, t->name, tstate_kind_label(a->kind), a->share_pct, a->baseline_pct,
+                    frame);
+        }
+    }
+}
+
+void report_sample_text(FILE *out, const struct sample_report *r)
+{
+    text_run(out, r);
+    text_gil(out, r);
+    text_threads(out, r);
+    text_locks(out, r);
+}
+
+static json_object *jd(double v)
+{
+    return json_object_new_double(v);
+}
+
+static json_object *stack_json(const struct sample_report *r, uint32_t id)
+{
+    const struct stack_entry *e = stack(r, id);
+    return e ? report_json_frames(e->frames, e->nframes) : json_object_new_array();
+}
+
+static json_object *top_stacks_json(const struct sample_report *r, const struct thread_metrics *t)
+{
+    json_object *o = json_object_new_object();
+    for (int kind = 0; kind < TS_COUNT; kind++) {
+        const struct stack_counts *c = &t->stacks[kind];
+        if (!c->n)
+            continue;
+        uint32_t *rank = stack_counts_ranked(c);
+        json_object *arr = json_object_new_array();
+        for (uint32_t i = 0; rank && i < c->n && i < REPORT_TOP_STACKS; i++) {
+            json_object *s = json_object_new_object();
+            json_object_object_add(s, "share_pct",
+                                   jd(100.0 * (double)c->counts[rank[i]] / (double)t->state[kind]));
+            json_object_object_add(s, "samples", json_object_new_int64((int64_t)c->counts[rank[i]]));
+            json_object_object_add(s, "frames", stack_json(r, c->ids[rank[i]]));
+            json_object_array_add(arr, s);
+        }
+        free(rank);
+        json_object_object_add(o, tstate_kind_key(kind), arr);
+    }
+    return o;
+}
+
+static json_object *thread_json(const struct sample_report *r, const struct thread_metrics *t)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "tid", json_object_new_int(t->tid));
+    json_object_object_add(o, "name", json_object_new_string(t->name));
+    json_object_object_add(o, "samples", json_object_new_int64((int64_t)t->samples));
+    json_object_object_add(o, "exited", json_object_new_boolean(t->exited));
+    for (int kind = 0; kind < TS_COUNT; kind++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_pct", tstate_kind_key(kind));
+        json_object_object_add(o, key, jd(t->pct[kind]));
+    }
+    json_object_object_add(o, "cpu_pct", t->cpu_valid ? jd(t->cpu_pct) : NULL);
+    json_object_object_add(o, "involuntary_ctxsw_per_s", t->cpu_valid ? jd(t->ivcs_per_s) : NULL);
+    json_object *w = json_object_new_object();
+    json_object_object_add(w, "count", json_object_new_int64((int64_t)t->wait.count));
+    json_object_object_add(w, "p50_ms", t->wait.count ? jd(t->wait.p50) : NULL);
+    json_object_object_add(w, "p99_ms", t->wait.count ? jd(t->wait.p99) : NULL);
+    json_object_object_add(w, "max_ms", t->wait.count ? jd(t->wait.max) : NULL);
+    json_object_object_add(o, "gil_wait_stretches", w);
+    json_object_object_add(o, "top_stacks", top_stacks_json(r, t));
+    return o;
+}
+
+static json_object *lock_json(const struct sample_report *r, const struct lock_metrics *l)
+{
+    const struct run_metrics *m = r->m;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "address", report_json_hex(l->addr));
+    json_object_object_add(o, "waiters", json_object_new_int((int)l->nwaiters));
+    json_object *tids = json_object_new_array();
+    for (uint32_t w = 0; w < l->nwaiters; w++)
+        json_object_array_add(tids, json_object_new_int(m->threads[l->waiters[w]].tid));
+    json_object_object_add(o, "waiter_tids", tids);
+    json_object_object_add(o, "wait_pct", jd(l->wait_pct));
+    uint32_t *rank = stack_counts_ranked(&l->sites);
+    const struct stack_entry *site = rank && l->sites.n ? stack(r, l->sites.ids[rank[0]]) : NULL;
+    json_object_object_add(o, "wait_site",
+                           site && site->nframes ? report_json_frame(&site->frames[0]) : NULL);
+    json_object_object_add(o, "wait_stack",
+                           site ? report_json_frames(site->frames, site->nframes) : NULL);
+    free(rank);
+    json_object *act = json_object_new_array();
+    for (uint32_t a = 0; a < l->nact && a < LOCK_MEANWHILE_JSON_MAX; a++) {
+        const struct activity *x = &l->act[l->act_order[a]];
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "tid", json_object_new_int(m->threads[x->thread].tid));
+        json_object_object_add(j, "name", json_object_new_string(m->threads[x->thread].name));
+        json_object_object_add(j, "state", json_object_new_string(tstate_kind_key(x->kind)));
+        json_object_object_add(j, "share_pct", jd(x->share_pct));
+        json_object_object_add(j, "baseline_pct", jd(x->baseline_pct));
+        json_object_object_add(j, "excess_pct", jd(x->excess_pct));
+        json_object_object_add(j, "frames", stack_json(r, x->stack));
+        json_object_array_add(act, j);
+    }
+    json_object_object_add(o, "meanwhile", act);
+    return o;
+}
+
+int report_sample_json(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "schema", json_object_new_int(SAMPLE_SCHEMA_VERSION));
+    json_object_object_add(root, "command", json_object_new_string("sample"));
+    json_object_object_add(root, "pid", json_object_new_int(r->pid));
+    json_object_object_add(root, "cmdline", json_object_new_string(r->cmdline));
+    json_object_object_add(root, "python", report_json_python(r->rt));
+
+    json_object *run = json_object_new_object();
+    json_object_object_add(run, "duration_s", jd(m->duration_s));
+    json_object_object_add(run, "interrupted", json_object_new_boolean(m->interrupted));
+    json_object_object_add(run, "process_exited", json_object_new_boolean(m->process_exited));
+    json_object *pyt = json_object_new_object();
+    json_object_object_add(pyt, "min", json_object_new_int((int)m->py_min));
+    json_object_object_add(pyt, "max", json_object_new_int((int)m->py_max));
+    json_object_object_add(pyt, "created", json_object_new_int((int)m->py_created));
+    json_object_object_add(pyt, "exited", json_object_new_int((int)m->py_exited));
+    json_object_object_add(run, "python_threads", pyt);
+    json_object *ost = json_object_new_object();
+    json_object_object_add(ost, "min", json_object_new_int((int)m->os_min));
+    json_object_object_add(ost, "max", json_object_new_int((int)m->os_max));
+    json_object_object_add(ost, "created", json_object_new_int((int)m->os_created));
+    json_object_object_add(ost, "exited", json_object_new_int((int)m->os_exited));
+    json_object_object_add(run, "os_threads", ost);
+    json_object_object_add(root, "run", run);
+
+    json_object *samples = json_object_new_object();
+    json_object_object_add(samples, "requested", json_object_new_int64((int64_t)m->samples_requested));
+    json_object_object_add(samples, "taken", json_object_new_int64((int64_t)m->samples_taken));
+    json_object_object_add(samples, "missed", json_object_new_int64((int64_t)m->missed));
+    json_object_object_add(samples, "rate_hz", jd(m->rate_hz));
+    json_object_object_add(samples, "requested_rate_hz", jd(m->requested_rate_hz));
+    json_object_object_add(samples, "behind", json_object_new_boolean(m->behind));
+    json_object_object_add(samples, "resolution_ms", jd(m->period_ms));
+    json_object_object_add(root, "samples", samples);
+
+    json_object *sampler = json_object_new_object();
+    json_object_object_add(sampler, "cpu_s", jd(r->cost->cpu_s));
+    json_object_object_add(sampler, "us_per_thread_sample", jd(r->cost->us_per_thread_sample));
+    json_object_object_add(sampler, "thread_samples",
+                           json_object_new_int64((int64_t)r->cost->thread_samples));
+    json_object_object_add(sampler, "read_syscalls", json_object_new_int64((int64_t)r->cost->syscalls));
+    json_object_object_add(root, "sampler", sampler);
+
+    json_object *gil = json_object_new_object();
+    json_object_object_add(gil, "held_pct", jd(m->held_pct));
+    json_object_object_add(gil, "contended_pct", jd(m->contended_pct));
+    json_object_object_add(gil, "waiters_mean", jd(m->waiters_mean));
+    json_object_object_add(gil, "waiters_max", json_object_new_int((int)m->waiters_max));
+    json_object_object_add(gil, "handoffs", json_object_new_int64((int64_t)m->handoffs));
+    json_object_object_add(gil, "handoffs_per_s", jd(m->handoffs_per_s));
+    json_object_object_add(gil, "mean_hold_ms", m->handoffs ? jd(m->mean_hold_ms) : NULL);
+    json_object_object_add(gil, "switch_interval_ms", jd((double)m->interval_us / 1000.0));
+    json_object_object_add(gil, "source", json_object_new_string("sampled"));
+    json_object_object_add(root, "gil", gil);
+
+    json_object *threads = json_object_new_array();
+    for (uint32_t k = 0; k < m->nthreads; k++)
+        json_object_array_add(threads, thread_json(r, &m->threads[m->thread_order[k]]));
+    json_object_object_add(root, "threads", threads);
+    json_object *locks = json_object_new_array();
+    for (uint32_t k = 0; k < m->nlocks; k++)
+        json_object_array_add(locks, lock_json(r, &m->locks[m->lock_order[k]]));
+    json_object_object_add(root, "locks", locks);
+    return report_json_write(out, root);
+}

@@ -1,0 +1,537 @@
+#include "sampler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addrmap.h"
+#include "classify.h"
+#include "gil.h"
+#include "snapshot.h"
+#include "stackwalk.h"
+
+struct tracked {
+    uint64_t tstate;
+    pid_t tid;
+    uint32_t metrics_idx;
+    int syscall_fd;
+    int stat_fd;
+    bool last_wait_gil; /* runnable after a GIL wait still wants the GIL */
+    struct raw_frame *prev, *spare;
+    int nprev, capprev, capspare;
+    uint64_t prev_root;
+    char line[256];          /* last /proc/.../syscall line */
+    bool line_ok, holds;
+    bool settled, next_settled; /* blocked in the same syscall twice running */
+    enum tstate_kind last_kind;
+    uint32_t stack_id;
+};
+
+struct sampler {
+    struct pyrt *rt;
+    struct pyobj_cache *cache;
+    struct run_metrics *m;
+    uint64_t gil_addr, tstate_current_addr;
+    int32_t root_off;
+    struct tracked *t;
+    uint32_t n, cap;
+    /* scratch, grown with the thread count */
+    struct remote_req *reqs;
+    uint64_t *roots;
+    size_t *root_req, *pre_at, *pre_n;
+    uint32_t *root_of;
+    struct stack_walk *walks;
+    struct thread_obs *obs;
+    struct py_frame *resolved;
+    int resolved_cap;
+    uint32_t scratch_cap;
+    pid_t *os_tids;
+    size_t n_os;
+    bool first_refresh;
+    bool gone;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int open_task_file(pid_t pid, pid_t tid, const char *name)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/%s", pid, tid, name);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void close_tracked(struct tracked *t)
+{
+    if (t->syscall_fd >= 0)
+        close(t->syscall_fd);
+    if (t->stat_fd >= 0)
+        close(t->stat_fd);
+    t->syscall_fd = t->stat_fd = -1;
+    free(t->prev);
+    free(t->spare);
+    t->prev = t->spare = NULL;
+    t->nprev = t->capprev = t->capspare = 0;
+}
+
+/* utime+stime from an open stat file. */
+static bool read_cpu_ticks(int fd, uint64_t *ticks)
+{
+    char buf[1024];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return false;
+    int field = 2;
+    while (*p && field < 14) {
+        if (*p == ' ')
+            field++;
+        p++;
+    }
+    unsigned long long ut, st;
+    if (sscanf(p, "%llu %llu", &ut, &st) != 2)
+        return false;
+    *ticks = ut + st;
+    return true;
+}
+
+static bool read_ivcs(pid_t pid, pid_t tid, uint64_t *out)
+{
+    char path[96], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "nonvoluntary_ctxt_switches:");
+    if (!p)
+        return false;
+    *out = strtoull(p + 27, NULL, 10);
+    return true;
+}
+
+static void update_cpu(struct sampler *s, struct tracked *t)
+{
+    struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
+    uint64_t ticks, ivcs;
+    if (t->stat_fd < 0 || !read_cpu_ticks(t->stat_fd, &ticks) ||
+        !read_ivcs(s->rt->pid, t->tid, &ivcs))
+        return;
+    double now = now_s();
+    if (!tm->cpu_valid) {
+        tm->cpu_first = ticks;
+        tm->ivcs_first = ivcs;
+        tm->t_first = now;
+        tm->cpu_valid = true;
+    }
+    tm->cpu_last = ticks;
+    tm->ivcs_last = ivcs;
+    tm->t_last = now;
+}
+
+static bool grow_scratch(struct sampler *s, uint32_t need)
+{
+    if (need <= s->scratch_cap)
+        return true;
+    uint32_t cap = need * 2;
+    struct remote_req *r = realloc(s->reqs, (cap * (1 + STACKWALK_PREFETCH_REQS) + 2) * sizeof *r);
+    if (r)
+        s->reqs = r;
+    uint64_t *roots = realloc(s->roots, cap * sizeof *roots);
+    if (roots)
+        s->roots = roots;
+    struct stack_walk *w = realloc(s->walks, cap * sizeof *w);
+    if (w)
+        s->walks = w;
+    struct thread_obs *o = realloc(s->obs, cap * sizeof *o);
+    if (o)
+        s->obs = o;
+    size_t *rr = realloc(s->root_req, cap * sizeof *rr);
+    if (rr)
+        s->root_req = rr;
+    size_t *pa = realloc(s->pre_at, cap * sizeof *pa);
+    if (pa)
+        s->pre_at = pa;
+    size_t *pn = realloc(s->pre_n, cap * sizeof *pn);
+    if (pn)
+        s->pre_n = pn;
+    uint32_t *ro = realloc(s->root_of, cap * sizeof *ro);
+    if (ro)
+        s->root_of = ro;
+    if (!r || !roots || !w || !o || !rr || !pa || !pn || !ro)
+        return false;
+    s->scratch_cap = cap;
+    return true;
+}
+
+static int track_thread(struct sampler *s, const struct py_thread *pt)
+{
+    if (s->n == s->cap) {
+        uint32_t ncap = s->cap ? s->cap * 2 : 16;
+        struct tracked *nt = realloc(s->t, ncap * sizeof *nt);
+        if (!nt)
+            return -1;
+        s->t = nt;
+        s->cap = ncap;
+    }
+    struct task_info ti;
+    const char *name = "?";
+    if (proc_task_read(s->rt->pid, pt->tid, &ti) == 0)
+        name = ti.comm;
+    uint32_t idx = metrics_add_thread(s->m, pt->tid, name, pt->tstate);
+    if (idx == UINT32_MAX)
+        return -1;
+    struct tracked *t = &s->t[s->n++];
+    memset(t, 0, sizeof *t);
+    t->tstate = pt->tstate;
+    t->tid = pt->tid;
+    t->metrics_idx = idx;
+    t->last_kind = TS_OTHER;
+    t->syscall_fd = pt->tid ? open_task_file(s->rt->pid, pt->tid, "syscall") : -1;
+    t->stat_fd = pt->tid ? open_task_file(s->rt->pid, pt->tid, "stat") : -1;
+    update_cpu(s, t);
+    return 0;
+}
+
+static bool contains(const pid_t *v, size_t n, pid_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* Re-reads the thread list: new threads are tracked, gone ones retired,
+ * CPU counters refreshed. */
+static int refresh(struct sampler *s, struct gp_error *err)
+{
+    struct snapshot snap;
+    struct gp_error local = {0};
+    if (proc_exists(s->rt->pid) != 0 || proc_start_time(s->rt->pid) != s->rt->start_time) {
+        s->gone = true;
+        return GP_OK;
+    }
+    if (snapshot_take(s->rt, s->cache, false, &snap, &local) != GP_OK) {
+        s->gone = local.code == GP_ERR_EXITED;
+        if (!s->gone)
+            *err = local;
+        return s->gone ? GP_OK : local.code;
+    }
+    /* Threads are known by (tstate, tid): a tstate address is reused by
+     * the next thread, a TID by the next process. */
+    struct addrmap listed;
+    addrmap_init(&listed);
+    for (size_t k = 0; k < snap.nthreads; k++)
+        addrmap_put(&listed, snap.threads[k].tstate, (void *)(uintptr_t)(k + 1));
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        struct tracked *t = &s->t[i];
+        uintptr_t k = (uintptr_t)addrmap_get(&listed, t->tstate);
+        if (k && snap.threads[k - 1].tid == t->tid) {
+            update_cpu(s, t);
+            addrmap_put(&listed, t->tstate, (void *)(uintptr_t)-1); /* seen */
+            s->t[kept++] = *t;
+            continue;
+        }
+        s->m->threads[t->metrics_idx].exited = true;
+        s->m->py_exited++;
+        close_tracked(t);
+    }
+    s->n = kept;
+    for (size_t k = 0; k < snap.nthreads; k++) {
+        if ((uintptr_t)addrmap_get(&listed, snap.threads[k].tstate) == (uintptr_t)-1)
+            continue;
+        if (track_thread(s, &snap.threads[k]) != 0)
+            break;
+        if (!s->first_refresh)
+            s->m->py_created++;
+    }
+    addrmap_free(&listed);
+    pid_t *tids;
+    size_t ntids;
+    if (proc_list_tasks(s->rt->pid, &tids, &ntids) == 0) {
+        if (!s->first_refresh) {
+            for (size_t i = 0; i < ntids; i++)
+                s->m->os_created += !contains(s->os_tids, s->n_os, tids[i]);
+            for (size_t i = 0; i < s->n_os; i++)
+                s->m->os_exited += !contains(tids, ntids, s->os_tids[i]);
+        }
+        free(s->os_tids);
+        s->os_tids = tids;
+        s->n_os = ntids;
+    }
+    metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
+    snapshot_free(&snap);
+    s->first_refresh = false;
+    return grow_scratch(s, s->n) ? GP_OK : GP_ERR_INTERNAL;
+}
+
+static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, bool holds)
+{
+    if (holds) {
+        t->last_wait_gil = false;
+        return TS_GIL_HELD;
+    }
+    switch (b->kind) {
+    case BLOCK_GIL: t->last_wait_gil = true; return TS_GIL_WAIT;
+    case BLOCK_NONE: return t->last_wait_gil ? TS_GIL_WAIT : TS_NOGIL_RUNNING;
+    case BLOCK_LOCK: t->last_wait_gil = false; return TS_LOCK_WAIT;
+    case BLOCK_IO: t->last_wait_gil = false; return TS_IO_WAIT;
+    case BLOCK_SLEEP: t->last_wait_gil = false; return TS_SLEEP;
+    default: t->last_wait_gil = false; return TS_OTHER;
+    }
+}
+
+static uint32_t stack_of(struct sampler *s, struct tracked *t, struct stack_walk *w)
+{
+    /* Double buffering: this walk's frames become the next walk's "prev". */
+    struct raw_frame *old = t->prev;
+    int oldcap = t->capprev;
+    t->prev = w->frames;
+    t->capprev = w->cap;
+    t->nprev = w->nframes;
+    t->spare = old;
+    t->capspare = oldcap;
+    if (w->unchanged && t->stack_id != STACK_NONE)
+        return t->stack_id;
+    if (w->nframes > s->resolved_cap) {
+        struct py_frame *r = realloc(s->resolved, (size_t)w->nframes * sizeof *r);
+        if (!r)
+            return STACK_NONE;
+        s->resolved = r;
+        s->resolved_cap = w->nframes;
+    }
+    bool partial = false;
+    int n = stackwalk_resolve(s->rt, s->cache, w->frames, w->nframes, s->resolved, w->nframes,
+                              &partial);
+    t->stack_id = stack_table_intern(&s->m->stacks, s->resolved, n);
+    return t->stack_id;
+}
+
+/* Reads this sample's /proc/.../syscall line of t into buf; false when
+ * the thread is gone or the file unreadable. */
+static bool read_syscall_line(struct tracked *t, char *buf, size_t sz)
+{
+    ssize_t r = t->syscall_fd >= 0 ? pread(t->syscall_fd, buf, sz - 1, 0) : -1;
+    if (r <= 0)
+        return false;
+    buf[r] = '\0';
+    return true;
+}
+
+/* One sample, in as few syscalls as possible:
+ * 1. one batched read: the GIL word and, per thread, its stack root and
+ *    the top of its previous stack (a "settled" thread - blocked in the
+ *    very same syscall at the same place twice in a row - gets only its
+ *    top frame read, checked against what it was);
+ * 2. each thread's syscall line (not the GIL holder's: it holds the GIL);
+ * 3. roots of settled threads that turned out to have moved, if any;
+ * 4. the stacks, lockstep, reusing every unchanged frame. */
+static void take_sample(struct sampler *s)
+{
+    const struct py_layout *L = &s->rt->layout;
+    uint8_t gilbuf[GIL_READ_MAX];
+    uint64_t cur = 0;
+    uint32_t n = s->n;
+    size_t nreq = 2;
+    s->reqs[0] = (struct remote_req){s->gil_addr, gilbuf, (size_t)L->gil_size, false};
+    s->reqs[1] = (struct remote_req){s->tstate_current_addr, &cur, 8, false};
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        s->roots[i] = t->prev_root;
+        s->root_req[i] = SIZE_MAX;
+        if (!t->settled) {
+            s->root_req[i] = nreq;
+            s->reqs[nreq++] = (struct remote_req){t->tstate + (uint64_t)s->root_off,
+                                                  &s->roots[i], 8, false};
+        }
+        s->walks[i] = (struct stack_walk){.prev = t->prev, .nprev = t->nprev,
+                                          .prev_root = t->prev_root, .frames = t->spare,
+                                          .cap = t->capspare};
+        /* A thread that ran last time probably changed at the top: its
+         * caller frame is read ahead too. */
+        int ahead = t->settled || t->last_kind == TS_GIL_WAIT || t->last_kind == TS_SLEEP ||
+                            t->last_kind == TS_IO_WAIT || t->last_kind == TS_LOCK_WAIT
+                        ? 1
+                        : 2;
+        s->pre_at[i] = nreq;
+        nreq += stackwalk_prefetch_requests(s->rt, &s->walks[i], ahead, &s->reqs[nreq]);
+        s->pre_n[i] = nreq - s->pre_at[i];
+    }
+    remote_readv(&s->rt->mem, s->reqs, nreq);
+    struct gil_state g = {0};
+    bool gil_ok = s->reqs[0].ok && (!s->tstate_current_addr || s->reqs[1].ok);
+    if (gil_ok)
+        gil_decode(s->rt, s->gil_addr, gilbuf, cur, &g);
+    else if (s->rt->mem.last_errno == ESRCH)
+        s->gone = true;
+
+    size_t nroot = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        struct stack_walk *w = &s->walks[i];
+        stackwalk_prefetch_done(w, &s->reqs[s->pre_at[i]], s->pre_n[i]);
+        if (s->root_req[i] != SIZE_MAX && !s->reqs[s->root_req[i]].ok)
+            s->roots[i] = 0;
+        t->holds = gil_ok && g.holder == t->tstate;
+        char line[256];
+        bool same_line = false;
+        if (t->holds) {
+            t->line_ok = false;
+        } else if (read_syscall_line(t, line, sizeof line)) {
+            same_line = t->line_ok && strcmp(line, t->line) == 0;
+            memcpy(t->line, line, sizeof line);
+            t->line_ok = true;
+        } else {
+            t->line_ok = false;
+        }
+        bool running = t->holds || !t->line_ok || strncmp(t->line, "running", 7) == 0;
+        /* A settled thread whose top frame or syscall moved needs its root. */
+        if (t->settled && (!same_line || !stackwalk_top_unchanged(s->rt, w))) {
+            s->reqs[nroot] = (struct remote_req){t->tstate + (uint64_t)s->root_off, &s->roots[i],
+                                                 8, false};
+            s->root_of[nroot++] = i;
+        }
+        t->next_settled = same_line && !running;
+    }
+    if (nroot) {
+        remote_readv(&s->rt->mem, s->reqs, nroot);
+        for (size_t k = 0; k < nroot; k++)
+            if (!s->reqs[k].ok)
+                s->roots[s->root_of[k]] = 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        s->walks[i].root = s->roots[i];
+        s->t[i].prev_root = s->roots[i];
+    }
+    stackwalk_run(s->rt, s->walks, n);
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        struct task_info ti = {.tid = t->tid, .state = 'S', .valid = t->holds || t->line_ok};
+        if (t->holds)
+            ti.syscall_nr = SYSCALL_NONE;
+        else if (t->line_ok)
+            proc_parse_syscall(t->line, &ti.syscall_nr, ti.args);
+        if (ti.syscall_nr == SYSCALL_NONE)
+            ti.state = 'R';
+        struct block_info b;
+        classify_task(&ti, g.addr, g.size, &b);
+        enum tstate_kind kind = kind_of(t, &b, t->holds);
+        t->last_kind = kind;
+        t->settled = t->next_settled;
+        s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
+                                        b.kind == BLOCK_LOCK ? b.wait_addr : 0,
+                                        stack_of(s, t, &s->walks[i])};
+    }
+    if (gil_ok && g.interval_us)
+        s->m->interval_us = g.interval_us;
+    struct sample_obs so = {gil_ok, g.locked, g.switch_number, s->obs, n};
+    metrics_observe(s->m, &so);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_until(double t)
+{
+    struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler_options *opt,
+                struct run_metrics *m, struct sampler_cost *cost, struct gp_error *err)
+{
+    struct sampler s = {.rt = rt, .cache = cache, .m = m, .first_refresh = true};
+    raise_fd_limit();
+    s.gil_addr = gil_locate(rt);
+    s.tstate_current_addr = gil_tstate_current_addr(rt);
+    s.root_off = stackwalk_root_offset(&rt->layout);
+    m->requested_rate_hz = opt->rate_hz;
+    int r = refresh(&s, err);
+    double period = 1.0 / opt->rate_hz;
+    double cpu0 = cpu_seconds();
+    uint64_t calls0 = rt->mem.calls, thread_samples = 0;
+    double start = now_s(), next = start, last_refresh = start, last_progress = start;
+    double end = start + opt->duration_s;
+    while (r == GP_OK && !s.gone && !(opt->stop && *opt->stop)) {
+        double now = now_s();
+        if (now >= end)
+            break;
+        take_sample(&s);
+        thread_samples += s.n;
+        next += period;
+        now = now_s();
+        if (now > next + period) {
+            /* Fell behind: skip the ticks that cannot be taken any more. */
+            uint64_t skip = (uint64_t)((now - next) / period);
+            m->missed += skip;
+            next += (double)skip * period;
+        }
+        if (now - last_refresh >= SAMPLER_REFRESH_S) {
+            r = refresh(&s, err);
+            last_refresh = now_s();
+        }
+        if (opt->progress && now - last_progress >= 0.1) {
+            opt->progress(now - start, opt->duration_s, m->samples_taken, opt->progress_arg);
+            last_progress = now;
+        }
+        if (next < end)
+            sleep_until(next);
+    }
+    double stop = now_s();
+    if (r == GP_OK && !s.gone)
+        refresh(&s, err); /* final CPU counters */
+    m->duration_s = stop - start;
+    m->process_exited = s.gone;
+    m->interrupted = opt->stop && *opt->stop;
+    m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
+    cost->cpu_s = cpu_seconds() - cpu0;
+    cost->thread_samples = thread_samples;
+    cost->us_per_thread_sample = thread_samples ? cost->cpu_s * 1e6 / (double)thread_samples : 0;
+    cost->syscalls = rt->mem.calls - calls0;
+    for (uint32_t i = 0; i < s.n; i++)
+        close_tracked(&s.t[i]);
+    free(s.t);
+    free(s.reqs);
+    free(s.roots);
+    free(s.walks);
+    free(s.obs);
+    free(s.root_req);
+    free(s.pre_at);
+    free(s.pre_n);
+    free(s.root_of);
+    free(s.resolved);
+    free(s.os_tids);
+    return r;
+}

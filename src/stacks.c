@@ -1,0 +1,151 @@
+#include "stacks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_frames(const struct py_frame *f, int n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)f[i].code;
+        h *= 1099511628211ULL;
+        h ^= (uint64_t)(uint32_t)f[i].line;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static bool same_frames(const struct py_frame *a, const struct py_frame *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (a[i].code != b[i].code || a[i].line != b[i].line)
+            return false;
+    return true;
+}
+
+void stack_table_init(struct stack_table *t)
+{
+    memset(t, 0, sizeof *t);
+    t->v = calloc(1, sizeof *t->v);
+    t->n = t->cap = t->v ? 1 : 0;
+}
+
+void stack_table_free(struct stack_table *t)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        free(t->v[i].frames);
+    free(t->v);
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+static bool rehash(struct stack_table *t)
+{
+    uint32_t nslots = t->nslots ? t->nslots * 2 : 256;
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return false;
+    for (uint32_t id = 1; id < t->n; id++) {
+        uint32_t s = (uint32_t)t->v[id].hash & (nslots - 1);
+        while (slots[s])
+            s = (s + 1) & (nslots - 1);
+        slots[s] = id + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    return true;
+}
+
+uint32_t stack_table_intern(struct stack_table *t, const struct py_frame *frames, int n)
+{
+    if (n <= 0 || !t->v)
+        return STACK_NONE;
+    uint64_t h = hash_frames(frames, n);
+    if (t->nslots) {
+        for (uint32_t s = (uint32_t)h & (t->nslots - 1); t->slots[s];
+             s = (s + 1) & (t->nslots - 1)) {
+            const struct stack_entry *e = &t->v[t->slots[s] - 1];
+            if (e->hash == h && e->nframes == n && same_frames(e->frames, frames, n))
+                return t->slots[s] - 1;
+        }
+    }
+    if ((t->n + 1) * 2 > t->nslots && !rehash(t))
+        return STACK_NONE;
+    if (t->n == t->cap) {
+        uint32_t ncap = t->cap * 2;
+        struct stack_entry *nv = realloc(t->v, ncap * sizeof *nv);
+        if (!nv)
+            return STACK_NONE;
+        t->v = nv;
+        t->cap = ncap;
+    }
+    struct py_frame *copy = malloc((size_t)n * sizeof *copy);
+    if (!copy)
+        return STACK_NONE;
+    memcpy(copy, frames, (size_t)n * sizeof *copy);
+    uint32_t id = t->n++;
+    t->v[id] = (struct stack_entry){h, n, copy};
+    uint32_t s = (uint32_t)h & (t->nslots - 1);
+    while (t->slots[s])
+        s = (s + 1) & (t->nslots - 1);
+    t->slots[s] = id + 1;
+    return id;
+}
+
+const struct stack_entry *stack_table_get(const struct stack_table *t, uint32_t id)
+{
+    return id < t->n ? &t->v[id] : NULL;
+}
+
+void stack_counts_add(struct stack_counts *c, uint32_t id, uint64_t k)
+{
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (c->ids[i] == id) {
+            c->counts[i] += k;
+            return;
+        }
+    }
+    if (c->n == c->cap) {
+        uint32_t ncap = c->cap ? c->cap * 2 : 4;
+        uint32_t *ni = realloc(c->ids, ncap * sizeof *ni);
+        if (!ni)
+            return;
+        c->ids = ni;
+        uint64_t *nc = realloc(c->counts, ncap * sizeof *nc);
+        if (!nc)
+            return;
+        c->counts = nc;
+        c->cap = ncap;
+    }
+    c->ids[c->n] = id;
+    c->counts[c->n++] = k;
+}
+
+void stack_counts_free(struct stack_counts *c)
+{
+    free(c->ids);
+    free(c->counts);
+    memset(c, 0, sizeof *c);
+}
+
+static const struct stack_counts *g_sort_counts;
+
+static int by_count_desc(const void *a, const void *b)
+{
+    uint64_t x = g_sort_counts->counts[*(const uint32_t *)a];
+    uint64_t y = g_sort_counts->counts[*(const uint32_t *)b];
+    return (x < y) - (x > y);
+}
+
+uint32_t *stack_counts_ranked(const struct stack_counts *c)
+{
+    uint32_t *idx = malloc((c->n ? c->n : 1) * sizeof *idx);
+    if (!idx)
+        return NULL;
+    for (uint32_t i = 0; i < c->n; i++)
+        idx[i] = i;
+    g_sort_counts = c;
+    qsort(idx, c->n, sizeof *idx, by_count_desc);
+    return idx;
+}
