@@ -279,11 +279,16 @@ static uint64_t stack_count(const struct stack_counts *c, uint32_t id)
 
 static const struct lock_metrics *g_sort_lock;
 
+/* By excess, then by share: ties (nothing stands out) show what was most
+ * often seen. */
 static int act_by_excess(const void *a, const void *b)
 {
-    double x = g_sort_lock->act[*(const uint32_t *)a].excess_pct;
-    double y = g_sort_lock->act[*(const uint32_t *)b].excess_pct;
-    return (x < y) - (x > y);
+    const struct activity *x = &g_sort_lock->act[*(const uint32_t *)a];
+    const struct activity *y = &g_sort_lock->act[*(const uint32_t *)b];
+    double dx = x->excess_pct, dy = y->excess_pct;
+    if (dx - dy > 0.5 || dy - dx > 0.5)
+        return (dx < dy) - (dx > dy);
+    return (x->share_pct < y->share_pct) - (x->share_pct > y->share_pct);
 }
 
 static void finish_lock(struct run_metrics *m, struct lock_metrics *l)

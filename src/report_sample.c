@@ -50,7 +50,7 @@ static void text_gil(FILE *out, const struct sample_report *r)
             m->contended_pct, m->waiters_mean, m->waiters_max);
     fprintf(out, "  hand-offs    %.1f/s (%" PRIu64 " in the run)", m->handoffs_per_s, m->handoffs);
     if (m->handoffs)
-        fprintf(out, ", mean hold %.2f ms per hand-off\n", m->mean_hold_ms);
+        fprintf(out, ", mean hold %.3g ms per hand-off\n", m->mean_hold_ms);
     else
         fprintf(out, "\n");
     fprintf(out, "  switch interval %.3g ms\n", (double)m->interval_us / 1000.0);
@@ -125,20 +125,27 @@ static void text_locks(FILE *out, const struct sample_report *r)
             fprintf(out, "    they wait at   %s\n", frame);
         }
         free(rank);
-        /* What the others did more than usual while it was waited on:
-         * the holder, typically. */
-        for (uint32_t k2 = 0; k2 < l->nact && k2 < 3; k2++) {
+        /* What the others did more than usual while it was waited on (the
+         * holder, typically); when nothing stands out (e.g. the lock was
+         * waited on all the time), what they were seen doing. */
+        bool correlated = l->nact && l->act[l->act_order[0]].excess_pct >= LOCK_MEANWHILE_MIN_EXCESS;
+        for (uint32_t k2 = 0, shown = 0; k2 < l->nact && shown < 3; k2++) {
             const struct activity *a = &l->act[l->act_order[k2]];
-            if (a->excess_pct < LOCK_MEANWHILE_MIN_EXCESS)
+            if (correlated && a->excess_pct < LOCK_MEANWHILE_MIN_EXCESS)
                 break;
             const struct thread_metrics *t = &m->threads[a->thread];
             const struct stack_entry *e = stack(r, a->stack);
             char frame[1024] = "(no Python frames)";
             if (e && e->nframes)
                 report_format_frame(&e->frames[0], frame, sizeof frame);
-            fprintf(out, "    meanwhile      %d %s %s %.0f%% of the time (%.0f%% otherwise): %s\n",
-                    t->tid, t->name, tstate_kind_label(a->kind), a->share_pct, a->baseline_pct,
-                    frame);
+            if (correlated)
+                fprintf(out, "    meanwhile      %d %s %s %.0f%% of the time (%.0f%% otherwise): %s\n",
+                        t->tid, t->name, tstate_kind_label(a->kind), a->share_pct,
+                        a->baseline_pct, frame);
+            else
+                fprintf(out, "    seen meanwhile %d %s %s %.0f%%: %s\n", t->tid, t->name,
+                        tstate_kind_label(a->kind), a->share_pct, frame);
+            shown++;
         }
     }
 }

@@ -21,7 +21,6 @@ struct tracked {
     uint32_t metrics_idx;
     int syscall_fd;
     int stat_fd;
-    bool last_wait_gil; /* runnable after a GIL wait still wants the GIL */
     struct raw_frame *prev, *spare;
     int nprev, capprev, capspare;
     uint64_t prev_root;
@@ -29,6 +28,7 @@ struct tracked {
     bool line_ok, holds;
     bool settled, next_settled; /* blocked in the same syscall twice running */
     enum tstate_kind last_kind;
+    uint32_t runnable_samples; /* consecutive samples runnable without the GIL */
     uint32_t stack_id;
 };
 
@@ -37,6 +37,7 @@ struct sampler {
     struct pyobj_cache *cache;
     struct run_metrics *m;
     uint64_t gil_addr, tstate_current_addr;
+    double period_s;
     int32_t root_off;
     struct tracked *t;
     uint32_t n, cap;
@@ -282,20 +283,34 @@ static int refresh(struct sampler *s, struct gp_error *err)
     return grow_scratch(s, s->n) ? GP_OK : GP_ERR_INTERNAL;
 }
 
-static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, bool holds)
+/* A thread on a CPU (or runnable) without the GIL is either in native code
+ * that released it, or between two steps of take_gil/drop_gil: woken to
+ * retry, or handing the GIL over. The latter lasts microseconds, longer
+ * only when CPUs are short; so a thread that just waited for or held the
+ * GIL, while someone else holds it, counts as waiting for at most this
+ * long, and as running without the GIL after. */
+#define GIL_RUNNABLE_WAIT_MAX_S 0.005
+
+static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, bool holds,
+                                bool gil_locked, double period_s)
 {
-    if (holds) {
-        t->last_wait_gil = false;
-        return TS_GIL_HELD;
-    }
-    switch (b->kind) {
-    case BLOCK_GIL: t->last_wait_gil = true; return TS_GIL_WAIT;
-    case BLOCK_NONE: return t->last_wait_gil ? TS_GIL_WAIT : TS_NOGIL_RUNNING;
-    case BLOCK_LOCK: t->last_wait_gil = false; return TS_LOCK_WAIT;
-    case BLOCK_IO: t->last_wait_gil = false; return TS_IO_WAIT;
-    case BLOCK_SLEEP: t->last_wait_gil = false; return TS_SLEEP;
-    default: t->last_wait_gil = false; return TS_OTHER;
-    }
+    enum tstate_kind k;
+    if (holds)
+        k = TS_GIL_HELD;
+    else if (b->kind == BLOCK_GIL)
+        k = TS_GIL_WAIT;
+    else if (b->kind != BLOCK_NONE)
+        k = b->kind == BLOCK_LOCK    ? TS_LOCK_WAIT
+            : b->kind == BLOCK_IO    ? TS_IO_WAIT
+            : b->kind == BLOCK_SLEEP ? TS_SLEEP
+                                     : TS_OTHER;
+    else if ((t->last_kind == TS_GIL_WAIT || t->last_kind == TS_GIL_HELD) && gil_locked &&
+             (double)t->runnable_samples * period_s < GIL_RUNNABLE_WAIT_MAX_S)
+        k = TS_GIL_WAIT;
+    else
+        k = TS_NOGIL_RUNNING;
+    t->runnable_samples = b->kind == BLOCK_NONE && !holds ? t->runnable_samples + 1 : 0;
+    return k;
 }
 
 static uint32_t stack_of(struct sampler *s, struct tracked *t, struct stack_walk *w)
@@ -432,7 +447,7 @@ static void take_sample(struct sampler *s)
             ti.state = 'R';
         struct block_info b;
         classify_task(&ti, g.addr, g.size, &b);
-        enum tstate_kind kind = kind_of(t, &b, t->holds);
+        enum tstate_kind kind = kind_of(t, &b, t->holds, gil_ok && g.locked == 1, s->period_s);
         t->last_kind = kind;
         t->settled = t->next_settled;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
@@ -480,6 +495,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     m->requested_rate_hz = opt->rate_hz;
     int r = refresh(&s, err);
     double period = 1.0 / opt->rate_hz;
+    s.period_s = period;
     double cpu0 = cpu_seconds();
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;

@@ -1,0 +1,207 @@
+"""`gilprobe -p PID`: the sampled GIL report against workloads whose GIL and
+lock behaviour is known (tests/workloads/contention.py). Tolerances follow
+from what the workloads do, not from observed output."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import (GILPROBE, INTERPRETERS, Workload, interpreter_params, marks,
+                      run_gilprobe)
+
+MARKS = marks("contention.py")
+
+
+def sample(pid, *args, seconds=2):
+    r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == 1 and doc["command"] == "sample"
+    assert doc["samples"]["taken"] >= 0.5 * doc["samples"]["requested"], doc["samples"]
+    return doc
+
+
+def threads_by_tid(doc):
+    return {t["tid"]: t for t in doc["threads"]}
+
+
+@pytest.fixture(params=interpreter_params())
+def python(request):
+    return request.param
+
+
+# Workloads that keep 4 threads busy measure the GIL's hand-off gaps, which
+# widen when CPUs are oversubscribed: they run one at a time (one xdist
+# group), beside the lighter tests.
+CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
+
+
+@pytest.fixture(params=[pytest.param(p, id=label) for label, p in INTERPRETERS])
+def python_alone(request):
+    return request.param
+
+
+def run_mode(python, mode, *extra):
+    return Workload(python, "contention.py", [mode] + list(extra))
+
+
+@CPU_HEAVY
+def test_four_cpu_bound_threads(python_alone):
+    python = python_alone
+    rates = {}
+    for interval in (None, 0.001):
+        extra = ["--switch-interval", str(interval)] if interval else []
+        w = run_mode(python, "cpu4", *extra)
+        try:
+            doc = sample(w.pid)
+        finally:
+            w.stop()
+        gil = doc["gil"]
+        interval_ms = 1.0 if interval else 5.0
+        assert gil["switch_interval_ms"] == interval_ms
+        # Each hand-off leaves the GIL free for a thread wake-up: ~0.1 ms,
+        # a few % of a 1 ms interval, under 5% of the default 5 ms.
+        assert gil["held_pct"] >= (95 if interval_ms == 5.0 else 80), gil
+        assert gil["contended_pct"] >= 90, gil
+        # A hand-off needs a waiter's timed wait (one interval) to expire,
+        # so at most one per interval; with 4 busy threads, close to that.
+        ceiling = 1000.0 / interval_ms
+        assert 0.3 * ceiling <= gil["handoffs_per_s"] <= 1.1 * ceiling, gil
+        assert gil["mean_hold_ms"] >= 0.9 * interval_ms, gil
+        threads = threads_by_tid(doc)
+        for name, tid in w.info["tids"].items():
+            t = threads[tid]
+            assert t["name"] == name
+            assert 60 <= t["gil_wait_pct"] <= 90, t
+            assert 10 <= t["gil_held_pct"] <= 40, t
+            top = t["top_stacks"]["gil_wait"][0]["frames"][0]
+            assert top["function"] == "spin" and top["line"] in (MARKS["spin"], MARKS["spin"] - 1)
+            assert t["gil_wait_stretches"]["count"] > 0
+            assert t["gil_wait_stretches"]["p50_ms"] >= doc["samples"]["resolution_ms"] * 0.99
+        rates[interval_ms] = gil["handoffs_per_s"]
+        assert doc["run"]["python_threads"] == {"min": 5, "max": 5, "created": 0, "exited": 0}
+    assert rates[1.0] >= 2 * rates[5.0], rates
+
+
+def test_sleeping_and_io_threads_do_not_contend(python):
+    w = run_mode(python, "idle4")
+    try:
+        doc = sample(w.pid)
+    finally:
+        w.stop()
+    assert doc["gil"]["held_pct"] < 10, doc["gil"]
+    threads = threads_by_tid(doc)
+    for name, tid in w.info["tids"].items():
+        t = threads[tid]
+        assert t["gil_wait_pct"] < 3, t
+        # Blocked most of the time (runnable a little more when the
+        # machine's CPUs are busy with other tests).
+        if name.startswith("nap"):
+            assert t["sleep_pct"] >= 70, t
+        else:
+            assert t["io_wait_pct"] + t["sleep_pct"] >= 60, t
+
+
+def test_three_threads_blocked_on_one_lock(python):
+    w = run_mode(python, "lock3")
+    try:
+        doc = sample(w.pid, seconds=1)
+    finally:
+        w.stop()
+    waiters = {tid for name, tid in w.info["tids"].items() if name.startswith("waiter")}
+    threads = threads_by_tid(doc)
+    for tid in waiters:
+        assert threads[tid]["lock_wait_pct"] >= 90, threads[tid]
+    lock = doc["locks"][0]
+    assert set(lock["waiter_tids"]) == waiters and lock["waiters"] == 3
+    assert lock["wait_pct"] >= 90
+    assert lock["wait_site"]["function"] == "lock_waiter"
+    assert lock["wait_site"]["line"] == MARKS["lock_wait"]
+    holder = w.info["tids"]["holder"]
+    seen = {a["tid"]: a for a in lock["meanwhile"]}
+    assert seen[holder]["state"] == "sleep"
+    assert seen[holder]["frames"][0]["line"] == MARKS["hold"]
+
+
+@CPU_HEAVY
+def test_native_code_that_released_the_gil(python_alone):
+    python = python_alone
+    w = run_mode(python, "nogil")
+    try:
+        doc = sample(w.pid)
+    finally:
+        w.stop()
+    threads = threads_by_tid(doc)
+    hasher = threads[w.info["tids"]["hasher"]]
+    spin = threads[w.info["tids"]["spin"]]
+    assert hasher["nogil_running_pct"] >= 50, hasher
+    assert hasher["nogil_running_pct"] > hasher["gil_held_pct"] + hasher["gil_wait_pct"], hasher
+    top = hasher["top_stacks"]["nogil_running"][0]["frames"][0]
+    assert (top["function"], top["line"]) == ("hasher", MARKS["pbkdf2"])
+    assert spin["gil_held_pct"] >= 80, spin
+
+
+def test_ctrl_c_ends_early_and_still_reports(python):
+    w = run_mode(python, "lock3")
+    try:
+        p = subprocess.Popen([GILPROBE, "-p", str(w.pid), "-d", "60", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        w.stop()
+    assert p.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["run"]["interrupted"] is True
+    assert 0.5 <= doc["run"]["duration_s"] <= 10
+    assert doc["locks"][0]["waiters"] == 3
+
+
+def test_target_exiting_midway_is_reported(python):
+    w = run_mode(python, "idle4")
+    p = subprocess.Popen([GILPROBE, "-p", str(w.pid), "-d", "30", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    w.stop()
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["run"]["process_exited"] is True
+    assert doc["run"]["duration_s"] < 10
+    assert doc["samples"]["taken"] > 100
+
+
+def test_thread_churn_is_counted(python):
+    w = Workload(python, "churn.py")
+    try:
+        doc = sample(w.pid, seconds=1.5)
+    finally:
+        w.stop()
+    run = doc["run"]
+    assert run["python_threads"]["created"] > 5 and run["python_threads"]["exited"] > 5, run
+    assert run["os_threads"]["created"] > 5, run
+    assert any(t["exited"] for t in doc["threads"])
+
+
+def test_text_report_sections(python):
+    w = run_mode(python, "lock3")
+    try:
+        r = run_gilprobe(["-p", str(w.pid), "-d", "0.5"])
+    finally:
+        w.stop()
+    assert r.returncode == 0, r.stderr
+    for section in ("\nRun\n", "\nGIL (sampled every", "\nThreads (sorted by GIL wait",
+                    "\nLocks ("):
+        assert section in r.stdout
+    assert "lock_waiter (" in r.stdout and ":%d)" % MARKS["lock_wait"] in r.stdout
+
+
+@pytest.mark.parametrize("args", [["-p", "1", "-r", "0"], ["-p", "1", "-d", "-1"],
+                                  ["-p", "1", "-r", "abc"], ["-d", "1"]])
+def test_sampler_usage_errors(args):
+    r = run_gilprobe(args)
+    assert r.returncode == 2, r.stderr
+    assert "gilprobe --help" in r.stderr
