@@ -1,8 +1,19 @@
 # gilprobe — the one entry point: build, test, demo, bench, layouts.
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude
-LDLIBS  := -lelf -ljson-c
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
+LDLIBS  := -lelf -ljson-c -lbpf
+
+# eBPF programs (bpf/*.bpf.c): compiled with clang against the running
+# kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF
+# gilprobe is built without them and uses its /proc fallbacks.
+VMLINUX_BTF := /sys/kernel/btf/vmlinux
+BPF_SRC := $(wildcard bpf/*.bpf.c)
+BPF_SKEL:= $(BPF_SRC:bpf/%.bpf.c=build/%.skel.h)
+ifeq ($(wildcard $(VMLINUX_BTF)),)
+CFLAGS  += -DGILPROBE_NO_BPF
+BPF_SKEL:=
+endif
 PYTHON  := /usr/bin/python3
 
 SRC     := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -12,6 +23,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 
 # Debian packages the build and the tests need; installed only when missing.
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
+            libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist
 STAMP   := build/.deps-ok
 
@@ -32,13 +44,22 @@ $(STAMP):
 
 deps: $(STAMP)
 
-build/obj/%.o: src/%.c $(wildcard include/*.h) | $(STAMP)
+build/vmlinux.h: | $(STAMP)
+	bpftool btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+build/%.bpf.o: bpf/%.bpf.c build/vmlinux.h $(wildcard include/*.h)
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ibuild -Iinclude -c $< -o $@
+
+build/%.skel.h: build/%.bpf.o
+	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+build/obj/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-build/asan/%.o: src/%.c $(wildcard include/*.h) | $(STAMP)
+build/asan/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(ASAN_FLAGS) -c $< -o $@
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -c $< -o $@
 
 gilprobe: $(OBJ) build/obj/main.o
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -48,7 +69,7 @@ build/gilprobe-asan: $(ASAN_OBJ) build/asan/main.o
 
 # C unit tests (cmocka), under ASan+UBSan.
 build/unit_tests: tests/unit/*.c $(ASAN_OBJ)
-	$(CC) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude $(ASAN_FLAGS) \
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) \
 	  tests/unit/*.c $(ASAN_OBJ) -o $@ $(LDLIBS) -lcmocka
 
 unit: build/unit_tests
@@ -73,6 +94,7 @@ demo: gilprobe
 
 bench: gilprobe
 	$(PYTHON) bench/bench_dump.py ./gilprobe
+	$(PYTHON) bench/bench_sampler.py ./gilprobe
 
 clean:
 	rm -rf build gilprobe

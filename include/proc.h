@@ -38,6 +38,7 @@ struct task_info {
     char state;         /* R S D T t Z X I ... from stat */
     long syscall_nr;    /* SYSCALL_NONE, SYSCALL_UNKNOWN or the number */
     uint64_t args[6];
+    uint64_t sp, pc;    /* user stack and instruction pointers in the syscall */
     uint64_t utime, stime; /* clock ticks */
     bool valid;
 };
@@ -45,8 +46,9 @@ struct task_info {
 /* Reads comm, stat and syscall of one thread. 0 or -errno. */
 int proc_task_read(pid_t pid, pid_t tid, struct task_info *out);
 
-/* Parses a /proc/.../syscall line into nr and args (exposed for tests). */
-void proc_parse_syscall(const char *text, long *nr, uint64_t args[6]);
+/* Parses a /proc/.../syscall line ("running", "-1 sp pc" or "nr a0..a5 sp
+ * pc") into t's syscall_nr, args, sp and pc. */
+void proc_parse_syscall(const char *text, struct task_info *t);
 
 /* NUL-separated argv joined by spaces. 0 or -errno. */
 int proc_cmdline(pid_t pid, char *buf, size_t sz);

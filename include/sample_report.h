@@ -25,6 +25,7 @@ struct sample_options {
     double duration_s;
     double rate_hz;
     bool json;
+    bool no_bpf;
     const char *output;
 };
 

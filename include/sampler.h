@@ -21,6 +21,7 @@ struct sampler_options {
     double duration_s;
     double rate_hz;
     volatile sig_atomic_t *stop; /* set asynchronously to end early */
+    bool no_bpf;                 /* never use eBPF, even where it works */
     void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
     void *progress_arg;
 };
@@ -30,6 +31,9 @@ struct sampler_cost {
     uint64_t thread_samples;    /* sum over samples of threads sampled */
     double us_per_thread_sample;
     uint64_t syscalls;          /* process_vm_readv calls */
+    bool bpf_thread_states;     /* the BPF task iterator was available */
+    uint64_t iter_samples;      /* samples whose thread states came from it */
+    char bpf_why[192];          /* why not, when not; when it is used, otherwise */
 };
 
 /* GP_OK (also when the target exited midway: m->process_exited) or an

@@ -77,6 +77,7 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
     struct sampler_options so = {.duration_s = opt->duration_s,
                                  .rate_hz = opt->rate_hz,
                                  .stop = &g_stop,
+                                 .no_bpf = opt->no_bpf,
                                  .progress = isatty(STDERR_FILENO) ? progress : NULL,
                                  .progress_arg = &pid};
     r = sampler_run(&rt, &cache, &so, &m, &cost, err);

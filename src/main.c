@@ -14,7 +14,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE]\n"
+            "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--no-bpf]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
@@ -22,6 +22,7 @@ static void usage(FILE *out)
             "              long, what every thread does, and which locks they wait on\n"
             "  -d SECONDS  how long to sample (default 5; Ctrl-C ends early)\n"
             "  -r HZ       samples per second (default 1000)\n"
+            "  --no-bpf    do not use eBPF (thread states then come from /proc)\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -72,7 +73,7 @@ static int run_sample(int argc, char **argv)
         {"pid", required_argument, NULL, 'p'},      {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},     {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"no-bpf", no_argument, NULL, 'n'},         {NULL, 0, NULL, 0}};
     struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
                                  .rate_hz = SAMPLER_DEFAULT_HZ};
     bool have_pid = false;
@@ -96,6 +97,7 @@ static int run_sample(int argc, char **argv)
             break;
         case 'j': opt.json = true; break;
         case 'o': opt.output = optarg; break;
+        case 'n': opt.no_bpf = true; break;
         case 'h': usage(stdout); return GP_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);

@@ -128,28 +128,41 @@ int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n)
     return 0;
 }
 
-void proc_parse_syscall(const char *text, long *nr, uint64_t args[6])
+void proc_parse_syscall(const char *text, struct task_info *t)
 {
-    memset(args, 0, 6 * sizeof args[0]);
+    memset(t->args, 0, sizeof t->args);
+    t->sp = t->pc = 0;
     if (strncmp(text, "running", 7) == 0) {
-        *nr = SYSCALL_NONE;
+        t->syscall_nr = SYSCALL_NONE;
         return;
     }
     char *end;
     long v = strtol(text, &end, 10);
     if (end == text) {
-        *nr = SYSCALL_UNKNOWN;
+        t->syscall_nr = SYSCALL_UNKNOWN;
         return;
     }
-    *nr = v < 0 ? SYSCALL_UNKNOWN : v;
+    t->syscall_nr = v < 0 ? SYSCALL_UNKNOWN : v;
+    /* Six arguments when in a syscall; then the stack and program counter. */
+    uint64_t vals[8] = {0};
+    int want = t->syscall_nr >= 0 ? 8 : 2, got = 0;
     const char *p = end;
-    for (int i = 0; i < 6 && *nr >= 0; i++) {
+    while (got < want) {
         while (*p == ' ')
             p++;
-        args[i] = strtoull(p, &end, 16);
+        vals[got] = strtoull(p, &end, 16);
         if (end == p)
             break;
         p = end;
+        got++;
+    }
+    if (t->syscall_nr >= 0) {
+        memcpy(t->args, vals, sizeof t->args);
+        t->sp = vals[6];
+        t->pc = vals[7];
+    } else {
+        t->sp = vals[0];
+        t->pc = vals[1];
     }
 }
 
@@ -201,7 +214,7 @@ int proc_task_read(pid_t pid, pid_t tid, struct task_info *out)
         if (r == -EACCES || r == -EPERM)
             return r;
     } else {
-        proc_parse_syscall(buf, &out->syscall_nr, out->args);
+        proc_parse_syscall(buf, out);
     }
     out->valid = true;
     return 0;

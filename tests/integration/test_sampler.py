@@ -104,18 +104,14 @@ def test_sleeping_and_io_threads_do_not_contend(python):
             assert t["io_wait_pct"] + t["sleep_pct"] >= 60, t
 
 
-def test_three_threads_blocked_on_one_lock(python):
-    w = run_mode(python, "lock3")
-    try:
-        doc = sample(w.pid, seconds=1)
-    finally:
-        w.stop()
+def check_lock_waiters(doc, w, count):
     waiters = {tid for name, tid in w.info["tids"].items() if name.startswith("waiter")}
+    assert len(waiters) == count
     threads = threads_by_tid(doc)
     for tid in waiters:
         assert threads[tid]["lock_wait_pct"] >= 90, threads[tid]
     lock = doc["locks"][0]
-    assert set(lock["waiter_tids"]) == waiters and lock["waiters"] == 3
+    assert set(lock["waiter_tids"]) == waiters and lock["waiters"] == count
     assert lock["wait_pct"] >= 90
     assert lock["wait_site"]["function"] == "lock_waiter"
     assert lock["wait_site"]["line"] == MARKS["lock_wait"]
@@ -123,6 +119,34 @@ def test_three_threads_blocked_on_one_lock(python):
     seen = {a["tid"]: a for a in lock["meanwhile"]}
     assert seen[holder]["state"] == "sleep"
     assert seen[holder]["frames"][0]["line"] == MARKS["hold"]
+
+
+def test_three_threads_blocked_on_one_lock(python):
+    w = run_mode(python, "lock3")
+    try:
+        doc = sample(w.pid, seconds=1)
+    finally:
+        w.stop()
+    check_lock_waiters(doc, w, 3)
+    # Few threads: one /proc read each beats the BPF iterator's fixed cost.
+    assert doc["sampler"]["bpf_iterator_samples"] == 0
+
+
+def test_many_threads_read_through_the_bpf_iterator_and_proc_alike(python):
+    """Thread states from the BPF task iterator (used from 10 threads on)
+    and from /proc (--no-bpf) must tell the same story."""
+    w = run_mode(python, "lock15")
+    try:
+        with_bpf = sample(w.pid, seconds=1)
+        without = sample(w.pid, "--no-bpf", seconds=1)
+    finally:
+        w.stop()
+    assert with_bpf["sampler"]["bpf_task_iterator"], with_bpf["sampler"]["bpf_note"]
+    assert with_bpf["sampler"]["bpf_iterator_samples"] >= 0.9 * with_bpf["samples"]["taken"]
+    assert not without["sampler"]["bpf_task_iterator"]
+    assert without["sampler"]["bpf_iterator_samples"] == 0
+    for doc in (with_bpf, without):
+        check_lock_waiters(doc, w, 15)
 
 
 @CPU_HEAVY

@@ -107,17 +107,19 @@ static void test_linetable_garbage_is_bounded(void **state)
 static void test_parse_syscall(void **state)
 {
     (void)state;
-    long nr;
-    uint64_t a[6];
-    proc_parse_syscall("running\n", &nr, a);
-    assert_int_equal(nr, SYSCALL_NONE);
-    proc_parse_syscall("202 0x55d0c4b0 0x89 0x0 0x7ffd 0x0 0xffffffff 0x7ffd1 0x7f12\n", &nr, a);
-    assert_int_equal(nr, 202);
-    assert_int_equal(a[0], 0x55d0c4b0);
-    assert_int_equal(a[1], 0x89);
-    assert_int_equal(a[5], 0xffffffff);
-    proc_parse_syscall("-1 0x7ffd 0x7f12\n", &nr, a);
-    assert_int_equal(nr, SYSCALL_UNKNOWN);
+    struct task_info t;
+    proc_parse_syscall("running\n", &t);
+    assert_int_equal(t.syscall_nr, SYSCALL_NONE);
+    proc_parse_syscall("202 0x55d0c4b0 0x89 0x0 0x7ffd 0x0 0xffffffff 0x7ffd1 0x7f12\n", &t);
+    assert_int_equal(t.syscall_nr, 202);
+    assert_int_equal(t.args[0], 0x55d0c4b0);
+    assert_int_equal(t.args[1], 0x89);
+    assert_int_equal(t.args[5], 0xffffffff);
+    assert_int_equal(t.sp, 0x7ffd1);
+    assert_int_equal(t.pc, 0x7f12);
+    proc_parse_syscall("-1 0x7ffd 0x7f12\n", &t);
+    assert_int_equal(t.syscall_nr, SYSCALL_UNKNOWN);
+    assert_int_equal(t.sp, 0x7ffd);
 }
 
 static struct task_info blocked(long nr, uint64_t a0, uint64_t a1)

@@ -7,6 +7,7 @@ Usage: contention.py MODE [--switch-interval S]
          the GIL is almost never held, nobody waits for it
   lock3  one thread holds a threading.Lock while it sleeps, 3 threads
          block on that lock at the marked line
+  lock15 the same with 15 waiting threads
   nogil  one thread in hashlib.pbkdf2_hmac (C, GIL released) next to a
          pure-Python loop
 Prints one JSON line with the threads' TIDs once everything runs.
@@ -107,11 +108,12 @@ def main():
             threading.Thread(target=echo_server, args=(conn,), daemon=True).start()
             start(echo_client, "echo-%d" % i, client)
         expect = 4
-    elif mode == "lock3":
+    elif mode in ("lock3", "lock15"):
+        waiters = int(mode[4:])
         start(holder, "holder")
-        for i in range(3):
+        for i in range(waiters):
             start(lock_waiter, "waiter-%d" % i)
-        expect = 4
+        expect = waiters + 1
     elif mode == "nogil":
         start(hasher, "hasher")
         start(spin, "spin")

@@ -1,0 +1,112 @@
+"""Sampler benchmarks (`make bench`).
+
+1. Overhead on the target: wall time of a fixed CPU-bound 4-thread workload
+   with `gilprobe -p` attached at 100 Hz, 1 kHz, 10 kHz versus without, as
+   alternating A/B pairs; the median ratio with its range.
+2. The sampler's own cost: CPU time per thread-sample with 8 and 64 idle
+   threads (each 20 frames deep) at several rates, and the rate it sustains.
+Usage: bench_sampler.py GILPROBE [PAIRS]"""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+from interpreters import interpreters  # noqa: E402
+
+
+def python_312():
+    found, _ = interpreters()
+    return dict(found).get("pyenv-3.12") or found[0][1]
+
+
+def timed_run(python, gilprobe, rate):
+    """Wall time of the workload, with gilprobe sampling at `rate` (or not)."""
+    w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    pid = int(w.stdout.readline())
+    probe = None
+    if rate:
+        probe = subprocess.Popen([gilprobe, "-p", str(pid), "-d", "600", "-r", str(rate),
+                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True)
+        time.sleep(0.3)  # attached and sampling before the work starts
+    w.stdin.write("go\n")
+    w.stdin.flush()
+    elapsed = float(w.stdout.readline())
+    w.wait()
+    cost = None
+    if probe:
+        probe.send_signal(signal.SIGINT)
+        out, _ = probe.communicate(timeout=30)
+        try:
+            doc = json.loads(out)
+            cost = doc["sampler"]["us_per_thread_sample"]
+        except ValueError:
+            pass
+    return elapsed, cost
+
+
+def overhead(python, gilprobe, pairs):
+    print("\n1. Target slowdown: 4 CPU-bound threads, fixed work; %d alternating A/B pairs per rate"
+          % pairs)
+    print("%-8s %12s %12s %10s %22s %16s" % ("rate", "base median", "with median", "ratio",
+                                             "ratio range", "us/thread-sample"))
+    for rate in (100, 1000, 10000):
+        ratios, base, probed, costs = [], [], [], []
+        for i in range(pairs):
+            # Alternate the order so drift on the shared machine cancels out.
+            if i % 2 == 0:
+                a, _ = timed_run(python, gilprobe, None)
+                b, c = timed_run(python, gilprobe, rate)
+            else:
+                b, c = timed_run(python, gilprobe, rate)
+                a, _ = timed_run(python, gilprobe, None)
+            base.append(a)
+            probed.append(b)
+            ratios.append(b / a)
+            if c:
+                costs.append(c)
+        print("%-8s %11.3fs %11.3fs %10.3f %10.3f - %-9.3f %16.2f" % (
+            "%d Hz" % rate, statistics.median(base), statistics.median(probed),
+            statistics.median(ratios), min(ratios), max(ratios),
+            statistics.median(costs) if costs else float("nan")))
+
+
+def own_cost(python, gilprobe):
+    print("\n2. Sampler's own cost (idle threads, 20 frames deep, 2 s per row)")
+    print("%-8s %10s %10s %12s %18s %12s" % ("threads", "requested", "achieved", "CPU %",
+                                             "us/thread-sample", "readv/sample"))
+    for nthreads in (8, 64):
+        target = subprocess.Popen([python, os.path.join(HERE, "deep_threads.py"),
+                                   str(nthreads), "20"], stdout=subprocess.PIPE, text=True)
+        pid = json.loads(target.stdout.readline())["pid"]
+        try:
+            for rate in (1000, 10000, 100000):
+                r = subprocess.run([gilprobe, "-p", str(pid), "-d", "2", "-r", str(rate),
+                                    "--json"], capture_output=True, text=True)
+                doc = json.loads(r.stdout)
+                s, c = doc["samples"], doc["sampler"]
+                print("%-8d %10d %10.0f %11.1f%% %18.2f %12.2f" % (
+                    nthreads, rate, s["rate_hz"], 100 * c["cpu_s"] / doc["run"]["duration_s"],
+                    c["us_per_thread_sample"], c["read_syscalls"] / max(1, s["taken"])))
+        finally:
+            target.kill()
+            target.wait()
+
+
+def main():
+    gilprobe = os.path.abspath(sys.argv[1])
+    pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    python = python_312()
+    print("gilprobe sampler benchmarks, target %s" % python)
+    own_cost(python, gilprobe)
+    overhead(python, gilprobe, pairs)
+
+
+if __name__ == "__main__":
+    main()

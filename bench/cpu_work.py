@@ -1,0 +1,25 @@
+"""Fixed CPU-bound work on 4 threads; prints its pid, waits for a line on
+stdin, then does the work and prints the wall time it took."""
+import os
+import sys
+import threading
+import time
+
+ITERATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 12_000_000
+
+
+def work():
+    n = 0
+    for _ in range(ITERATIONS):
+        n += 1
+
+
+print(os.getpid(), flush=True)
+sys.stdin.readline()
+threads = [threading.Thread(target=work) for _ in range(4)]
+t0 = time.perf_counter()
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("%.6f" % (time.perf_counter() - t0), flush=True)

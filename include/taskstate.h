@@ -1,0 +1,20 @@
+/* One thread's kernel state as the BPF task iterator (bpf/taskstate.bpf.c)
+ * reports it: the same facts as /proc/PID/task/TID/syscall, for every
+ * thread of a process in one read. Shared by the BPF program and
+ * user space. */
+#ifndef GILPROBE_TASKSTATE_H
+#define GILPROBE_TASKSTATE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+struct task_rec {
+    __u32 tid;          /* in the reader's PID namespace (init's) */
+    __u32 state;        /* task __state: 0 = running or runnable */
+    __s64 syscall_nr;   /* orig_ax: -1 when not in a syscall */
+    __u64 args[6];
+    __u64 sp, pc;       /* user stack pointer and instruction pointer */
+};
+
+#endif
