@@ -27,6 +27,9 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             python3 python3-pytest python3-pytest-xdist
 STAMP   := build/.deps-ok
 
+# Keep generated BPF objects and skeletons (intermediate files).
+.SECONDARY:
+
 .PHONY: all deps test check-asan unit integration demo bench layouts layouts-check clean
 
 all: gilprobe
