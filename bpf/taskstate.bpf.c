@@ -13,7 +13,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 SEC("iter/task")
-int task_states(struct bpf_iter__task *ctx)
+int gp_task_states(struct bpf_iter__task *ctx)
 {
     struct seq_file *seq = ctx->meta->seq;
     struct task_struct *task = ctx->task;

@@ -21,5 +21,11 @@ void elf_file_close(struct elf_file *ef);
 /* Exact name, looked up in .dynsym, then .symtab. */
 bool elf_file_symbol(struct elf_file *ef, const char *name, uint64_t *value, uint64_t *size);
 bool elf_file_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size);
+/* Functions named `base` or `base.<suffix>` (compiler clones such as
+ * take_gil.constprop.0), from .symtab and .dynsym, with a size: their
+ * addresses in vals (at most max, without duplicates); returns the count. */
+size_t elf_file_functions(struct elf_file *ef, const char *base, uint64_t *vals, size_t max);
+/* File offset of a virtual address, through the PT_LOAD segments. */
+bool elf_file_offset_of(struct elf_file *ef, uint64_t vaddr, uint64_t *off);
 
 #endif

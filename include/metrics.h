@@ -52,6 +52,43 @@ struct thread_metrics {
     struct dist_ms wait;
 };
 
+/* Exact GIL figures (eBPF): distributions of hold and wait times. */
+struct exact_dist {
+    uint64_t count;
+    double total_ms, mean_ms, p50_ms, p90_ms, p99_ms, max_ms;
+};
+
+struct exact_thread {
+    pid_t tid;
+    uint64_t acquisitions;
+    struct exact_dist hold, wait;
+    double held_pct, wait_pct; /* of the measured window */
+};
+
+#define EXACT_LONGEST 5
+
+struct exact_long_hold {
+    pid_t tid;
+    double ms;
+    uint32_t stack; /* Python stack when the hold ended */
+};
+
+struct exact_gil {
+    bool valid;
+    char mode[96];        /* how it was measured */
+    int probes;           /* probes attached */
+    double window_s;
+    double held_pct;
+    uint64_t acquisitions;
+    struct exact_dist hold, wait;
+    struct exact_thread *threads;
+    uint32_t nthreads;
+    struct exact_long_hold longest[EXACT_LONGEST];
+    uint32_t nlongest;
+    uint64_t long_hold_events;
+    double long_hold_threshold_ms;
+};
+
 struct activity {
     uint32_t thread; /* index into threads */
     enum tstate_kind kind;
@@ -115,6 +152,8 @@ struct run_metrics {
     uint32_t *waited;          /* scratch: locks waited on in this sample */
     uint32_t capwaited;
     struct stack_table stacks;
+    struct exact_gil exact;    /* filled by the eBPF backend when it ran */
+    char bpf_note[192];        /* why it did not, when it did not */
     /* derived */
     double rate_hz, period_ms;
     bool behind;

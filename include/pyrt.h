@@ -18,6 +18,7 @@ struct pyrt {
     uint64_t start_time;   /* to tell a reused PID */
     struct remote mem;
     char binary[PATH_MAX]; /* the file that holds _PyRuntime */
+    char binary_open[PATH_MAX + 32]; /* a path to it that works from here */
     bool shared;           /* libpython (true) or the executable (false) */
     bool stripped;         /* no .symtab */
     bool found_by_section; /* .PyRuntime section, not the symbol */

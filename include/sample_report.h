@@ -26,6 +26,7 @@ struct sample_options {
     double rate_hz;
     bool json;
     bool no_bpf;
+    double long_hold_ms; /* holds this long are reported with their stack */
     const char *output;
 };
 

@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "pyobj.h"
 #include "pyrt.h"
+#include "snapshot.h"
 
 #define SAMPLER_DEFAULT_SECONDS 5.0
 #define SAMPLER_DEFAULT_HZ 1000.0
@@ -24,6 +25,9 @@ struct sampler_options {
     bool no_bpf;                 /* never use eBPF, even where it works */
     void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
     void *progress_arg;
+    /* Called with each fresh thread list (every SAMPLER_REFRESH_S). */
+    void (*on_refresh)(const struct snapshot *snap, void *arg);
+    void *refresh_arg;
 };
 
 struct sampler_cost {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gil_exact.h"
 #include "sample_report.h"
 
 static volatile sig_atomic_t g_stop;
@@ -31,6 +32,11 @@ static void progress(double elapsed, double duration, uint64_t samples, void *ar
     fprintf(stderr, "\rgilprobe: sampling PID %d  %.1f/%.1f s  %lu samples  (Ctrl-C ends early) ",
             pid, elapsed, duration, (unsigned long)samples);
     fflush(stderr);
+}
+
+static void refresh_exact(const struct snapshot *snap, void *arg)
+{
+    gil_exact_update(arg, snap);
 }
 
 static int write_report(const struct sample_options *opt, const struct sample_report *rep,
@@ -74,13 +80,23 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
     metrics_init(&m);
     pyobj_cache_init(&cache);
     pid_t pid = opt->pid;
+    struct gil_exact *exact = NULL;
+    if (opt->no_bpf)
+        snprintf(m.bpf_note, sizeof m.bpf_note, "eBPF turned off (--no-bpf)");
+    else
+        exact = gil_exact_start(&rt, opt->long_hold_ms, m.bpf_note, sizeof m.bpf_note);
     struct sampler_options so = {.duration_s = opt->duration_s,
                                  .rate_hz = opt->rate_hz,
                                  .stop = &g_stop,
                                  .no_bpf = opt->no_bpf,
                                  .progress = isatty(STDERR_FILENO) ? progress : NULL,
-                                 .progress_arg = &pid};
+                                 .progress_arg = &pid,
+                                 .on_refresh = exact ? refresh_exact : NULL,
+                                 .refresh_arg = exact};
     r = sampler_run(&rt, &cache, &so, &m, &cost, err);
+    if (exact && r == GP_OK)
+        gil_exact_collect(exact, &rt, &cache, &m);
+    gil_exact_stop(exact);
     if (so.progress)
         fprintf(stderr, "\r%*s\r", 78, "");
     if (r == GP_OK && m.samples_taken == 0) {

@@ -114,6 +114,56 @@ bool elf_file_symbol(struct elf_file *ef, const char *name, uint64_t *value, uin
     return false;
 }
 
+static bool is_clone_of(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    return strncmp(name, base, n) == 0 && (name[n] == '\0' || name[n] == '.');
+}
+
+size_t elf_file_functions(struct elf_file *ef, const char *base, uint64_t *vals, size_t max)
+{
+    size_t count = 0;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(ef->elf, scn))) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+            sh.sh_entsize == 0)
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        size_t nsyms = data ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; i < nsyms; i++) {
+            GElf_Sym sym;
+            if (!gelf_getsym(data, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+                sym.st_shndx == SHN_UNDEF || sym.st_size == 0)
+                continue;
+            const char *n = elf_strptr(ef->elf, sh.sh_link, sym.st_name);
+            if (!n || !is_clone_of(n, base) || hidden_by_test(n))
+                continue;
+            bool dup = false;
+            for (size_t k = 0; k < count; k++)
+                dup |= vals[k] == sym.st_value;
+            if (!dup && count < max)
+                vals[count++] = sym.st_value;
+        }
+    }
+    return count;
+}
+
+bool elf_file_offset_of(struct elf_file *ef, uint64_t vaddr, uint64_t *off)
+{
+    size_t nph = 0;
+    elf_getphdrnum(ef->elf, &nph);
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(ef->elf, (int)i, &ph) && ph.p_type == PT_LOAD && vaddr >= ph.p_vaddr &&
+            vaddr < ph.p_vaddr + ph.p_filesz) {
+            *off = vaddr - ph.p_vaddr + ph.p_offset;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool elf_file_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
 {
     size_t shstrndx;

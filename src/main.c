@@ -14,7 +14,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--no-bpf]\n"
+            "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
@@ -22,7 +22,11 @@ static void usage(FILE *out)
             "              long, what every thread does, and which locks they wait on\n"
             "  -d SECONDS  how long to sample (default 5; Ctrl-C ends early)\n"
             "  -r HZ       samples per second (default 1000)\n"
-            "  --no-bpf    do not use eBPF (thread states then come from /proc)\n"
+            "  --bpf       exact GIL hold/wait times with eBPF uprobes (the default where\n"
+            "              possible: root, kernel BTF, take_gil/drop_gil symbols)\n"
+            "  --no-bpf    no eBPF at all: sampled GIL figures, thread states from /proc\n"
+            "  --long-hold-ms MS  report GIL holds at least this long with the\n"
+            "              Python stack that held it (default 5)\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -73,9 +77,11 @@ static int run_sample(int argc, char **argv)
         {"pid", required_argument, NULL, 'p'},      {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},     {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'},
-        {"no-bpf", no_argument, NULL, 'n'},         {NULL, 0, NULL, 0}};
+        {"no-bpf", no_argument, NULL, 'n'},         {"bpf", no_argument, NULL, 'B'},
+        {"long-hold-ms", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
     struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
-                                 .rate_hz = SAMPLER_DEFAULT_HZ};
+                                 .rate_hz = SAMPLER_DEFAULT_HZ,
+                                 .long_hold_ms = 5.0};
     bool have_pid = false;
     int c;
     opterr = 0;
@@ -98,6 +104,11 @@ static int run_sample(int argc, char **argv)
         case 'j': opt.json = true; break;
         case 'o': opt.output = optarg; break;
         case 'n': opt.no_bpf = true; break;
+        case 'B': opt.no_bpf = false; break; /* the default; accepted for scripts */
+        case 'L':
+            if (parse_positive(optarg, 1e6, &opt.long_hold_ms) != 0)
+                return usage_error("--long-hold-ms wants milliseconds (> 0), not '%s'", optarg);
+            break;
         case 'h': usage(stdout); return GP_OK;
         case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("unknown option '%s'", argv[optind - 1]);

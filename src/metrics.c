@@ -45,6 +45,7 @@ void metrics_free(struct run_metrics *m)
     addrmap_free(&m->lock_index);
     free(m->threads);
     free(m->locks);
+    free(m->exact.threads);
     free(m->thread_order);
     free(m->lock_order);
     stack_table_free(&m->stacks);

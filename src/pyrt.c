@@ -63,17 +63,19 @@ static int minor_from_name(const char *path, bool *is_lib)
 }
 
 /* Opens a mapped file the way the target sees it: its map_files entry
- * first (right even across mount namespaces and chroots), then its root. */
-static int open_mapped_elf(pid_t pid, const struct proc_map *m, struct elf_file *ef)
+ * first (right even across mount namespaces and chroots), then its root.
+ * The path that worked is left in `used`. */
+static int open_mapped_elf(pid_t pid, const struct proc_map *m, struct elf_file *ef, char *used,
+                           size_t usedsz)
 {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)m->start,
+    snprintf(used, usedsz, "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)m->start,
              (unsigned long)m->end);
-    if (elf_file_open(path, ef) == 0)
+    if (elf_file_open(used, ef) == 0)
         return 0;
-    proc_root_path(pid, m->path, path, sizeof path);
-    if (elf_file_open(path, ef) == 0)
+    proc_root_path(pid, m->path, used, usedsz);
+    if (elf_file_open(used, ef) == 0)
         return 0;
+    snprintf(used, usedsz, "%s", m->path);
     return elf_file_open(m->path, ef);
 }
 
@@ -231,7 +233,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
             return unsupported(err, rt->pid, v);
         }
         struct elf_file ef;
-        if (open_mapped_elf(rt->pid, cands[i].map, &ef) != 0)
+        if (open_mapped_elf(rt->pid, cands[i].map, &ef, rt->binary_open, sizeof rt->binary_open) != 0)
             continue;
         uint64_t value = 0, size = 0;
         bool by_symbol = elf_file_symbol(&ef, "_PyRuntime", &value, &size);

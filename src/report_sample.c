@@ -65,6 +65,63 @@ static void text_gil(FILE *out, const struct sample_report *r)
     fprintf(out, "  switch interval %.3g ms\n", (double)m->interval_us / 1000.0);
 }
 
+static const char *name_of(const struct run_metrics *m, pid_t tid)
+{
+    for (uint32_t i = 0; i < m->nthreads; i++)
+        if (m->threads[i].tid == tid)
+            return m->threads[i].name;
+    return "?";
+}
+
+static void text_dist(FILE *out, const char *label, const struct exact_dist *d)
+{
+    fprintf(out,
+            "  %-12s mean %.3g ms, p50 %.3g, p90 %.3g, p99 %.3g, max %.3g ms (%" PRIu64 ")\n",
+            label, d->mean_ms, d->p50_ms, d->p90_ms, d->p99_ms, d->max_ms, d->count);
+}
+
+static void text_exact(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    const struct exact_gil *x = &m->exact;
+    if (!x->valid) {
+        fprintf(out, "\nGIL, exact: not measured (%s); the figures above are sampled\n",
+                m->bpf_note);
+        return;
+    }
+    fprintf(out, "\nGIL, exact (eBPF: %s; over %.2f s)\n", x->mode, x->window_s);
+    fprintf(out, "  held         %5.1f%% of wall time, %" PRIu64 " acquisitions\n", x->held_pct,
+            x->acquisitions);
+    text_dist(out, "hold", &x->hold);
+    text_dist(out, "wait", &x->wait);
+    fprintf(out, "  %-8s %-16s %6s %6s %6s  %-27s %s\n", "TID", "NAME", "ACQ", "HELD%", "WAIT%",
+            "HOLD p50/p90/p99/max ms", "WAIT p50/p90/p99/max ms");
+    for (uint32_t i = 0; i < x->nthreads; i++) {
+        const struct exact_thread *t = &x->threads[i];
+        char hold[64], wait[64];
+        snprintf(hold, sizeof hold, "%.3g/%.3g/%.3g/%.3g", t->hold.p50_ms, t->hold.p90_ms,
+                 t->hold.p99_ms, t->hold.max_ms);
+        snprintf(wait, sizeof wait, "%.3g/%.3g/%.3g/%.3g", t->wait.p50_ms, t->wait.p90_ms,
+                 t->wait.p99_ms, t->wait.max_ms);
+        fprintf(out, "  %-8d %-16.16s %6" PRIu64 " %6.1f %6.1f  %-27s %s\n", t->tid,
+                name_of(m, t->tid), t->acquisitions, t->held_pct, t->wait_pct, hold, wait);
+    }
+    if (x->nlongest)
+        fprintf(out, "  longest holds (of %" PRIu64 " >= %.3g ms), with the stack that held the GIL:\n",
+                x->long_hold_events, x->long_hold_threshold_ms);
+    for (uint32_t i = 0; i < x->nlongest; i++) {
+        const struct stack_entry *e = stack(r, x->longest[i].stack);
+        char frame[1024] = "(no Python frames)", caller[1024] = "";
+        if (e && e->nframes) {
+            report_format_frame(&e->frames[0], frame, sizeof frame);
+            if (e->nframes > 1)
+                report_format_frame(&e->frames[1], caller, sizeof caller);
+        }
+        fprintf(out, "    %8.2f ms  %d %s: %s%s%s\n", x->longest[i].ms, x->longest[i].tid,
+                name_of(m, x->longest[i].tid), frame, caller[0] ? "  <- " : "", caller);
+    }
+}
+
 static void text_threads(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
@@ -163,6 +220,7 @@ void report_sample_text(FILE *out, const struct sample_report *r)
 {
     text_run(out, r);
     text_gil(out, r);
+    text_exact(out, r);
     text_threads(out, r);
     text_locks(out, r);
 }
@@ -260,6 +318,63 @@ static json_object *lock_json(const struct sample_report *r, const struct lock_m
     return o;
 }
 
+static json_object *dist_json(const struct exact_dist *d)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "count", json_object_new_int64((int64_t)d->count));
+    json_object_object_add(o, "total_ms", jd(d->total_ms));
+    json_object_object_add(o, "mean_ms", jd(d->mean_ms));
+    json_object_object_add(o, "p50_ms", jd(d->p50_ms));
+    json_object_object_add(o, "p90_ms", jd(d->p90_ms));
+    json_object_object_add(o, "p99_ms", jd(d->p99_ms));
+    json_object_object_add(o, "max_ms", jd(d->max_ms));
+    return o;
+}
+
+static json_object *exact_json(const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    const struct exact_gil *x = &m->exact;
+    if (!x->valid)
+        return NULL;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "source", json_object_new_string("exact"));
+    json_object_object_add(o, "mode", json_object_new_string(x->mode));
+    json_object_object_add(o, "probes", json_object_new_int(x->probes));
+    json_object_object_add(o, "window_s", jd(x->window_s));
+    json_object_object_add(o, "held_pct", jd(x->held_pct));
+    json_object_object_add(o, "acquisitions", json_object_new_int64((int64_t)x->acquisitions));
+    json_object_object_add(o, "hold", dist_json(&x->hold));
+    json_object_object_add(o, "wait", dist_json(&x->wait));
+    json_object *threads = json_object_new_array();
+    for (uint32_t i = 0; i < x->nthreads; i++) {
+        const struct exact_thread *t = &x->threads[i];
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "tid", json_object_new_int(t->tid));
+        json_object_object_add(j, "name", json_object_new_string(name_of(m, t->tid)));
+        json_object_object_add(j, "acquisitions", json_object_new_int64((int64_t)t->acquisitions));
+        json_object_object_add(j, "held_pct", jd(t->held_pct));
+        json_object_object_add(j, "wait_pct", jd(t->wait_pct));
+        json_object_object_add(j, "hold", dist_json(&t->hold));
+        json_object_object_add(j, "wait", dist_json(&t->wait));
+        json_object_array_add(threads, j);
+    }
+    json_object_object_add(o, "threads", threads);
+    json_object_object_add(o, "long_hold_threshold_ms", jd(x->long_hold_threshold_ms));
+    json_object_object_add(o, "long_holds", json_object_new_int64((int64_t)x->long_hold_events));
+    json_object *longest = json_object_new_array();
+    for (uint32_t i = 0; i < x->nlongest; i++) {
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "tid", json_object_new_int(x->longest[i].tid));
+        json_object_object_add(j, "name", json_object_new_string(name_of(m, x->longest[i].tid)));
+        json_object_object_add(j, "hold_ms", jd(x->longest[i].ms));
+        json_object_object_add(j, "frames", stack_json(r, x->longest[i].stack));
+        json_object_array_add(longest, j);
+    }
+    json_object_object_add(o, "longest_holds", longest);
+    return o;
+}
+
 int report_sample_json(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
@@ -322,6 +437,9 @@ int report_sample_json(FILE *out, const struct sample_report *r)
     json_object_object_add(gil, "switch_interval_ms", jd((double)m->interval_us / 1000.0));
     json_object_object_add(gil, "source", json_object_new_string("sampled"));
     json_object_object_add(root, "gil", gil);
+    json_object_object_add(root, "gil_exact", exact_json(r));
+    json_object_object_add(root, "gil_exact_unavailable",
+                           m->exact.valid ? NULL : json_object_new_string(m->bpf_note));
 
     json_object *threads = json_object_new_array();
     for (uint32_t k = 0; k < m->nthreads; k++)

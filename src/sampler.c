@@ -36,6 +36,7 @@ struct tracked {
 };
 
 struct sampler {
+    const struct sampler_options *opt;
     struct pyrt *rt;
     struct pyobj_cache *cache;
     struct run_metrics *m;
@@ -286,6 +287,8 @@ static int refresh(struct sampler *s, struct gp_error *err)
         s->n_os = ntids;
     }
     metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
+    if (s->opt->on_refresh)
+        s->opt->on_refresh(&snap, s->opt->refresh_arg);
     snapshot_free(&snap);
     s->first_refresh = false;
     return grow_scratch(s, s->n) ? GP_OK : GP_ERR_INTERNAL;
@@ -303,7 +306,9 @@ static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, b
                                 bool gil_locked, double period_s)
 {
     enum tstate_kind k;
-    if (holds)
+    if (holds && b->kind == BLOCK_GIL)
+        k = TS_GIL_WAIT; /* blocked inside drop_gil: handing the GIL over */
+    else if (holds)
         k = TS_GIL_HELD;
     else if (b->kind == BLOCK_GIL)
         k = TS_GIL_WAIT;
@@ -458,10 +463,7 @@ static void take_sample(struct sampler *s)
             s->roots[i] = 0;
         t->holds = gil_ok && g.holder == t->tstate;
         struct task_info view = {.tid = t->tid, .state = 'S'};
-        if (t->holds) {
-            view.syscall_nr = SYSCALL_NONE; /* it holds the GIL, whatever else */
-            view.valid = true;
-        } else if (from_iter) {
+        if (from_iter) {
             uintptr_t k = (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid);
             if (k)
                 view_from_rec(&s->recs[k - 1], &view);
@@ -470,7 +472,7 @@ static void take_sample(struct sampler *s)
         }
         bool same_line = !t->holds && same_view(&view, &t->sys);
         t->sys = view;
-        bool running = t->holds || !view.valid || view.syscall_nr == SYSCALL_NONE;
+        bool running = !view.valid || view.syscall_nr == SYSCALL_NONE;
         /* A settled thread whose top frame or syscall moved needs its root. */
         if (t->settled && (!same_line || !stackwalk_top_unchanged(s->rt, w))) {
             s->reqs[nroot] = (struct remote_req){t->tstate + (uint64_t)s->root_off, &s->roots[i],
@@ -506,7 +508,13 @@ static void take_sample(struct sampler *s)
     }
     if (gil_ok && g.interval_us)
         s->m->interval_us = g.interval_us;
-    struct sample_obs so = {gil_ok, g.locked, g.switch_number, s->obs, n};
+    /* Held: locked, and its holder is not blocked in the middle of handing
+     * it over (the same line the exact eBPF timing draws). */
+    bool held = gil_ok && g.locked == 1;
+    for (uint32_t i = 0; i < n && held; i++)
+        if (s->t[i].holds && s->obs[i].kind != TS_GIL_HELD)
+            held = false;
+    struct sample_obs so = {gil_ok, held ? 1 : 0, g.switch_number, s->obs, n};
     metrics_observe(s->m, &so);
 }
 
@@ -537,7 +545,7 @@ static void raise_fd_limit(void)
 int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler_options *opt,
                 struct run_metrics *m, struct sampler_cost *cost, struct gp_error *err)
 {
-    struct sampler s = {.rt = rt, .cache = cache, .m = m, .first_refresh = true};
+    struct sampler s = {.opt = opt, .rt = rt, .cache = cache, .m = m, .first_refresh = true};
     raise_fd_limit();
     s.gil_addr = gil_locate(rt);
     s.tstate_current_addr = gil_tstate_current_addr(rt);

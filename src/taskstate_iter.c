@@ -74,7 +74,7 @@ struct taskstate_iter *taskstate_iter_open(pid_t pid, char *why, size_t whysz)
     memset(&info, 0, sizeof info);
     info.task.pid = (__u32)pid;
     LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof info);
-    it->link = bpf_program__attach_iter(it->skel->progs.task_states, &opts);
+    it->link = bpf_program__attach_iter(it->skel->progs.gp_task_states, &opts);
     if (!it->link) {
         snprintf(why, whysz, "cannot attach the BPF task iterator to process %d: %s (kernel "
                  "too old for per-process task iterators?)", pid, strerror(errno));

@@ -1,0 +1,393 @@
+#include "gil_exact.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "elfsym.h"
+#include "gil.h"
+#include "gil_bpf.h"
+#include "stackwalk.h"
+
+#define MAX_CLONES 8
+
+#ifdef GILPROBE_NO_BPF
+
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz)
+{
+    (void)rt;
+    (void)long_hold_ms;
+    snprintf(why, whysz, "gilprobe was built without eBPF (no kernel BTF at build time)");
+    return NULL;
+}
+
+void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
+{
+    (void)g;
+    (void)snap;
+}
+
+void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
+                       struct run_metrics *m)
+{
+    (void)g;
+    (void)rt;
+    (void)c;
+    (void)m;
+}
+
+void gil_exact_stop(struct gil_exact *g)
+{
+    (void)g;
+}
+
+#else
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "gil.skel.h"
+
+struct gil_exact {
+    struct gil_bpf *skel;
+    struct bpf_link *links[4 * MAX_CLONES];
+    int nlinks;
+    struct ring_buffer *rb;
+    double t_start;            /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
+    struct long_hold_event longest[EXACT_LONGEST];
+    uint32_t nlongest;
+    uint64_t events;
+    double threshold_ms;
+    char mode[96];
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    (void)fmt;
+    (void)ap;
+    return 0;
+}
+
+/* Keeps the EXACT_LONGEST longest holds. */
+static int on_long_hold(void *ctx, void *data, size_t len)
+{
+    struct gil_exact *g = ctx;
+    const struct long_hold_event *ev = data;
+    if (len < sizeof *ev)
+        return 0;
+    g->events++;
+    uint32_t slot = g->nlongest;
+    if (slot == EXACT_LONGEST) {
+        slot = 0;
+        for (uint32_t i = 1; i < EXACT_LONGEST; i++)
+            if (g->longest[i].hold_ns < g->longest[slot].hold_ns)
+                slot = i;
+        if (g->longest[slot].hold_ns >= ev->hold_ns)
+            return 0;
+    } else {
+        g->nlongest++;
+    }
+    g->longest[slot] = *ev;
+    return 0;
+}
+
+static void set_layout(struct gil_bpf *skel, const struct py_layout *L)
+{
+    struct gil_bpf_layout *bl = (struct gil_bpf_layout *)&skel->rodata->layout;
+    bl->frame_model = L->frame_model;
+    bl->root_off = stackwalk_root_offset(L);
+    bl->cframe_current_frame = L->cframe_current_frame;
+    if (L->frame_model == FRAME_OBJECTS) {
+        bl->frame_code = L->frameobj_code;
+        bl->frame_pos = L->frameobj_lasti;
+        bl->frame_prev = L->frameobj_back;
+        bl->frame_owner = -1;
+        bl->pos_is_int = 1;
+    } else {
+        bl->frame_code = L->iframe_code;
+        bl->frame_pos = L->iframe_instr;
+        bl->frame_prev = L->iframe_previous;
+        bl->frame_owner = L->iframe_owner;
+        bl->pos_is_int = 0;
+    }
+}
+
+/* File offsets of every take_gil / drop_gil (clones included). */
+static int probe_offsets(struct pyrt *rt, uint64_t *take, size_t *ntake, uint64_t *drop,
+                         size_t *ndrop, char *why, size_t whysz)
+{
+    struct elf_file ef;
+    if (elf_file_open(rt->binary_open, &ef) != 0) {
+        snprintf(why, whysz, "cannot open %s for its symbols", rt->binary);
+        return -1;
+    }
+    uint64_t vt[MAX_CLONES], vd[MAX_CLONES];
+    *ntake = elf_file_functions(&ef, "take_gil", vt, MAX_CLONES);
+    *ndrop = elf_file_functions(&ef, "drop_gil", vd, MAX_CLONES);
+    bool ok = *ntake && *ndrop;
+    for (size_t i = 0; ok && i < *ntake; i++)
+        ok = elf_file_offset_of(&ef, vt[i], &take[i]);
+    for (size_t i = 0; ok && i < *ndrop; i++)
+        ok = elf_file_offset_of(&ef, vd[i], &drop[i]);
+    elf_file_close(&ef);
+    if (!ok)
+        snprintf(why, whysz,
+                 "%s has no take_gil/drop_gil symbols to probe (stripped, or inlined)",
+                 rt->binary);
+    return ok ? 0 : -1;
+}
+
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz)
+{
+    uint64_t take[MAX_CLONES], drop[MAX_CLONES];
+    size_t ntake, ndrop;
+    if (probe_offsets(rt, take, &ntake, drop, &ndrop, why, whysz) != 0)
+        return NULL;
+    libbpf_set_print(quiet);
+    struct gil_exact *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->threshold_ms = long_hold_ms;
+    g->skel = gil_bpf__open();
+    if (!g->skel) {
+        snprintf(why, whysz, "cannot open the GIL BPF program: %s", strerror(errno));
+        free(g);
+        return NULL;
+    }
+    g->skel->rodata->long_hold_ns = (uint64_t)(long_hold_ms * 1e6);
+    set_layout(g->skel, &rt->layout);
+    if (gil_bpf__load(g->skel) != 0) {
+        int e = errno;
+        snprintf(why, whysz, "cannot load the GIL BPF program: %s%s", strerror(e),
+                 e == EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+        gil_bpf__destroy(g->skel);
+        free(g);
+        return NULL;
+    }
+    for (size_t i = 0; i < ntake; i++) {
+        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_take_gil_in, false,
+                                                           rt->pid, rt->binary_open, take[i]);
+        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_take_gil_out, true,
+                                                           rt->pid, rt->binary_open, take[i]);
+    }
+    for (size_t i = 0; i < ndrop; i++) {
+        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_drop_gil, false,
+                                                           rt->pid, rt->binary_open, drop[i]);
+        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_drop_gil_out, true,
+                                                           rt->pid, rt->binary_open, drop[i]);
+    }
+    for (int i = 0; i < g->nlinks; i++) {
+        if (!g->links[i]) {
+            snprintf(why, whysz, "cannot attach uprobes to %s: %s", rt->binary, strerror(errno));
+            gil_exact_stop(g);
+            return NULL;
+        }
+    }
+    g->rb = ring_buffer__new(bpf_map__fd(g->skel->maps.long_holds), on_long_hold, g, NULL);
+    snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes",
+             g->nlinks);
+    g->t_start = mono_s();
+    /* Thread states for the stacks of long holds from the start; and the
+     * thread holding the GIL now took it before we could see: count its
+     * hold from now on. */
+    struct gil_state gs;
+    struct snapshot snap;
+    struct gp_error err = {0};
+    gil_read(rt, &gs);
+    if (snapshot_take(rt, NULL, false, &snap, &err) == GP_OK) {
+        gil_exact_update(g, &snap);
+        for (size_t i = 0; i < snap.nthreads && gs.locked == 1; i++) {
+            if (snap.threads[i].tstate != gs.holder || !snap.threads[i].tid)
+                continue;
+            struct gil_thread_stats z;
+            memset(&z, 0, sizeof z);
+            z.hold_start_ns = (uint64_t)(g->t_start * 1e9);
+            __u32 tid = (__u32)snap.threads[i].tid;
+            bpf_map_update_elem(bpf_map__fd(g->skel->maps.gil_threads), &tid, &z, BPF_NOEXIST);
+        }
+        snapshot_free(&snap);
+    }
+    return g;
+}
+
+void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
+{
+    if (!g)
+        return;
+    int fd = bpf_map__fd(g->skel->maps.tstates);
+    for (size_t i = 0; i < snap->nthreads; i++) {
+        __u32 tid = (__u32)snap->threads[i].tid;
+        __u64 ts = snap->threads[i].tstate;
+        if (tid)
+            bpf_map_update_elem(fd, &tid, &ts, BPF_ANY);
+    }
+    if (g->rb)
+        ring_buffer__consume(g->rb);
+}
+
+/* Lower and upper bound (ns) of a histogram bucket. */
+static void bucket_range(uint32_t b, double *lo, double *hi)
+{
+    if (b == 0) {
+        *lo = 0;
+        *hi = (double)(1ULL << HIST_MIN_SHIFT);
+        return;
+    }
+    uint32_t msb = b / HIST_SUB + HIST_MIN_SHIFT, sub = b % HIST_SUB;
+    double step = (double)(1ULL << (msb - HIST_SUB_BITS));
+    *lo = (HIST_SUB + sub) * step;
+    *hi = *lo + step;
+}
+
+static double hist_percentile(const uint64_t *h, uint64_t n, double p, double max_ns)
+{
+    if (!n)
+        return 0;
+    uint64_t rank = (uint64_t)(p * (double)n + 0.999999), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+        if (!h[b])
+            continue;
+        if (seen + h[b] >= rank) {
+            double lo, hi;
+            bucket_range(b, &lo, &hi);
+            /* Linear within the bucket, never beyond the true maximum. */
+            double v = lo + (hi - lo) * ((double)(rank - seen) - 0.5) / (double)h[b];
+            return v < max_ns ? v : max_ns;
+        }
+        seen += h[b];
+    }
+    return max_ns;
+}
+
+static void make_dist(struct exact_dist *d, const uint64_t *h, uint64_t count, uint64_t total_ns,
+                      uint64_t max_ns)
+{
+    d->count = count;
+    d->total_ms = (double)total_ns / 1e6;
+    d->mean_ms = count ? d->total_ms / (double)count : 0;
+    d->max_ms = (double)max_ns / 1e6;
+    d->p50_ms = hist_percentile(h, count, 0.50, (double)max_ns) / 1e6;
+    d->p90_ms = hist_percentile(h, count, 0.90, (double)max_ns) / 1e6;
+    d->p99_ms = hist_percentile(h, count, 0.99, (double)max_ns) / 1e6;
+}
+
+void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
+                       struct run_metrics *m)
+{
+    if (!g)
+        return;
+    if (g->rb)
+        ring_buffer__consume(g->rb);
+    struct exact_gil *x = &m->exact;
+    double now = mono_s();
+    uint64_t now_ns = (uint64_t)(now * 1e9), start_ns = (uint64_t)(g->t_start * 1e9);
+    x->window_s = now - g->t_start;
+    x->valid = true;
+    x->probes = g->nlinks;
+    snprintf(x->mode, sizeof x->mode, "%s", g->mode);
+    x->long_hold_threshold_ms = g->threshold_ms;
+    x->long_hold_events = g->events;
+    int fd = bpf_map__fd(g->skel->maps.gil_threads);
+    static uint64_t hold_all[HIST_BUCKETS], wait_all[HIST_BUCKETS];
+    memset(hold_all, 0, sizeof hold_all);
+    memset(wait_all, 0, sizeof wait_all);
+    uint64_t hold_n = 0, hold_total = 0, hold_max = 0, wait_n = 0, wait_total = 0, wait_max = 0;
+    double held_ns = 0;
+    __u32 key, next;
+    struct gil_thread_stats s;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if (bpf_map_lookup_elem(fd, &key, &s) != 0)
+            continue;
+        struct exact_thread *nt = realloc(x->threads, (x->nthreads + 1) * sizeof *nt);
+        if (!nt)
+            break;
+        x->threads = nt;
+        struct exact_thread *t = &x->threads[x->nthreads++];
+        memset(t, 0, sizeof *t);
+        t->tid = (pid_t)key;
+        t->acquisitions = s.acquisitions;
+        uint64_t h[HIST_BUCKETS], w[HIST_BUCKETS];
+        for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+            h[b] = s.hold_hist[b];
+            w[b] = s.wait_hist[b];
+            hold_all[b] += h[b];
+            wait_all[b] += w[b];
+        }
+        make_dist(&t->hold, h, s.holds, s.hold_total_ns, s.hold_max_ns);
+        make_dist(&t->wait, w, s.waits, s.wait_total_ns, s.wait_max_ns);
+        /* Intervals still open at the end count toward the shares. */
+        double open_hold = s.hold_start_ns && s.hold_start_ns < now_ns
+                               ? (double)(now_ns - (s.hold_start_ns > start_ns ? s.hold_start_ns
+                                                                               : start_ns))
+                               : 0;
+        double open_wait = s.wait_start_ns && s.wait_start_ns < now_ns
+                               ? (double)(now_ns - (s.wait_start_ns > start_ns ? s.wait_start_ns
+                                                                               : start_ns))
+                               : 0;
+        t->held_pct = 100.0 * ((double)s.hold_total_ns + open_hold) / (x->window_s * 1e9);
+        t->wait_pct = 100.0 * ((double)s.wait_total_ns + open_wait) / (x->window_s * 1e9);
+        held_ns += (double)s.hold_total_ns + open_hold;
+        hold_n += s.holds;
+        hold_total += s.hold_total_ns;
+        wait_n += s.waits;
+        wait_total += s.wait_total_ns;
+        if (s.hold_max_ns > hold_max)
+            hold_max = s.hold_max_ns;
+        if (s.wait_max_ns > wait_max)
+            wait_max = s.wait_max_ns;
+        x->acquisitions += s.acquisitions;
+    }
+    x->held_pct = 100.0 * held_ns / (x->window_s * 1e9);
+    make_dist(&x->hold, hold_all, hold_n, hold_total, hold_max);
+    make_dist(&x->wait, wait_all, wait_n, wait_total, wait_max);
+    /* Longest holds, longest first, with their stacks resolved now. */
+    for (uint32_t i = 0; i < g->nlongest; i++)
+        for (uint32_t j = i + 1; j < g->nlongest; j++)
+            if (g->longest[j].hold_ns > g->longest[i].hold_ns) {
+                struct long_hold_event tmp = g->longest[i];
+                g->longest[i] = g->longest[j];
+                g->longest[j] = tmp;
+            }
+    for (uint32_t i = 0; i < g->nlongest; i++) {
+        const struct long_hold_event *ev = &g->longest[i];
+        struct raw_frame raw[LONG_HOLD_FRAMES];
+        struct py_frame frames[LONG_HOLD_FRAMES];
+        uint32_t nf = ev->nframes < LONG_HOLD_FRAMES ? ev->nframes : LONG_HOLD_FRAMES;
+        for (uint32_t k = 0; k < nf; k++)
+            raw[k] = (struct raw_frame){.code = ev->frames[k].code & ~(uint64_t)3,
+                                        .pos = ev->frames[k].pos,
+                                        .owner = ev->frames[k].owner};
+        bool partial = false;
+        int n = stackwalk_resolve(rt, c, raw, (int)nf, frames, LONG_HOLD_FRAMES, &partial);
+        x->longest[x->nlongest++] = (struct exact_long_hold){
+            (pid_t)ev->tid, (double)ev->hold_ns / 1e6, stack_table_intern(&m->stacks, frames, n)};
+    }
+}
+
+void gil_exact_stop(struct gil_exact *g)
+{
+    if (!g)
+        return;
+    ring_buffer__free(g->rb);
+    for (int i = 0; i < g->nlinks; i++)
+        bpf_link__destroy(g->links[i]);
+    gil_bpf__destroy(g->skel);
+    free(g);
+}
+
+#endif
