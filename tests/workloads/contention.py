@@ -10,6 +10,8 @@ Usage: contention.py MODE [--switch-interval S]
   lock15 the same with 15 waiting threads
   nogil  one thread in hashlib.pbkdf2_hmac (C, GIL released) next to a
          pure-Python loop
+  burst  one thread alone: ~10 ms of pure-Python work holding the GIL,
+         then ~40 ms asleep, over and over
 Prints one JSON line with the threads' TIDs once everything runs.
 """
 import ctypes
@@ -83,6 +85,15 @@ def hasher(name):
         hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 200000)  # MARK:pbkdf2
 
 
+def burster(name):
+    register(name)
+    while True:
+        end = time.perf_counter() + 0.010
+        while time.perf_counter() < end:  # MARK:burst
+            pass
+        time.sleep(0.040)
+
+
 def start(target, *args):
     threading.Thread(target=target, args=args, daemon=True).start()
 
@@ -118,6 +129,9 @@ def main():
         start(hasher, "hasher")
         start(spin, "spin")
         expect = 2
+    elif mode == "burst":
+        start(burster, "burster")
+        expect = 1
     else:
         sys.exit("unknown mode " + mode)
     while len(tids) < expect:

@@ -1,0 +1,154 @@
+"""Exact GIL timings with eBPF (`gilprobe -p`, on by default where
+possible): distributions against workloads with known hold times, agreement
+with the sampler, and nothing left attached afterwards."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import GILPROBE, INTERPRETERS, Workload, interpreter_params, marks, run_gilprobe
+
+MARKS = marks("contention.py")
+# Interpreters whose runtime has take_gil/drop_gil symbols to probe.
+WITH_SYMBOLS = [pytest.param(p, id=label) for label, p in INTERPRETERS if label.startswith("pyenv")]
+CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
+
+
+def sample(pid, *args, seconds=3):
+    r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def exact_threads(doc):
+    return {t["tid"]: t for t in doc["gil_exact"]["threads"]}
+
+
+@pytest.mark.parametrize("python", WITH_SYMBOLS)
+def test_bursts_of_ten_ms_alone(python):
+    """10 ms holding the GIL, 40 ms asleep: holds of ~10 ms, ~20% held."""
+    w = Workload(python, "contention.py", ["burst"])
+    try:
+        doc = sample(w.pid)
+    finally:
+        w.stop()
+    x = doc["gil_exact"]
+    assert x is not None, doc["gil_exact_unavailable"]
+    t = exact_threads(doc)[w.info["tids"]["burster"]]
+    assert 10 <= t["hold"]["p50_ms"] <= 14, t["hold"]
+    assert 15 <= t["held_pct"] <= 25, t
+    assert 15 <= x["held_pct"] <= 25, x
+    # Every hold of the burster ended when it went to sleep: >= 5 ms holds
+    # carry that stack.
+    longest = x["longest_holds"][0]
+    assert longest["tid"] == w.info["tids"]["burster"]
+    assert 10 <= longest["hold_ms"] <= 40
+    assert [f["function"] for f in longest["frames"][:1]] == ["burster"]
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python", WITH_SYMBOLS)
+def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
+    w = Workload(python, "contention.py", ["cpu4"])
+    try:
+        doc = sample(w.pid)
+    finally:
+        w.stop()
+    x = doc["gil_exact"]
+    assert x is not None, doc["gil_exact_unavailable"]
+    assert 3 <= x["hold"]["p50_ms"] <= 8, x["hold"]
+    assert x["held_pct"] >= 95, x
+    assert x["acquisitions"] > 0
+    sampled = {t["tid"]: t for t in doc["threads"]}
+    exact = exact_threads(doc)
+    for name, tid in w.info["tids"].items():
+        assert 60 <= exact[tid]["wait_pct"] <= 90, exact[tid]
+        assert abs(exact[tid]["wait_pct"] - sampled[tid]["gil_wait_pct"]) <= 3, (
+            exact[tid], sampled[tid])
+    assert abs(x["held_pct"] - doc["gil"]["held_pct"]) <= 3, (x["held_pct"], doc["gil"])
+
+
+def test_no_bpf_turns_it_off():
+    label, python = INTERPRETERS[0]
+    w = Workload(python, "contention.py", ["lock3"])
+    try:
+        doc = sample(w.pid, "--no-bpf", seconds=0.5)
+    finally:
+        w.stop()
+    assert doc["gil_exact"] is None
+    assert "--no-bpf" in doc["gil_exact_unavailable"]
+
+
+def test_stripped_runtime_says_why():
+    python = dict(INTERPRETERS)["debian-3.11"]
+    w = Workload(python, "contention.py", ["lock3"])
+    try:
+        doc = sample(w.pid, seconds=0.5)
+        text = run_gilprobe(["-p", str(w.pid), "-d", "0.3"]).stdout
+    finally:
+        w.stop()
+    assert doc["gil_exact"] is None
+    assert "take_gil" in doc["gil_exact_unavailable"]
+    assert "GIL, exact: not measured (" in text
+
+
+def owned_bpf_ids(pid):
+    """BPF program and link ids held open by process pid (its fdinfo)."""
+    ids = set()
+    fd_dir = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key in ("prog_id", "link_id"):
+                        ids.add((key, int(value)))
+        except OSError:
+            pass
+    return ids
+
+
+def live_bpf_ids():
+    ids = set()
+    for kind, key in (("prog", "prog_id"), ("link", "link_id")):
+        out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True)
+        for obj in json.loads(out.stdout or "[]"):
+            ids.add((key, obj["id"]))
+    return ids
+
+
+def uprobe_events():
+    path = "/sys/kernel/tracing/uprobe_events"
+    if not os.path.exists(path):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"],
+                       capture_output=True)
+    with open(path) as f:
+        return [l for l in f if "gilprobe" in l or "take_gil" in l or "drop_gil" in l]
+
+
+@pytest.mark.parametrize("how", ["exit", "SIGKILL"])
+def test_nothing_stays_attached(how):
+    label, python = [(l, p) for l, p in INTERPRETERS if l.startswith("pyenv")][-1]
+    w = Workload(python, "contention.py", ["cpu4"])
+    try:
+        p = subprocess.Popen([GILPROBE, "-p", str(w.pid), "-d", "30" if how == "SIGKILL" else "1",
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        ours = set()
+        # Programs and the uprobe/iterator links that attach them.
+        while not any(k == "link_id" for k, _ in ours) or len(ours) < 8:
+            assert time.time() < deadline and p.poll() is None, "probes never attached"
+            time.sleep(0.05)
+            ours |= owned_bpf_ids(p.pid)
+        if how == "SIGKILL":
+            p.kill()
+        p.communicate(timeout=30)
+    finally:
+        w.stop()
+    deadline = time.time() + 5
+    while ours & live_bpf_ids():
+        assert time.time() < deadline, "left attached: %s" % (ours & live_bpf_ids())
+        time.sleep(0.1)
+    assert uprobe_events() == []
