@@ -481,6 +481,23 @@ static void take_sample(struct sampler *s)
         }
         t->next_settled = same_line && !running;
     }
+    /* A holder seen blocked inside the GIL struct is handing it over, if
+     * it still held the GIL after its state was read: the syscall files are
+     * read tens of microseconds after the GIL word, so check again rather
+     * than blame a hand-off that came later. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        if (!t->holds || !t->sys.valid || t->sys.syscall_nr != 202 || !g.addr ||
+            t->sys.args[0] < g.addr || t->sys.args[0] >= g.addr + g.size)
+            continue;
+        uint8_t again[GIL_READ_MAX];
+        struct gil_state g2;
+        if (remote_read(&s->rt->mem, s->gil_addr, again, (size_t)L->gil_size) == 0) {
+            gil_decode(s->rt, s->gil_addr, again, cur, &g2);
+            if (g2.switch_number != g.switch_number || g2.locked != 1)
+                t->sys.syscall_nr = SYSCALL_NONE; /* it held the GIL when sampled */
+        }
+    }
     if (nroot) {
         remote_readv(&s->rt->mem, s->reqs, nroot);
         for (size_t k = 0; k < nroot; k++)
