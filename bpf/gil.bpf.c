@@ -1,87 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Exact GIL hold and wait times: uprobes on take_gil (entry and return)
- * and drop_gil (entry) of one process, aggregated per thread in the kernel
- * (totals, maxima, log-linear histograms). A hold longer than
- * long_hold_ns emits an event with the holder's raw Python frames, read
- * from its thread state when it releases the GIL. */
+ * and drop_gil (entry and return) of one process, aggregated per thread in
+ * the kernel. A hold longer than long_hold_ns emits an event with the
+ * holder's raw Python frames, read when it releases the GIL. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "gil_bpf.h"
+#include "gil_common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-const volatile __u64 long_hold_ns = 5000000;
-const volatile struct gil_bpf_layout layout = {};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 32768);
-    __type(key, __u32);
-    __type(value, struct gil_thread_stats);
-} gil_threads SEC(".maps");
-
-/* tid -> its PyThreadState, filled by user space. */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 32768);
-    __type(key, __u32);
-    __type(value, __u64);
-} tstates SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 20);
-} long_holds SEC(".maps");
-
-/* Scratch for a new entry (too big for the BPF stack). */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct gil_thread_stats);
-} zero SEC(".maps");
-
-/* Index of the highest set bit (BPF has no count-leading-zeros). */
-static __always_inline __u32 msb64(__u64 v)
-{
-    __u32 r = 0;
-    if (v >> 32) { v >>= 32; r += 32; }
-    if (v >> 16) { v >>= 16; r += 16; }
-    if (v >> 8) { v >>= 8; r += 8; }
-    if (v >> 4) { v >>= 4; r += 4; }
-    if (v >> 2) { v >>= 2; r += 2; }
-    if (v >> 1) { r += 1; }
-    return r;
-}
-
-static __always_inline __u32 bucket(__u64 ns)
-{
-    if (ns < (1ULL << HIST_MIN_SHIFT))
-        return 0;
-    __u32 msb = msb64(ns);
-    if (msb > HIST_MAX_SHIFT)
-        return HIST_BUCKETS - 1;
-    __u32 sub = (__u32)(ns >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1);
-    __u32 b = (msb - HIST_MIN_SHIFT) * HIST_SUB + sub;
-    return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
-}
-
-static __always_inline struct gil_thread_stats *stats_for(__u32 tid)
-{
-    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
-    if (s)
-        return s;
-    __u32 k = 0;
-    struct gil_thread_stats *z = bpf_map_lookup_elem(&zero, &k);
-    if (!z)
-        return 0;
-    bpf_map_update_elem(&gil_threads, &tid, z, BPF_NOEXIST);
-    return bpf_map_lookup_elem(&gil_threads, &tid);
-}
 
 /* A thread that takes the GIL right after dropping it (a forced switch:
  * it only let another thread run) has been waiting since it began to drop
@@ -102,16 +32,6 @@ int gp_take_gil_in(struct pt_regs *ctx)
 }
 
 SEC("uretprobe")
-int gp_drop_gil_out(struct pt_regs *ctx)
-{
-    __u32 tid = (__u32)bpf_get_current_pid_tgid();
-    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
-    if (s && s->drop_start_ns)
-        s->drop_end_ns = bpf_ktime_get_ns();
-    return 0;
-}
-
-SEC("uretprobe")
 int gp_take_gil_out(struct pt_regs *ctx)
 {
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -119,52 +39,11 @@ int gp_take_gil_out(struct pt_regs *ctx)
     if (!s || !s->wait_start_ns)
         return 0; /* the probe went live while this take_gil was running */
     __u64 now = bpf_ktime_get_ns();
-    __u64 w = now - s->wait_start_ns;
+    record_wait(s, now - s->wait_start_ns);
     s->wait_start_ns = 0;
-    s->waits++;
-    s->wait_total_ns += w;
-    if (w > s->wait_max_ns)
-        s->wait_max_ns = w;
-    __u32 b = bucket(w);
-    if (b < HIST_BUCKETS)
-        s->wait_hist[b]++;
     s->acquisitions++;
     s->hold_start_ns = now;
     return 0;
-}
-
-static __always_inline __u64 read_u64(__u64 addr)
-{
-    __u64 v = 0;
-    bpf_probe_read_user(&v, sizeof v, (void *)addr);
-    return v;
-}
-
-static __always_inline void capture_stack(__u32 tid, struct long_hold_event *ev)
-{
-    __u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
-    ev->nframes = 0;
-    if (!ts)
-        return;
-    __u64 frame = read_u64(*ts + layout.root_off);
-    if (layout.frame_model == 1 && frame) /* 3.11/3.12: _PyCFrame hop */
-        frame = read_u64(frame + layout.cframe_current_frame);
-    for (int i = 0; i < LONG_HOLD_FRAMES && frame; i++) {
-        struct raw_frame_ev *f = &ev->frames[i];
-        f->code = read_u64(frame + layout.frame_code);
-        if (layout.pos_is_int) {
-            __s32 lasti = 0;
-            bpf_probe_read_user(&lasti, sizeof lasti, (void *)(frame + layout.frame_pos));
-            f->pos = (__u64)(__s64)lasti;
-        } else {
-            f->pos = read_u64(frame + layout.frame_pos);
-        }
-        f->owner = 0;
-        if (layout.frame_owner >= 0)
-            bpf_probe_read_user(&f->owner, 1, (void *)(frame + layout.frame_owner));
-        ev->nframes = i + 1;
-        frame = read_u64(frame + layout.frame_prev);
-    }
 }
 
 SEC("uprobe")
@@ -177,26 +56,16 @@ int gp_drop_gil(struct pt_regs *ctx)
     __u64 now = bpf_ktime_get_ns();
     s->drop_start_ns = now;
     s->drop_end_ns = 0;
-    if (!s->hold_start_ns)
-        return 0; /* a release whose acquisition was not seen */
-    __u64 h = now - s->hold_start_ns;
-    s->hold_start_ns = 0;
-    s->holds++;
-    s->hold_total_ns += h;
-    if (h > s->hold_max_ns)
-        s->hold_max_ns = h;
-    __u32 b = bucket(h);
-    if (b < HIST_BUCKETS)
-        s->hold_hist[b]++;
-    if (h >= long_hold_ns) {
-        struct long_hold_event *ev = bpf_ringbuf_reserve(&long_holds, sizeof *ev, 0);
-        if (ev) {
-            ev->tid = tid;
-            ev->hold_ns = h;
-            ev->end_ns = now;
-            capture_stack(tid, ev);
-            bpf_ringbuf_submit(ev, 0);
-        }
-    }
+    end_hold(tid, s, now);
+    return 0;
+}
+
+SEC("uretprobe")
+int gp_drop_gil_out(struct pt_regs *ctx)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    if (s && s->drop_start_ns)
+        s->drop_end_ns = bpf_ktime_get_ns();
     return 0;
 }

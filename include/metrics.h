@@ -75,7 +75,7 @@ struct exact_long_hold {
 
 struct exact_gil {
     bool valid;
-    char mode[96];        /* how it was measured */
+    char mode[160];        /* how it was measured */
     int probes;           /* probes attached */
     double window_s;
     double held_pct;

@@ -49,10 +49,13 @@ void gil_exact_stop(struct gil_exact *g)
 #include <bpf/libbpf.h>
 
 #include "gil.skel.h"
+#include "gil_futex.skel.h"
 
 struct gil_exact {
-    struct gil_bpf *skel;
-    struct bpf_link *links[4 * MAX_CLONES];
+    struct gil_bpf *uprobes;      /* take_gil/drop_gil mode, or */
+    struct gil_futex_bpf *futex;  /* the futex fallback */
+    struct bpf_object *obj;
+    struct bpf_link *links[4 * MAX_CLONES + 4];
     int nlinks;
     struct ring_buffer *rb;
     double t_start;            /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
@@ -60,8 +63,13 @@ struct gil_exact {
     uint32_t nlongest;
     uint64_t events;
     double threshold_ms;
-    char mode[96];
+    char mode[160];
 };
+
+static int map_fd(const struct gil_exact *g, const char *name)
+{
+    return bpf_map__fd(bpf_object__find_map_by_name(g->obj, name));
+}
 
 static double mono_s(void)
 {
@@ -101,9 +109,8 @@ static int on_long_hold(void *ctx, void *data, size_t len)
     return 0;
 }
 
-static void set_layout(struct gil_bpf *skel, const struct py_layout *L)
+static void fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L)
 {
-    struct gil_bpf_layout *bl = (struct gil_bpf_layout *)&skel->rodata->layout;
     bl->frame_model = L->frame_model;
     bl->root_off = stackwalk_root_offset(L);
     bl->cframe_current_frame = L->cframe_current_frame;
@@ -122,80 +129,146 @@ static void set_layout(struct gil_bpf *skel, const struct py_layout *L)
     }
 }
 
-/* File offsets of every take_gil / drop_gil (clones included). */
-static int probe_offsets(struct pyrt *rt, uint64_t *take, size_t *ntake, uint64_t *drop,
-                         size_t *ndrop, char *why, size_t whysz)
+/* File offsets of every function named `base` or a clone of it. */
+static size_t function_offsets(struct elf_file *ef, const char *base, uint64_t *off)
 {
-    struct elf_file ef;
-    if (elf_file_open(rt->binary_open, &ef) != 0) {
-        snprintf(why, whysz, "cannot open %s for its symbols", rt->binary);
-        return -1;
+    uint64_t v[MAX_CLONES];
+    size_t n = elf_file_functions(ef, base, v, MAX_CLONES), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (elf_file_offset_of(ef, v[i], &off[k]))
+            k++;
+    return k;
+}
+
+static bool attach_all(struct gil_exact *g, struct bpf_program *prog, bool ret, pid_t pid,
+                       const char *path, const uint64_t *off, size_t n)
+{
+    for (size_t i = 0; i < n && g->nlinks < (int)(sizeof g->links / sizeof g->links[0]); i++) {
+        g->links[g->nlinks] = bpf_program__attach_uprobe(prog, ret, pid, path, off[i]);
+        if (!g->links[g->nlinks])
+            return false;
+        g->nlinks++;
     }
-    uint64_t vt[MAX_CLONES], vd[MAX_CLONES];
-    *ntake = elf_file_functions(&ef, "take_gil", vt, MAX_CLONES);
-    *ndrop = elf_file_functions(&ef, "drop_gil", vd, MAX_CLONES);
-    bool ok = *ntake && *ndrop;
-    for (size_t i = 0; ok && i < *ntake; i++)
-        ok = elf_file_offset_of(&ef, vt[i], &take[i]);
-    for (size_t i = 0; ok && i < *ndrop; i++)
-        ok = elf_file_offset_of(&ef, vd[i], &drop[i]);
-    elf_file_close(&ef);
-    if (!ok)
-        snprintf(why, whysz,
-                 "%s has no take_gil/drop_gil symbols to probe (stripped, or inlined)",
-                 rt->binary);
-    return ok ? 0 : -1;
+    return true;
+}
+
+static const char *load_error(int e)
+{
+    return e == EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "";
+}
+
+/* take_gil/drop_gil mode. */
+static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *take, size_t ntake,
+                          const uint64_t *drop, size_t ndrop, char *why, size_t whysz)
+{
+    g->uprobes = gil_bpf__open();
+    if (!g->uprobes) {
+        snprintf(why, whysz, "cannot open the GIL BPF program: %s", strerror(errno));
+        return false;
+    }
+    g->obj = g->uprobes->obj;
+    g->uprobes->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
+    fill_layout((struct gil_bpf_layout *)&g->uprobes->rodata->layout, &rt->layout);
+    if (gil_bpf__load(g->uprobes) != 0) {
+        int e = errno;
+        snprintf(why, whysz, "cannot load the GIL BPF program: %s%s", strerror(e), load_error(e));
+        return false;
+    }
+    struct gil_bpf *k = g->uprobes;
+    if (!attach_all(g, k->progs.gp_take_gil_in, false, rt->pid, rt->binary_open, take, ntake) ||
+        !attach_all(g, k->progs.gp_take_gil_out, true, rt->pid, rt->binary_open, take, ntake) ||
+        !attach_all(g, k->progs.gp_drop_gil, false, rt->pid, rt->binary_open, drop, ndrop) ||
+        !attach_all(g, k->progs.gp_drop_gil_out, true, rt->pid, rt->binary_open, drop, ndrop)) {
+        snprintf(why, whysz, "cannot attach uprobes to %s: %s", rt->binary, strerror(errno));
+        return false;
+    }
+    snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes",
+             g->nlinks);
+    return true;
+}
+
+/* Fallback: futex waits on the GIL plus PyEval_SaveThread/RestoreThread. */
+static bool start_futex(struct gil_exact *g, struct pyrt *rt, const uint64_t *save,
+                        size_t nsave, const uint64_t *restore, size_t nrestore, char *why,
+                        size_t whysz)
+{
+    uint64_t gil = gil_locate(rt);
+    if (!gil) {
+        snprintf(why, whysz, "cannot locate the GIL of process %d", rt->pid);
+        return false;
+    }
+    g->futex = gil_futex_bpf__open();
+    if (!g->futex) {
+        snprintf(why, whysz, "cannot open the GIL futex BPF program: %s", strerror(errno));
+        return false;
+    }
+    g->obj = g->futex->obj;
+    g->futex->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
+    g->futex->rodata->target_tgid = (uint32_t)rt->pid;
+    g->futex->rodata->gil_start = gil;
+    g->futex->rodata->gil_end = gil + (uint64_t)rt->layout.gil_size;
+    g->futex->rodata->gil_last_holder = gil + (uint64_t)rt->layout.gil_last_holder;
+    fill_layout((struct gil_bpf_layout *)&g->futex->rodata->layout, &rt->layout);
+    if (gil_futex_bpf__load(g->futex) != 0) {
+        int e = errno;
+        snprintf(why, whysz, "cannot load the GIL futex BPF program: %s%s", strerror(e),
+                 load_error(e));
+        return false;
+    }
+    struct gil_futex_bpf *k = g->futex;
+    g->links[g->nlinks] = bpf_program__attach_raw_tracepoint(k->progs.gp_futex_enter, "sys_enter");
+    if (g->links[g->nlinks])
+        g->nlinks++;
+    g->links[g->nlinks] = bpf_program__attach_raw_tracepoint(k->progs.gp_futex_exit, "sys_exit");
+    if (g->links[g->nlinks])
+        g->nlinks++;
+    if (g->nlinks != 2 ||
+        !attach_all(g, k->progs.gp_save_thread, false, rt->pid, rt->binary_open, save, nsave) ||
+        !attach_all(g, k->progs.gp_restore_thread, true, rt->pid, rt->binary_open, restore,
+                    nrestore)) {
+        snprintf(why, whysz, "cannot attach the GIL futex probes to process %d: %s", rt->pid,
+                 strerror(errno));
+        return false;
+    }
+    snprintf(g->mode, sizeof g->mode,
+             "fallback: futex waits on the GIL (raw syscall tracepoints) + "
+             "PyEval_SaveThread/RestoreThread uprobes");
+    return true;
 }
 
 struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz)
 {
-    uint64_t take[MAX_CLONES], drop[MAX_CLONES];
-    size_t ntake, ndrop;
-    if (probe_offsets(rt, take, &ntake, drop, &ndrop, why, whysz) != 0)
+    struct elf_file ef;
+    if (elf_file_open(rt->binary_open, &ef) != 0) {
+        snprintf(why, whysz, "cannot open %s for its symbols", rt->binary);
         return NULL;
+    }
+    uint64_t take[MAX_CLONES], drop[MAX_CLONES], save[MAX_CLONES], restore[MAX_CLONES];
+    size_t ntake = function_offsets(&ef, "take_gil", take);
+    size_t ndrop = function_offsets(&ef, "drop_gil", drop);
+    size_t nsave = function_offsets(&ef, "PyEval_SaveThread", save);
+    size_t nrestore = function_offsets(&ef, "PyEval_RestoreThread", restore);
+    elf_file_close(&ef);
     libbpf_set_print(quiet);
     struct gil_exact *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
     g->threshold_ms = long_hold_ms;
-    g->skel = gil_bpf__open();
-    if (!g->skel) {
-        snprintf(why, whysz, "cannot open the GIL BPF program: %s", strerror(errno));
-        free(g);
+    bool ok;
+    if (ntake && ndrop)
+        ok = start_uprobes(g, rt, take, ntake, drop, ndrop, why, whysz);
+    else if (nsave && nrestore)
+        ok = start_futex(g, rt, save, nsave, restore, nrestore, why, whysz);
+    else {
+        snprintf(why, whysz, "%s has neither take_gil/drop_gil nor PyEval_SaveThread/"
+                 "RestoreThread to probe", rt->binary);
+        ok = false;
+    }
+    if (!ok) {
+        gil_exact_stop(g);
         return NULL;
     }
-    g->skel->rodata->long_hold_ns = (uint64_t)(long_hold_ms * 1e6);
-    set_layout(g->skel, &rt->layout);
-    if (gil_bpf__load(g->skel) != 0) {
-        int e = errno;
-        snprintf(why, whysz, "cannot load the GIL BPF program: %s%s", strerror(e),
-                 e == EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
-        gil_bpf__destroy(g->skel);
-        free(g);
-        return NULL;
-    }
-    for (size_t i = 0; i < ntake; i++) {
-        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_take_gil_in, false,
-                                                           rt->pid, rt->binary_open, take[i]);
-        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_take_gil_out, true,
-                                                           rt->pid, rt->binary_open, take[i]);
-    }
-    for (size_t i = 0; i < ndrop; i++) {
-        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_drop_gil, false,
-                                                           rt->pid, rt->binary_open, drop[i]);
-        g->links[g->nlinks++] = bpf_program__attach_uprobe(g->skel->progs.gp_drop_gil_out, true,
-                                                           rt->pid, rt->binary_open, drop[i]);
-    }
-    for (int i = 0; i < g->nlinks; i++) {
-        if (!g->links[i]) {
-            snprintf(why, whysz, "cannot attach uprobes to %s: %s", rt->binary, strerror(errno));
-            gil_exact_stop(g);
-            return NULL;
-        }
-    }
-    g->rb = ring_buffer__new(bpf_map__fd(g->skel->maps.long_holds), on_long_hold, g, NULL);
-    snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes",
-             g->nlinks);
+    g->rb = ring_buffer__new(map_fd(g, "long_holds"), on_long_hold, g, NULL);
     g->t_start = mono_s();
     /* Thread states for the stacks of long holds from the start; and the
      * thread holding the GIL now took it before we could see: count its
@@ -213,7 +286,7 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *wh
             memset(&z, 0, sizeof z);
             z.hold_start_ns = (uint64_t)(g->t_start * 1e9);
             __u32 tid = (__u32)snap.threads[i].tid;
-            bpf_map_update_elem(bpf_map__fd(g->skel->maps.gil_threads), &tid, &z, BPF_NOEXIST);
+            bpf_map_update_elem(map_fd(g, "gil_threads"), &tid, &z, BPF_NOEXIST);
         }
         snapshot_free(&snap);
     }
@@ -224,7 +297,7 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
 {
     if (!g)
         return;
-    int fd = bpf_map__fd(g->skel->maps.tstates);
+    int fd = map_fd(g, "tstates");
     for (size_t i = 0; i < snap->nthreads; i++) {
         __u32 tid = (__u32)snap->threads[i].tid;
         __u64 ts = snap->threads[i].tstate;
@@ -299,7 +372,7 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
     snprintf(x->mode, sizeof x->mode, "%s", g->mode);
     x->long_hold_threshold_ms = g->threshold_ms;
     x->long_hold_events = g->events;
-    int fd = bpf_map__fd(g->skel->maps.gil_threads);
+    int fd = map_fd(g, "gil_threads");
     static uint64_t hold_all[HIST_BUCKETS], wait_all[HIST_BUCKETS];
     memset(hold_all, 0, sizeof hold_all);
     memset(wait_all, 0, sizeof wait_all);
@@ -352,7 +425,11 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
             wait_max = s.wait_max_ns;
         x->acquisitions += s.acquisitions;
     }
+    /* Fallback boundaries are approximate (microseconds apart): keep the
+     * total a share of wall time. */
     x->held_pct = 100.0 * held_ns / (x->window_s * 1e9);
+    if (x->held_pct > 100.0)
+        x->held_pct = 100.0;
     make_dist(&x->hold, hold_all, hold_n, hold_total, hold_max);
     make_dist(&x->wait, wait_all, wait_n, wait_total, wait_max);
     /* Longest holds, longest first, with their stacks resolved now. */
@@ -386,7 +463,8 @@ void gil_exact_stop(struct gil_exact *g)
     ring_buffer__free(g->rb);
     for (int i = 0; i < g->nlinks; i++)
         bpf_link__destroy(g->links[i]);
-    gil_bpf__destroy(g->skel);
+    gil_bpf__destroy(g->uprobes);
+    gil_futex_bpf__destroy(g->futex);
     free(g);
 }
 

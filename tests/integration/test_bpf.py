@@ -11,8 +11,13 @@ import pytest
 from conftest import GILPROBE, INTERPRETERS, Workload, interpreter_params, marks, run_gilprobe
 
 MARKS = marks("contention.py")
-# Interpreters whose runtime has take_gil/drop_gil symbols to probe.
-WITH_SYMBOLS = [pytest.param(p, id=label) for label, p in INTERPRETERS if label.startswith("pyenv")]
+# pyenv's runtimes have take_gil/drop_gil to probe; Debian's stripped 3.11
+# inlined them: it is measured in the fallback mode.
+ALL = [pytest.param(p, id=label) for label, p in INTERPRETERS]
+
+
+def expected_mode(python):
+    return "fallback" if python == dict(INTERPRETERS).get("debian-3.11") else "uprobes on take_gil"
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 
 
@@ -26,7 +31,7 @@ def exact_threads(doc):
     return {t["tid"]: t for t in doc["gil_exact"]["threads"]}
 
 
-@pytest.mark.parametrize("python", WITH_SYMBOLS)
+@pytest.mark.parametrize("python", ALL)
 def test_bursts_of_ten_ms_alone(python):
     """10 ms holding the GIL, 40 ms asleep: holds of ~10 ms, ~20% held."""
     w = Workload(python, "contention.py", ["burst"])
@@ -36,6 +41,7 @@ def test_bursts_of_ten_ms_alone(python):
         w.stop()
     x = doc["gil_exact"]
     assert x is not None, doc["gil_exact_unavailable"]
+    assert x["mode"].startswith(expected_mode(python)), x["mode"]
     t = exact_threads(doc)[w.info["tids"]["burster"]]
     assert 10 <= t["hold"]["p50_ms"] <= 14, t["hold"]
     assert 15 <= t["held_pct"] <= 25, t
@@ -49,7 +55,7 @@ def test_bursts_of_ten_ms_alone(python):
 
 
 @CPU_HEAVY
-@pytest.mark.parametrize("python", WITH_SYMBOLS)
+@pytest.mark.parametrize("python", ALL)
 def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     w = Workload(python, "contention.py", ["cpu4"])
     try:
@@ -58,6 +64,7 @@ def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
         w.stop()
     x = doc["gil_exact"]
     assert x is not None, doc["gil_exact_unavailable"]
+    assert x["mode"].startswith(expected_mode(python)), x["mode"]
     assert 3 <= x["hold"]["p50_ms"] <= 8, x["hold"]
     assert x["held_pct"] >= 95, x
     assert x["acquisitions"] > 0
@@ -81,17 +88,37 @@ def test_no_bpf_turns_it_off():
     assert "--no-bpf" in doc["gil_exact_unavailable"]
 
 
-def test_stripped_runtime_says_why():
-    python = dict(INTERPRETERS)["debian-3.11"]
+def test_fallback_mode_on_a_runtime_with_symbols():
+    """The futex fallback, forced on a runtime that also allows uprobes on
+    take_gil/drop_gil, measures the same holds."""
+    label, python = [(l, p) for l, p in INTERPRETERS if l.startswith("pyenv")][-1]
+    w = Workload(python, "contention.py", ["burst"])
+    try:
+        r = run_gilprobe(["-p", str(w.pid), "-d", "3", "--json"],
+                         env={"GILPROBE_TEST_HIDE_SYMBOLS": "take_gil,drop_gil"})
+    finally:
+        w.stop()
+    doc = json.loads(r.stdout)
+    x = doc["gil_exact"]
+    assert x["mode"].startswith("fallback"), x["mode"]
+    t = exact_threads(doc)[w.info["tids"]["burster"]]
+    assert 10 <= t["hold"]["p50_ms"] <= 14 and 15 <= t["held_pct"] <= 25, t
+
+
+def test_nothing_to_probe_says_why():
+    label, python = INTERPRETERS[0]
     w = Workload(python, "contention.py", ["lock3"])
     try:
-        doc = sample(w.pid, seconds=0.5)
-        text = run_gilprobe(["-p", str(w.pid), "-d", "0.3"]).stdout
+        hide = {"GILPROBE_TEST_HIDE_SYMBOLS":
+                "take_gil,drop_gil,PyEval_SaveThread,PyEval_RestoreThread"}
+        doc = json.loads(run_gilprobe(["-p", str(w.pid), "-d", "0.5", "--json"], env=hide).stdout)
+        text = run_gilprobe(["-p", str(w.pid), "-d", "0.3"], env=hide).stdout
     finally:
         w.stop()
     assert doc["gil_exact"] is None
     assert "take_gil" in doc["gil_exact_unavailable"]
     assert "GIL, exact: not measured (" in text
+    assert doc["gil"]["held_pct"] is not None  # the sampler carried on
 
 
 def owned_bpf_ids(pid):
