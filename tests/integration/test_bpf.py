@@ -59,7 +59,7 @@ def test_bursts_of_ten_ms_alone(python):
 def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     w = Workload(python, "contention.py", ["cpu4"])
     try:
-        doc = sample(w.pid)
+        doc = sample(w.pid, seconds=5)
     finally:
         w.stop()
     x = doc["gil_exact"]
@@ -70,10 +70,16 @@ def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     assert x["acquisitions"] > 0
     sampled = {t["tid"]: t for t in doc["threads"]}
     exact = exact_threads(doc)
-    for name, tid in w.info["tids"].items():
+    tids = list(w.info["tids"].values())
+    for tid in tids:
         assert 60 <= exact[tid]["wait_pct"] <= 90, exact[tid]
-        assert abs(exact[tid]["wait_pct"] - sampled[tid]["gil_wait_pct"]) <= 3, (
+        # One thread's sampled share rests on ~5 s / ~20 ms = ~250
+        # independent waiting stretches: ~2 points of sampling error.
+        assert abs(exact[tid]["wait_pct"] - sampled[tid]["gil_wait_pct"]) <= 5, (
             exact[tid], sampled[tid])
+    mean_exact = sum(exact[t]["wait_pct"] for t in tids) / len(tids)
+    mean_sampled = sum(sampled[t]["gil_wait_pct"] for t in tids) / len(tids)
+    assert abs(mean_exact - mean_sampled) <= 3, (mean_exact, mean_sampled)
     assert abs(x["held_pct"] - doc["gil"]["held_pct"]) <= 3, (x["held_pct"], doc["gil"])
 
 
