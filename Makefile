@@ -98,6 +98,7 @@ demo: gilprobe
 bench: gilprobe
 	$(PYTHON) bench/bench_dump.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
+	$(PYTHON) bench/bench_bpf.py ./gilprobe
 
 clean:
 	rm -rf build gilprobe

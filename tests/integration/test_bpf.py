@@ -185,3 +185,22 @@ def test_nothing_stays_attached(how):
         assert time.time() < deadline, "left attached: %s" % (ours & live_bpf_ids())
         time.sleep(0.1)
     assert uprobe_events() == []
+
+
+def test_works_without_tracefs():
+    """Perf-event uprobes and raw tracepoints need no tracefs: run gilprobe
+    in a private mount namespace where it is not mounted."""
+    label, python = [(l, p) for l, p in INTERPRETERS if l.startswith("pyenv")][-1]
+    w = Workload(python, "contention.py", ["burst"])
+    try:
+        script = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
+                  "test ! -e /sys/kernel/tracing/uprobe_events || exit 99; "
+                  "exec %s -p %d -d 1 --json" % (GILPROBE, w.pid))
+        r = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True,
+                           text=True, timeout=60)
+    finally:
+        w.stop()
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    doc = json.loads(r.stdout)
+    assert doc["gil_exact"] is not None, doc["gil_exact_unavailable"]
+    assert doc["gil_exact"]["acquisitions"] > 0
