@@ -2,6 +2,7 @@
 #ifndef GILPROBE_REPORT_COMMON_H
 #define GILPROBE_REPORT_COMMON_H
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -19,5 +20,11 @@ json_object *report_json_frames(const struct py_frame *f, int n);
 void report_format_frame(const struct py_frame *f, char *buf, size_t sz);
 /* Pretty-prints and releases root; 0 or -1 on write failure. */
 int report_json_write(FILE *out, json_object *root);
+
+struct gp_error;
+/* Writes a report to `path` (NULL: standard output) as JSON or text.
+ * GP_OK or GP_ERR_OUTPUT with err filled. */
+int report_write(const char *path, bool json, int (*as_json)(FILE *, const void *),
+                 void (*as_text)(FILE *, const void *), const void *report, struct gp_error *err);
 
 #endif

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "report_common.h"
 #include "stopper.h"
 
 /* Test-only: hold the target (stopped with --blocking) this long between
@@ -76,30 +77,14 @@ static int build_dump(struct dump *d, const struct task_info *tasks, size_t ntas
     return 0;
 }
 
-static int write_report(const struct dump_options *opt, const struct dump *d,
-                        struct gp_error *err)
+static int as_json(FILE *out, const void *report)
 {
-    FILE *out = stdout;
-    if (opt->output && !(out = fopen(opt->output, "we"))) {
-        gp_error_set(err, GP_ERR_OUTPUT, "cannot write %s: %s; choose a writable path",
-                     opt->output, strerror(errno));
-        return err->code;
-    }
-    int r = 0;
-    if (opt->json)
-        r = report_dump_json(out, d);
-    else
-        report_dump_text(out, d);
-    if (fflush(out) != 0 || ferror(out))
-        r = -1;
-    if (out != stdout && fclose(out) != 0)
-        r = -1;
-    if (r < 0) {
-        gp_error_set(err, GP_ERR_OUTPUT, "cannot write the report to %s: %s",
-                     opt->output ? opt->output : "standard output", strerror(errno));
-        return err->code;
-    }
-    return GP_OK;
+    return report_dump_json(out, report);
+}
+
+static void as_text(FILE *out, const void *report)
+{
+    report_dump_text(out, report);
 }
 
 int cmd_dump(const struct dump_options *opt, struct gp_error *err)
@@ -144,7 +129,7 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
         r = err->code;
     }
     if (r == GP_OK)
-        r = write_report(opt, &d, err);
+        r = report_write(opt->output, opt->json, as_json, as_text, &d, err);
     free(d.threads);
     snapshot_free(&d.snap);
     pyobj_cache_free(&cache);

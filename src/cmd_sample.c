@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "gil_exact.h"
+#include "report_common.h"
 #include "sample_report.h"
 
 static volatile sig_atomic_t g_stop;
@@ -39,30 +40,14 @@ static void refresh_exact(const struct snapshot *snap, void *arg)
     gil_exact_update(arg, snap);
 }
 
-static int write_report(const struct sample_options *opt, const struct sample_report *rep,
-                        struct gp_error *err)
+static int as_json(FILE *out, const void *report)
 {
-    FILE *out = stdout;
-    if (opt->output && !(out = fopen(opt->output, "we"))) {
-        gp_error_set(err, GP_ERR_OUTPUT, "cannot write %s: %s; choose a writable path",
-                     opt->output, strerror(errno));
-        return err->code;
-    }
-    int r = 0;
-    if (opt->json)
-        r = report_sample_json(out, rep);
-    else
-        report_sample_text(out, rep);
-    if (fflush(out) != 0 || ferror(out))
-        r = -1;
-    if (out != stdout && fclose(out) != 0)
-        r = -1;
-    if (r < 0) {
-        gp_error_set(err, GP_ERR_OUTPUT, "cannot write the report to %s: %s",
-                     opt->output ? opt->output : "standard output", strerror(errno));
-        return err->code;
-    }
-    return GP_OK;
+    return report_sample_json(out, report);
+}
+
+static void as_text(FILE *out, const void *report)
+{
+    report_sample_text(out, report);
 }
 
 int cmd_sample(const struct sample_options *opt, struct gp_error *err)
@@ -109,7 +94,7 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
         metrics_finish(&m);
         rep.m = &m;
         rep.cost = &cost;
-        r = write_report(opt, &rep, err);
+        r = report_write(opt->output, opt->json, as_json, as_text, &rep, err);
     }
     metrics_free(&m);
     pyobj_cache_free(&cache);

@@ -61,6 +61,35 @@ static int parse_pid(const char *s, pid_t *pid)
     return 0;
 }
 
+/* Exit with gilprobe's one-line error when a command failed. */
+static int finish(int r, const struct gp_error *err)
+{
+    if (r != GP_OK)
+        fprintf(stderr, "gilprobe: %s\n", err->msg[0] ? err->msg : "failed");
+    return r;
+}
+
+#define OPTION_GO_ON (-1)
+
+/* getopt results every command treats alike: -p, -h and errors. Returns
+ * OPTION_GO_ON to go on (*shared tells whether c was one of them), else
+ * the exit code to return now. */
+static int shared_option(int c, char **argv, pid_t *pid, bool *have_pid, bool *shared)
+{
+    *shared = true;
+    switch (c) {
+    case 'p':
+        if (parse_pid(optarg, pid) != 0)
+            return usage_error("'%s' is not a process id", optarg);
+        *have_pid = true;
+        return OPTION_GO_ON;
+    case 'h': usage(stdout); return GP_OK;
+    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+    case '?': return usage_error("unknown option '%s'", argv[optind - 1]);
+    default: *shared = false; return OPTION_GO_ON;
+    }
+}
+
 static int parse_positive(const char *s, double max, double *out)
 {
     char *end;
@@ -87,12 +116,11 @@ static int run_sample(int argc, char **argv)
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":p:d:r:o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if (parse_pid(optarg, &opt.pid) != 0)
-                return usage_error("'%s' is not a process id", optarg);
-            have_pid = true;
-            break;
+        bool shared;
+        int r = shared_option(c, argv, &opt.pid, &have_pid, &shared);
+        if (r != OPTION_GO_ON)
+            return r;
+        switch (shared ? 0 : c) {
         case 'd':
             if (parse_positive(optarg, 86400, &opt.duration_s) != 0)
                 return usage_error("-d wants seconds (> 0, at most a day), not '%s'", optarg);
@@ -109,9 +137,7 @@ static int run_sample(int argc, char **argv)
             if (parse_positive(optarg, 1e6, &opt.long_hold_ms) != 0)
                 return usage_error("--long-hold-ms wants milliseconds (> 0), not '%s'", optarg);
             break;
-        case 'h': usage(stdout); return GP_OK;
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        default: break;
         }
     }
     if (optind < argc)
@@ -119,10 +145,7 @@ static int run_sample(int argc, char **argv)
     if (!have_pid)
         return usage_error("%sa process to sample is needed: -p PID", "");
     struct gp_error err = {0};
-    int r = cmd_sample(&opt, &err);
-    if (r != GP_OK)
-        fprintf(stderr, "gilprobe: %s\n", err.msg[0] ? err.msg : "failed");
-    return r;
+    return finish(cmd_sample(&opt, &err), &err);
 }
 
 static int run_dump(int argc, char **argv)
@@ -138,19 +161,16 @@ static int run_dump(int argc, char **argv)
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":p:o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if (parse_pid(optarg, &opt.pid) != 0)
-                return usage_error("'%s' is not a process id", optarg);
-            have_pid = true;
-            break;
+        bool shared;
+        int r = shared_option(c, argv, &opt.pid, &have_pid, &shared);
+        if (r != OPTION_GO_ON)
+            return r;
+        switch (shared ? 0 : c) {
         case 'j': opt.json = true; break;
         case 'o': opt.output = optarg; break;
         case 'b': opt.blocking = true; break;
         case 's': opt.stats = true; break;
-        case 'h': usage(stdout); return GP_OK;
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        default: break;
         }
     }
     if (optind < argc)
@@ -158,10 +178,7 @@ static int run_dump(int argc, char **argv)
     if (!have_pid)
         return usage_error("%sdump needs -p PID", "");
     struct gp_error err = {0};
-    int r = cmd_dump(&opt, &err);
-    if (r != GP_OK)
-        fprintf(stderr, "gilprobe: %s\n", err.msg[0] ? err.msg : "failed");
-    return r;
+    return finish(cmd_dump(&opt, &err), &err);
 }
 
 int main(int argc, char **argv)

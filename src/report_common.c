@@ -1,6 +1,10 @@
 #include "report_common.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <string.h>
+
+#include "errors.h"
 
 const char *report_runtime_kind(const struct pyrt *rt)
 {
@@ -65,6 +69,32 @@ void report_format_frame(const struct py_frame *f, char *buf, size_t sz)
         snprintf(buf, sz, "%s (%s:%d)", f->code->name, f->code->filename, f->line);
     else
         snprintf(buf, sz, "%s (%s)", f->code->name, f->code->filename);
+}
+
+int report_write(const char *path, bool json, int (*as_json)(FILE *, const void *),
+                 void (*as_text)(FILE *, const void *), const void *report, struct gp_error *err)
+{
+    FILE *out = stdout;
+    if (path && !(out = fopen(path, "we"))) {
+        gp_error_set(err, GP_ERR_OUTPUT, "cannot write %s: %s; choose a writable path", path,
+                     strerror(errno));
+        return err->code;
+    }
+    int r = 0;
+    if (json)
+        r = as_json(out, report);
+    else
+        as_text(out, report);
+    if (fflush(out) != 0 || ferror(out))
+        r = -1;
+    if (out != stdout && fclose(out) != 0)
+        r = -1;
+    if (r < 0) {
+        gp_error_set(err, GP_ERR_OUTPUT, "cannot write the report to %s: %s",
+                     path ? path : "standard output", strerror(errno));
+        return err->code;
+    }
+    return GP_OK;
 }
 
 int report_json_write(FILE *out, json_object *root)
