@@ -304,6 +304,22 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
         if (tid)
             bpf_map_update_elem(fd, &tid, &ts, BPF_ANY);
     }
+    /* Forget threads that are gone (their statistics stay): a long run
+     * with thread churn must not fill the map. */
+    __u32 key, next;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+        bool alive = false;
+        for (size_t i = 0; i < snap->nthreads && !alive; i++)
+            alive = (__u32)snap->threads[i].tid == next;
+        if (!alive) {
+            bpf_map_delete_elem(fd, &next);
+            first = true; /* deleting breaks the walk: start over */
+            continue;
+        }
+        first = false;
+        key = next;
+    }
     if (g->rb)
         ring_buffer__consume(g->rb);
 }
