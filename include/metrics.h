@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "addrmap.h"
+#include "loops.h"
 #include "stacks.h"
 
 enum tstate_kind {
@@ -46,6 +47,7 @@ struct thread_metrics {
     uint64_t ivcs_first, ivcs_last; /* involuntary context switches */
     double t_first, t_last;        /* when those were read */
     bool cpu_valid;
+    struct loop_track loop;       /* when it runs an asyncio event loop */
     /* derived by metrics_finish */
     double pct[TS_COUNT];
     double cpu_pct, ivcs_per_s;
@@ -122,9 +124,11 @@ struct thread_obs {
     enum tstate_kind kind;
     uint64_t lock_addr;
     uint32_t stack;
+    long syscall_nr; /* blocking syscall, or < 0 when running / unknown */
 };
 
 struct sample_obs {
+    double time; /* seconds since the run started */
     bool gil_valid;
     int locked;
     uint64_t switch_number;
@@ -153,6 +157,9 @@ struct run_metrics {
     uint32_t capwaited;
     struct stack_table stacks;
     struct exact_gil exact;    /* filled by the eBPF backend when it ran */
+    struct loop_classifier loop_cls;
+    double sample_period_s;    /* requested sample period */
+    double stall_ms;           /* loop stall threshold */
     char bpf_note[192];        /* why it did not, when it did not */
     /* derived */
     double rate_hz, period_ms;

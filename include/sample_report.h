@@ -27,6 +27,7 @@ struct sample_options {
     bool json;
     bool no_bpf;
     double long_hold_ms; /* holds this long are reported with their stack */
+    double stall_ms;     /* event-loop stall threshold */
     const char *output;
 };
 

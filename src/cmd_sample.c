@@ -63,6 +63,7 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
     struct sampler_cost cost = {0};
     struct pyobj_cache cache;
     metrics_init(&m);
+    m.stall_ms = opt->stall_ms;
     pyobj_cache_init(&cache);
     pid_t pid = opt->pid;
     struct gil_exact *exact = NULL;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dump.h"
+#include "loops.h"
 #include "sample_report.h"
 #include "errors.h"
 #include "stopper.h"
@@ -15,6 +16,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
+            "                [--long-hold-ms MS] [--stall-ms MS]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
@@ -27,6 +29,8 @@ static void usage(FILE *out)
             "  --no-bpf    no eBPF at all: sampled GIL figures, thread states from /proc\n"
             "  --long-hold-ms MS  report GIL holds at least this long with the\n"
             "              Python stack that held it (default 5)\n"
+            "  --stall-ms MS  an asyncio event loop out of its selector this long is\n"
+            "              stalled (default 100)\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -107,10 +111,12 @@ static int run_sample(int argc, char **argv)
         {"rate", required_argument, NULL, 'r'},     {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'},
         {"no-bpf", no_argument, NULL, 'n'},         {"bpf", no_argument, NULL, 'B'},
-        {"long-hold-ms", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
+        {"long-hold-ms", required_argument, NULL, 'L'},
+        {"stall-ms", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
     struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
                                  .rate_hz = SAMPLER_DEFAULT_HZ,
-                                 .long_hold_ms = 5.0};
+                                 .long_hold_ms = 5.0,
+                                 .stall_ms = LOOPS_DEFAULT_STALL_MS};
     bool have_pid = false;
     int c;
     opterr = 0;
@@ -136,6 +142,10 @@ static int run_sample(int argc, char **argv)
         case 'L':
             if (parse_positive(optarg, 1e6, &opt.long_hold_ms) != 0)
                 return usage_error("--long-hold-ms wants milliseconds (> 0), not '%s'", optarg);
+            break;
+        case 'S':
+            if (parse_positive(optarg, 1e6, &opt.stall_ms) != 0)
+                return usage_error("--stall-ms wants milliseconds (> 0), not '%s'", optarg);
             break;
         default: break;
         }

@@ -26,6 +26,7 @@ void metrics_init(struct run_metrics *m)
     memset(m, 0, sizeof *m);
     stack_table_init(&m->stacks);
     m->py_min = m->os_min = UINT32_MAX;
+    m->stall_ms = LOOPS_DEFAULT_STALL_MS;
 }
 
 void metrics_free(struct run_metrics *m)
@@ -34,7 +35,9 @@ void metrics_free(struct run_metrics *m)
         for (int k = 0; k < TS_COUNT; k++)
             stack_counts_free(&m->threads[i].stacks[k]);
         free(m->threads[i].wait_runs);
+        loops_free(&m->threads[i].loop);
     }
+    free(m->loop_cls.kind);
     for (uint32_t i = 0; i < m->nlocks; i++) {
         stack_counts_free(&m->locks[i].sites);
         free(m->locks[i].act);
@@ -196,6 +199,10 @@ void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
         t->samples++;
         t->state[o->kind]++;
         stack_counts_add(&t->stacks[o->kind], o->stack, 1);
+        enum loop_sample ls = loops_classify(&m->loop_cls, &m->stacks, o->stack, o->syscall_nr);
+        bool on_cpu = o->kind == TS_GIL_HELD || o->kind == TS_NOGIL_RUNNING;
+        loops_observe(&t->loop, &m->stacks, ls, s->time, m->sample_period_s, m->stall_ms, o->stack,
+                      on_cpu, o->syscall_nr);
         if (o->kind == TS_GIL_WAIT) {
             t->wait_run++;
             waiters++;
@@ -339,8 +346,12 @@ void metrics_finish(struct run_metrics *m)
     m->period_ms = m->rate_hz > 0 ? 1000.0 / m->rate_hz : 0;
     m->behind = m->samples_requested &&
                 (double)m->samples_taken < METRICS_BEHIND_RATIO * (double)m->samples_requested;
-    for (uint32_t i = 0; i < m->nthreads; i++)
+    for (uint32_t i = 0; i < m->nthreads; i++) {
         finish_thread(m, &m->threads[i]);
+        if (m->threads[i].loop.seen)
+            loops_finish(&m->threads[i].loop, m->duration_s, m->period_ms / 1000.0, m->stall_ms,
+                         m->duration_s);
+    }
     m->held_pct = pct(m->held, m->gil_samples);
     m->contended_pct = pct(m->contended, m->gil_samples);
     m->waiters_mean = m->gil_samples ? (double)m->waiters_sum / (double)m->gil_samples : 0;

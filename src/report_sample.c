@@ -1,6 +1,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "classify.h"
 #include "report_common.h"
 #include "sample_report.h"
 
@@ -169,6 +170,53 @@ static void text_threads(FILE *out, const struct sample_report *r)
     }
 }
 
+static void format_culprit(const struct sample_report *r, const struct loop_culprit *c, char *buf,
+                           size_t sz)
+{
+    const struct stack_entry *e = stack(r, c->frame);
+    char frame[1024] = "(no Python frames)";
+    if (e && e->nframes)
+        report_format_frame(&e->frames[0], frame, sizeof frame);
+    const char *sys = c->syscall >= 0 ? syscall_name(c->syscall) : NULL;
+    if (c->on_cpu_samples >= c->blocked_samples)
+        snprintf(buf, sz, "%s, on CPU", frame);
+    else if (sys)
+        snprintf(buf, sz, "%s, blocked in %s", frame, sys);
+    else
+        snprintf(buf, sz, "%s, blocked", frame);
+}
+
+static void text_loops(FILE *out, const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    bool header = false;
+    for (uint32_t k = 0; k < m->nthreads; k++) {
+        const struct thread_metrics *t = &m->threads[m->thread_order[k]];
+        const struct loop_track *l = &t->loop;
+        if (!l->seen)
+            continue;
+        if (!header)
+            fprintf(out, "\nEvent loops (asyncio; sampled every %.3g ms: stalls shorter than a "
+                         "sample go unseen; stall = out of the selector >= %.0f ms)\n",
+                    m->period_ms, m->stall_ms);
+        header = true;
+        fprintf(out, "  %d %s: busy %.1f%%, idle %.1f%%; %u stall%s", t->tid, t->name, l->busy_pct,
+                100.0 - l->busy_pct, l->nstalls, l->nstalls == 1 ? "" : "s");
+        if (l->nstalls)
+            fprintf(out, " (p50 %.0f, p99 %.0f, max %.0f ms; %.1f%% of the time stalled)",
+                    l->stall_p50_ms, l->stall_p99_ms, l->stall_max_ms, l->stalled_pct);
+        fprintf(out, "\n");
+        if (l->nstalls)
+            fprintf(out, "    timer lateness from stalls: mean %.1f ms, worst %.0f ms\n",
+                    l->timer_lag_mean_ms, l->timer_lag_max_ms);
+        for (uint32_t c = 0; c < l->nculprits && c < 3; c++) {
+            char what[1200];
+            format_culprit(r, &l->culprits[c], what, sizeof what);
+            fprintf(out, "    culprit %5.1f%%  %s\n", l->culprits[c].share_pct, what);
+        }
+    }
+}
+
 static void text_locks(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
@@ -222,6 +270,7 @@ void report_sample_text(FILE *out, const struct sample_report *r)
     text_gil(out, r);
     text_exact(out, r);
     text_threads(out, r);
+    text_loops(out, r);
     text_locks(out, r);
 }
 
@@ -375,6 +424,59 @@ static json_object *exact_json(const struct sample_report *r)
     return o;
 }
 
+static json_object *loops_json(const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    json_object *arr = json_object_new_array();
+    for (uint32_t k = 0; k < m->nthreads; k++) {
+        const struct thread_metrics *t = &m->threads[m->thread_order[k]];
+        const struct loop_track *l = &t->loop;
+        if (!l->seen)
+            continue;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "tid", json_object_new_int(t->tid));
+        json_object_object_add(o, "name", json_object_new_string(t->name));
+        json_object_object_add(o, "source", json_object_new_string("sampled"));
+        json_object_object_add(o, "resolution_ms", jd(m->period_ms));
+        json_object_object_add(o, "stall_threshold_ms", jd(m->stall_ms));
+        json_object_object_add(o, "busy_pct", jd(l->busy_pct));
+        json_object_object_add(o, "idle_pct", jd(100.0 - l->busy_pct));
+        json_object_object_add(o, "stall_count", json_object_new_int((int)l->nstalls));
+        json_object_object_add(o, "stall_p50_ms", l->nstalls ? jd(l->stall_p50_ms) : NULL);
+        json_object_object_add(o, "stall_p99_ms", l->nstalls ? jd(l->stall_p99_ms) : NULL);
+        json_object_object_add(o, "stall_max_ms", l->nstalls ? jd(l->stall_max_ms) : NULL);
+        json_object_object_add(o, "stalled_pct", jd(l->stalled_pct));
+        json_object_object_add(o, "timer_lag_mean_ms", jd(l->timer_lag_mean_ms));
+        json_object_object_add(o, "timer_lag_max_ms", jd(l->timer_lag_max_ms));
+        json_object *stalls = json_object_new_array();
+        for (uint32_t i = 0; i < l->nstalls; i++) {
+            json_object *s = json_object_new_object();
+            json_object_object_add(s, "start_s", jd(l->stalls[i].start_s));
+            json_object_object_add(s, "ms", jd(l->stalls[i].ms));
+            json_object_array_add(stalls, s);
+        }
+        json_object_object_add(o, "stalls", stalls);
+        json_object *culprits = json_object_new_array();
+        for (uint32_t c = 0; c < l->nculprits; c++) {
+            const struct loop_culprit *lc = &l->culprits[c];
+            const struct stack_entry *e = stack(r, lc->frame);
+            json_object *j = e && e->nframes ? report_json_frame(&e->frames[0])
+                                             : json_object_new_object();
+            bool on_cpu = lc->on_cpu_samples >= lc->blocked_samples;
+            const char *sys = lc->syscall >= 0 ? syscall_name(lc->syscall) : NULL;
+            json_object_object_add(j, "share_pct", jd(lc->share_pct));
+            json_object_object_add(j, "stalled_ms", jd(lc->stalled_ms));
+            json_object_object_add(j, "on_cpu", json_object_new_boolean(on_cpu));
+            json_object_object_add(j, "syscall",
+                                   !on_cpu && sys ? json_object_new_string(sys) : NULL);
+            json_object_array_add(culprits, j);
+        }
+        json_object_object_add(o, "culprits", culprits);
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
 int report_sample_json(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
@@ -449,5 +551,6 @@ int report_sample_json(FILE *out, const struct sample_report *r)
     for (uint32_t k = 0; k < m->nlocks; k++)
         json_object_array_add(locks, lock_json(r, &m->locks[m->lock_order[k]]));
     json_object_object_add(root, "locks", locks);
+    json_object_object_add(root, "loops", loops_json(r));
     return report_json_write(out, root);
 }

@@ -42,6 +42,7 @@ struct sampler {
     struct run_metrics *m;
     uint64_t gil_addr, tstate_current_addr;
     double period_s;
+    double start;
     struct taskstate_iter *iter; /* NULL: one /proc read per thread */
     struct task_rec *recs;
     size_t caprecs;
@@ -521,7 +522,8 @@ static void take_sample(struct sampler *s)
         t->settled = t->next_settled;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
                                         b.kind == BLOCK_LOCK ? b.wait_addr : 0,
-                                        stack_of(s, t, &s->walks[i])};
+                                        stack_of(s, t, &s->walks[i]),
+                                        ti.valid ? ti.syscall_nr : SYSCALL_UNKNOWN};
     }
     if (gil_ok && g.interval_us)
         s->m->interval_us = g.interval_us;
@@ -531,7 +533,7 @@ static void take_sample(struct sampler *s)
     for (uint32_t i = 0; i < n && held; i++)
         if (s->t[i].holds && s->obs[i].kind != TS_GIL_HELD)
             held = false;
-    struct sample_obs so = {gil_ok, held ? 1 : 0, g.switch_number, s->obs, n};
+    struct sample_obs so = {now_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs, n};
     metrics_observe(s->m, &so);
 }
 
@@ -592,6 +594,8 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     double cpu0 = cpu_seconds();
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;
+    s.start = start;
+    m->sample_period_s = period;
     double end = start + opt->duration_s;
     while (r == GP_OK && !s.gone && !(opt->stop && *opt->stop)) {
         double now = now_s();

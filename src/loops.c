@@ -1,0 +1,217 @@
+#include "loops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* x86-64 numbers of the syscalls a selector waits in. */
+static bool selector_syscall(long nr)
+{
+    return nr == 232 || nr == 281 || nr == 441 || nr == 23 || nr == 270 || nr == 7 || nr == 271;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The unqualified name: "BaseEventLoop._run_once" -> "_run_once". */
+static const char *bare(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
+/* 1: no loop; 2: a loop in its selector's select(); 3: a loop elsewhere. */
+static uint8_t classify_stack(const struct stack_entry *e)
+{
+    int run_once = -1;
+    for (int i = 0; i < e->nframes; i++) {
+        const struct code_info *c = e->frames[i].code;
+        if (strcmp(bare(c->name), "_run_once") == 0 &&
+            ends_with(c->filename, "asyncio/base_events.py")) {
+            run_once = i;
+            break;
+        }
+    }
+    if (run_once < 0)
+        return 1;
+    /* In the selector: _run_once -> <Selector>.select, and nothing above. */
+    if (run_once == 1) {
+        const struct code_info *top = e->frames[0].code;
+        if (strcmp(bare(top->name), "select") == 0 && ends_with(top->filename, "selectors.py"))
+            return 2;
+    }
+    return 3;
+}
+
+enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_table *stacks,
+                                uint32_t stack, long syscall_nr)
+{
+    if (stack >= lc->cap) {
+        uint32_t ncap = stack + 1024;
+        uint8_t *nk = realloc(lc->kind, ncap);
+        if (!nk)
+            return LOOP_NONE;
+        memset(nk + lc->cap, 0, ncap - lc->cap);
+        lc->kind = nk;
+        lc->cap = ncap;
+    }
+    if (!lc->kind[stack]) {
+        const struct stack_entry *e = stack_table_get(stacks, stack);
+        lc->kind[stack] = e && e->nframes ? classify_stack(e) : 1;
+    }
+    switch (lc->kind[stack]) {
+    case 2: return selector_syscall(syscall_nr) ? LOOP_IDLE : LOOP_BUSY;
+    case 3: return LOOP_BUSY;
+    default: return LOOP_NONE;
+    }
+}
+
+static struct loop_culprit *culprit_for(struct loop_culprit *v, uint32_t *n, uint32_t frame)
+{
+    for (uint32_t i = 0; i < *n; i++)
+        if (v[i].frame == frame)
+            return &v[i];
+    if (*n == LOOP_MAX_CULPRITS)
+        return NULL;
+    struct loop_culprit *c = &v[(*n)++];
+    memset(c, 0, sizeof *c);
+    c->frame = frame;
+    c->syscall = -1;
+    return c;
+}
+
+/* A busy stretch ended: a stall if long enough; its samples' culprits
+ * share its duration. */
+static void end_run(struct loop_track *l, double period_s, double stall_ms)
+{
+    double ms = (l->run_last - l->run_start + period_s) * 1000.0;
+    l->in_run = false;
+    if (ms < stall_ms) {
+        l->nrun_culprits = 0;
+        return;
+    }
+    if (l->nstalls == l->capstalls) {
+        uint32_t ncap = l->capstalls ? l->capstalls * 2 : 16;
+        struct loop_stall *ns = realloc(l->stalls, ncap * sizeof *ns);
+        if (ns) {
+            l->stalls = ns;
+            l->capstalls = ncap;
+        }
+    }
+    if (l->nstalls < l->capstalls)
+        l->stalls[l->nstalls++] = (struct loop_stall){l->run_start, ms};
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < l->nrun_culprits; i++)
+        total += l->run_culprits[i].on_cpu_samples + l->run_culprits[i].blocked_samples;
+    for (uint32_t i = 0; i < l->nrun_culprits && total; i++) {
+        const struct loop_culprit *rc = &l->run_culprits[i];
+        struct loop_culprit *c = culprit_for(l->culprits, &l->nculprits, rc->frame);
+        if (!c)
+            continue;
+        c->stalled_ms += ms * (double)(rc->on_cpu_samples + rc->blocked_samples) / total;
+        c->on_cpu_samples += rc->on_cpu_samples;
+        c->blocked_samples += rc->blocked_samples;
+        if (rc->syscall >= 0 && (c->syscall < 0 || rc->syscall_votes > c->syscall_votes)) {
+            c->syscall = rc->syscall;
+            c->syscall_votes = rc->syscall_votes;
+        }
+    }
+    l->nrun_culprits = 0;
+}
+
+void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
+                   double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
+                   long syscall_nr)
+{
+    if (s == LOOP_NONE)
+        return;
+    l->seen = true;
+    l->samples++;
+    if (s == LOOP_IDLE) {
+        if (l->in_run)
+            end_run(l, period_s, stall_ms);
+        return;
+    }
+    l->busy_samples++;
+    if (!l->in_run) {
+        l->in_run = true;
+        l->run_start = t;
+    }
+    l->run_last = t;
+    const struct stack_entry *e = stack_table_get(stacks, stack);
+    if (!e || !e->nframes)
+        return;
+    uint32_t top = stack_table_intern(stacks, e->frames, 1);
+    struct loop_culprit *c = culprit_for(l->run_culprits, &l->nrun_culprits, top);
+    if (!c)
+        return;
+    if (on_cpu) {
+        c->on_cpu_samples++;
+    } else {
+        c->blocked_samples++;
+        if (syscall_nr >= 0) {
+            if (c->syscall == syscall_nr)
+                c->syscall_votes++;
+            else if (c->syscall_votes == 0) {
+                c->syscall = syscall_nr;
+                c->syscall_votes = 1;
+            } else {
+                c->syscall_votes--;
+            }
+        }
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int culprit_by_time(const void *a, const void *b)
+{
+    double x = ((const struct loop_culprit *)a)->stalled_ms;
+    double y = ((const struct loop_culprit *)b)->stalled_ms;
+    return (x < y) - (x > y);
+}
+
+void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
+                  double duration_s)
+{
+    (void)t_end;
+    if (l->in_run)
+        end_run(l, period_s, stall_ms);
+    l->busy_pct = l->samples ? 100.0 * (double)l->busy_samples / (double)l->samples : 0;
+    double total = 0, squares = 0;
+    double *d = malloc((l->nstalls ? l->nstalls : 1) * sizeof *d);
+    for (uint32_t i = 0; i < l->nstalls; i++) {
+        total += l->stalls[i].ms;
+        squares += l->stalls[i].ms * l->stalls[i].ms;
+        if (d)
+            d[i] = l->stalls[i].ms;
+    }
+    l->stalled_pct = duration_s > 0 ? 100.0 * total / (duration_s * 1000.0) : 0;
+    /* A timer due at a random moment lands in a stall of length d with
+     * probability d/T and is then late by d/2 on average. */
+    l->timer_lag_mean_ms = duration_s > 0 ? squares / 2.0 / (duration_s * 1000.0) : 0;
+    if (d && l->nstalls) {
+        qsort(d, l->nstalls, sizeof *d, cmp_double);
+        size_t n = l->nstalls;
+        l->stall_p50_ms = d[(size_t)(0.5 * (double)(n - 1) + 0.5)];
+        l->stall_p99_ms = d[(size_t)(0.99 * (double)(n - 1) + 0.5)];
+        l->stall_max_ms = d[n - 1];
+        l->timer_lag_max_ms = d[n - 1];
+    }
+    free(d);
+    qsort(l->culprits, l->nculprits, sizeof l->culprits[0], culprit_by_time);
+    for (uint32_t i = 0; i < l->nculprits; i++)
+        l->culprits[i].share_pct = total > 0 ? 100.0 * l->culprits[i].stalled_ms / total : 0;
+}
+
+void loops_free(struct loop_track *l)
+{
+    free(l->stalls);
+    memset(l, 0, sizeof *l);
+}

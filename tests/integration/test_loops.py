@@ -1,0 +1,91 @@
+"""asyncio event loops: stalls, their culprits, idle loops, several loops
+(tests/workloads/asyncio_loop.py injects a 300 ms stall every second)."""
+import json
+
+import pytest
+from conftest import Workload, interpreter_params, marks, run_gilprobe
+
+MARKS = marks("asyncio_loop.py")
+PERIOD_S, STALL_MS = 1.0, 300
+SLEEP_SYSCALLS = ("clock_nanosleep", "nanosleep", "select", "pselect6")
+
+
+@pytest.fixture(params=interpreter_params())
+def python(request):
+    return request.param
+
+
+def sample_loops(python, *args, seconds=3.5):
+    w = Workload(python, "asyncio_loop.py", list(args))
+    try:
+        r = run_gilprobe(["-p", str(w.pid), "-d", str(seconds), "--json"], timeout=60)
+    finally:
+        w.stop()
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    return w, doc, {l["tid"]: l for l in doc["loops"]}
+
+
+def check_injected_stalls(loop, seconds):
+    injected = seconds / PERIOD_S
+    assert abs(loop["stall_count"] - injected) <= 1, loop
+    # A stall cut by the start or the end of the run is shorter; every
+    # other one lasts the injected 300 ms (plus the sample period).
+    inner = loop["stalls"][1:-1] if len(loop["stalls"]) > 2 else loop["stalls"]
+    for s in inner:
+        assert 250 <= s["ms"] <= 400, loop["stalls"]
+    assert loop["stall_max_ms"] <= 400
+    assert loop["timer_lag_max_ms"] == loop["stall_max_ms"]
+    assert loop["timer_lag_mean_ms"] > 0
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c-tasks", "pure-python-tasks"])
+def test_cpu_bound_stall_and_its_culprit(python, pure):
+    w, doc, loops = sample_loops(python, "cpu", *(["--pure"] if pure else []))
+    loop = loops[w.info["tids"]["loop-0"]]
+    check_injected_stalls(loop, doc["run"]["duration_s"])
+    culprit = loop["culprits"][0]
+    assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
+    assert culprit["on_cpu"] is True and culprit["share_pct"] >= 90, culprit
+    assert loop["source"] == "sampled" and loop["resolution_ms"] < 2
+
+
+def test_blocking_call_inside_a_coroutine(python):
+    w, doc, loops = sample_loops(python, "sleep")
+    loop = loops[w.info["tids"]["loop-0"]]
+    check_injected_stalls(loop, doc["run"]["duration_s"])
+    culprit = loop["culprits"][0]
+    assert (culprit["function"], culprit["line"]) == ("sleep_injector", MARKS["sleep_stall"])
+    assert culprit["on_cpu"] is False and culprit["syscall"] in SLEEP_SYSCALLS, culprit
+
+
+def test_healthy_loop_has_no_stall(python):
+    w, doc, loops = sample_loops(python, "healthy", seconds=2)
+    loop = loops[w.info["tids"]["loop-0"]]
+    assert loop["stall_count"] == 0, loop
+    assert loop["idle_pct"] > 50, loop
+
+
+def test_idle_loop_is_idle_not_stalled(python):
+    w, doc, loops = sample_loops(python, "idle", seconds=1.5)
+    loop = loops[w.info["tids"]["loop-0"]]
+    assert loop["stall_count"] == 0 and loop["busy_pct"] < 5, loop
+
+
+def test_two_loops_are_reported_separately(python):
+    w, doc, loops = sample_loops(python, "cpu", "--threads", "2")
+    first, second = w.info["tids"]["loop-0"], w.info["tids"]["loop-1"]
+    assert set(loops) == {first, second}
+    assert loops[first]["culprits"][0]["function"] == "burn_cpu"
+    assert all(c["function"] != "burn_cpu" for c in loops[second]["culprits"])
+
+
+def test_stall_threshold_option(python):
+    label = python
+    w = Workload(python, "asyncio_loop.py", ["cpu"])
+    try:
+        r = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--stall-ms", "500", "--json"])
+    finally:
+        w.stop()
+    loop = json.loads(r.stdout)["loops"][0]
+    assert loop["stall_threshold_ms"] == 500 and loop["stall_count"] == 0, (label, loop)

@@ -1,0 +1,113 @@
+"""An asyncio event loop serving a loopback TCP echo workload, with known
+stalls, for the event-loop tests.
+
+Usage: asyncio_loop.py MODE [--pure] [--threads N]
+  cpu      every second, a coroutine runs ~300 ms of pure-Python CPU work
+  sleep    every second, a coroutine calls time.sleep(0.3) (blocking)
+  healthy  the echo workload only
+  idle     the loop only awaits asyncio.sleep(10)
+  --pure     use the pure-Python Task implementation instead of _asyncio's
+  --threads  run N independent loops, one per thread (the first one gets
+             the injected stalls, the others are healthy)
+Prints one JSON line (the loop threads' TIDs) once every loop runs.
+"""
+import asyncio
+import ctypes
+import json
+import os
+import sys
+import threading
+import time
+
+LIBC = ctypes.CDLL(None)
+tids = {}
+STALL_S = 0.3
+PERIOD_S = 1.0
+
+
+def register(name):
+    LIBC.prctl(15, ctypes.c_char_p(name.encode()), 0, 0, 0)  # PR_SET_NAME
+    tids[name] = threading.get_native_id()
+
+
+def burn_cpu():
+    end = time.perf_counter() + STALL_S
+    while time.perf_counter() < end: pass  # MARK:cpu_stall  # noqa: E701
+
+
+async def cpu_injector():
+    while True:
+        await asyncio.sleep(PERIOD_S - STALL_S)
+        burn_cpu()
+
+
+async def sleep_injector():
+    while True:
+        await asyncio.sleep(PERIOD_S - STALL_S)
+        time.sleep(STALL_S)  # MARK:sleep_stall
+
+
+async def echo(reader, writer):
+    while True:
+        data = await reader.read(64)
+        if not data:
+            break
+        writer.write(data)
+        await writer.drain()
+
+
+async def client(port):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    while True:
+        writer.write(b"x" * 32)
+        await writer.drain()
+        await reader.read(64)
+        await asyncio.sleep(0.002)
+
+
+async def serve(mode, ready):
+    if mode == "idle":
+        ready.set()
+        while True:
+            await asyncio.sleep(10)  # MARK:idle
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    tasks = [asyncio.ensure_future(client(port)) for _ in range(2)]
+    if mode == "cpu":
+        tasks.append(asyncio.ensure_future(cpu_injector()))
+    elif mode == "sleep":
+        tasks.append(asyncio.ensure_future(sleep_injector()))
+    ready.set()
+    await asyncio.gather(*tasks)
+
+
+def run_loop(name, mode, pure, ready):
+    register(name)
+    loop = asyncio.new_event_loop()
+    if pure:
+        loop.set_task_factory(lambda loop, coro: asyncio.tasks._PyTask(coro, loop=loop))
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(serve(mode, ready))
+
+
+def main():
+    mode = sys.argv[1]
+    pure = "--pure" in sys.argv
+    nloops = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
+    events = []
+    for i in range(nloops):
+        ready = threading.Event()
+        events.append(ready)
+        threading.Thread(target=run_loop, args=("loop-%d" % i, mode if i == 0 else "healthy",
+                                                pure, ready), daemon=True).start()
+    for e in events:
+        e.wait()
+    time.sleep(0.5)
+    print(json.dumps({"ready": True, "pid": os.getpid(), "tids": tids,
+                      "version": "%d.%d.%d" % sys.version_info[:3]}), flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
