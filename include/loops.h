@@ -45,6 +45,11 @@ struct loop_track {
     uint32_t nstalls, capstalls;
     struct loop_culprit culprits[LOOP_MAX_CULPRITS];
     uint32_t nculprits;
+    /* exact stall durations from eBPF, when it ran */
+    bool exact;
+    double *exact_ms;
+    uint32_t nexact;
+    double exact_p50_ms, exact_p99_ms, exact_max_ms;
     /* derived */
     double busy_pct, stalled_pct, stall_p50_ms, stall_p99_ms, stall_max_ms;
     double timer_lag_mean_ms, timer_lag_max_ms;

@@ -161,6 +161,7 @@ struct run_metrics {
     double sample_period_s;    /* requested sample period */
     double stall_ms;           /* loop stall threshold */
     char bpf_note[192];        /* why it did not, when it did not */
+    char loop_bpf_note[192];   /* the same for exact event-loop stalls */
     /* derived */
     double rate_hz, period_ms;
     bool behind;

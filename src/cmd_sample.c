@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "gil_exact.h"
+#include "loop_exact.h"
 #include "report_common.h"
 #include "sample_report.h"
 
@@ -35,9 +36,16 @@ static void progress(double elapsed, double duration, uint64_t samples, void *ar
     fflush(stderr);
 }
 
+struct exact_backends {
+    struct gil_exact *gil;
+    struct loop_exact *loops;
+};
+
 static void refresh_exact(const struct snapshot *snap, void *arg)
 {
-    gil_exact_update(arg, snap);
+    struct exact_backends *b = arg;
+    gil_exact_update(b->gil, snap);
+    loop_exact_poll(b->loops);
 }
 
 static int as_json(FILE *out, const void *report)
@@ -66,23 +74,30 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
     m.stall_ms = opt->stall_ms;
     pyobj_cache_init(&cache);
     pid_t pid = opt->pid;
-    struct gil_exact *exact = NULL;
-    if (opt->no_bpf)
+    struct exact_backends exact = {NULL, NULL};
+    if (opt->no_bpf) {
         snprintf(m.bpf_note, sizeof m.bpf_note, "eBPF turned off (--no-bpf)");
-    else
-        exact = gil_exact_start(&rt, opt->long_hold_ms, m.bpf_note, sizeof m.bpf_note);
+        snprintf(m.loop_bpf_note, sizeof m.loop_bpf_note, "eBPF turned off (--no-bpf)");
+    } else {
+        exact.gil = gil_exact_start(&rt, opt->long_hold_ms, m.bpf_note, sizeof m.bpf_note);
+        exact.loops = loop_exact_start(opt->pid, opt->stall_ms, m.loop_bpf_note,
+                                       sizeof m.loop_bpf_note);
+    }
     struct sampler_options so = {.duration_s = opt->duration_s,
                                  .rate_hz = opt->rate_hz,
                                  .stop = &g_stop,
                                  .no_bpf = opt->no_bpf,
                                  .progress = isatty(STDERR_FILENO) ? progress : NULL,
                                  .progress_arg = &pid,
-                                 .on_refresh = exact ? refresh_exact : NULL,
-                                 .refresh_arg = exact};
+                                 .on_refresh = refresh_exact,
+                                 .refresh_arg = &exact};
     r = sampler_run(&rt, &cache, &so, &m, &cost, err);
-    if (exact && r == GP_OK)
-        gil_exact_collect(exact, &rt, &cache, &m);
-    gil_exact_stop(exact);
+    if (r == GP_OK) {
+        gil_exact_collect(exact.gil, &rt, &cache, &m);
+        loop_exact_collect(exact.loops, &m);
+    }
+    gil_exact_stop(exact.gil);
+    loop_exact_stop(exact.loops);
     if (so.progress)
         fprintf(stderr, "\r%*s\r", 78, "");
     if (r == GP_OK && m.samples_taken == 0) {

@@ -213,5 +213,6 @@ void loops_finish(struct loop_track *l, double t_end, double period_s, double st
 void loops_free(struct loop_track *l)
 {
     free(l->stalls);
+    free(l->exact_ms);
     memset(l, 0, sizeof *l);
 }

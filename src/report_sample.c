@@ -209,6 +209,14 @@ static void text_loops(FILE *out, const struct sample_report *r)
         if (l->nstalls)
             fprintf(out, "    timer lateness from stalls: mean %.1f ms, worst %.0f ms\n",
                     l->timer_lag_mean_ms, l->timer_lag_max_ms);
+        if (l->exact && l->nexact)
+            fprintf(out, "    exact (eBPF, selector exit to entry): %u stalls, p50 %.1f, p99 %.1f, "
+                         "max %.1f ms\n",
+                    l->nexact, l->exact_p50_ms, l->exact_p99_ms, l->exact_max_ms);
+        else if (l->exact)
+            fprintf(out, "    exact (eBPF, selector exit to entry): no stall\n");
+        else
+            fprintf(out, "    exact stall timing not measured: %s\n", m->loop_bpf_note);
         for (uint32_t c = 0; c < l->nculprits && c < 3; c++) {
             char what[1200];
             format_culprit(r, &l->culprits[c], what, sizeof what);
@@ -456,6 +464,22 @@ static json_object *loops_json(const struct sample_report *r)
             json_object_array_add(stalls, s);
         }
         json_object_object_add(o, "stalls", stalls);
+        json_object *ex = NULL;
+        if (l->exact) {
+            ex = json_object_new_object();
+            json_object_object_add(ex, "source", json_object_new_string("exact"));
+            json_object_object_add(ex, "stall_count", json_object_new_int((int)l->nexact));
+            json_object_object_add(ex, "stall_p50_ms", l->nexact ? jd(l->exact_p50_ms) : NULL);
+            json_object_object_add(ex, "stall_p99_ms", l->nexact ? jd(l->exact_p99_ms) : NULL);
+            json_object_object_add(ex, "stall_max_ms", l->nexact ? jd(l->exact_max_ms) : NULL);
+            json_object *all = json_object_new_array();
+            for (uint32_t i = 0; i < l->nexact; i++)
+                json_object_array_add(all, jd(l->exact_ms[i]));
+            json_object_object_add(ex, "stalls_ms", all);
+        }
+        json_object_object_add(o, "exact", ex);
+        json_object_object_add(o, "exact_unavailable",
+                               l->exact ? NULL : json_object_new_string(m->loop_bpf_note));
         json_object *culprits = json_object_new_array();
         for (uint32_t c = 0; c < l->nculprits; c++) {
             const struct loop_culprit *lc = &l->culprits[c];

@@ -37,6 +37,14 @@ def check_injected_stalls(loop, seconds):
     assert loop["stall_max_ms"] <= 400
     assert loop["timer_lag_max_ms"] == loop["stall_max_ms"]
     assert loop["timer_lag_mean_ms"] > 0
+    # eBPF times each stall from the selector's exit to its next entry: the
+    # injected 300 ms, to within 5 ms (a stall already under way when the
+    # probes attached is not reported).
+    exact = loop["exact"]
+    assert exact is not None, loop["exact_unavailable"]
+    assert exact["stall_count"] >= injected - 2, exact
+    for ms in exact["stalls_ms"]:
+        assert abs(ms - STALL_MS) <= 5, exact
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["c-tasks", "pure-python-tasks"])
@@ -80,12 +88,16 @@ def test_two_loops_are_reported_separately(python):
     assert all(c["function"] != "burn_cpu" for c in loops[second]["culprits"])
 
 
-def test_stall_threshold_option(python):
-    label = python
+def test_stall_threshold_option_and_no_bpf(python):
     w = Workload(python, "asyncio_loop.py", ["cpu"])
     try:
         r = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--stall-ms", "500", "--json"])
+        r2 = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--no-bpf", "--json"])
     finally:
         w.stop()
     loop = json.loads(r.stdout)["loops"][0]
-    assert loop["stall_threshold_ms"] == 500 and loop["stall_count"] == 0, (label, loop)
+    assert loop["stall_threshold_ms"] == 500 and loop["stall_count"] == 0, loop
+    assert loop["exact"]["stall_count"] == 0
+    loop = json.loads(r2.stdout)["loops"][0]
+    assert loop["exact"] is None and "--no-bpf" in loop["exact_unavailable"]
+    assert loop["stall_count"] >= 1  # the sampler alone still sees them
