@@ -34,6 +34,7 @@ struct loop_stall {
 
 struct loop_track {
     bool seen;
+    uint32_t uv_base; /* uvloop: the stack seen idle in epoll_wait (0: none) */
     uint64_t samples, busy_samples;
     /* the busy stretch in progress */
     bool in_run;
@@ -58,11 +59,15 @@ struct loop_track {
 struct loop_classifier {
     uint8_t *kind; /* per stack id: 0 unknown, 1 no loop, 2 in select(), 3 other loop frame */
     uint32_t cap;
+    /* uvloop is loaded: its loop runs no Python frame of its own, so a
+     * thread idle in epoll_wait under plain Python frames is taken for its
+     * loop, and the same frames with more on top for the loop at work. */
+    bool uvloop;
 };
 
-/* What one thread's sample says about its loop. */
+/* What one thread's sample says about its loop (l: that thread's track). */
 enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_table *stacks,
-                                uint32_t stack, long syscall_nr);
+                                struct loop_track *l, uint32_t stack, long syscall_nr);
 /* Feeds one sample of a loop thread (t: seconds since the start). */
 void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
                    double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,

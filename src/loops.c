@@ -9,6 +9,11 @@ static bool selector_syscall(long nr)
     return nr == 232 || nr == 281 || nr == 441 || nr == 23 || nr == 270 || nr == 7 || nr == 271;
 }
 
+static bool epoll_wait_syscall(long nr)
+{
+    return nr == 232 || nr == 281 || nr == 441;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -45,8 +50,36 @@ static uint8_t classify_stack(const struct stack_entry *e)
     return 3;
 }
 
+/* Whether `stack` is `base` with zero or more frames on top of it. */
+static bool extends(const struct stack_table *stacks, uint32_t stack, uint32_t base)
+{
+    const struct stack_entry *s = stack_table_get(stacks, stack);
+    const struct stack_entry *b = stack_table_get(stacks, base);
+    if (!s || !b || s->nframes < b->nframes)
+        return false;
+    int off = s->nframes - b->nframes;
+    for (int i = 0; i < b->nframes; i++)
+        if (s->frames[off + i].code != b->frames[i].code)
+            return false;
+    return true;
+}
+
+static enum loop_sample classify_uvloop(const struct stack_table *stacks, struct loop_track *l,
+                                        uint32_t stack, long syscall_nr)
+{
+    const struct stack_entry *e = stack_table_get(stacks, stack);
+    if (!e || !e->nframes)
+        return LOOP_NONE;
+    if (epoll_wait_syscall(syscall_nr) && !ends_with(e->frames[0].code->filename, "selectors.py") &&
+        (!l->uv_base || extends(stacks, l->uv_base, stack))) {
+        l->uv_base = stack;
+        return LOOP_IDLE;
+    }
+    return l->uv_base && extends(stacks, stack, l->uv_base) ? LOOP_BUSY : LOOP_NONE;
+}
+
 enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_table *stacks,
-                                uint32_t stack, long syscall_nr)
+                                struct loop_track *l, uint32_t stack, long syscall_nr)
 {
     if (stack >= lc->cap) {
         uint32_t ncap = stack + 1024;
@@ -64,7 +97,7 @@ enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_t
     switch (lc->kind[stack]) {
     case 2: return selector_syscall(syscall_nr) ? LOOP_IDLE : LOOP_BUSY;
     case 3: return LOOP_BUSY;
-    default: return LOOP_NONE;
+    default: return lc->uvloop ? classify_uvloop(stacks, l, stack, syscall_nr) : LOOP_NONE;
     }
 }
 

@@ -199,7 +199,8 @@ void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
         t->samples++;
         t->state[o->kind]++;
         stack_counts_add(&t->stacks[o->kind], o->stack, 1);
-        enum loop_sample ls = loops_classify(&m->loop_cls, &m->stacks, o->stack, o->syscall_nr);
+        enum loop_sample ls =
+            loops_classify(&m->loop_cls, &m->stacks, &t->loop, o->stack, o->syscall_nr);
         bool on_cpu = o->kind == TS_GIL_HELD || o->kind == TS_NOGIL_RUNNING;
         loops_observe(&t->loop, &m->stacks, ls, s->time, m->sample_period_s, m->stall_ms, o->stack,
                       on_cpu, o->syscall_nr);

@@ -64,6 +64,7 @@ struct sampler {
     pid_t *os_tids;
     size_t n_os;
     bool first_refresh;
+    uint32_t refreshes;
     bool gone;
 };
 
@@ -220,6 +221,19 @@ static int track_thread(struct sampler *s, const struct py_thread *pt)
     return 0;
 }
 
+/* uvloop's extension module is mapped: its loops need recognising too. */
+static bool maps_have_uvloop(pid_t pid)
+{
+    struct proc_maps maps;
+    if (proc_read_maps(pid, &maps) != 0)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < maps.n && !found; i++)
+        found = strstr(maps.v[i].path, "/uvloop/loop.") != NULL;
+    proc_maps_free(&maps);
+    return found;
+}
+
 static bool contains(const pid_t *v, size_t n, pid_t x)
 {
     for (size_t i = 0; i < n; i++)
@@ -288,6 +302,8 @@ static int refresh(struct sampler *s, struct gp_error *err)
         s->n_os = ntids;
     }
     metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
+    if (!s->m->loop_cls.uvloop && s->refreshes++ % 10 == 0)
+        s->m->loop_cls.uvloop = maps_have_uvloop(s->rt->pid);
     if (s->opt->on_refresh)
         s->opt->on_refresh(&snap, s->opt->refresh_arg);
     snapshot_free(&snap);

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import Workload, interpreter_params, marks, run_gilprobe
+from conftest import INTERPRETERS, Workload, interpreter_params, marks, run_gilprobe
 
 MARKS = marks("asyncio_loop.py")
 PERIOD_S, STALL_MS = 1.0, 300
@@ -13,6 +13,11 @@ SLEEP_SYSCALLS = ("clock_nanosleep", "nanosleep", "select", "pselect6")
 @pytest.fixture(params=interpreter_params())
 def python(request):
     return request.param
+
+
+@pytest.fixture
+def python_debian():
+    return dict(INTERPRETERS)["debian-3.11"]
 
 
 def sample_loops(python, *args, seconds=3.5):
@@ -56,6 +61,17 @@ def test_cpu_bound_stall_and_its_culprit(python, pure):
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True and culprit["share_pct"] >= 90, culprit
     assert loop["source"] == "sampled" and loop["resolution_ms"] < 2
+
+
+def test_uvloop_loop(python_debian):
+    """uvloop (Debian's python3-uvloop, for its python3.11) runs no Python
+    frame of its own: its loop is recognised all the same."""
+    w, doc, loops = sample_loops(python_debian, "cpu", "--uvloop")
+    loop = loops[w.info["tids"]["loop-0"]]
+    check_injected_stalls(loop, doc["run"]["duration_s"])
+    culprit = loop["culprits"][0]
+    assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
+    assert culprit["on_cpu"] is True
 
 
 def test_blocking_call_inside_a_coroutine(python):

@@ -7,6 +7,7 @@ Usage: asyncio_loop.py MODE [--pure] [--threads N]
   healthy  the echo workload only
   idle     the loop only awaits asyncio.sleep(10)
   --pure     use the pure-Python Task implementation instead of _asyncio's
+  --uvloop   run uvloop's event loop (Debian's python3-uvloop)
   --threads  run N independent loops, one per thread (the first one gets
              the injected stalls, the others are healthy)
 Prints one JSON line (the loop threads' TIDs) once every loop runs.
@@ -83,7 +84,11 @@ async def serve(mode, ready):
 
 def run_loop(name, mode, pure, ready):
     register(name)
-    loop = asyncio.new_event_loop()
+    if "--uvloop" in sys.argv:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
     if pure:
         loop.set_task_factory(lambda loop, coro: asyncio.tasks._PyTask(coro, loop=loop))
     asyncio.set_event_loop(loop)
