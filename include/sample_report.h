@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "diagnose.h"
 #include "errors.h"
 #include "metrics.h"
 #include "pyrt.h"
@@ -18,6 +19,7 @@ struct sample_report {
     const struct pyrt *rt;
     const struct run_metrics *m;
     const struct sampler_cost *cost;
+    const struct diagnosis *diag;
 };
 
 struct sample_options {

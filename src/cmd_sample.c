@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,12 +107,20 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
                      opt->pid);
         r = err->code;
     }
+    struct diagnosis *diag = calloc(1, sizeof *diag);
+    if (r == GP_OK && !diag) {
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
+        r = err->code;
+    }
     if (r == GP_OK) {
         metrics_finish(&m);
+        diagnose(&m, diag);
+        rep.diag = diag;
         rep.m = &m;
         rep.cost = &cost;
         r = report_write(opt->output, opt->json, as_json, as_text, &rep, err);
     }
+    free(diag);
     metrics_free(&m);
     pyobj_cache_free(&cache);
     return r;

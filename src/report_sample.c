@@ -272,6 +272,30 @@ static void text_locks(FILE *out, const struct sample_report *r)
     }
 }
 
+static void text_diagnosis(FILE *out, const struct sample_report *r)
+{
+    const struct diagnosis *d = r->diag;
+    const struct run_metrics *m = r->m;
+    fprintf(out, "\nDiagnosis\n");
+    if (!d || d->n == 0) {
+        fprintf(out, "  no known contention pattern found (GIL held %.1f%%, contended %.1f%%, "
+                     "%.0f hand-offs/s)\n",
+                m->held_pct, m->contended_pct, m->handoffs_per_s);
+        return;
+    }
+    for (int i = 0; i < d->n; i++) {
+        const struct finding *f = &d->findings[i];
+        fprintf(out, "  [%s] %s %s\n", severity_name(f->severity), f->scenario, f->title);
+        fprintf(out, "    what:     %s\n", f->verdict);
+        fprintf(out, "    evidence:");
+        for (int e = 0; e < f->nevidence; e++)
+            fprintf(out, "%s %s=%.4g (%s %.4g)", e ? "," : "", f->evidence[e].metric,
+                    f->evidence[e].value, f->evidence[e].op, f->evidence[e].threshold);
+        fprintf(out, "\n    culprit:  %s\n", f->culprit);
+        fprintf(out, "    do:       %s\n", f->advice);
+    }
+}
+
 void report_sample_text(FILE *out, const struct sample_report *r)
 {
     text_run(out, r);
@@ -280,6 +304,7 @@ void report_sample_text(FILE *out, const struct sample_report *r)
     text_threads(out, r);
     text_loops(out, r);
     text_locks(out, r);
+    text_diagnosis(out, r);
 }
 
 static json_object *jd(double v)
@@ -576,5 +601,28 @@ int report_sample_json(FILE *out, const struct sample_report *r)
         json_object_array_add(locks, lock_json(r, &m->locks[m->lock_order[k]]));
     json_object_object_add(root, "locks", locks);
     json_object_object_add(root, "loops", loops_json(r));
+    json_object *findings = json_object_new_array();
+    for (int i = 0; r->diag && i < r->diag->n; i++) {
+        const struct finding *f = &r->diag->findings[i];
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "scenario", json_object_new_string(f->scenario));
+        json_object_object_add(j, "severity", json_object_new_string(severity_name(f->severity)));
+        json_object_object_add(j, "title", json_object_new_string(f->title));
+        json_object_object_add(j, "verdict", json_object_new_string(f->verdict));
+        json_object *ev = json_object_new_array();
+        for (int e = 0; e < f->nevidence; e++) {
+            json_object *x = json_object_new_object();
+            json_object_object_add(x, "metric", json_object_new_string(f->evidence[e].metric));
+            json_object_object_add(x, "value", jd(f->evidence[e].value));
+            json_object_object_add(x, "op", json_object_new_string(f->evidence[e].op));
+            json_object_object_add(x, "threshold", jd(f->evidence[e].threshold));
+            json_object_array_add(ev, x);
+        }
+        json_object_object_add(j, "evidence", ev);
+        json_object_object_add(j, "culprit", json_object_new_string(f->culprit));
+        json_object_object_add(j, "advice", json_object_new_string(f->advice));
+        json_object_array_add(findings, j);
+    }
+    json_object_object_add(root, "findings", findings);
     return report_json_write(out, root);
 }

@@ -61,6 +61,9 @@ def test_cpu_bound_stall_and_its_culprit(python, pure):
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True and culprit["share_pct"] >= 90, culprit
     assert loop["source"] == "sampled" and loop["resolution_ms"] < 2
+    top = doc["findings"][0]
+    assert top["scenario"] == "S1" and "burn_cpu (" in top["culprit"], doc["findings"]
+    assert "S7" in [f["scenario"] for f in doc["findings"]]
 
 
 def test_uvloop_loop(python_debian):
@@ -81,6 +84,8 @@ def test_blocking_call_inside_a_coroutine(python):
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("sleep_injector", MARKS["sleep_stall"])
     assert culprit["on_cpu"] is False and culprit["syscall"] in SLEEP_SYSCALLS, culprit
+    top = doc["findings"][0]
+    assert top["scenario"] == "S3" and "sleep_injector (" in top["culprit"], doc["findings"]
 
 
 def test_healthy_loop_has_no_stall(python):
@@ -88,6 +93,7 @@ def test_healthy_loop_has_no_stall(python):
     loop = loops[w.info["tids"]["loop-0"]]
     assert loop["stall_count"] == 0, loop
     assert loop["idle_pct"] > 50, loop
+    assert [f for f in doc["findings"] if f["severity"] != "info"] == []
 
 
 def test_idle_loop_is_idle_not_stalled(python):

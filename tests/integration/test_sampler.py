@@ -82,6 +82,9 @@ def test_four_cpu_bound_threads(python_alone):
             assert t["gil_wait_stretches"]["count"] > 0
             assert t["gil_wait_stretches"]["p50_ms"] >= doc["samples"]["resolution_ms"] * 0.99
         rates[interval_ms] = gil["handoffs_per_s"]
+        # Four threads fighting for the GIL: the top finding is S2.
+        assert doc["findings"][0]["scenario"] == "S2", doc["findings"]
+        assert "spin" in doc["findings"][0]["culprit"]
         assert doc["run"]["python_threads"] == {"min": 5, "max": 5, "created": 0, "exited": 0}
     assert rates[1.0] >= 2 * rates[5.0], rates
 
@@ -103,6 +106,8 @@ def test_sleeping_and_io_threads_do_not_contend(python):
             assert t["sleep_pct"] >= 70, t
         else:
             assert t["io_wait_pct"] + t["sleep_pct"] >= 60, t
+    # A negative control: nothing to warn about.
+    assert [f for f in doc["findings"] if f["severity"] != "info"] == []
 
 
 def check_lock_waiters(doc, w, count):
@@ -129,6 +134,9 @@ def test_three_threads_blocked_on_one_lock(python):
     finally:
         w.stop()
     check_lock_waiters(doc, w, 3)
+    top = doc["findings"][0]
+    assert (top["scenario"], top["severity"]) == ("S5", "critical"), doc["findings"]
+    assert "lock_waiter (" in top["culprit"] and ":%d)" % MARKS["lock_wait"] in top["culprit"]
     # Few threads: one /proc read each beats the BPF iterator's fixed cost.
     assert doc["sampler"]["bpf_iterator_samples"] == 0
 

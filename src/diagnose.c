@@ -1,0 +1,260 @@
+#include "diagnose.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+
+/* Thresholds: starting points tuned on examples/, named here and nowhere
+ * else (SCENARIOS.md: "keep them as named constants in one place"). */
+#define S1_STALLED_PCT_WARN 5.0     /* loop stalled by on-CPU work */
+#define S1_STALLED_PCT_CRIT 20.0
+#define S1_MAX_STALL_CRIT_MS 1000.0
+#define S3_STALLED_PCT_WARN 5.0     /* loop stalled by a blocking call */
+#define S3_STALLED_PCT_CRIT 20.0
+#define S7_LAG_WARN_MS 250.0        /* a timer on the loop can be this late */
+#define S7_LAG_INFO_MS 100.0
+#define S2_CONTENDED_PCT 50.0       /* GIL thrashing */
+#define S2_WAITERS_MEAN_WARN 1.5
+#define S2_WAITERS_MEAN_CRIT 3.0
+#define S2_HANDOFFS_PER_S 50.0
+#define S2_THREAD_WAIT_PCT 30.0
+#define S5_WAITERS 2                /* lock contention */
+#define S5_WAIT_PCT_WARN 20.0
+#define S5_WAIT_PCT_CRIT 50.0
+
+const char *severity_name(enum severity s)
+{
+    return s == SEV_CRITICAL ? "critical" : s == SEV_WARNING ? "warning" : "info";
+}
+
+static struct finding *add(struct diagnosis *d, const char *scenario, const char *title,
+                           enum severity sev)
+{
+    if (d->n == DIAGNOSE_MAX_FINDINGS)
+        return NULL;
+    struct finding *f = &d->findings[d->n++];
+    memset(f, 0, sizeof *f);
+    f->scenario = scenario;
+    f->title = title;
+    f->severity = sev;
+    return f;
+}
+
+static void evidence(struct finding *f, const char *metric, double value, const char *op,
+                     double threshold)
+{
+    if (f->nevidence < FINDING_MAX_EVIDENCE)
+        f->evidence[f->nevidence++] = (struct evidence){metric, value, op, threshold};
+}
+
+__attribute__((format(printf, 3, 4))) static void text(char *buf, size_t sz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sz, fmt, ap);
+    va_end(ap);
+}
+
+static void frame_text(const struct run_metrics *m, uint32_t stack, char *buf, size_t sz)
+{
+    const struct stack_entry *e = stack_table_get(&m->stacks, stack);
+    if (!e || !e->nframes) {
+        text(buf, sz, "(no Python frame)");
+        return;
+    }
+    const struct py_frame *f = &e->frames[0];
+    text(buf, sz, "%s (%s:%d)", f->code->name, f->code->filename, f->line);
+}
+
+/* S1 and S3: a loop stalled, on CPU (S1) or blocked in a syscall (S3). */
+static void rule_loop_stalls(const struct run_metrics *m, struct diagnosis *d)
+{
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        const struct thread_metrics *t = &m->threads[i];
+        const struct loop_track *l = &t->loop;
+        if (!l->seen || !l->nstalls || !l->nculprits)
+            continue;
+        const struct loop_culprit *c = &l->culprits[0];
+        bool on_cpu = c->on_cpu_samples >= c->blocked_samples;
+        double warn = on_cpu ? S1_STALLED_PCT_WARN : S3_STALLED_PCT_WARN;
+        double crit = on_cpu ? S1_STALLED_PCT_CRIT : S3_STALLED_PCT_CRIT;
+        if (l->stalled_pct < warn)
+            continue;
+        enum severity sev = l->stalled_pct >= crit || l->stall_max_ms >= S1_MAX_STALL_CRIT_MS
+                                ? SEV_CRITICAL
+                                : SEV_WARNING;
+        char where[600];
+        frame_text(m, c->frame, where, sizeof where);
+        const char *sys = c->syscall >= 0 ? syscall_name(c->syscall) : NULL;
+        struct finding *f =
+            on_cpu ? add(d, "S1", "CPU-bound work blocks the asyncio event loop", sev)
+                   : add(d, "S3", "A blocking call inside a coroutine stalls the event loop", sev);
+        if (!f)
+            return;
+        text(f->verdict, sizeof f->verdict,
+             "the event loop in thread %d was stalled %.1f%% of the time (%u stalls, longest "
+             "%.0f ms) by %s",
+             t->tid, l->stalled_pct, l->nstalls, l->stall_max_ms,
+             on_cpu ? "CPU-bound code running inside it" : "a blocking call");
+        evidence(f, "loop.stalled_pct", l->stalled_pct, ">=", warn);
+        evidence(f, "loop.stall_count", l->nstalls, ">=", 1);
+        evidence(f, "loop.stall_max_ms", l->stall_max_ms, ">=", m->stall_ms);
+        evidence(f, "loop.culprit_share_pct", c->share_pct, ">=", 0);
+        text(f->culprit, sizeof f->culprit, "%s%s%s", where, on_cpu ? ", on CPU" : ", blocked in ",
+             on_cpu ? "" : (sys ? sys : "a syscall"));
+        if (on_cpu)
+            text(f->advice, sizeof f->advice,
+                 "Move the CPU work in %s off the loop: `await loop.run_in_executor(pool, ...)` "
+                 "with a ProcessPoolExecutor for pure-Python work (a thread pool only helps "
+                 "where the C code releases the GIL: hashlib on large inputs, zlib, numpy), or "
+                 "hand heavy jobs to a queue (Celery, RQ, Dramatiq, Arq).",
+                 where);
+        else
+            text(f->advice, sizeof f->advice,
+                 "Replace the blocking %s in %s with its async equivalent (asyncio.sleep, "
+                 "aiohttp/httpx, asyncpg, loop.sock_recv / streams) or push it to an executor "
+                 "(`await loop.run_in_executor(None, ...)`); bound concurrency with "
+                 "asyncio.Semaphore. `PYTHONASYNCIODEBUG=1` reports slow callbacks to confirm.",
+                 sys ? sys : "call", where);
+    }
+}
+
+/* S7: timers on the loop are late because the loop is stalled. */
+static void rule_loop_lateness(const struct run_metrics *m, struct diagnosis *d)
+{
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        const struct thread_metrics *t = &m->threads[i];
+        const struct loop_track *l = &t->loop;
+        if (!l->seen || l->timer_lag_max_ms < S7_LAG_INFO_MS)
+            continue;
+        struct finding *f = add(d, "S7", "asyncio timeouts fire because the loop is late",
+                                l->timer_lag_max_ms >= S7_LAG_WARN_MS ? SEV_WARNING : SEV_INFO);
+        if (!f)
+            return;
+        text(f->verdict, sizeof f->verdict,
+             "a timer on the loop of thread %d could fire up to %.0f ms late (%.1f ms on "
+             "average): timeouts measure the stalls, not the awaited work",
+             t->tid, l->timer_lag_max_ms, l->timer_lag_mean_ms);
+        evidence(f, "loop.timer_lag_max_ms", l->timer_lag_max_ms, ">=", S7_LAG_INFO_MS);
+        evidence(f, "loop.timer_lag_mean_ms", l->timer_lag_mean_ms, ">=", 0);
+        text(f->culprit, sizeof f->culprit, "event loop in thread %d", t->tid);
+        text(f->advice, sizeof f->advice,
+             "Remove the stalls first (see S1/S3); put timeouts around the inner operations, "
+             "not the whole handler; propagate a deadline (contextvars) and check it before "
+             "expensive steps; use asyncio.timeout()/TaskGroup (3.11+).");
+    }
+}
+
+/* S2: many threads fight for the GIL; short holds, long waits. */
+static void rule_gil_thrashing(const struct run_metrics *m, struct diagnosis *d)
+{
+    if (m->contended_pct < S2_CONTENDED_PCT || m->waiters_mean < S2_WAITERS_MEAN_WARN ||
+        m->handoffs_per_s < S2_HANDOFFS_PER_S)
+        return;
+    uint32_t waiting = 0;
+    const struct thread_metrics *worst = NULL;
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        const struct thread_metrics *t = &m->threads[i];
+        if (t->pct[TS_GIL_WAIT] >= S2_THREAD_WAIT_PCT)
+            waiting++;
+        if (!worst || t->pct[TS_GIL_WAIT] > worst->pct[TS_GIL_WAIT])
+            worst = t;
+    }
+    struct finding *f = add(d, "S2", "GIL thrashing: threads spend their time waiting for the GIL",
+                            m->waiters_mean >= S2_WAITERS_MEAN_CRIT ? SEV_CRITICAL : SEV_WARNING);
+    if (!f || !worst)
+        return;
+    double p99 = m->exact.valid ? m->exact.wait.p99_ms : worst->wait.p99;
+    text(f->verdict, sizeof f->verdict,
+         "%u threads wait for the GIL %.0f%%+ of the time; on average %.1f threads wait while "
+         "one runs, the GIL changes hands %.0f times/s, p99 wait %.1f ms vs a %.3g ms switch "
+         "interval",
+         waiting, S2_THREAD_WAIT_PCT, m->waiters_mean, m->handoffs_per_s, p99,
+         (double)m->interval_us / 1000.0);
+    evidence(f, "gil.contended_pct", m->contended_pct, ">=", S2_CONTENDED_PCT);
+    evidence(f, "gil.waiters_mean", m->waiters_mean, ">=", S2_WAITERS_MEAN_WARN);
+    evidence(f, "gil.handoffs_per_s", m->handoffs_per_s, ">=", S2_HANDOFFS_PER_S);
+    evidence(f, "gil.wait_p99_ms", p99, ">=", 0);
+    evidence(f, "thread.max_gil_wait_pct", worst->pct[TS_GIL_WAIT], ">=", S2_THREAD_WAIT_PCT);
+    char where[600] = "";
+    uint32_t *rank = stack_counts_ranked(&worst->stacks[TS_GIL_WAIT]);
+    if (rank && worst->stacks[TS_GIL_WAIT].n)
+        frame_text(m, worst->stacks[TS_GIL_WAIT].ids[rank[0]], where, sizeof where);
+    free(rank);
+    text(f->culprit, sizeof f->culprit, "%u CPU-bound threads, e.g. thread %d %s waiting at %s",
+         waiting, worst->tid, worst->name, where[0] ? where : "(unknown)");
+    text(f->advice, sizeof f->advice,
+         "Only one thread runs Python at a time: keep at most one CPU-bound Python thread and "
+         "move CPU-bound work to processes (multiprocessing / ProcessPoolExecutor); raise the "
+         "switch interval (sys.setswitchinterval) if hand-offs dominate; size for the vCPUs "
+         "really available and check steal time; on 3.13+ consider the free-threaded build.");
+}
+
+/* S5: threads queue on one lock. */
+static void rule_lock_contention(const struct run_metrics *m, struct diagnosis *d)
+{
+    for (uint32_t k = 0; k < m->nlocks; k++) {
+        const struct lock_metrics *l = &m->locks[m->lock_order ? m->lock_order[k] : k];
+        if (l->nwaiters < S5_WAITERS || l->wait_pct < S5_WAIT_PCT_WARN)
+            continue;
+        struct finding *f = add(d, "S5", "Lock contention around a critical section",
+                                l->wait_pct >= S5_WAIT_PCT_CRIT ? SEV_CRITICAL : SEV_WARNING);
+        if (!f)
+            return;
+        char site[600] = "(unknown)", holder[700] = "";
+        uint32_t *rank = stack_counts_ranked(&l->sites);
+        if (rank && l->sites.n)
+            frame_text(m, l->sites.ids[rank[0]], site, sizeof site);
+        free(rank);
+        if (l->nact && l->act_order) {
+            const struct activity *a = &l->act[l->act_order[0]];
+            char fr[600];
+            frame_text(m, a->stack, fr, sizeof fr);
+            text(holder, sizeof holder, "; meanwhile thread %d %s was %s at %s",
+                 m->threads[a->thread].tid, m->threads[a->thread].name,
+                 tstate_kind_label(a->kind), fr);
+        }
+        text(f->verdict, sizeof f->verdict,
+             "%u threads spend %.0f%% of their time waiting on the lock at 0x%" PRIx64,
+             l->nwaiters, l->wait_pct, l->addr);
+        evidence(f, "lock.waiters", l->nwaiters, ">=", S5_WAITERS);
+        evidence(f, "lock.wait_pct", l->wait_pct, ">=", S5_WAIT_PCT_WARN);
+        text(f->culprit, sizeof f->culprit, "lock 0x%" PRIx64 " waited on at %s%s", l->addr, site,
+             holder);
+        text(f->advice, sizeof f->advice,
+             "Shrink the critical section guarded at %s; batch the work done under it (bulk "
+             "writes, one flush per N items); shard the lock by key (with a global lock order); "
+             "or give the resource a single owner thread fed by a queue. A readers-writer lock "
+             "only helps when reads dominate (the standard library has none).",
+             site);
+    }
+}
+
+/* The table: each rule is one scenario's condition, severity, evidence and
+ * advice; add a row to extend it. */
+static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
+    rule_loop_stalls,     /* S1, S3 */
+    rule_loop_lateness,   /* S7 */
+    rule_gil_thrashing,   /* S2 */
+    rule_lock_contention, /* S5 */
+};
+
+static int by_severity(const void *a, const void *b)
+{
+    const struct finding *x = a, *y = b;
+    if (x->severity != y->severity)
+        return (x->severity < y->severity) - (x->severity > y->severity);
+    return strcmp(x->scenario, y->scenario);
+}
+
+void diagnose(const struct run_metrics *m, struct diagnosis *d)
+{
+    d->n = 0;
+    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
+        RULES[i](m, d);
+    qsort(d->findings, (size_t)d->n, sizeof d->findings[0], by_severity);
+}

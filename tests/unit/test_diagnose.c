@@ -1,0 +1,187 @@
+/* The rule table on synthetic metrics: each threshold's edges. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "diagnose.h"
+
+static struct code_info CODE = {.name = "work", .filename = "app.py", .firstlineno = 1};
+
+struct fixture {
+    struct run_metrics m;
+    struct diagnosis d;
+};
+
+static struct fixture *fresh(void)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    metrics_init(&f->m);
+    f->m.interval_us = 5000;
+    f->m.stall_ms = 100;
+    return f;
+}
+
+static void release(struct fixture *f)
+{
+    metrics_free(&f->m);
+    free(f);
+}
+
+static const struct finding *find(const struct diagnosis *d, const char *scenario)
+{
+    for (int i = 0; i < d->n; i++)
+        if (strcmp(d->findings[i].scenario, scenario) == 0)
+            return &d->findings[i];
+    return NULL;
+}
+
+static void gil(struct fixture *f, double contended, double waiters, double handoffs)
+{
+    uint32_t t = metrics_add_thread(&f->m, 10, "w", 0x1000);
+    f->m.threads[t].pct[TS_GIL_WAIT] = 70;
+    f->m.contended_pct = contended;
+    f->m.waiters_mean = waiters;
+    f->m.handoffs_per_s = handoffs;
+}
+
+static void test_s2_edges(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    gil(f, 50, 1.5, 50);
+    diagnose(&f->m, &f->d);
+    const struct finding *s2 = find(&f->d, "S2");
+    assert_non_null(s2);
+    assert_int_equal(s2->severity, SEV_WARNING);
+    release(f);
+
+    double cases[][3] = {{49.9, 1.5, 50}, {50, 1.49, 50}, {50, 1.5, 49.9}};
+    for (size_t i = 0; i < 3; i++) {
+        f = fresh();
+        gil(f, cases[i][0], cases[i][1], cases[i][2]);
+        diagnose(&f->m, &f->d);
+        assert_null(find(&f->d, "S2"));
+        release(f);
+    }
+    f = fresh();
+    gil(f, 90, 3.0, 200);
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S2")->severity, SEV_CRITICAL);
+    release(f);
+}
+
+static void lock(struct fixture *f, uint32_t waiters, double wait_pct)
+{
+    f->m.locks = calloc(1, sizeof *f->m.locks);
+    f->m.nlocks = f->m.caplocks = 1;
+    f->m.locks[0].addr = 0xabc;
+    for (uint32_t i = 0; i < waiters; i++)
+        f->m.locks[0].waiters[f->m.locks[0].nwaiters++] =
+            metrics_add_thread(&f->m, (pid_t)(20 + i), "w", 0x2000 + i);
+    f->m.locks[0].wait_pct = wait_pct;
+}
+
+static void test_s5_edges(void **state)
+{
+    (void)state;
+    struct { uint32_t waiters; double pct; int expect; } cases[] = {
+        {2, 20, SEV_WARNING}, {2, 19.9, -1}, {1, 90, -1}, {3, 50, SEV_CRITICAL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fixture *f = fresh();
+        lock(f, cases[i].waiters, cases[i].pct);
+        diagnose(&f->m, &f->d);
+        const struct finding *s5 = find(&f->d, "S5");
+        if (cases[i].expect < 0)
+            assert_null(s5);
+        else {
+            assert_non_null(s5);
+            assert_int_equal(s5->severity, cases[i].expect);
+            assert_non_null(strstr(s5->culprit, "0xabc"));
+        }
+        release(f);
+    }
+}
+
+static void loop(struct fixture *f, double stalled_pct, double max_ms, bool on_cpu, double lag)
+{
+    uint32_t t = metrics_add_thread(&f->m, 30, "loop", 0x3000);
+    struct loop_track *l = &f->m.threads[t].loop;
+    struct py_frame fr = {&CODE, 7};
+    l->seen = true;
+    l->nstalls = 2;
+    l->stalled_pct = stalled_pct;
+    l->stall_max_ms = max_ms;
+    l->timer_lag_max_ms = lag;
+    l->nculprits = 1;
+    l->culprits[0].frame = stack_table_intern(&f->m.stacks, &fr, 1);
+    l->culprits[0].share_pct = 100;
+    l->culprits[0].on_cpu_samples = on_cpu ? 10 : 0;
+    l->culprits[0].blocked_samples = on_cpu ? 0 : 10;
+    l->culprits[0].syscall = on_cpu ? -1 : 230;
+}
+
+static void test_loop_edges(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    loop(f, 5, 300, true, 99);
+    diagnose(&f->m, &f->d);
+    const struct finding *s1 = find(&f->d, "S1");
+    assert_non_null(s1);
+    assert_int_equal(s1->severity, SEV_WARNING);
+    assert_non_null(strstr(s1->culprit, "work (app.py:7), on CPU"));
+    assert_null(find(&f->d, "S7")); /* 99 ms of lateness: below the info level */
+    release(f);
+
+    f = fresh();
+    loop(f, 4.9, 300, true, 100);
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S1"));
+    assert_int_equal(find(&f->d, "S7")->severity, SEV_INFO);
+    release(f);
+
+    f = fresh();
+    loop(f, 20, 300, false, 250);
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S1"));
+    const struct finding *s3 = find(&f->d, "S3");
+    assert_non_null(s3);
+    assert_int_equal(s3->severity, SEV_CRITICAL);
+    assert_non_null(strstr(s3->culprit, "clock_nanosleep"));
+    assert_int_equal(find(&f->d, "S7")->severity, SEV_WARNING);
+    /* Most severe first. */
+    assert_string_equal(f->d.findings[0].scenario, "S3");
+    release(f);
+
+    f = fresh();
+    loop(f, 6, 1000, true, 0);
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S1")->severity, SEV_CRITICAL); /* a 1 s stall */
+    release(f);
+}
+
+static void test_nothing_wrong(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    gil(f, 10, 0.1, 500);
+    diagnose(&f->m, &f->d);
+    assert_int_equal(f->d.n, 0);
+    release(f);
+}
+
+int run_diagnose_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_s2_edges),
+        cmocka_unit_test(test_s5_edges),
+        cmocka_unit_test(test_loop_edges),
+        cmocka_unit_test(test_nothing_wrong),
+    };
+    return cmocka_run_group_tests_name("diagnose", tests, NULL, NULL);
+}
