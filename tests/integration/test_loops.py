@@ -28,10 +28,13 @@ def sample_loops(python, *args, seconds=3.5):
         w.stop()
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
+    # The stalls the workload injected, as it measured them itself.
+    w.injected_ms = [json.loads(l)["injected_ms"] for l in w.proc.stdout.read().splitlines()
+                     if "injected_ms" in l]
     return w, doc, {l["tid"]: l for l in doc["loops"]}
 
 
-def check_injected_stalls(loop, seconds):
+def check_injected_stalls(loop, seconds, injected_ms):
     injected = seconds / PERIOD_S
     assert abs(loop["stall_count"] - injected) <= 1, loop
     # A stall cut by the start or the end of the run is shorter; every
@@ -42,21 +45,21 @@ def check_injected_stalls(loop, seconds):
     assert loop["stall_max_ms"] <= 400
     assert loop["timer_lag_max_ms"] == loop["stall_max_ms"]
     assert loop["timer_lag_mean_ms"] > 0
-    # eBPF times each stall from the selector's exit to its next entry: the
-    # injected 300 ms, to within 5 ms (a stall already under way when the
-    # probes attached is not reported).
+    # eBPF times each stall from the selector's exit to its next entry:
+    # within 5 ms of an injected one as the workload measured it (a stall
+    # already under way when the probes attached is not reported).
     exact = loop["exact"]
     assert exact is not None, loop["exact_unavailable"]
     assert exact["stall_count"] >= injected - 2, exact
     for ms in exact["stalls_ms"]:
-        assert abs(ms - STALL_MS) <= 5, exact
+        assert min(abs(ms - i) for i in injected_ms) <= 5, (exact, injected_ms)
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["c-tasks", "pure-python-tasks"])
 def test_cpu_bound_stall_and_its_culprit(python, pure):
     w, doc, loops = sample_loops(python, "cpu", *(["--pure"] if pure else []))
     loop = loops[w.info["tids"]["loop-0"]]
-    check_injected_stalls(loop, doc["run"]["duration_s"])
+    check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms)
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True and culprit["share_pct"] >= 90, culprit
@@ -71,7 +74,7 @@ def test_uvloop_loop(python_debian):
     frame of its own: its loop is recognised all the same."""
     w, doc, loops = sample_loops(python_debian, "cpu", "--uvloop")
     loop = loops[w.info["tids"]["loop-0"]]
-    check_injected_stalls(loop, doc["run"]["duration_s"])
+    check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms)
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True
@@ -80,7 +83,7 @@ def test_uvloop_loop(python_debian):
 def test_blocking_call_inside_a_coroutine(python):
     w, doc, loops = sample_loops(python, "sleep")
     loop = loops[w.info["tids"]["loop-0"]]
-    check_injected_stalls(loop, doc["run"]["duration_s"])
+    check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms)
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("sleep_injector", MARKS["sleep_stall"])
     assert culprit["on_cpu"] is False and culprit["syscall"] in SLEEP_SYSCALLS, culprit

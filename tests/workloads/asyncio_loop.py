@@ -36,16 +36,25 @@ def burn_cpu():
     while time.perf_counter() < end: pass  # MARK:cpu_stall  # noqa: E701
 
 
+def report(start):
+    """Each injected stall as the workload itself measured it."""
+    print(json.dumps({"injected_ms": (time.perf_counter() - start) * 1000}), flush=True)
+
+
 async def cpu_injector():
     while True:
         await asyncio.sleep(PERIOD_S - STALL_S)
+        start = time.perf_counter()
         burn_cpu()
+        report(start)
 
 
 async def sleep_injector():
     while True:
         await asyncio.sleep(PERIOD_S - STALL_S)
+        start = time.perf_counter()
         time.sleep(STALL_S)  # MARK:sleep_stall
+        report(start)
 
 
 async def echo(reader, writer):
