@@ -10,6 +10,7 @@
 #include "addrmap.h"
 #include "loops.h"
 #include "stacks.h"
+#include "system.h"
 
 enum tstate_kind {
     TS_GIL_HELD,
@@ -162,6 +163,7 @@ struct run_metrics {
     double stall_ms;           /* loop stall threshold */
     char bpf_note[192];        /* why it did not, when it did not */
     char loop_bpf_note[192];   /* the same for exact event-loop stalls */
+    struct system_view system; /* process tree, CPUs, memory */
     /* derived */
     double rate_hz, period_ms;
     bool behind;

@@ -92,7 +92,9 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
                                  .progress_arg = &pid,
                                  .on_refresh = refresh_exact,
                                  .refresh_arg = &exact};
+    system_begin(opt->pid, &m.system);
     r = sampler_run(&rt, &cache, &so, &m, &cost, err);
+    system_end(opt->pid, &m.system, m.duration_s);
     if (r == GP_OK) {
         gil_exact_collect(exact.gil, &rt, &cache, &m);
         loop_exact_collect(exact.loops, &m);

@@ -272,6 +272,27 @@ static void text_locks(FILE *out, const struct sample_report *r)
     }
 }
 
+static void text_system(FILE *out, const struct sample_report *r)
+{
+    const struct system_view *v = &r->m->system;
+    fprintf(out, "\nProcess and system\n");
+    fprintf(out, "  CPUs         %d logical, %d physical cores; the process may use %d", v->cpu.logical,
+            v->cpu.physical, v->cpu.affinity);
+    if (v->cpu.quota_cpus > 0)
+        fprintf(out, ", cgroup quota %.2f CPUs", v->cpu.quota_cpus);
+    fprintf(out, "; steal %.1f%%; runnable tasks %d -> %d\n", v->cpu.steal_pct,
+            v->cpu.running_start, v->cpu.running_end);
+    fprintf(out, "  children     %d -> %d (%+.1f/s), %d zombie%s, %d Python, %d running\n",
+            v->tree_start.children, v->tree_end.children, v->children_growth_per_s,
+            v->tree_end.zombies, v->tree_end.zombies == 1 ? "" : "s", v->tree_end.python_children,
+            v->tree_end.busy_children);
+    fprintf(out, "  memory       RSS %.1f -> %.1f MiB (%+.0f KiB/s); %d thread stacks: %.1f MiB "
+                 "reserved, %.1f MiB resident\n",
+            (double)v->mem_start.rss_kb / 1024, (double)v->mem_end.rss_kb / 1024,
+            v->rss_growth_kb_per_s, v->mem_end.stacks, (double)v->mem_end.stacks_reserved_kb / 1024,
+            (double)v->mem_end.stacks_resident_kb / 1024);
+}
+
 static void text_diagnosis(FILE *out, const struct sample_report *r)
 {
     const struct diagnosis *d = r->diag;
@@ -304,6 +325,7 @@ void report_sample_text(FILE *out, const struct sample_report *r)
     text_threads(out, r);
     text_loops(out, r);
     text_locks(out, r);
+    text_system(out, r);
     text_diagnosis(out, r);
 }
 
@@ -601,6 +623,36 @@ int report_sample_json(FILE *out, const struct sample_report *r)
         json_object_array_add(locks, lock_json(r, &m->locks[m->lock_order[k]]));
     json_object_object_add(root, "locks", locks);
     json_object_object_add(root, "loops", loops_json(r));
+    const struct system_view *v = &m->system;
+    json_object *sys = json_object_new_object();
+    json_object *cpu = json_object_new_object();
+    json_object_object_add(cpu, "logical", json_object_new_int(v->cpu.logical));
+    json_object_object_add(cpu, "physical", json_object_new_int(v->cpu.physical));
+    json_object_object_add(cpu, "affinity", json_object_new_int(v->cpu.affinity));
+    json_object_object_add(cpu, "cgroup_quota_cpus", v->cpu.quota_cpus > 0 ? jd(v->cpu.quota_cpus) : NULL);
+    json_object_object_add(cpu, "steal_pct", jd(v->cpu.steal_pct));
+    json_object_object_add(cpu, "runnable_start", json_object_new_int(v->cpu.running_start));
+    json_object_object_add(cpu, "runnable_end", json_object_new_int(v->cpu.running_end));
+    json_object_object_add(sys, "cpu", cpu);
+    json_object *tree = json_object_new_object();
+    json_object_object_add(tree, "children_start", json_object_new_int(v->tree_start.children));
+    json_object_object_add(tree, "children_end", json_object_new_int(v->tree_end.children));
+    json_object_object_add(tree, "children_growth_per_s", jd(v->children_growth_per_s));
+    json_object_object_add(tree, "zombies", json_object_new_int(v->tree_end.zombies));
+    json_object_object_add(tree, "python_children", json_object_new_int(v->tree_end.python_children));
+    json_object_object_add(tree, "running_children", json_object_new_int(v->tree_end.busy_children));
+    json_object_object_add(sys, "process_tree", tree);
+    json_object *mem = json_object_new_object();
+    json_object_object_add(mem, "rss_start_kb", json_object_new_int64((int64_t)v->mem_start.rss_kb));
+    json_object_object_add(mem, "rss_end_kb", json_object_new_int64((int64_t)v->mem_end.rss_kb));
+    json_object_object_add(mem, "rss_growth_kb_per_s", jd(v->rss_growth_kb_per_s));
+    json_object_object_add(mem, "thread_stacks", json_object_new_int(v->mem_end.stacks));
+    json_object_object_add(mem, "stacks_reserved_kb",
+                           json_object_new_int64((int64_t)v->mem_end.stacks_reserved_kb));
+    json_object_object_add(mem, "stacks_resident_kb",
+                           json_object_new_int64((int64_t)v->mem_end.stacks_resident_kb));
+    json_object_object_add(sys, "memory", mem);
+    json_object_object_add(root, "system", sys);
     json_object *findings = json_object_new_array();
     for (int i = 0; r->diag && i < r->diag->n; i++) {
         const struct finding *f = &r->diag->findings[i];

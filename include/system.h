@@ -1,0 +1,49 @@
+/* What the scenarios need beyond GIL and loops (S4, S6, S8): the target's
+ * process tree, the CPUs it may use, and its memory. Read from /proc and
+ * /sys at the start and the end of a run. */
+#ifndef GILPROBE_SYSTEM_H
+#define GILPROBE_SYSTEM_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cpu_view {
+    int logical;          /* online CPUs */
+    int physical;         /* distinct (package, core) pairs */
+    int affinity;         /* CPUs the target may run on */
+    double quota_cpus;    /* cgroup v2 cpu.max quota/period; 0: no limit */
+    double steal_pct;     /* CPU steal over the run (VMs) */
+    int running_start, running_end; /* runnable tasks system-wide (loadavg) */
+};
+
+struct tree_view {
+    int children;         /* descendants, all depths */
+    int zombies;          /* of them, exited but not reaped */
+    int python_children;  /* descendants that are CPython processes */
+    int busy_children;    /* descendants that were running (state R) */
+};
+
+struct mem_view {
+    uint64_t rss_kb;
+    uint64_t stacks_reserved_kb; /* thread stack mappings (virtual) */
+    uint64_t stacks_resident_kb; /* of which resident */
+    int stacks;                  /* thread stack mappings found */
+};
+
+struct system_view {
+    struct cpu_view cpu;
+    struct tree_view tree_start, tree_end;
+    struct mem_view mem_start, mem_end;
+    double seconds;              /* between start and end */
+    double children_growth_per_s;
+    double rss_growth_kb_per_s;
+};
+
+/* Start-of-run readings; stat_state keeps /proc/stat for the steal delta. */
+void system_begin(pid_t pid, struct system_view *v);
+void system_end(pid_t pid, struct system_view *v, double seconds);
+
+/* Exposed for tests: count online CPUs and physical cores under a sysfs root. */
+void system_topology(const char *sysfs_cpu_root, int *logical, int *physical);
+
+#endif

@@ -1,0 +1,262 @@
+#include "system.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+#define MAX_TREE 65536
+
+static bool read_file(const char *path, char *buf, size_t sz)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sz - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return true;
+}
+
+void system_topology(const char *root, int *logical, int *physical)
+{
+    *logical = *physical = 0;
+    DIR *d = opendir(root);
+    if (!d)
+        return;
+    long keys[4096];
+    int nkeys = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "cpu", 3) != 0 || !isdigit((unsigned char)de->d_name[3]))
+            continue;
+        char path[1024], buf[64];
+        snprintf(path, sizeof path, "%s/%s/online", root, de->d_name);
+        if (read_file(path, buf, sizeof buf) && buf[0] == '0')
+            continue; /* offline (cpu0 has no "online" file: always on) */
+        (*logical)++;
+        long core = -1, pkg = 0;
+        snprintf(path, sizeof path, "%s/%s/topology/core_id", root, de->d_name);
+        if (read_file(path, buf, sizeof buf))
+            core = atol(buf);
+        snprintf(path, sizeof path, "%s/%s/topology/physical_package_id", root, de->d_name);
+        if (read_file(path, buf, sizeof buf))
+            pkg = atol(buf);
+        long key = core < 0 ? -1 - *logical : pkg * 100000 + core;
+        bool seen = false;
+        for (int i = 0; i < nkeys && !seen; i++)
+            seen = keys[i] == key;
+        if (!seen && nkeys < 4096)
+            keys[nkeys++] = key;
+    }
+    closedir(d);
+    *physical = nkeys;
+}
+
+/* cgroup v2 cpu.max of the target's cgroup: "max 100000" or "50000 100000". */
+static double cgroup_quota(pid_t pid)
+{
+    char path[256], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", pid);
+    if (!read_file(path, buf, sizeof buf))
+        return 0;
+    char *p = strstr(buf, "0::");
+    if (!p)
+        return 0;
+    p += 3;
+    p[strcspn(p, "\n")] = '\0';
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", p);
+    char q[64];
+    if (!read_file(path, q, sizeof q) || strncmp(q, "max", 3) == 0)
+        return 0;
+    double quota = 0, period = 0;
+    if (sscanf(q, "%lf %lf", &quota, &period) != 2 || period <= 0)
+        return 0;
+    return quota / period;
+}
+
+static bool stat_cpu(uint64_t *total, uint64_t *steal)
+{
+    char buf[512];
+    if (!read_file("/proc/stat", buf, sizeof buf))
+        return false;
+    unsigned long long v[10] = {0};
+    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) < 8)
+        return false;
+    *total = 0;
+    for (int i = 0; i < 8; i++)
+        *total += v[i];
+    *steal = v[7];
+    return true;
+}
+
+static int running_tasks(void)
+{
+    char buf[128];
+    int running = 0, total = 0;
+    if (read_file("/proc/loadavg", buf, sizeof buf))
+        sscanf(buf, "%*f %*f %*f %d/%d", &running, &total);
+    return running;
+}
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (!read_file(path, buf, sizeof buf))
+        return '?';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] ? p[2] : '?';
+}
+
+static bool is_python(pid_t pid)
+{
+    char path[64], exe[512];
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    const char *b = strrchr(exe, '/');
+    return b && strncmp(b + 1, "python", 6) == 0;
+}
+
+/* Children of every thread of pid (/proc/PID/task/TID/children). */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < max) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char cpath[320];
+        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", pid, de->d_name);
+        FILE *f = fopen(cpath, "re");
+        if (!f)
+            continue;
+        int c;
+        while (n < max && fscanf(f, "%d", &c) == 1)
+            out[n++] = c;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static void tree(pid_t pid, struct tree_view *t)
+{
+    memset(t, 0, sizeof *t);
+    pid_t *queue = malloc(MAX_TREE * sizeof *queue);
+    if (!queue)
+        return;
+    int head = 0, tail = children_of(pid, queue, MAX_TREE);
+    while (head < tail) {
+        pid_t c = queue[head++];
+        char st = proc_state(c);
+        t->children++;
+        t->zombies += st == 'Z';
+        t->busy_children += st == 'R';
+        t->python_children += st != 'Z' && is_python(c);
+        tail += children_of(c, queue + tail, MAX_TREE - tail);
+    }
+    free(queue);
+}
+
+/* RSS, and the thread stack mappings: the mapping that holds each blocked
+ * thread's stack pointer (from its syscall line), with its resident size. */
+static void memory(pid_t pid, struct mem_view *m)
+{
+    memset(m, 0, sizeof *m);
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (read_file(path, buf, sizeof buf)) {
+        char *p = strstr(buf, "VmRSS:");
+        if (p)
+            m->rss_kb = strtoull(p + 6, NULL, 10);
+    }
+    pid_t *tids;
+    size_t ntids;
+    if (proc_list_tasks(pid, &tids, &ntids) != 0)
+        return;
+    uint64_t *sps = calloc(ntids ? ntids : 1, sizeof *sps);
+    for (size_t i = 0; sps && i < ntids; i++) {
+        struct task_info ti;
+        if (proc_task_read(pid, tids[i], &ti) == 0 && ti.syscall_nr != SYSCALL_NONE)
+            sps[i] = ti.sp;
+    }
+    free(tids);
+    snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+    FILE *f = fopen(path, "re");
+    if (!f || !sps) {
+        if (f)
+            fclose(f);
+        free(sps);
+        return;
+    }
+    char line[512];
+    uint64_t start = 0, end = 0;
+    bool stack = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long s, e;
+        if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            start = s;
+            end = e;
+            stack = false;
+            for (size_t i = 0; i < ntids && !stack; i++)
+                stack = sps[i] >= start && sps[i] < end;
+            if (stack) {
+                m->stacks++;
+                m->stacks_reserved_kb += (end - start) / 1024;
+            }
+        } else if (stack && strncmp(line, "Rss:", 4) == 0) {
+            m->stacks_resident_kb += strtoull(line + 4, NULL, 10);
+        }
+    }
+    fclose(f);
+    free(sps);
+}
+
+static uint64_t g_total0, g_steal0;
+
+void system_begin(pid_t pid, struct system_view *v)
+{
+    memset(v, 0, sizeof *v);
+    system_topology("/sys/devices/system/cpu", &v->cpu.logical, &v->cpu.physical);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(pid, sizeof set, &set) == 0)
+        v->cpu.affinity = CPU_COUNT(&set);
+    v->cpu.quota_cpus = cgroup_quota(pid);
+    v->cpu.running_start = running_tasks();
+    stat_cpu(&g_total0, &g_steal0);
+    tree(pid, &v->tree_start);
+    memory(pid, &v->mem_start);
+}
+
+void system_end(pid_t pid, struct system_view *v, double seconds)
+{
+    uint64_t total, steal;
+    if (stat_cpu(&total, &steal) && total > g_total0)
+        v->cpu.steal_pct = 100.0 * (double)(steal - g_steal0) / (double)(total - g_total0);
+    v->cpu.running_end = running_tasks();
+    tree(pid, &v->tree_end);
+    memory(pid, &v->mem_end);
+    v->seconds = seconds;
+    if (seconds > 0) {
+        v->children_growth_per_s =
+            (double)(v->tree_end.children - v->tree_start.children) / seconds;
+        v->rss_growth_kb_per_s =
+            ((double)v->mem_end.rss_kb - (double)v->mem_start.rss_kb) / seconds;
+    }
+}
