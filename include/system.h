@@ -18,6 +18,8 @@ struct cpu_view {
 
 struct tree_view {
     int children;         /* descendants, all depths */
+    int cpu_bound_children; /* descendants using >= a quarter CPU over the run (end only) */
+    double children_cpu_pct; /* their CPU use together, % of one CPU */
     int zombies;          /* of them, exited but not reaped */
     int python_children;  /* descendants that are CPython processes */
     int busy_children;    /* descendants that were running (state R) */
@@ -35,6 +37,7 @@ struct system_view {
     struct tree_view tree_start, tree_end;
     struct mem_view mem_start, mem_end;
     double seconds;              /* between start and end */
+    double target_cpu_pct;       /* the target process itself, over the run */
     double children_growth_per_s;
     double rss_growth_kb_per_s;
 };

@@ -25,6 +25,13 @@
 #define S5_WAITERS 2                /* lock contention */
 #define S5_WAIT_PCT_WARN 20.0
 #define S5_WAIT_PCT_CRIT 50.0
+#define S4_GROWTH_PER_S 1.0         /* worker processes multiply */
+#define S4_GROWTH_CRIT_PER_S 5.0
+#define S4_ZOMBIES 3                /* unreaped children */
+#define S6_CPU_BOUND_SHARE 0.5      /* the target itself, using half a CPU, is a worker */
+#define S6_SATURATION 0.7           /* the workers keep this share of the cores busy */
+#define S8_THREADS 100              /* hundreds of threads */
+#define S8_RSS_GROWTH_KB_S 1024.0   /* memory keeps growing: 1 MiB/s */
 
 const char *severity_name(enum severity s)
 {
@@ -234,6 +241,111 @@ static void rule_lock_contention(const struct run_metrics *m, struct diagnosis *
     }
 }
 
+/* S4: the process tree grows, or children are not reaped. */
+static void rule_process_growth(const struct run_metrics *m, struct diagnosis *d)
+{
+    const struct system_view *v = &m->system;
+    bool growing = v->children_growth_per_s >= S4_GROWTH_PER_S;
+    bool zombies = v->tree_end.zombies >= S4_ZOMBIES;
+    if (!growing && !zombies)
+        return;
+    int cpus = v->cpu.affinity ? v->cpu.affinity : v->cpu.logical;
+    enum severity sev = v->children_growth_per_s >= S4_GROWTH_CRIT_PER_S ||
+                                v->tree_end.children > 4 * cpus
+                            ? SEV_CRITICAL
+                            : SEV_WARNING;
+    struct finding *f = add(d, "S4", "Worker processes multiply, jobs pile up", sev);
+    if (!f)
+        return;
+    text(f->verdict, sizeof f->verdict,
+         "the process tree went from %d to %d children (%+.1f/s) on %d usable CPUs; %d exited "
+         "children are not reaped",
+         v->tree_start.children, v->tree_end.children, v->children_growth_per_s, cpus,
+         v->tree_end.zombies);
+    evidence(f, "process.children_growth_per_s", v->children_growth_per_s, ">=", S4_GROWTH_PER_S);
+    evidence(f, "process.children", v->tree_end.children, ">=", 0);
+    evidence(f, "process.zombies", v->tree_end.zombies, ">=", S4_ZOMBIES);
+    evidence(f, "cpu.usable", cpus, ">=", 0);
+    text(f->culprit, sizeof f->culprit, "the target spawns child processes%s",
+         v->tree_end.zombies ? " and does not wait() for them" : "");
+    text(f->advice, sizeof f->advice,
+         "Use a fixed-size pool (multiprocessing.Pool / ProcessPoolExecutor with max_workers "
+         "about the CPU count) instead of a process per job; reap children (join(), wait()); "
+         "apply back-pressure on the queue instead of spawning; maxtasksperchild to recycle "
+         "leaky workers; a real broker (Redis, RabbitMQ) for work across machines.");
+}
+
+/* S6: more CPU-bound workers than physical cores available. */
+static void rule_oversubscribed(const struct run_metrics *m, struct diagnosis *d)
+{
+    const struct system_view *v = &m->system;
+    int workers = v->tree_end.cpu_bound_children +
+                  (v->target_cpu_pct >= 100.0 * S6_CPU_BOUND_SHARE ? 1 : 0);
+    int cores = v->cpu.physical ? v->cpu.physical : v->cpu.logical;
+    if (v->cpu.affinity && v->cpu.affinity < cores)
+        cores = v->cpu.affinity;
+    if (v->cpu.quota_cpus > 0 && v->cpu.quota_cpus < cores)
+        cores = (int)v->cpu.quota_cpus > 0 ? (int)v->cpu.quota_cpus : 1;
+    if (workers <= cores || v->tree_end.cpu_bound_children == 0 ||
+        v->tree_end.children_cpu_pct < S6_SATURATION * 100.0 * cores)
+        return;
+    struct finding *f = add(d, "S6", "More CPU-bound workers than physical cores", SEV_WARNING);
+    if (!f)
+        return;
+    text(f->verdict, sizeof f->verdict,
+         "%d CPU-bound workers share %d physical cores available to them (%d logical, "
+         "affinity %d%s): they slow each other down",
+         workers, cores, v->cpu.logical, v->cpu.affinity,
+         v->cpu.quota_cpus > 0 ? ", cgroup quota" : "");
+    evidence(f, "process.cpu_bound_workers", workers, ">", cores);
+    evidence(f, "process.workers_cpu_pct", v->tree_end.children_cpu_pct, ">=",
+             S6_SATURATION * 100.0 * cores);
+    evidence(f, "cpu.physical", v->cpu.physical, ">=", 0);
+    evidence(f, "cpu.affinity", v->cpu.affinity, ">=", 0);
+    evidence(f, "cpu.steal_pct", v->cpu.steal_pct, ">=", 0);
+    text(f->culprit, sizeof f->culprit, "%d CPU-bound child processes", v->tree_end.cpu_bound_children);
+    text(f->advice, sizeof f->advice,
+         "Size CPU-bound pools to the physical cores the process may use (%d here), not "
+         "os.cpu_count() on SMT machines or in a container with a quota; pin with taskset / "
+         "os.sched_setaffinity when cache locality matters; benchmark 1, 2, 4, ... workers.",
+         cores);
+}
+
+/* S8: hundreds of threads; memory growth or not. */
+static void rule_many_threads(const struct run_metrics *m, struct diagnosis *d)
+{
+    const struct system_view *v = &m->system;
+    if (m->py_max < S8_THREADS)
+        return;
+    bool growing = v->rss_growth_kb_per_s >= S8_RSS_GROWTH_KB_S;
+    uint32_t idle = 0;
+    for (uint32_t i = 0; i < m->nthreads; i++)
+        idle += m->threads[i].pct[TS_IO_WAIT] + m->threads[i].pct[TS_SLEEP] +
+                    m->threads[i].pct[TS_LOCK_WAIT] >= 90.0;
+    struct finding *f = add(d, "S8", "Hundreds of threads, memory keeps growing",
+                            growing ? SEV_WARNING : SEV_INFO);
+    if (!f)
+        return;
+    text(f->verdict, sizeof f->verdict,
+         "%u Python threads (%u mostly idle in waits), thread stacks %.0f MiB reserved but "
+         "%.1f MiB resident; RSS %+.0f KiB/s%s",
+         m->py_max, idle, (double)v->mem_end.stacks_reserved_kb / 1024,
+         (double)v->mem_end.stacks_resident_kb / 1024, v->rss_growth_kb_per_s,
+         m->py_max > m->py_min ? "; the thread count grew" : "");
+    evidence(f, "threads.python_max", m->py_max, ">=", S8_THREADS);
+    evidence(f, "memory.rss_growth_kb_per_s", v->rss_growth_kb_per_s, ">=", S8_RSS_GROWTH_KB_S);
+    evidence(f, "memory.stacks_reserved_kb", (double)v->mem_end.stacks_reserved_kb, ">=", 0);
+    evidence(f, "memory.stacks_resident_kb", (double)v->mem_end.stacks_resident_kb, ">=", 0);
+    text(f->culprit, sizeof f->culprit, "%u threads%s", m->py_max,
+         growing ? " and a growing heap" : "");
+    text(f->advice, sizeof f->advice,
+         "Thread stack reservations are virtual: the resident size is what costs. Find heap "
+         "growth with tracemalloc snapshots; a steady thread count means no thread leak, a "
+         "growing one means threads never exit; serve I/O-bound connections with asyncio "
+         "instead of a thread each; lower threading.stack_size() only after measuring the "
+         "deepest stack.");
+}
+
 /* The table: each rule is one scenario's condition, severity, evidence and
  * advice; add a row to extend it. */
 static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
@@ -241,6 +353,9 @@ static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
     rule_loop_lateness,   /* S7 */
     rule_gil_thrashing,   /* S2 */
     rule_lock_contention, /* S5 */
+    rule_process_growth,  /* S4 */
+    rule_oversubscribed,  /* S6 */
+    rule_many_threads,    /* S8 */
 };
 
 static int by_severity(const void *a, const void *b)

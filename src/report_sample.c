@@ -641,6 +641,10 @@ int report_sample_json(FILE *out, const struct sample_report *r)
     json_object_object_add(tree, "zombies", json_object_new_int(v->tree_end.zombies));
     json_object_object_add(tree, "python_children", json_object_new_int(v->tree_end.python_children));
     json_object_object_add(tree, "running_children", json_object_new_int(v->tree_end.busy_children));
+    json_object_object_add(tree, "cpu_bound_children",
+                           json_object_new_int(v->tree_end.cpu_bound_children));
+    json_object_object_add(tree, "cpu_bound_children_cpu_pct", jd(v->tree_end.children_cpu_pct));
+    json_object_object_add(tree, "target_cpu_pct", jd(v->target_cpu_pct));
     json_object_object_add(sys, "process_tree", tree);
     json_object *mem = json_object_new_object();
     json_object_object_add(mem, "rss_start_kb", json_object_new_int64((int64_t)v->mem_start.rss_kb));

@@ -11,6 +11,7 @@
 #include "proc.h"
 
 #define MAX_TREE 65536
+#define CPU_BOUND_SHARE 0.25
 
 static bool read_file(const char *path, char *buf, size_t sz)
 {
@@ -154,12 +155,40 @@ static int children_of(pid_t pid, pid_t *out, int max)
     return n;
 }
 
-static void tree(pid_t pid, struct tree_view *t)
+/* utime+stime of a whole process (clock ticks). */
+static uint64_t process_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (!read_file(path, buf, sizeof buf))
+        return 0;
+    const char *p = strrchr(buf, ')');
+    int field = 2;
+    while (p && *p && field < 14) {
+        if (*p == ' ')
+            field++;
+        p++;
+    }
+    unsigned long long ut = 0, st = 0;
+    if (p)
+        sscanf(p, "%llu %llu", &ut, &st);
+    return ut + st;
+}
+
+/* Children's CPU ticks at the start, to tell CPU-bound ones at the end. */
+static pid_t g_child_pid[MAX_TREE / 16];
+static uint64_t g_child_ticks[MAX_TREE / 16];
+static int g_nchildren;
+static uint64_t g_target_ticks;
+
+static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
 {
     memset(t, 0, sizeof *t);
     pid_t *queue = malloc(MAX_TREE * sizeof *queue);
     if (!queue)
         return;
+    if (start)
+        g_nchildren = 0;
     int head = 0, tail = children_of(pid, queue, MAX_TREE);
     while (head < tail) {
         pid_t c = queue[head++];
@@ -168,6 +197,24 @@ static void tree(pid_t pid, struct tree_view *t)
         t->zombies += st == 'Z';
         t->busy_children += st == 'R';
         t->python_children += st != 'Z' && is_python(c);
+        uint64_t ticks = st == 'Z' ? 0 : process_ticks(c);
+        if (start && g_nchildren < MAX_TREE / 16) {
+            g_child_pid[g_nchildren] = c;
+            g_child_ticks[g_nchildren++] = ticks;
+        } else if (!start && seconds > 0) {
+            for (int i = 0; i < g_nchildren; i++) {
+                if (g_child_pid[i] != c || ticks < g_child_ticks[i])
+                    continue;
+                double share = (double)(ticks - g_child_ticks[i]) /
+                               (double)sysconf(_SC_CLK_TCK) / seconds;
+                /* Oversubscribed workers cannot each get a whole CPU:
+                 * wanting a quarter of one already makes them CPU-bound. */
+                if (share >= CPU_BOUND_SHARE) {
+                    t->cpu_bound_children++;
+                    t->children_cpu_pct += 100.0 * share;
+                }
+            }
+        }
         tail += children_of(c, queue + tail, MAX_TREE - tail);
     }
     free(queue);
@@ -240,8 +287,9 @@ void system_begin(pid_t pid, struct system_view *v)
     v->cpu.quota_cpus = cgroup_quota(pid);
     v->cpu.running_start = running_tasks();
     stat_cpu(&g_total0, &g_steal0);
-    tree(pid, &v->tree_start);
+    tree(pid, &v->tree_start, true, 0);
     memory(pid, &v->mem_start);
+    g_target_ticks = process_ticks(pid);
 }
 
 void system_end(pid_t pid, struct system_view *v, double seconds)
@@ -250,9 +298,13 @@ void system_end(pid_t pid, struct system_view *v, double seconds)
     if (stat_cpu(&total, &steal) && total > g_total0)
         v->cpu.steal_pct = 100.0 * (double)(steal - g_steal0) / (double)(total - g_total0);
     v->cpu.running_end = running_tasks();
-    tree(pid, &v->tree_end);
+    tree(pid, &v->tree_end, false, seconds);
     memory(pid, &v->mem_end);
     v->seconds = seconds;
+    uint64_t ticks = process_ticks(pid);
+    if (seconds > 0 && ticks >= g_target_ticks)
+        v->target_cpu_pct =
+            100.0 * (double)(ticks - g_target_ticks) / (double)sysconf(_SC_CLK_TCK) / seconds;
     if (seconds > 0) {
         v->children_growth_per_s =
             (double)(v->tree_end.children - v->tree_start.children) / seconds;

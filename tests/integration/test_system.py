@@ -4,7 +4,7 @@ import os
 import signal
 
 import pytest
-from conftest import Workload, interpreter_params, run_gilprobe
+from conftest import INTERPRETERS, Workload, interpreter_params, run_gilprobe
 
 
 @pytest.fixture(params=interpreter_params())
@@ -49,3 +49,85 @@ def test_cpus_and_thread_stacks(python):
     assert mem["stacks_reserved_kb"] >= 4 * 1024, mem
     assert mem["stacks_resident_kb"] < mem["stacks_reserved_kb"] / 4, mem
     assert mem["rss_end_kb"] > 1024
+
+
+def findings(w, seconds=2.0):
+    r = run_gilprobe(["-p", str(w.pid), "-d", str(seconds), "--json"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["findings"]
+
+
+def test_growing_tree_is_s4(python):
+    w = Workload(python, "children.py", ["3"])
+    try:
+        found = findings(w, seconds=1.5)
+    finally:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.stop()
+    assert found[0]["scenario"] == "S4", found
+    assert "wait()" in found[0]["culprit"]
+
+
+def test_many_threads_and_a_growing_heap_is_s8(python):
+    w = Workload(python, "threads_mem.py", ["150", "4"])
+    try:
+        found = findings(w, seconds=2.0)
+    finally:
+        w.stop()
+    s8 = [f for f in found if f["scenario"] == "S8"]
+    assert s8 and s8[0]["severity"] == "warning", found
+    assert found[0]["scenario"] == "S8", found
+
+
+def test_idle_threads_without_growth_are_only_info(python):
+    w = Workload(python, "threads_mem.py", ["150", "0"])
+    try:
+        found = findings(w, seconds=1.0)
+    finally:
+        w.stop()
+    assert [f["severity"] for f in found if f["scenario"] == "S8"] == ["info"], found
+    assert [f for f in found if f["severity"] != "info"] == []
+
+
+CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python", [p for _, p in INTERPRETERS[:1]] + [p for _, p in INTERPRETERS[-1:]])
+def test_pool_larger_than_the_cores_is_s6(python):
+    cores = physical_cores()
+    w = Workload(python, "pool.py", [str(cores + 1)])
+    try:
+        found = findings(w, seconds=2.0)
+    finally:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.stop()
+    assert found and found[0]["scenario"] == "S6", found
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python", [p for _, p in INTERPRETERS[:1]] + [p for _, p in INTERPRETERS[-1:]])
+def test_pool_sized_to_the_cores_is_fine(python):
+    w = Workload(python, "pool.py", [str(physical_cores())])
+    try:
+        found = findings(w, seconds=2.0)
+    finally:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.stop()
+    assert [f for f in found if f["severity"] != "info"] == [], found
+
+
+def physical_cores():
+    cores = set()
+    base = "/sys/devices/system/cpu"
+    for name in os.listdir(base):
+        if name.startswith("cpu") and name[3:].isdigit():
+            try:
+                with open(os.path.join(base, name, "topology", "core_id")) as f:
+                    core = f.read().strip()
+                with open(os.path.join(base, name, "topology", "physical_package_id")) as f:
+                    pkg = f.read().strip()
+                cores.add((pkg, core))
+            except OSError:
+                pass
+    return min(len(cores) or os.cpu_count(), len(os.sched_getaffinity(0)))

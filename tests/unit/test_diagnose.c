@@ -175,6 +175,78 @@ static void test_nothing_wrong(void **state)
     release(f);
 }
 
+static void test_s4_edges(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    f->m.system.cpu.logical = f->m.system.cpu.affinity = 2;
+    f->m.system.children_growth_per_s = 1.0;
+    f->m.system.tree_end.children = 5;
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S4")->severity, SEV_WARNING);
+    release(f);
+    f = fresh();
+    f->m.system.children_growth_per_s = 0.9;
+    f->m.system.tree_end.zombies = 2;
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S4"));
+    release(f);
+    f = fresh();
+    f->m.system.cpu.logical = f->m.system.cpu.affinity = 2;
+    f->m.system.tree_end.zombies = 3;
+    f->m.system.tree_end.children = 9; /* more than 4 per CPU */
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S4")->severity, SEV_CRITICAL);
+    release(f);
+}
+
+static void test_s6_edges(void **state)
+{
+    (void)state;
+    struct { int workers; double cpu_pct; double quota; bool fires; } cases[] = {
+        {3, 140, 0, true}, {2, 190, 0, false}, {3, 139, 0, false}, {2, 90, 1.0, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fixture *f = fresh();
+        f->m.system.cpu.logical = 4;
+        f->m.system.cpu.physical = 2;
+        f->m.system.cpu.affinity = 4;
+        f->m.system.cpu.quota_cpus = cases[i].quota;
+        f->m.system.tree_end.cpu_bound_children = cases[i].workers;
+        f->m.system.tree_end.children_cpu_pct = cases[i].cpu_pct;
+        diagnose(&f->m, &f->d);
+        if (cases[i].fires)
+            assert_non_null(find(&f->d, "S6"));
+        else
+            assert_null(find(&f->d, "S6"));
+        release(f);
+    }
+}
+
+static void test_s8_edges(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    f->m.py_max = f->m.py_min = 99;
+    f->m.system.rss_growth_kb_per_s = 5000;
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S8"));
+    release(f);
+    f = fresh();
+    f->m.py_max = f->m.py_min = 100;
+    f->m.system.rss_growth_kb_per_s = 1023;
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S8")->severity, SEV_INFO);
+    release(f);
+    f = fresh();
+    f->m.py_max = 300;
+    f->m.py_min = 200;
+    f->m.system.rss_growth_kb_per_s = 1024;
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S8")->severity, SEV_WARNING);
+    assert_non_null(strstr(find(&f->d, "S8")->verdict, "thread count grew"));
+    release(f);
+}
+
 int run_diagnose_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +254,9 @@ int run_diagnose_tests(void)
         cmocka_unit_test(test_s5_edges),
         cmocka_unit_test(test_loop_edges),
         cmocka_unit_test(test_nothing_wrong),
+        cmocka_unit_test(test_s4_edges),
+        cmocka_unit_test(test_s6_edges),
+        cmocka_unit_test(test_s8_edges),
     };
     return cmocka_run_group_tests_name("diagnose", tests, NULL, NULL);
 }
