@@ -22,6 +22,7 @@ struct loop_culprit {
     uint32_t frame;    /* interned one-frame stack: the innermost frame */
     double stalled_ms;
     uint32_t on_cpu_samples, blocked_samples;
+    uint32_t gil_wait_samples; /* of the blocked ones: waiting for the GIL */
     long syscall;      /* most frequent blocking syscall (-1 none) */
     uint32_t syscall_votes;
     /* derived */
@@ -71,7 +72,7 @@ enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_t
 /* Feeds one sample of a loop thread (t: seconds since the start). */
 void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
                    double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
-                   long syscall_nr);
+                   bool gil_wait, long syscall_nr);
 void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
                   double duration_s);
 void loops_free(struct loop_track *l);

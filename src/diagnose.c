@@ -87,6 +87,9 @@ static void rule_loop_stalls(const struct run_metrics *m, struct diagnosis *d)
             continue;
         const struct loop_culprit *c = &l->culprits[0];
         bool on_cpu = c->on_cpu_samples >= c->blocked_samples;
+        /* Stalled waiting for the GIL: other threads make it late (S7). */
+        if (!on_cpu && c->gil_wait_samples * 2 > c->blocked_samples)
+            continue;
         double warn = on_cpu ? S1_STALLED_PCT_WARN : S3_STALLED_PCT_WARN;
         double crit = on_cpu ? S1_STALLED_PCT_CRIT : S3_STALLED_PCT_CRIT;
         if (l->stalled_pct < warn)
@@ -138,8 +141,13 @@ static void rule_loop_lateness(const struct run_metrics *m, struct diagnosis *d)
         const struct loop_track *l = &t->loop;
         if (!l->seen || l->timer_lag_max_ms < S7_LAG_INFO_MS)
             continue;
-        struct finding *f = add(d, "S7", "asyncio timeouts fire because the loop is late",
-                                l->timer_lag_max_ms >= S7_LAG_WARN_MS ? SEV_WARNING : SEV_INFO);
+        const struct loop_culprit *c = l->nculprits ? &l->culprits[0] : NULL;
+        bool gil_starved = c && c->on_cpu_samples < c->blocked_samples &&
+                           c->gil_wait_samples * 2 > c->blocked_samples;
+        enum severity sev = l->timer_lag_max_ms >= S7_LAG_WARN_MS ? SEV_WARNING : SEV_INFO;
+        if (gil_starved && l->stalled_pct >= S1_STALLED_PCT_CRIT)
+            sev = SEV_CRITICAL;
+        struct finding *f = add(d, "S7", "asyncio timeouts fire because the loop is late", sev);
         if (!f)
             return;
         text(f->verdict, sizeof f->verdict,
@@ -148,7 +156,21 @@ static void rule_loop_lateness(const struct run_metrics *m, struct diagnosis *d)
              t->tid, l->timer_lag_max_ms, l->timer_lag_mean_ms);
         evidence(f, "loop.timer_lag_max_ms", l->timer_lag_max_ms, ">=", S7_LAG_INFO_MS);
         evidence(f, "loop.timer_lag_mean_ms", l->timer_lag_mean_ms, ">=", 0);
-        text(f->culprit, sizeof f->culprit, "event loop in thread %d", t->tid);
+        if (gil_starved) {
+            char where[600];
+            frame_text(m, c->frame, where, sizeof where);
+            const struct thread_metrics *hog = NULL;
+            for (uint32_t k = 0; k < m->nthreads; k++)
+                if (k != i && (!hog || m->threads[k].pct[TS_GIL_HELD] > hog->pct[TS_GIL_HELD]))
+                    hog = &m->threads[k];
+            text(f->culprit, sizeof f->culprit,
+                 "event loop in thread %d waits for the GIL at %s; thread %d %s holds it %.0f%% "
+                 "of the time",
+                 t->tid, where, hog ? hog->tid : 0, hog ? hog->name : "?",
+                 hog ? hog->pct[TS_GIL_HELD] : 0.0);
+        } else {
+            text(f->culprit, sizeof f->culprit, "event loop in thread %d", t->tid);
+        }
         text(f->advice, sizeof f->advice,
              "Remove the stalls first (see S1/S3); put timeouts around the inner operations, "
              "not the whole handler; propagate a deadline (contextvars) and check it before "

@@ -146,6 +146,7 @@ static void end_run(struct loop_track *l, double period_s, double stall_ms)
         c->stalled_ms += ms * (double)(rc->on_cpu_samples + rc->blocked_samples) / total;
         c->on_cpu_samples += rc->on_cpu_samples;
         c->blocked_samples += rc->blocked_samples;
+        c->gil_wait_samples += rc->gil_wait_samples;
         if (rc->syscall >= 0 && (c->syscall < 0 || rc->syscall_votes > c->syscall_votes)) {
             c->syscall = rc->syscall;
             c->syscall_votes = rc->syscall_votes;
@@ -156,7 +157,7 @@ static void end_run(struct loop_track *l, double period_s, double stall_ms)
 
 void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
                    double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
-                   long syscall_nr)
+                   bool gil_wait, long syscall_nr)
 {
     if (s == LOOP_NONE)
         return;
@@ -184,6 +185,7 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
         c->on_cpu_samples++;
     } else {
         c->blocked_samples++;
+        c->gil_wait_samples += gil_wait;
         if (syscall_nr >= 0) {
             if (c->syscall == syscall_nr)
                 c->syscall_votes++;

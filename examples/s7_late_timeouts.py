@@ -1,0 +1,45 @@
+"""S7: requests time out although the query is fast: a report thread sorts
+a large list, one C call that holds the GIL for ~0.4 s, so the event loop
+cannot run and timers fire late. Expected finding: S7, the loop waiting
+for the GIL held by the report thread."""
+import asyncio
+import random
+import threading
+import time
+
+from _common import args, name_thread, ready, run_for
+
+
+def build_report(data):
+    name_thread("report")
+    while True:
+        sorted(data)  # one long C call: the GIL is not released meanwhile
+        time.sleep(0.3)
+
+
+async def query():
+    await asyncio.sleep(0.01)
+
+
+async def handle_requests():
+    while True:
+        try:
+            await asyncio.wait_for(query(), timeout=0.2)
+        except asyncio.TimeoutError:
+            pass  # the query took 10 ms; the loop was late
+        await asyncio.sleep(0.005)
+
+
+async def main():
+    asyncio.ensure_future(handle_requests())
+    await asyncio.sleep(0.5)
+    ready()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    a = args()
+    data = [random.random() for _ in range(1_500_000)]
+    threading.Thread(target=build_report, args=(data,), daemon=True).start()
+    threading.Thread(target=run_for, args=(a.seconds,), daemon=True).start()
+    asyncio.run(main())

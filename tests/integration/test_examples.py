@@ -1,0 +1,92 @@
+"""Every example of examples/ on every interpreter: each scenario workload's
+top finding is its scenario, naming the right culprit; each negative
+control has no finding at warning level or above."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import INTERPRETERS, ROOT, interpreter_params, run_gilprobe
+
+EXAMPLES = os.path.join(ROOT, "examples")
+CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
+
+
+class Example:
+    def __init__(self, python, name):
+        self.proc = subprocess.Popen([python, os.path.join(EXAMPLES, name + ".py"),
+                                      "--seconds", "60"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read()
+        self.pid = json.loads(line)["pid"]
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+def findings(python, name, seconds=2.5):
+    ex = Example(python, name)
+    try:
+        time.sleep(0.3)
+        r = run_gilprobe(["-p", str(ex.pid), "-d", str(seconds), "--json"], timeout=60)
+    finally:
+        ex.stop()
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["findings"]
+
+
+SCENARIOS = [
+    ("s1_cpu_in_event_loop", "S1", "resize_image ("),
+    ("s2_gil_thrashing", "S2", "score_batch ("),
+    ("s3_blocking_call_in_coroutine", "S3", "fetch_profile ("),
+    ("s5_lock_contention", "S5", "save_order ("),
+    ("s7_late_timeouts", "S7", "report"),
+    ("s8_many_threads", "S8", "threads"),
+]
+
+
+@pytest.fixture(params=interpreter_params())
+def python(request):
+    return request.param
+
+
+@pytest.mark.parametrize("name,scenario,culprit", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_scenario_example(python, name, scenario, culprit):
+    found = findings(python, name)
+    assert found, "no finding for %s" % name
+    top = found[0]
+    assert top["scenario"] == scenario, found
+    assert top["severity"] in ("warning", "critical"), top
+    assert culprit in top["culprit"], top
+
+
+@pytest.mark.parametrize("name", ["ok_io_threads", "ok_one_cpu_thread", "ok_healthy_asyncio"])
+def test_negative_control(python, name):
+    found = findings(python, name, seconds=1.5)
+    assert [f for f in found if f["severity"] != "info"] == [], found
+
+
+TWO = [pytest.param(p, id=label) for label, p in (INTERPRETERS[0], INTERPRETERS[-1])]
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python_alone", TWO)
+@pytest.mark.parametrize("name,scenario", [("s4_process_explosion", "S4"),
+                                           ("s6_too_many_workers", "S6")])
+def test_process_examples(python_alone, name, scenario):
+    found = findings(python_alone, name)
+    assert found and found[0]["scenario"] == scenario, found
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python_alone", TWO)
+def test_process_pool_control(python_alone):
+    found = findings(python_alone, "ok_process_pool", seconds=2)
+    assert [f for f in found if f["severity"] != "info"] == [], found
