@@ -20,6 +20,8 @@ struct sample_report {
     const struct run_metrics *m;
     const struct sampler_cost *cost;
     const struct diagnosis *diag;
+    struct json_object **children; /* --subprocesses: each child's report */
+    int nchildren;
 };
 
 struct sample_options {
@@ -30,6 +32,7 @@ struct sample_options {
     bool no_bpf;
     double long_hold_ms; /* holds this long are reported with their stack */
     double stall_ms;     /* event-loop stall threshold */
+    bool subprocesses;   /* sample Python child processes too */
     const char *output;
 };
 

@@ -46,6 +46,9 @@ struct system_view {
 void system_begin(pid_t pid, struct system_view *v);
 void system_end(pid_t pid, struct system_view *v, double seconds);
 
+/* Live CPython processes below pid (all depths), at most max. */
+int system_python_descendants(pid_t pid, pid_t *out, int max);
+
 /* Exposed for tests: count online CPUs and physical cores under a sysfs root. */
 void system_topology(const char *sysfs_cpu_root, int *logical, int *physical);
 

@@ -9,6 +9,7 @@
 #include "loop_exact.h"
 #include "report_common.h"
 #include "sample_report.h"
+#include "subprocesses.h"
 
 static volatile sig_atomic_t g_stop;
 
@@ -93,8 +94,16 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
                                  .on_refresh = refresh_exact,
                                  .refresh_arg = &exact};
     system_begin(opt->pid, &m.system);
+    struct child_probe probes[SUBPROCESSES_MAX];
+    struct json_object *child_reports[SUBPROCESSES_MAX] = {0};
+    int nprobes = opt->subprocesses ? subprocesses_start(opt->pid, opt->duration_s, opt->rate_hz,
+                                                         probes, SUBPROCESSES_MAX)
+                                    : 0;
     r = sampler_run(&rt, &cache, &so, &m, &cost, err);
     system_end(opt->pid, &m.system, m.duration_s);
+    subprocesses_finish(probes, nprobes, g_stop || m.process_exited, child_reports);
+    rep.children = child_reports;
+    rep.nchildren = nprobes;
     if (r == GP_OK) {
         gil_exact_collect(exact.gil, &rt, &cache, &m);
         loop_exact_collect(exact.loops, &m);
@@ -123,6 +132,9 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
         r = report_write(opt->output, opt->json, as_json, as_text, &rep, err);
     }
     free(diag);
+    for (int i = 0; i < nprobes; i++)
+        if (child_reports[i])
+            json_object_put(child_reports[i]);
     metrics_free(&m);
     pyobj_cache_free(&cache);
     return r;

@@ -16,7 +16,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
-            "                [--long-hold-ms MS] [--stall-ms MS]\n"
+            "                [--long-hold-ms MS] [--stall-ms MS] [--subprocesses]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
@@ -31,6 +31,7 @@ static void usage(FILE *out)
             "              Python stack that held it (default 5)\n"
             "  --stall-ms MS  an asyncio event loop out of its selector this long is\n"
             "              stalled (default 100)\n"
+            "  --subprocesses  sample the target's Python child processes too\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -112,7 +113,8 @@ static int run_sample(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'},
         {"no-bpf", no_argument, NULL, 'n'},         {"bpf", no_argument, NULL, 'B'},
         {"long-hold-ms", required_argument, NULL, 'L'},
-        {"stall-ms", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+        {"stall-ms", required_argument, NULL, 'S'},
+        {"subprocesses", no_argument, NULL, 'P'},   {NULL, 0, NULL, 0}};
     struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
                                  .rate_hz = SAMPLER_DEFAULT_HZ,
                                  .long_hold_ms = 5.0,
@@ -138,6 +140,7 @@ static int run_sample(int argc, char **argv)
         case 'j': opt.json = true; break;
         case 'o': opt.output = optarg; break;
         case 'n': opt.no_bpf = true; break;
+        case 'P': opt.subprocesses = true; break;
         case 'B': opt.no_bpf = false; break; /* the default; accepted for scripts */
         case 'L':
             if (parse_positive(optarg, 1e6, &opt.long_hold_ms) != 0)

@@ -293,6 +293,42 @@ static void text_system(FILE *out, const struct sample_report *r)
             (double)v->mem_end.stacks_resident_kb / 1024);
 }
 
+static double jget(struct json_object *o, const char *a, const char *b)
+{
+    struct json_object *x, *y;
+    if (!json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &y))
+        return 0;
+    return json_object_get_double(y);
+}
+
+static void text_subprocesses(FILE *out, const struct sample_report *r)
+{
+    if (!r->nchildren)
+        return;
+    fprintf(out, "\nSubprocesses (each Python child sampled by its own gilprobe)\n");
+    for (int i = 0; i < r->nchildren; i++) {
+        struct json_object *c = r->children[i], *x, *f0 = NULL;
+        if (!c) {
+            fprintf(out, "  (a child could not be sampled)\n");
+            continue;
+        }
+        const char *cmd = json_object_object_get_ex(c, "cmdline", &x) ? json_object_get_string(x) : "";
+        int pid = json_object_object_get_ex(c, "pid", &x) ? json_object_get_int(x) : 0;
+        fprintf(out, "  %d %.60s: GIL held %.1f%%, contended %.1f%%", pid, cmd,
+                jget(c, "gil", "held_pct"), jget(c, "gil", "contended_pct"));
+        if (json_object_object_get_ex(c, "findings", &x) && json_object_array_length(x) > 0)
+            f0 = json_object_array_get_idx(x, 0);
+        struct json_object *sc, *sev, *title;
+        if (f0 && json_object_object_get_ex(f0, "scenario", &sc) &&
+            json_object_object_get_ex(f0, "severity", &sev) &&
+            json_object_object_get_ex(f0, "title", &title))
+            fprintf(out, "; [%s] %s %s\n", json_object_get_string(sev),
+                    json_object_get_string(sc), json_object_get_string(title));
+        else
+            fprintf(out, "; no known contention pattern\n");
+    }
+}
+
 static void text_diagnosis(FILE *out, const struct sample_report *r)
 {
     const struct diagnosis *d = r->diag;
@@ -326,6 +362,7 @@ void report_sample_text(FILE *out, const struct sample_report *r)
     text_loops(out, r);
     text_locks(out, r);
     text_system(out, r);
+    text_subprocesses(out, r);
     text_diagnosis(out, r);
 }
 
@@ -680,5 +717,10 @@ int report_sample_json(FILE *out, const struct sample_report *r)
         json_object_array_add(findings, j);
     }
     json_object_object_add(root, "findings", findings);
+    json_object *subs = json_object_new_array();
+    for (int i = 0; i < r->nchildren; i++)
+        if (r->children[i])
+            json_object_array_add(subs, json_object_get(r->children[i]));
+    json_object_object_add(root, "subprocesses", subs);
     return report_json_write(out, root);
 }

@@ -274,6 +274,22 @@ static void memory(pid_t pid, struct mem_view *m)
     free(sps);
 }
 
+int system_python_descendants(pid_t pid, pid_t *out, int max)
+{
+    pid_t *queue = malloc(MAX_TREE * sizeof *queue);
+    if (!queue)
+        return 0;
+    int head = 0, tail = children_of(pid, queue, MAX_TREE), n = 0;
+    while (head < tail && n < max) {
+        pid_t c = queue[head++];
+        if (proc_state(c) != 'Z' && is_python(c))
+            out[n++] = c;
+        tail += children_of(c, queue + tail, MAX_TREE - tail);
+    }
+    free(queue);
+    return n;
+}
+
 static uint64_t g_total0, g_steal0;
 
 void system_begin(pid_t pid, struct system_view *v)

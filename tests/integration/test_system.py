@@ -131,3 +131,23 @@ def physical_cores():
             except OSError:
                 pass
     return min(len(cores) or os.cpu_count(), len(os.sched_getaffinity(0)))
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python", [p for _, p in INTERPRETERS[:1]] + [p for _, p in INTERPRETERS[-1:]])
+def test_subprocesses_are_sampled_too(python):
+    w = Workload(python, "parent_child.py")
+    try:
+        r = run_gilprobe(["-p", str(w.pid), "-d", "2", "--subprocesses", "--json"], timeout=60)
+        text = run_gilprobe(["-p", str(w.pid), "-d", "0.5", "--subprocesses"], timeout=60).stdout
+    finally:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.stop()
+    doc = json.loads(r.stdout)
+    # The parent is idle; its child's four threads fight for the GIL.
+    assert doc["gil"]["held_pct"] < 10
+    child = [c for c in doc["subprocesses"] if c["pid"] == w.info["child"]]
+    assert child, doc["subprocesses"]
+    assert child[0]["gil"]["held_pct"] >= 90
+    assert child[0]["findings"][0]["scenario"] == "S2"
+    assert "Subprocesses (" in text and str(w.info["child"]) in text
