@@ -21,6 +21,7 @@ struct tree_view {
     int cpu_bound_children; /* descendants using >= a quarter CPU over the run (end only) */
     double children_cpu_pct; /* their CPU use together, % of one CPU */
     int zombies;          /* of them, exited but not reaped */
+    pid_t zombie_parent;  /* the process that should reap most of them */
     int python_children;  /* descendants that are CPython processes */
     int busy_children;    /* descendants that were running (state R) */
 };

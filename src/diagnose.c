@@ -288,8 +288,12 @@ static void rule_process_growth(const struct run_metrics *m, struct diagnosis *d
     evidence(f, "process.children", v->tree_end.children, ">=", 0);
     evidence(f, "process.zombies", v->tree_end.zombies, ">=", S4_ZOMBIES);
     evidence(f, "cpu.usable", cpus, ">=", 0);
-    text(f->culprit, sizeof f->culprit, "the target spawns child processes%s",
-         v->tree_end.zombies ? " and does not wait() for them" : "");
+    if (v->tree_end.zombies)
+        text(f->culprit, sizeof f->culprit,
+             "process %d spawns child processes and does not wait() for them (%d zombies)",
+             v->tree_end.zombie_parent, v->tree_end.zombies);
+    else
+        text(f->culprit, sizeof f->culprit, "the target spawns child processes");
     text(f->advice, sizeof f->advice,
          "Use a fixed-size pool (multiprocessing.Pool / ProcessPoolExecutor with max_workers "
          "about the CPU count) instead of a process per job; reap children (join(), wait()); "

@@ -282,9 +282,12 @@ static void text_system(FILE *out, const struct sample_report *r)
         fprintf(out, ", cgroup quota %.2f CPUs", v->cpu.quota_cpus);
     fprintf(out, "; steal %.1f%%; runnable tasks %d -> %d\n", v->cpu.steal_pct,
             v->cpu.running_start, v->cpu.running_end);
-    fprintf(out, "  children     %d -> %d (%+.1f/s), %d zombie%s, %d Python, %d running\n",
-            v->tree_start.children, v->tree_end.children, v->children_growth_per_s,
-            v->tree_end.zombies, v->tree_end.zombies == 1 ? "" : "s", v->tree_end.python_children,
+    fprintf(out, "  children     %d -> %d (%+.1f/s), %d zombie%s", v->tree_start.children,
+            v->tree_end.children, v->children_growth_per_s, v->tree_end.zombies,
+            v->tree_end.zombies == 1 ? "" : "s");
+    if (v->tree_end.zombie_parent)
+        fprintf(out, " (not reaped by %d)", v->tree_end.zombie_parent);
+    fprintf(out, ", %d Python, %d running\n", v->tree_end.python_children,
             v->tree_end.busy_children);
     fprintf(out, "  memory       RSS %.1f -> %.1f MiB (%+.0f KiB/s); %d thread stacks: %.1f MiB "
                  "reserved, %.1f MiB resident\n",
@@ -676,6 +679,9 @@ int report_sample_json(FILE *out, const struct sample_report *r)
     json_object_object_add(tree, "children_end", json_object_new_int(v->tree_end.children));
     json_object_object_add(tree, "children_growth_per_s", jd(v->children_growth_per_s));
     json_object_object_add(tree, "zombies", json_object_new_int(v->tree_end.zombies));
+    json_object_object_add(tree, "zombie_parent",
+                           v->tree_end.zombie_parent ? json_object_new_int(v->tree_end.zombie_parent)
+                                                     : NULL);
     json_object_object_add(tree, "python_children", json_object_new_int(v->tree_end.python_children));
     json_object_object_add(tree, "running_children", json_object_new_int(v->tree_end.busy_children));
     json_object_object_add(tree, "cpu_bound_children",

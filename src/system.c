@@ -187,14 +187,36 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
     pid_t *queue = malloc(MAX_TREE * sizeof *queue);
     if (!queue)
         return;
+    pid_t *parent = malloc(MAX_TREE * sizeof *parent);
+    if (!parent) {
+        free(queue);
+        return;
+    }
     if (start)
         g_nchildren = 0;
     int head = 0, tail = children_of(pid, queue, MAX_TREE);
+    for (int i = 0; i < tail; i++)
+        parent[i] = pid;
+    /* Zombies per parent, to name the one that does not reap them. */
+    pid_t zparent[64];
+    int zcount[64], nz = 0;
     while (head < tail) {
-        pid_t c = queue[head++];
+        pid_t c = queue[head];
+        pid_t up = parent[head++];
         char st = proc_state(c);
         t->children++;
         t->zombies += st == 'Z';
+        if (st == 'Z') {
+            int k = 0;
+            while (k < nz && zparent[k] != up)
+                k++;
+            if (k == nz && nz < 64) {
+                zparent[nz] = up;
+                zcount[nz++] = 0;
+            }
+            if (k < nz)
+                zcount[k]++;
+        }
         t->busy_children += st == 'R';
         t->python_children += st != 'Z' && is_python(c);
         uint64_t ticks = st == 'Z' ? 0 : process_ticks(c);
@@ -215,8 +237,17 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
                 }
             }
         }
-        tail += children_of(c, queue + tail, MAX_TREE - tail);
+        int added = children_of(c, queue + tail, MAX_TREE - tail);
+        for (int i = 0; i < added; i++)
+            parent[tail + i] = c;
+        tail += added;
     }
+    int best = -1;
+    for (int k = 0; k < nz; k++)
+        if (best < 0 || zcount[k] > zcount[best])
+            best = k;
+    t->zombie_parent = best >= 0 ? zparent[best] : 0;
+    free(parent);
     free(queue);
 }
 

@@ -73,11 +73,11 @@ def test_negative_control(python, name):
     assert [f for f in found if f["severity"] != "info"] == [], found
 
 
-TWO = [pytest.param(p, id=label) for label, p in (INTERPRETERS[0], INTERPRETERS[-1])]
+ALL = [pytest.param(p, id=label) for label, p in INTERPRETERS]
 
 
 @CPU_HEAVY
-@pytest.mark.parametrize("python_alone", TWO)
+@pytest.mark.parametrize("python_alone", ALL)
 @pytest.mark.parametrize("name,scenario", [("s4_process_explosion", "S4"),
                                            ("s6_too_many_workers", "S6")])
 def test_process_examples(python_alone, name, scenario):
@@ -86,7 +86,7 @@ def test_process_examples(python_alone, name, scenario):
 
 
 @CPU_HEAVY
-@pytest.mark.parametrize("python_alone", TWO)
+@pytest.mark.parametrize("python_alone", ALL)
 def test_process_pool_control(python_alone):
     found = findings(python_alone, "ok_process_pool", seconds=2)
     assert [f for f in found if f["severity"] != "info"] == [], found

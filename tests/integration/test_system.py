@@ -27,6 +27,7 @@ def test_process_tree_growth_and_zombies(python):
         w.stop()
     tree = s["process_tree"]
     assert tree["zombies"] == 3, tree
+    assert tree["zombie_parent"] == w.pid, tree
     assert tree["python_children"] >= 1, tree
     # One new child every 100 ms over 1.5 s: about 15 more at the end.
     assert 8 <= tree["children_end"] - tree["children_start"] <= 20, tree
@@ -65,7 +66,7 @@ def test_growing_tree_is_s4(python):
         os.killpg(w.pid, signal.SIGKILL)
         w.stop()
     assert found[0]["scenario"] == "S4", found
-    assert "wait()" in found[0]["culprit"]
+    assert "process %d " % w.pid in found[0]["culprit"] and "wait()" in found[0]["culprit"]
 
 
 def test_many_threads_and_a_growing_heap_is_s8(python):
