@@ -29,7 +29,7 @@
 #define S4_GROWTH_CRIT_PER_S 5.0
 #define S4_ZOMBIES 3                /* unreaped children */
 #define S6_CPU_BOUND_SHARE 0.5      /* the target itself, using half a CPU, is a worker */
-#define S6_SATURATION 0.7           /* the workers keep this share of the cores busy */
+#define S6_SATURATION 0.5           /* the workers keep at least half the cores busy */
 #define S8_THREADS 100              /* hundreds of threads */
 #define S8_RSS_GROWTH_KB_S 1024.0   /* memory keeps growing: 1 MiB/s */
 

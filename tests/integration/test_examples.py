@@ -81,7 +81,7 @@ ALL = [pytest.param(p, id=label) for label, p in INTERPRETERS]
 @pytest.mark.parametrize("name,scenario", [("s4_process_explosion", "S4"),
                                            ("s6_too_many_workers", "S6")])
 def test_process_examples(python_alone, name, scenario):
-    found = findings(python_alone, name)
+    found = findings(python_alone, name, seconds=3)
     assert found and found[0]["scenario"] == scenario, found
 
 

@@ -204,7 +204,7 @@ static void test_s6_edges(void **state)
 {
     (void)state;
     struct { int workers; double cpu_pct; double quota; bool fires; } cases[] = {
-        {3, 140, 0, true}, {2, 190, 0, false}, {3, 139, 0, false}, {2, 90, 1.0, true}};
+        {3, 100, 0, true}, {2, 190, 0, false}, {3, 99, 0, false}, {2, 90, 1.0, true}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct fixture *f = fresh();
         f->m.system.cpu.logical = 4;
