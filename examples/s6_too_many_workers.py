@@ -1,4 +1,4 @@
-"""S6: a CPU-bound pool sized by os.cpu_count() + 2 on a machine with fewer
+"""S6: a CPU-bound pool sized by os.cpu_count() + 1 on a machine with fewer
 physical cores: the workers slow each other down. Expected finding: S6."""
 import multiprocessing
 import os
@@ -17,7 +17,7 @@ if __name__ == "__main__":
     a = args()
     if os.getpgrp() != os.getpid():
         os.setpgrp()  # so the whole tree can be ended at once
-    workers = (os.cpu_count() or 1) + 2
+    workers = (os.cpu_count() or 1) + 1
     pool = multiprocessing.get_context("fork").Pool(workers)
     pool.map_async(crunch, range(workers))
     time.sleep(0.5)
