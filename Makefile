@@ -95,7 +95,10 @@ check-asan: build/gilprobe-asan build/unit_tests
 demo: gilprobe
 	@$(PYTHON) examples/demo.py ./gilprobe
 
-bench: gilprobe
+build/sleep_floor: bench/sleep_floor.c | $(STAMP)
+	$(CC) -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror $< -o $@
+
+bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_dump.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe

@@ -77,23 +77,39 @@ def overhead(python, gilprobe, pairs):
             statistics.median(costs) if costs else float("nan")))
 
 
+def wakeup_floor_us(rate):
+    """CPU microseconds one bare periodic wake-up costs at `rate` here."""
+    floor = os.path.join(HERE, "..", "build", "sleep_floor")
+    out = subprocess.run([floor, str(rate), "1"], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
 def own_cost(python, gilprobe):
     print("\n2. Sampler's own cost (idle threads, 20 frames deep, 2 s per row)")
-    print("%-8s %10s %10s %12s %18s %12s" % ("threads", "requested", "achieved", "CPU %",
-                                             "us/thread-sample", "readv/sample"))
+    print("   wake-up = CPU a bare program spends just sleeping and waking at that rate")
+    print("   (measured alongside, /proc/self/schedstat); work = the rest, per thread-sample")
+    print("%-8s %-8s %9s %9s %8s %10s %12s %12s %12s" % (
+        "threads", "reads", "requested", "achieved", "CPU %", "wake-up %", "us/thr-smp",
+        "work us/t-s", "syscalls/smp"))
     for nthreads in (8, 64):
         target = subprocess.Popen([python, os.path.join(HERE, "deep_threads.py"),
                                    str(nthreads), "20"], stdout=subprocess.PIPE, text=True)
         pid = json.loads(target.stdout.readline())["pid"]
         try:
-            for rate in (1000, 10000, 100000):
-                r = subprocess.run([gilprobe, "-p", str(pid), "-d", "2", "-r", str(rate),
-                                    "--json"], capture_output=True, text=True)
-                doc = json.loads(r.stdout)
-                s, c = doc["samples"], doc["sampler"]
-                print("%-8d %10d %10.0f %11.1f%% %18.2f %12.2f" % (
-                    nthreads, rate, s["rate_hz"], 100 * c["cpu_s"] / doc["run"]["duration_s"],
-                    c["us_per_thread_sample"], c["read_syscalls"] / max(1, s["taken"])))
+            for reads, flags in (("bpf", []), ("proc", ["--no-bpf"])):
+                for rate in (1000, 10000, 100000):
+                    r = subprocess.run([gilprobe, "-p", str(pid), "-d", "2", "-r", str(rate),
+                                        "--json"] + flags, capture_output=True, text=True)
+                    doc = json.loads(r.stdout)
+                    s, c = doc["samples"], doc["sampler"]
+                    taken = max(1, s["taken"])
+                    wake = wakeup_floor_us(min(rate, s["rate_hz"]))
+                    work = (c["cpu_s"] * 1e6 - wake * taken) / max(1, c["thread_samples"])
+                    print("%-8d %-8s %9d %9.0f %7.1f%% %9.1f%% %12.2f %12.2f %12.2f" % (
+                        nthreads, reads, rate, s["rate_hz"],
+                        100 * c["cpu_s"] / doc["run"]["duration_s"],
+                        100 * wake * taken / 1e6 / doc["run"]["duration_s"],
+                        c["us_per_thread_sample"], work, c["read_syscalls"] / taken))
         finally:
             target.kill()
             target.wait()

@@ -35,8 +35,8 @@ struct sampler_cost {
     uint64_t thread_samples;    /* sum over samples of threads sampled */
     double us_per_thread_sample;
     uint64_t syscalls;          /* process_vm_readv calls */
-    bool bpf_thread_states;     /* the BPF task iterator was available */
-    uint64_t iter_samples;      /* samples whose thread states came from it */
+    bool bpf_reader;            /* the BPF sample reader was available */
+    uint64_t bpf_samples;       /* samples read through it */
     char bpf_why[192];          /* why not, when not; when it is used, otherwise */
 };
 

@@ -40,15 +40,13 @@ static void text_run(FILE *out, const struct sample_report *r)
             m->os_created, m->os_exited);
     fprintf(out, "  sampler      %.1f us CPU per thread-sample (%.3f s CPU)\n",
             r->cost->us_per_thread_sample, r->cost->cpu_s);
-    if (r->cost->iter_samples)
-        fprintf(out, "  thread states from a BPF task iterator in %.0f%% of samples (%s), else /proc\n",
-                100.0 * (double)r->cost->iter_samples / (double)(m->samples_taken ? m->samples_taken : 1),
+    if (r->cost->bpf_samples)
+        fprintf(out, "  reads        one BPF program run per sample in %.0f%% of samples (%s)\n",
+                100.0 * (double)r->cost->bpf_samples / (double)(m->samples_taken ? m->samples_taken : 1),
                 r->cost->bpf_why);
-    else if (r->cost->bpf_thread_states)
-        fprintf(out, "  thread states from /proc (the BPF task iterator is %s)\n", r->cost->bpf_why);
     else
-        fprintf(out, "  thread states from /proc; BPF task iterator not used: %s\n",
-                r->cost->bpf_why);
+        fprintf(out, "  reads        process_vm_readv and /proc per thread; BPF sample reader not "
+                "used: %s\n", r->cost->bpf_why);
 }
 
 static void text_gil(FILE *out, const struct sample_report *r)
@@ -632,10 +630,9 @@ int report_sample_json(FILE *out, const struct sample_report *r)
     json_object_object_add(sampler, "thread_samples",
                            json_object_new_int64((int64_t)r->cost->thread_samples));
     json_object_object_add(sampler, "read_syscalls", json_object_new_int64((int64_t)r->cost->syscalls));
-    json_object_object_add(sampler, "bpf_task_iterator",
-                           json_object_new_boolean(r->cost->bpf_thread_states));
-    json_object_object_add(sampler, "bpf_iterator_samples",
-                           json_object_new_int64((int64_t)r->cost->iter_samples));
+    json_object_object_add(sampler, "bpf_reader", json_object_new_boolean(r->cost->bpf_reader));
+    json_object_object_add(sampler, "bpf_reader_samples",
+                           json_object_new_int64((int64_t)r->cost->bpf_samples));
     json_object_object_add(sampler, "bpf_note", json_object_new_string(r->cost->bpf_why));
     json_object_object_add(root, "sampler", sampler);
 

@@ -10,13 +10,11 @@
 #include <unistd.h>
 
 #include "addrmap.h"
+#include "bpf_reader_user.h"
 #include "classify.h"
 #include "gil.h"
 #include "snapshot.h"
 #include "stackwalk.h"
-#include "taskstate_iter.h"
-
-#define ITER_MIN_THREADS 10
 
 struct tracked {
     uint64_t tstate;
@@ -43,11 +41,10 @@ struct sampler {
     uint64_t gil_addr, tstate_current_addr;
     double period_s;
     double start;
-    struct taskstate_iter *iter; /* NULL: one /proc read per thread */
-    struct task_rec *recs;
-    size_t caprecs;
+    struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
+    const struct task_rec *recs; /* this sample's, from the reader */
     struct addrmap rec_of_tid;   /* tid -> rec index + 1, per sample */
-    uint64_t iter_samples;       /* samples whose states came from it */
+    uint64_t bpf_samples;        /* samples read through it */
     int32_t root_off;
     struct tracked *t;
     uint32_t n, cap;
@@ -381,21 +378,14 @@ static void read_proc_syscall(struct tracked *t, struct task_info *out)
     proc_parse_syscall(buf, out);
 }
 
-/* All threads' kernel views in one read of the BPF task iterator; false
- * when it failed (the caller then reads /proc for this sample). */
-static bool read_iter(struct sampler *s)
+/* The sample's memory and every thread's kernel view in one BPF program
+ * run; false when it failed (the caller then reads the old way). */
+static bool read_with_bpf(struct sampler *s, size_t nreq)
 {
-    size_t want = (size_t)s->n * 2 + 64;
-    if (want > s->caprecs) {
-        struct task_rec *nr = realloc(s->recs, want * sizeof *nr);
-        if (!nr)
-            return false;
-        s->recs = nr;
-        s->caprecs = want;
-    }
-    int n = taskstate_iter_read(s->iter, s->recs, s->caprecs);
+    bool complete;
+    int n = bpf_reader_sample(s->reader, &s->rt->mem, s->reqs, nreq, &s->recs, &complete);
     if (n < 0)
-        return false;
+        return n == -ESRCH; /* gone: the failed reads tell the caller */
     addrmap_clear(&s->rec_of_tid);
     for (int i = 0; i < n; i++)
         addrmap_put(&s->rec_of_tid, s->recs[i].tid, (void *)(uintptr_t)(i + 1));
@@ -458,7 +448,10 @@ static void take_sample(struct sampler *s)
         nreq += stackwalk_prefetch_requests(s->rt, &s->walks[i], ahead, &s->reqs[nreq]);
         s->pre_n[i] = nreq - s->pre_at[i];
     }
-    remote_readv(&s->rt->mem, s->reqs, nreq);
+    bool from_bpf = s->reader && read_with_bpf(s, nreq);
+    if (!from_bpf)
+        remote_readv(&s->rt->mem, s->reqs, nreq);
+    s->bpf_samples += from_bpf;
     struct gil_state g = {0};
     bool gil_ok = s->reqs[0].ok && (!s->tstate_current_addr || s->reqs[1].ok);
     if (gil_ok)
@@ -466,11 +459,6 @@ static void take_sample(struct sampler *s)
     else if (s->rt->mem.last_errno == ESRCH)
         s->gone = true;
 
-    /* The iterator costs a fixed ~25 us a read (a new seq file each time),
-     * a /proc syscall file ~2.7 us a thread: below this many threads
-     * /proc is cheaper. */
-    bool from_iter = s->iter && n >= ITER_MIN_THREADS && read_iter(s);
-    s->iter_samples += from_iter;
     size_t nroot = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
@@ -480,13 +468,11 @@ static void take_sample(struct sampler *s)
             s->roots[i] = 0;
         t->holds = gil_ok && g.holder == t->tstate;
         struct task_info view = {.tid = t->tid, .state = 'S'};
-        if (from_iter) {
-            uintptr_t k = (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid);
-            if (k)
-                view_from_rec(&s->recs[k - 1], &view);
-        } else {
-            read_proc_syscall(t, &view);
-        }
+        uintptr_t k = from_bpf ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid) : 0;
+        if (k)
+            view_from_rec(&s->recs[k - 1], &view);
+        else
+            read_proc_syscall(t, &view); /* no eBPF, or more threads than records */
         bool same_line = !t->holds && same_view(&view, &t->sys);
         t->sys = view;
         bool running = !view.valid || view.syscall_nr == SYSCALL_NONE;
@@ -590,21 +576,21 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     if (opt->no_bpf)
         snprintf(cost->bpf_why, sizeof cost->bpf_why, "eBPF turned off (--no-bpf)");
     else
-        s.iter = taskstate_iter_open(rt->pid, cost->bpf_why, sizeof cost->bpf_why);
+        s.reader = bpf_reader_open(rt->pid, rt->start_time, cost->bpf_why, sizeof cost->bpf_why);
     int r = refresh(&s, err);
-    /* The iterator reports TIDs as the initial PID namespace sees them;
-     * from inside another namespace they would not match: use /proc. */
-    if (s.iter && r == GP_OK && s.n && read_iter(&s) &&
+    /* The kernel's thread ids are the initial PID namespace's: from inside
+     * another namespace they would not match the tracked ones. */
+    if (s.reader && r == GP_OK && s.n && read_with_bpf(&s, 0) &&
         !addrmap_get(&s.rec_of_tid, (uint64_t)s.t[0].tid)) {
-        taskstate_iter_close(s.iter);
-        s.iter = NULL;
+        bpf_reader_close(s.reader);
+        s.reader = NULL;
         snprintf(cost->bpf_why, sizeof cost->bpf_why,
-                 "the BPF task iterator's thread ids do not match this PID namespace's");
+                 "the kernel's thread ids do not match this PID namespace's");
     }
-    cost->bpf_thread_states = s.iter != NULL;
-    if (s.iter)
+    cost->bpf_reader = s.reader != NULL;
+    if (s.reader)
         snprintf(cost->bpf_why, sizeof cost->bpf_why,
-                 "used for samples with %d threads or more", ITER_MIN_THREADS);
+                 "memory and thread states read in one BPF program run per sample");
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
     double cpu0 = cpu_seconds();
@@ -649,11 +635,10 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     cost->thread_samples = thread_samples;
     cost->us_per_thread_sample = thread_samples ? cost->cpu_s * 1e6 / (double)thread_samples : 0;
     cost->syscalls = rt->mem.calls - calls0;
-    cost->iter_samples = s.iter_samples;
+    cost->bpf_samples = s.bpf_samples;
     for (uint32_t i = 0; i < s.n; i++)
         close_tracked(&s.t[i]);
-    taskstate_iter_close(s.iter);
-    free(s.recs);
+    bpf_reader_close(s.reader);
     addrmap_free(&s.rec_of_tid);
     free(s.t);
     free(s.reqs);
