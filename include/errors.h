@@ -13,6 +13,8 @@ enum gp_exit {
     GP_ERR_UNSUPPORTED = 6, /* a CPython version gilprobe does not know */
     GP_ERR_EXITED = 7,      /* the process exited while it was being read */
     GP_ERR_OUTPUT = 8,      /* could not write the report */
+    GP_CHECKS_FAILED = 9,   /* a --fail-on check failed (or could not be measured) */
+    GP_EXEC_FAILED = 127,   /* run: the command could not be started (as in shells) */
 };
 
 struct gp_error {

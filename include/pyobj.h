@@ -23,16 +23,26 @@ struct code_info {
     long memo_offset[4];
     int memo_line[4];
     unsigned memo_next;
+    uint64_t fingerprint; /* of the header fields it was read from */
+    uint64_t seen_epoch;  /* last sample that used it */
+    struct code_info *retired_next;
 };
 
 struct pyobj_cache {
     struct addrmap strings; /* addr -> char* (UTF-8) */
     struct addrmap codes;   /* addr -> struct code_info* */
     struct addrmap types;   /* addr -> (void*)1 code type, (void*)2 str type, 3 other */
+    /* 0: entries are trusted for the cache's life (one dump). A sampler
+     * counts samples here: a code object can die and another be born at
+     * its address, so an entry no sample used lately is checked again. */
+    uint64_t epoch;
+    struct code_info *retired; /* replaced entries: stacks may still point at them */
 };
 
 void pyobj_cache_init(struct pyobj_cache *c);
 void pyobj_cache_free(struct pyobj_cache *c);
+/* A new sample begins (see epoch). */
+void pyobj_cache_next_epoch(struct pyobj_cache *c);
 
 /* A str object as UTF-8; NULL when it is not a readable str. */
 const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);

@@ -26,5 +26,9 @@ struct gp_error;
  * GP_OK or GP_ERR_OUTPUT with err filled. */
 int report_write(const char *path, bool json, int (*as_json)(FILE *, const void *),
                  void (*as_text)(FILE *, const void *), const void *report, struct gp_error *err);
+/* The same, with `dflt` instead of standard output when path is NULL. */
+int report_write_to(FILE *dflt, const char *path, bool json, int (*as_json)(FILE *, const void *),
+                    void (*as_text)(FILE *, const void *), const void *report,
+                    struct gp_error *err);
 
 #endif

@@ -2,8 +2,11 @@
 #ifndef GILPROBE_SAMPLE_REPORT_H
 #define GILPROBE_SAMPLE_REPORT_H
 #include <stdbool.h>
+#include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
 
+#include "checks.h"
 #include "diagnose.h"
 #include "errors.h"
 #include "metrics.h"
@@ -14,6 +17,7 @@
 #define REPORT_TOP_STACKS 3
 
 struct sample_report {
+    const char *command; /* "sample" (NULL) or "run" */
     pid_t pid;
     char cmdline[1024];
     const struct pyrt *rt;
@@ -34,10 +38,28 @@ struct sample_options {
     double stall_ms;     /* event-loop stall threshold */
     bool subprocesses;   /* sample Python child processes too */
     const char *output;
+    struct check *checks; /* --fail-on */
+    size_t nchecks;
+    const char *junit;    /* --junit FILE */
 };
 
+/* How `run` drives a sampling session that `-p` drives by itself. */
+struct sample_driver {
+    const char *command;                 /* "run" */
+    FILE *report_out;                    /* without -o (standard error for run) */
+    volatile sig_atomic_t *stop;         /* ends the sampling */
+    volatile sig_atomic_t *target_exited; /* set when the stop was the target's exit */
+    void (*before_sampling)(void *arg);  /* everything is attached: let it run */
+    void *arg;
+};
+
+/* `gilprobe -p`: GP_OK, an error exit code, or GP_CHECKS_FAILED. */
 int cmd_sample(const struct sample_options *opt, struct gp_error *err);
+/* The same for an attached runtime, driven by d. */
+int sample_attached(const struct sample_options *opt, struct pyrt *rt, const struct sample_driver *d,
+                    struct gp_error *err);
 void report_sample_text(FILE *out, const struct sample_report *r);
 int report_sample_json(FILE *out, const struct sample_report *r);
+json_object *report_sample_doc(const struct sample_report *r);
 
 #endif

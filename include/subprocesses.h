@@ -13,8 +13,10 @@ struct child_probe {
     int fd;       /* its report */
 };
 
-/* Starts one gilprobe per Python descendant (at most max); returns how many. */
-int subprocesses_start(pid_t pid, double seconds, double rate_hz, struct child_probe *out, int max);
+/* Starts one gilprobe (for at most `seconds`) per Python descendant not yet
+ * among probes[0..n); returns the new count (at most max). */
+int subprocesses_poll(pid_t pid, double seconds, double rate_hz, struct child_probe *probes, int n,
+                      int max);
 /* Collects their reports (NULL where one failed); stop_early ends them now. */
 void subprocesses_finish(struct child_probe *probes, int n, bool stop_early,
                          struct json_object **reports);

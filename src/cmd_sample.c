@@ -1,11 +1,11 @@
 #include <errno.h>
-#include <stdlib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "gil_exact.h"
+#include "junit.h"
 #include "loop_exact.h"
 #include "report_common.h"
 #include "sample_report.h"
@@ -33,41 +33,99 @@ static void install_stop_handlers(void)
 static void progress(double elapsed, double duration, uint64_t samples, void *arg)
 {
     pid_t pid = *(pid_t *)arg;
-    fprintf(stderr, "\rgilprobe: sampling PID %d  %.1f/%.1f s  %lu samples  (Ctrl-C ends early) ",
-            pid, elapsed, duration, (unsigned long)samples);
+    if (duration >= 86400)
+        fprintf(stderr, "\rgilprobe: sampling PID %d  %.1f s  %lu samples ", pid, elapsed,
+                (unsigned long)samples);
+    else
+        fprintf(stderr, "\rgilprobe: sampling PID %d  %.1f/%.1f s  %lu samples  (Ctrl-C ends "
+                "early) ", pid, elapsed, duration, (unsigned long)samples);
     fflush(stderr);
 }
 
-struct exact_backends {
+/* What runs beside the sampler, refreshed with each new thread list. */
+struct companions {
     struct gil_exact *gil;
     struct loop_exact *loops;
+    const struct sample_options *opt;
+    pid_t pid;
+    struct child_probe probes[SUBPROCESSES_MAX];
+    int nprobes;
+    unsigned refreshes;
 };
 
-static void refresh_exact(const struct snapshot *snap, void *arg)
+/* Child processes are looked for every other refresh (~5 times a second):
+ * often enough for short-lived workers, cheap (a /proc walk). */
+static void poll_children(struct companions *c)
 {
-    struct exact_backends *b = arg;
-    gil_exact_update(b->gil, snap);
-    loop_exact_poll(b->loops);
+    if (!c->opt->subprocesses || c->refreshes++ % 2)
+        return;
+    c->nprobes = subprocesses_poll(c->pid, c->opt->duration_s, c->opt->rate_hz, c->probes,
+                                   c->nprobes, SUBPROCESSES_MAX);
 }
 
-static int as_json(FILE *out, const void *report)
+static void on_refresh(const struct snapshot *snap, void *arg)
 {
-    return report_sample_json(out, report);
+    struct companions *c = arg;
+    gil_exact_update(c->gil, snap);
+    loop_exact_poll(c->loops);
+    poll_children(c);
 }
 
-static void as_text(FILE *out, const void *report)
+/* The report as JSON: the document, with the check results added. */
+struct full_report {
+    const struct sample_report *rep;
+    const struct sample_options *opt;
+};
+
+static int as_json(FILE *out, const void *arg)
 {
-    report_sample_text(out, report);
+    const struct full_report *f = arg;
+    json_object *doc = report_sample_doc(f->rep);
+    if (f->opt->nchecks)
+        json_object_object_add(doc, "checks", checks_json(f->opt->checks, f->opt->nchecks));
+    return report_json_write(out, doc);
 }
 
-int cmd_sample(const struct sample_options *opt, struct gp_error *err)
+static void as_text(FILE *out, const void *arg)
 {
-    struct pyrt rt;
-    int r = pyrt_attach(opt->pid, &rt, err);
-    if (r != GP_OK)
-        return r;
-    install_stop_handlers();
-    struct sample_report rep = {.pid = opt->pid, .rt = &rt};
+    report_sample_text(out, ((const struct full_report *)arg)->rep);
+}
+
+/* --fail-on on the finished report (before it is written: the JSON report
+ * carries the results). */
+static void evaluate_checks(const struct sample_options *opt, const struct sample_report *rep)
+{
+    if (!opt->nchecks)
+        return;
+    json_object *doc = report_sample_doc(rep);
+    checks_evaluate(opt->checks, opt->nchecks, doc);
+    json_object_put(doc);
+}
+
+/* Check results after the report, where a CI log's reader looks last:
+ * stderr lines, GitHub annotations, --junit. */
+static int publish_checks(const struct sample_options *opt, const struct sample_report *rep,
+                          struct gp_error *err)
+{
+    if (!opt->nchecks)
+        return GP_OK;
+    checks_print(stderr, opt->checks, opt->nchecks);
+    const char *gha = getenv("GITHUB_ACTIONS");
+    if (gha && strcmp(gha, "true") == 0)
+        github_annotations(stderr, opt->checks, opt->nchecks);
+    if (opt->junit) {
+        int r = junit_write(opt->junit, rep->cmdline[0] ? rep->cmdline : "process", opt->checks,
+                            opt->nchecks, rep->m->duration_s, err);
+        if (r != GP_OK)
+            return r;
+    }
+    return checks_failed(opt->checks, opt->nchecks) ? GP_CHECKS_FAILED : GP_OK;
+}
+
+int sample_attached(const struct sample_options *opt, struct pyrt *rt, const struct sample_driver *d,
+                    struct gp_error *err)
+{
+    struct sample_report rep = {.command = d->command, .pid = opt->pid, .rt = rt};
     proc_cmdline(opt->pid, rep.cmdline, sizeof rep.cmdline);
     struct run_metrics m;
     struct sampler_cost cost = {0};
@@ -76,40 +134,52 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
     m.stall_ms = opt->stall_ms;
     pyobj_cache_init(&cache);
     pid_t pid = opt->pid;
-    struct exact_backends exact = {NULL, NULL};
+    struct companions *comp = calloc(1, sizeof *comp);
+    if (!comp) {
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
+        return err->code;
+    }
+    comp->opt = opt;
+    comp->pid = pid;
     if (opt->no_bpf) {
         snprintf(m.bpf_note, sizeof m.bpf_note, "eBPF turned off (--no-bpf)");
         snprintf(m.loop_bpf_note, sizeof m.loop_bpf_note, "eBPF turned off (--no-bpf)");
     } else {
-        exact.gil = gil_exact_start(&rt, opt->long_hold_ms, m.bpf_note, sizeof m.bpf_note);
-        exact.loops = loop_exact_start(opt->pid, opt->stall_ms, m.loop_bpf_note,
+        comp->gil = gil_exact_start(rt, opt->long_hold_ms, m.bpf_note, sizeof m.bpf_note);
+        comp->loops = loop_exact_start(opt->pid, opt->stall_ms, m.loop_bpf_note,
                                        sizeof m.loop_bpf_note);
     }
     struct sampler_options so = {.duration_s = opt->duration_s,
                                  .rate_hz = opt->rate_hz,
-                                 .stop = &g_stop,
+                                 .stop = d->stop,
                                  .no_bpf = opt->no_bpf,
-                                 .progress = isatty(STDERR_FILENO) ? progress : NULL,
+                                 .progress = isatty(STDERR_FILENO) && d->report_out == stdout
+                                                 ? progress
+                                                 : NULL,
                                  .progress_arg = &pid,
-                                 .on_refresh = refresh_exact,
-                                 .refresh_arg = &exact};
+                                 .on_refresh = on_refresh,
+                                 .refresh_arg = comp};
     system_begin(opt->pid, &m.system);
-    struct child_probe probes[SUBPROCESSES_MAX];
-    struct json_object *child_reports[SUBPROCESSES_MAX] = {0};
-    int nprobes = opt->subprocesses ? subprocesses_start(opt->pid, opt->duration_s, opt->rate_hz,
-                                                         probes, SUBPROCESSES_MAX)
-                                    : 0;
-    r = sampler_run(&rt, &cache, &so, &m, &cost, err);
-    system_end(opt->pid, &m.system, m.duration_s);
-    subprocesses_finish(probes, nprobes, g_stop || m.process_exited, child_reports);
-    rep.children = child_reports;
-    rep.nchildren = nprobes;
-    if (r == GP_OK) {
-        gil_exact_collect(exact.gil, &rt, &cache, &m);
-        loop_exact_collect(exact.loops, &m);
+    poll_children(comp);
+    if (d->before_sampling)
+        d->before_sampling(d->arg);
+    int r = sampler_run(rt, &cache, &so, &m, &cost, err);
+    if (d->target_exited && *d->target_exited) {
+        m.process_exited = true;
+        m.interrupted = false;
     }
-    gil_exact_stop(exact.gil);
-    loop_exact_stop(exact.loops);
+    system_end(opt->pid, &m.system, m.duration_s);
+    struct json_object *child_reports[SUBPROCESSES_MAX] = {0};
+    /* Children still running are told to report what they saw so far. */
+    subprocesses_finish(comp->probes, comp->nprobes, true, child_reports);
+    rep.children = child_reports;
+    rep.nchildren = comp->nprobes;
+    if (r == GP_OK) {
+        gil_exact_collect(comp->gil, rt, &cache, &m);
+        loop_exact_collect(comp->loops, &m);
+    }
+    gil_exact_stop(comp->gil);
+    loop_exact_stop(comp->loops);
     if (so.progress)
         fprintf(stderr, "\r%*s\r", 78, "");
     if (r == GP_OK && m.samples_taken == 0) {
@@ -129,13 +199,29 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
         rep.diag = diag;
         rep.m = &m;
         rep.cost = &cost;
-        r = report_write(opt->output, opt->json, as_json, as_text, &rep, err);
+        evaluate_checks(opt, &rep);
+        struct full_report full = {&rep, opt};
+        r = report_write_to(d->report_out, opt->output, opt->json, as_json, as_text, &full, err);
+        if (r == GP_OK)
+            r = publish_checks(opt, &rep, err);
     }
     free(diag);
-    for (int i = 0; i < nprobes; i++)
+    for (int i = 0; i < comp->nprobes; i++)
         if (child_reports[i])
             json_object_put(child_reports[i]);
+    free(comp);
     metrics_free(&m);
     pyobj_cache_free(&cache);
     return r;
+}
+
+int cmd_sample(const struct sample_options *opt, struct gp_error *err)
+{
+    struct pyrt rt;
+    int r = pyrt_attach(opt->pid, &rt, err);
+    if (r != GP_OK)
+        return r;
+    install_stop_handlers();
+    struct sample_driver d = {.command = "sample", .report_out = stdout, .stop = &g_stop};
+    return sample_attached(opt, &rt, &d, err);
 }

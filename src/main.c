@@ -8,6 +8,7 @@
 #include "loops.h"
 #include "sample_report.h"
 #include "errors.h"
+#include "run.h"
 #include "stopper.h"
 
 #define GILPROBE_VERSION "0.1.0"
@@ -17,6 +18,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
             "                [--long-hold-ms MS] [--stall-ms MS] [--subprocesses]\n"
+            "                [--fail-on EXPR]... [--junit FILE]\n"
+            "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
@@ -32,6 +35,15 @@ static void usage(FILE *out)
             "  --stall-ms MS  an asyncio event loop out of its selector this long is\n"
             "              stalled (default 100)\n"
             "  --subprocesses  sample the target's Python child processes too\n"
+            "  --fail-on EXPR  fail (exit 9) when EXPR holds for the run, e.g.\n"
+            "              gil.held_pct>80, thread.max_gil_wait_pct>30, loop.stall_max_ms>100,\n"
+            "              gil.wait_p99_ms>20, finding>=warning, scenario=S2 (repeatable;\n"
+            "              an unknown metric is a usage error that lists them all)\n"
+            "  --junit FILE  write the checks as JUnit XML (one test case each)\n"
+            "\n"
+            "  run         start COMMAND, sample it from its first Python instruction to\n"
+            "              its exit, print the report on stderr (or -o FILE) and exit\n"
+            "              with COMMAND's exit code, or 9 when a --fail-on check failed\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -45,7 +57,9 @@ static void usage(FILE *out)
             "\n"
             "exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process,\n"
             "            4 permission denied, 5 not a Python process,\n"
-            "            6 Python version not supported, 7 process exited, 8 output failed\n");
+            "            6 Python version not supported, 7 process exited, 8 output failed,\n"
+            "            9 a --fail-on check failed; run: the program's own exit code\n"
+            "            (128+N when killed by signal N), 127 when it could not start\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -105,7 +119,10 @@ static int parse_positive(const char *s, double max, double *out)
     return 0;
 }
 
-static int run_sample(int argc, char **argv)
+/* Options of the sampling report, shared by `-p PID` and `run`. Returns
+ * OPTION_GO_ON when every option was good, else the exit code. */
+static int parse_report_options(int argc, char **argv, struct sample_options *opt, bool run,
+                                bool *have_pid)
 {
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'},      {"duration", required_argument, NULL, 'd'},
@@ -114,51 +131,99 @@ static int run_sample(int argc, char **argv)
         {"no-bpf", no_argument, NULL, 'n'},         {"bpf", no_argument, NULL, 'B'},
         {"long-hold-ms", required_argument, NULL, 'L'},
         {"stall-ms", required_argument, NULL, 'S'},
-        {"subprocesses", no_argument, NULL, 'P'},   {NULL, 0, NULL, 0}};
-    struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
-                                 .rate_hz = SAMPLER_DEFAULT_HZ,
-                                 .long_hold_ms = 5.0,
-                                 .stall_ms = LOOPS_DEFAULT_STALL_MS};
-    bool have_pid = false;
+        {"subprocesses", no_argument, NULL, 'P'},   {"fail-on", required_argument, NULL, 'F'},
+        {"junit", required_argument, NULL, 'J'},    {NULL, 0, NULL, 0}};
+    static struct check checks[CHECKS_MAX];
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":p:d:r:o:h", longopts, NULL)) != -1) {
+    /* run: options end at the command ("+": stop at the first non-option). */
+    while ((c = getopt_long(argc, argv, run ? "+:p:d:r:o:h" : ":p:d:r:o:h", longopts, NULL)) != -1) {
         bool shared;
-        int r = shared_option(c, argv, &opt.pid, &have_pid, &shared);
+        if (run && c == 'p')
+            return usage_error("%srun starts the program itself: drop -p", "");
+        int r = shared_option(c, argv, &opt->pid, have_pid, &shared);
         if (r != OPTION_GO_ON)
             return r;
         switch (shared ? 0 : c) {
         case 'd':
-            if (parse_positive(optarg, 86400, &opt.duration_s) != 0)
+            if (parse_positive(optarg, 86400, &opt->duration_s) != 0)
                 return usage_error("-d wants seconds (> 0, at most a day), not '%s'", optarg);
             break;
         case 'r':
-            if (parse_positive(optarg, SAMPLER_MAX_HZ, &opt.rate_hz) != 0)
+            if (parse_positive(optarg, SAMPLER_MAX_HZ, &opt->rate_hz) != 0)
                 return usage_error("-r wants a rate in Hz (> 0, at most 100000), not '%s'", optarg);
             break;
-        case 'j': opt.json = true; break;
-        case 'o': opt.output = optarg; break;
-        case 'n': opt.no_bpf = true; break;
-        case 'P': opt.subprocesses = true; break;
-        case 'B': opt.no_bpf = false; break; /* the default; accepted for scripts */
+        case 'j': opt->json = true; break;
+        case 'o': opt->output = optarg; break;
+        case 'n': opt->no_bpf = true; break;
+        case 'P': opt->subprocesses = true; break;
+        case 'B': opt->no_bpf = false; break; /* the default; accepted for scripts */
         case 'L':
-            if (parse_positive(optarg, 1e6, &opt.long_hold_ms) != 0)
+            if (parse_positive(optarg, 1e6, &opt->long_hold_ms) != 0)
                 return usage_error("--long-hold-ms wants milliseconds (> 0), not '%s'", optarg);
             break;
         case 'S':
-            if (parse_positive(optarg, 1e6, &opt.stall_ms) != 0)
+            if (parse_positive(optarg, 1e6, &opt->stall_ms) != 0)
                 return usage_error("--stall-ms wants milliseconds (> 0), not '%s'", optarg);
             break;
+        case 'F': {
+            char why[2600];
+            if (opt->nchecks == CHECKS_MAX)
+                return usage_error("at most %s --fail-on checks", "32");
+            if (check_parse(optarg, &checks[opt->nchecks], why, sizeof why) != 0) {
+                fprintf(stderr, "gilprobe: %s\n", why);
+                return GP_ERR_USAGE;
+            }
+            opt->checks = checks;
+            opt->nchecks++;
+            break;
+        }
+        case 'J': opt->junit = optarg; break;
         default: break;
         }
     }
+    if (opt->junit && !opt->nchecks)
+        return usage_error("%s--junit reports --fail-on checks: give at least one", "");
+    return OPTION_GO_ON;
+}
+
+static struct sample_options default_report_options(void)
+{
+    return (struct sample_options){.duration_s = SAMPLER_DEFAULT_SECONDS,
+                                   .rate_hz = SAMPLER_DEFAULT_HZ,
+                                   .long_hold_ms = 5.0,
+                                   .stall_ms = LOOPS_DEFAULT_STALL_MS};
+}
+
+static int run_sample(int argc, char **argv)
+{
+    struct sample_options opt = default_report_options();
+    bool have_pid = false;
+    int r = parse_report_options(argc, argv, &opt, false, &have_pid);
+    if (r != OPTION_GO_ON)
+        return r;
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!have_pid)
         return usage_error("%sa process to sample is needed: -p PID", "");
     struct gp_error err = {0};
-    return finish(cmd_sample(&opt, &err), &err);
+    r = cmd_sample(&opt, &err);
+    return r == GP_CHECKS_FAILED ? r : finish(r, &err);
+}
+
+static int run_run(int argc, char **argv)
+{
+    struct sample_options opt = default_report_options();
+    opt.duration_s = 86400; /* until the program exits */
+    bool have_pid = false;
+    int r = parse_report_options(argc, argv, &opt, true, &have_pid);
+    if (r != OPTION_GO_ON)
+        return r;
+    if (optind >= argc)
+        return usage_error("%srun needs a command: gilprobe run [options] -- python app.py", "");
+    struct gp_error err = {0};
+    return cmd_run(&opt, argv + optind, &err); /* it reports its own errors */
 }
 
 static int run_dump(int argc, char **argv)
@@ -211,6 +276,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "dump") == 0)
         return run_dump(argc - 1, argv + 1);
+    if (strcmp(argv[1], "run") == 0)
+        return run_run(argc - 1, argv + 1);
     if (argv[1][0] == '-')
         return run_sample(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);

@@ -13,6 +13,13 @@ void pyobj_cache_init(struct pyobj_cache *c)
     addrmap_init(&c->strings);
     addrmap_init(&c->codes);
     addrmap_init(&c->types);
+    c->epoch = 0;
+    c->retired = NULL;
+}
+
+void pyobj_cache_next_epoch(struct pyobj_cache *c)
+{
+    c->epoch++;
 }
 
 void pyobj_cache_free(struct pyobj_cache *c)
@@ -25,6 +32,12 @@ void pyobj_cache_free(struct pyobj_cache *c)
             free(ci->linetable);
             free(ci);
         }
+    }
+    while (c->retired) {
+        struct code_info *next = c->retired->retired_next;
+        free(c->retired->linetable);
+        free(c->retired);
+        c->retired = next;
     }
     addrmap_free(&c->strings);
     addrmap_free(&c->codes);
@@ -183,11 +196,12 @@ static bool read_bytes_object(struct pyrt *rt, uint64_t addr, uint8_t **out, uin
     return true;
 }
 
-struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
+/* The code object's header up to its last field gilprobe uses (false when
+ * unreadable or not a code object), and a fingerprint of those fields:
+ * the same fingerprint later means the same object is still there. */
+static bool read_code_header(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr,
+                             uint8_t *buf, size_t bufsz, uint64_t *fingerprint)
 {
-    struct code_info *hit = addrmap_get(&c->codes, addr);
-    if (hit)
-        return hit;
     const struct py_layout *L = &rt->layout;
     int32_t end = L->code_linetable;
     int32_t fields[] = {L->code_filename, L->code_name, L->code_qualname, L->code_firstlineno,
@@ -195,16 +209,47 @@ struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (fields[i] > end)
             end = fields[i];
-    uint8_t buf[512];
-    if (addr & 7 || end + 8 > (int32_t)sizeof buf ||
-        remote_read(&rt->mem, addr, buf, (size_t)end + 8) != 0)
-        return NULL;
+    if (addr & 7 || (size_t)end + 8 > bufsz || remote_read(&rt->mem, addr, buf, (size_t)end + 8) != 0)
+        return false;
     if (type_kind(rt, c, field_u64(buf, L->obj_type)) != TYPE_CODE)
+        return false;
+    uint64_t h = 1469598103934665603ull;
+    int32_t ptrs[] = {L->code_filename, L->code_name, L->code_qualname, L->code_linetable};
+    for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
+        if (ptrs[i] >= 0)
+            h = (h ^ field_u64(buf, ptrs[i])) * 1099511628211ull;
+    *fingerprint = (h ^ (uint64_t)(uint32_t)field_i32(buf, L->code_firstlineno)) * 1099511628211ull;
+    return true;
+}
+
+struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
+{
+    const struct py_layout *L = &rt->layout;
+    uint8_t buf[512];
+    uint64_t fp;
+    struct code_info *hit = addrmap_get(&c->codes, addr);
+    /* Used in this sample or the one before: a frame held it, alive. */
+    if (hit && (!c->epoch || hit->seen_epoch + 1 >= c->epoch)) {
+        hit->seen_epoch = c->epoch;
+        return hit;
+    }
+    if (!read_code_header(rt, c, addr, buf, sizeof buf, &fp))
         return NULL;
+    if (hit && hit->fingerprint == fp) {
+        hit->seen_epoch = c->epoch;
+        return hit;
+    }
+    if (hit) { /* another code object now lives at this address */
+        addrmap_put(&c->codes, addr, NULL);
+        hit->retired_next = c->retired;
+        c->retired = hit;
+    }
     struct code_info *ci = calloc(1, sizeof *ci);
     if (!ci)
         return NULL;
     ci->addr = addr;
+    ci->fingerprint = fp;
+    ci->seen_epoch = c->epoch;
     for (int k = 0; k < 4; k++)
         ci->memo_offset[k] = LONG_MIN;
     uint64_t name = field_u64(buf, L->code_qualname >= 0 ? L->code_qualname : L->code_name);

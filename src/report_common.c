@@ -74,7 +74,14 @@ void report_format_frame(const struct py_frame *f, char *buf, size_t sz)
 int report_write(const char *path, bool json, int (*as_json)(FILE *, const void *),
                  void (*as_text)(FILE *, const void *), const void *report, struct gp_error *err)
 {
-    FILE *out = stdout;
+    return report_write_to(stdout, path, json, as_json, as_text, report, err);
+}
+
+int report_write_to(FILE *dflt, const char *path, bool json, int (*as_json)(FILE *, const void *),
+                    void (*as_text)(FILE *, const void *), const void *report,
+                    struct gp_error *err)
+{
+    FILE *out = dflt;
     if (path && !(out = fopen(path, "we"))) {
         gp_error_set(err, GP_ERR_OUTPUT, "cannot write %s: %s; choose a writable path", path,
                      strerror(errno));
@@ -87,11 +94,12 @@ int report_write(const char *path, bool json, int (*as_json)(FILE *, const void 
         as_text(out, report);
     if (fflush(out) != 0 || ferror(out))
         r = -1;
-    if (out != stdout && fclose(out) != 0)
+    if (out != dflt && fclose(out) != 0)
         r = -1;
     if (r < 0) {
         gp_error_set(err, GP_ERR_OUTPUT, "cannot write the report to %s: %s",
-                     path ? path : "standard output", strerror(errno));
+                     path ? path : dflt == stderr ? "standard error" : "standard output",
+                     strerror(errno));
         return err->code;
     }
     return GP_OK;

@@ -588,10 +588,15 @@ static json_object *loops_json(const struct sample_report *r)
 
 int report_sample_json(FILE *out, const struct sample_report *r)
 {
+    return report_json_write(out, report_sample_doc(r));
+}
+
+json_object *report_sample_doc(const struct sample_report *r)
+{
     const struct run_metrics *m = r->m;
     json_object *root = json_object_new_object();
     json_object_object_add(root, "schema", json_object_new_int(SAMPLE_SCHEMA_VERSION));
-    json_object_object_add(root, "command", json_object_new_string("sample"));
+    json_object_object_add(root, "command", json_object_new_string(r->command ? r->command : "sample"));
     json_object_object_add(root, "pid", json_object_new_int(r->pid));
     json_object_object_add(root, "cmdline", json_object_new_string(r->cmdline));
     json_object_object_add(root, "python", report_json_python(r->rt));
@@ -725,5 +730,5 @@ int report_sample_json(FILE *out, const struct sample_report *r)
         if (r->children[i])
             json_object_array_add(subs, json_object_get(r->children[i]));
     json_object_object_add(root, "subprocesses", subs);
-    return report_json_write(out, root);
+    return root;
 }

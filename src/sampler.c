@@ -285,6 +285,10 @@ static int refresh(struct sampler *s, struct gp_error *err)
             s->m->py_created++;
     }
     addrmap_free(&listed);
+    /* 3.12+ keeps the GIL per interpreter: a program just started by `run`
+     * may not have created it when sampling began. */
+    if (!s->gil_addr && snap.nthreads)
+        s->gil_addr = gil_locate(s->rt);
     pid_t *tids;
     size_t ntids;
     if (proc_list_tasks(s->rt->pid, &tids, &ntids) == 0) {
@@ -421,6 +425,7 @@ static void take_sample(struct sampler *s)
 {
     const struct py_layout *L = &s->rt->layout;
     uint8_t gilbuf[GIL_READ_MAX];
+    pyobj_cache_next_epoch(s->cache);
     uint64_t cur = 0;
     uint32_t n = s->n;
     size_t nreq = 2;
@@ -613,7 +618,9 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             m->missed += skip;
             next += (double)skip * period;
         }
-        if (now - last_refresh >= SAMPLER_REFRESH_S) {
+        /* No Python thread yet (a program just started by `run`): look
+         * every sample, so its first instructions are not missed. */
+        if (s.n == 0 || now - last_refresh >= SAMPLER_REFRESH_S) {
             r = refresh(&s, err);
             last_refresh = now_s();
         }

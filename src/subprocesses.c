@@ -1,7 +1,7 @@
-/* --subprocesses: every Python process below the target is sampled by its
- * own gilprobe (this executable, re-run) for the same duration, in
- * parallel with the target's sampling; their JSON reports join the
- * target's. */
+/* --subprocesses: every Python process below the target (there at the
+ * start or appearing during the run) is sampled by its own gilprobe (this
+ * executable, re-run), in parallel with the target's sampling; their JSON
+ * reports join the target's. */
 #include "subprocesses.h"
 
 #include <fcntl.h>
@@ -17,12 +17,22 @@
 
 extern char **environ;
 
-int subprocesses_start(pid_t pid, double seconds, double rate_hz, struct child_probe *out, int max)
+static bool probed(const struct child_probe *probes, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++)
+        if (probes[i].target == pid)
+            return true;
+    return false;
+}
+
+int subprocesses_poll(pid_t pid, double seconds, double rate_hz, struct child_probe *probes, int n,
+                      int max)
 {
     pid_t kids[SUBPROCESSES_MAX];
-    int n = system_python_descendants(pid, kids, max < SUBPROCESSES_MAX ? max : SUBPROCESSES_MAX);
-    int started = 0;
-    for (int i = 0; i < n; i++) {
+    int nk = system_python_descendants(pid, kids, SUBPROCESSES_MAX);
+    for (int i = 0; i < nk && n < max && n < SUBPROCESSES_MAX; i++) {
+        if (probed(probes, n, kids[i]))
+            continue;
         int fds[2];
         if (pipe2(fds, O_CLOEXEC) != 0)
             break;
@@ -43,9 +53,9 @@ int subprocesses_start(pid_t pid, double seconds, double rate_hz, struct child_p
             close(fds[0]);
             continue;
         }
-        out[started++] = (struct child_probe){kids[i], child, fds[0]};
+        probes[n++] = (struct child_probe){kids[i], child, fds[0]};
     }
-    return started;
+    return n;
 }
 
 /* Reads a child gilprobe's whole report (it writes once, at its end). */
