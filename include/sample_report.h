@@ -34,6 +34,9 @@ struct sample_options {
     double stall_ms;     /* event-loop stall threshold */
     bool subprocesses;   /* sample Python child processes too */
     const char *output;
+    const char *collapsed_path;  /* --collapsed: folded stacks */
+    const char *speedscope_path; /* --speedscope: speedscope JSON */
+    unsigned state_mask;         /* --state: 1u << enum tstate_kind; 0 = all */
 };
 
 int cmd_sample(const struct sample_options *opt, struct gp_error *err);

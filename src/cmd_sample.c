@@ -8,6 +8,7 @@
 #include "gil_exact.h"
 #include "loop_exact.h"
 #include "report_common.h"
+#include "report_stacks.h"
 #include "sample_report.h"
 #include "subprocesses.h"
 
@@ -130,6 +131,8 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
         rep.m = &m;
         rep.cost = &cost;
         r = report_write(opt->output, opt->json, as_json, as_text, &rep, err);
+        if (r == GP_OK)
+            r = report_stacks_write(&m, opt, err);
     }
     free(diag);
     for (int i = 0; i < nprobes; i++)

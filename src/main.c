@@ -6,6 +6,7 @@
 
 #include "dump.h"
 #include "loops.h"
+#include "report_stacks.h"
 #include "sample_report.h"
 #include "errors.h"
 #include "stopper.h"
@@ -17,6 +18,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
             "                [--long-hold-ms MS] [--stall-ms MS] [--subprocesses]\n"
+            "                [--collapsed FILE] [--speedscope FILE] [--state STATE[,STATE]]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
@@ -32,6 +34,13 @@ static void usage(FILE *out)
             "  --stall-ms MS  an asyncio event loop out of its selector this long is\n"
             "              stalled (default 100)\n"
             "  --subprocesses  sample the target's Python child processes too\n"
+            "  --collapsed FILE  also write the stacks as folded lines for flamegraph.pl\n"
+            "              or inferno: thread;[state];outermost;...;innermost COUNT\n"
+            "  --speedscope FILE  also write the stacks as a speedscope profile (JSON),\n"
+            "              one profile per thread, the state as the root frame\n"
+            "  --state STATE  only these states in --collapsed/--speedscope (repeatable,\n"
+            "              or a comma list): gil-held, gil-wait, lock-wait, io-wait,\n"
+            "              sleep, nogil-running, other\n"
             "\n"
             "  dump        print every Python thread of a running CPython 3.8-3.13 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
@@ -114,7 +123,11 @@ static int run_sample(int argc, char **argv)
         {"no-bpf", no_argument, NULL, 'n'},         {"bpf", no_argument, NULL, 'B'},
         {"long-hold-ms", required_argument, NULL, 'L'},
         {"stall-ms", required_argument, NULL, 'S'},
-        {"subprocesses", no_argument, NULL, 'P'},   {NULL, 0, NULL, 0}};
+        {"subprocesses", no_argument, NULL, 'P'},
+        {"collapsed", required_argument, NULL, 'C'},
+        {"speedscope", required_argument, NULL, 'F'},
+        {"state", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0}};
     struct sample_options opt = {.duration_s = SAMPLER_DEFAULT_SECONDS,
                                  .rate_hz = SAMPLER_DEFAULT_HZ,
                                  .long_hold_ms = 5.0,
@@ -150,6 +163,14 @@ static int run_sample(int argc, char **argv)
             if (parse_positive(optarg, 1e6, &opt.stall_ms) != 0)
                 return usage_error("--stall-ms wants milliseconds (> 0), not '%s'", optarg);
             break;
+        case 'C': opt.collapsed_path = optarg; break;
+        case 'F': opt.speedscope_path = optarg; break;
+        case 'T': {
+            char msg[320];
+            if (report_stacks_parse_states(optarg, &opt.state_mask, msg, sizeof msg) != 0)
+                return usage_error("%s", msg);
+            break;
+        }
         default: break;
         }
     }
@@ -157,6 +178,8 @@ static int run_sample(int argc, char **argv)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!have_pid)
         return usage_error("%sa process to sample is needed: -p PID", "");
+    if (opt.state_mask && !opt.collapsed_path && !opt.speedscope_path)
+        return usage_error("%s--state chooses what --collapsed and --speedscope write", "");
     struct gp_error err = {0};
     return finish(cmd_sample(&opt, &err), &err);
 }
