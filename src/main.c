@@ -179,7 +179,7 @@ static int run_sample(int argc, char **argv)
     if (!have_pid)
         return usage_error("%sa process to sample is needed: -p PID", "");
     if (opt.state_mask && !opt.collapsed_path && !opt.speedscope_path)
-        return usage_error("%s--state chooses what --collapsed and --speedscope write", "");
+        return usage_error("%s--state only narrows --collapsed and --speedscope; give one", "");
     struct gp_error err = {0};
     return finish(cmd_sample(&opt, &err), &err);
 }

@@ -204,3 +204,23 @@ def test_unwritable_stack_files_fail_with_exit_8(tmp_path):
             assert json.loads(r.stdout)["command"] == "sample"
     finally:
         w.stop()
+
+
+def test_separators_in_names_are_replaced(python, tmp_path):
+    w = Workload(python, "odd_names.py")
+    try:
+        doc, folded, ss = sample_with_stacks(w.pid, tmp_path, "--state", "sleep")
+    finally:
+        w.stop()
+    tid = w.info["tids"]["odd"]
+    lines = parse_folded(folded)
+    mine = [f for th, s, f, n in lines if th == "thread odd_thread (%d)" % tid]
+    assert mine, folded
+    for frames in mine:
+        function, file, line = py_frame(frames[-1])
+        assert function == "nap_odd" and file == "odd_dir_name/odd_file.py", frames
+        assert line == 5
+    # speedscope keeps the names as they are: JSON has no separators.
+    names = {(f["name"], f.get("file")) for f in ss["shared"]["frames"]}
+    assert ("nap;odd", "odd;dir\nname/odd;file.py") in names
+    check_speedscope(ss, doc, states=("sleep",))
