@@ -41,6 +41,9 @@ struct sample_options {
     struct check *checks; /* --fail-on */
     size_t nchecks;
     const char *junit;    /* --junit FILE */
+    const char *collapsed_path;  /* --collapsed: folded stacks */
+    const char *speedscope_path; /* --speedscope: speedscope JSON */
+    unsigned state_mask;         /* --state: 1u << enum tstate_kind; 0 = all */
 };
 
 /* How `run` drives a sampling session that `-p` drives by itself. */

@@ -8,6 +8,7 @@
 #include "junit.h"
 #include "loop_exact.h"
 #include "report_common.h"
+#include "report_stacks.h"
 #include "sample_report.h"
 #include "subprocesses.h"
 
@@ -202,6 +203,8 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
         evaluate_checks(opt, &rep);
         struct full_report full = {&rep, opt};
         r = report_write_to(d->report_out, opt->output, opt->json, as_json, as_text, &full, err);
+        if (r == GP_OK)
+            r = report_stacks_write(&m, opt, err);
         if (r == GP_OK)
             r = publish_checks(opt, &rep, err);
     }

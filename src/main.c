@@ -6,6 +6,7 @@
 
 #include "dump.h"
 #include "loops.h"
+#include "report_stacks.h"
 #include "sample_report.h"
 #include "errors.h"
 #include "run.h"
@@ -19,6 +20,7 @@ static void usage(FILE *out)
             "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
             "                [--long-hold-ms MS] [--stall-ms MS] [--subprocesses]\n"
             "                [--fail-on EXPR]... [--junit FILE]\n"
+            "                [--collapsed FILE] [--speedscope FILE] [--state STATE[,STATE]]\n"
             "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
             "\n"
@@ -35,6 +37,13 @@ static void usage(FILE *out)
             "  --stall-ms MS  an asyncio event loop out of its selector this long is\n"
             "              stalled (default 100)\n"
             "  --subprocesses  sample the target's Python child processes too\n"
+            "  --collapsed FILE  also write the stacks as folded lines for flamegraph.pl\n"
+            "              or inferno: thread;[state];outermost;...;innermost COUNT\n"
+            "  --speedscope FILE  also write the stacks as a speedscope profile (JSON),\n"
+            "              one profile per thread, the state as the root frame\n"
+            "  --state STATE  only these states in --collapsed/--speedscope (repeatable,\n"
+            "              or a comma list): gil-held, gil-wait, lock-wait, io-wait,\n"
+            "              sleep, nogil-running, other\n"
             "  --fail-on EXPR  fail (exit 9) when EXPR holds for the run, e.g.\n"
             "              gil.held_pct>80, thread.max_gil_wait_pct>30, loop.stall_max_ms>100,\n"
             "              gil.wait_p99_ms>20, finding>=warning, scenario=S2 (repeatable;\n"
@@ -132,7 +141,9 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         {"long-hold-ms", required_argument, NULL, 'L'},
         {"stall-ms", required_argument, NULL, 'S'},
         {"subprocesses", no_argument, NULL, 'P'},   {"fail-on", required_argument, NULL, 'F'},
-        {"junit", required_argument, NULL, 'J'},    {NULL, 0, NULL, 0}};
+        {"junit", required_argument, NULL, 'J'},    {"collapsed", required_argument, NULL, 'C'},
+        {"speedscope", required_argument, NULL, 'G'},
+        {"state", required_argument, NULL, 'T'},    {NULL, 0, NULL, 0}};
     static struct check checks[CHECKS_MAX];
     int c;
     opterr = 0;
@@ -180,11 +191,21 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
             break;
         }
         case 'J': opt->junit = optarg; break;
+        case 'C': opt->collapsed_path = optarg; break;
+        case 'G': opt->speedscope_path = optarg; break;
+        case 'T': {
+            char msg[320];
+            if (report_stacks_parse_states(optarg, &opt->state_mask, msg, sizeof msg) != 0)
+                return usage_error("%s", msg);
+            break;
+        }
         default: break;
         }
     }
     if (opt->junit && !opt->nchecks)
         return usage_error("%s--junit reports --fail-on checks: give at least one", "");
+    if (opt->state_mask && !opt->collapsed_path && !opt->speedscope_path)
+        return usage_error("%s--state only narrows --collapsed and --speedscope; give one", "");
     return OPTION_GO_ON;
 }
 
