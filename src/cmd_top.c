@@ -129,15 +129,15 @@ static void draw(struct top_state *st)
     erase();
     int y = 0;
     int n = top_view_header(v, lines, 4);
-    for (int i = 0; i < n && y < LINES; i++)
-        mvaddnstr(y++, 0, lines[i], COLS);
-    if (v->valid) {
-        char when[16];
-        struct tm tm;
-        if (localtime_r(&v->when, &tm) && strftime(when, sizeof when, "%H:%M:%S", &tm) &&
-            COLS > (int)strlen(lines[0]) + 10)
-            mvaddstr(0, COLS - (int)strlen(when), when);
-    }
+    char when[16] = "";
+    struct tm tm;
+    if (v->valid && localtime_r(&v->when, &tm))
+        strftime(when, sizeof when, "%H:%M:%S", &tm);
+    int wlen = when[0] && COLS > 40 ? (int)strlen(when) : 0;
+    for (int i = 0; i < n && y < LINES; i++, y++)
+        mvaddnstr(y, 0, lines[i], i == 0 && wlen ? COLS - wlen - 2 : COLS);
+    if (wlen)
+        mvaddstr(0, COLS - wlen, when);
     y++;
     if (y < LINES - 1) {
         top_view_columns(buf, sizeof buf);

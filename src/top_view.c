@@ -39,9 +39,8 @@ void top_view_init(struct top_view *v, pid_t pid, const struct pyrt *rt, double 
     v->interval_s = interval_s;
     v->sort = sort;
     snprintf(v->version, sizeof v->version, "%s", rt->version);
-    char cmd[1024] = "";
-    proc_cmdline(pid, cmd, sizeof cmd);
-    snprintf(v->cmdline, sizeof v->cmdline, "%s", cmd);
+    if (proc_cmdline(pid, v->cmdline, sizeof v->cmdline) != 0)
+        v->cmdline[0] = '\0';
 }
 
 void top_view_free(struct top_view *v)
@@ -49,6 +48,19 @@ void top_view_free(struct top_view *v)
     free(v->rows);
     v->rows = NULL;
     v->nrows = v->caprows = 0;
+}
+
+/* "func (file.py:line)": the report's frame with the file's directory left
+ * out, so that the line number fits on a terminal's row. */
+static void format_frame_short(const struct py_frame *f, char *buf, size_t sz)
+{
+    struct py_frame shortf = *f;
+    struct code_info code = *f->code;
+    const char *slash = strrchr(code.filename, '/');
+    if (slash && slash[1])
+        code.filename = slash + 1;
+    shortf.code = &code;
+    report_format_frame(&shortf, buf, sz);
 }
 
 /* The innermost frame of the stack the thread was seen in most often in
@@ -70,7 +82,7 @@ static void current_frame(const struct run_metrics *m, const struct thread_metri
     else if (!e->nframes)
         snprintf(buf, sz, "(no Python frames)");
     else
-        report_format_frame(&e->frames[0], buf, sz);
+        format_frame_short(&e->frames[0], buf, sz);
     stack_counts_free(&all);
 }
 
