@@ -195,7 +195,23 @@ def test_not_a_terminal_prints_plain_blocks(cpu4):
         assert held_pct(block) >= 80, block
 
 
-def test_target_exit_ends_top(tmp_path):
+def test_loop_stalls_per_interval():
+    """asyncio_loop.py sleep: every second the loop blocks in time.sleep(0.3);
+    an interval of 2.5 s sees at least two such stalls end, each ~300 ms."""
+    w = Workload(_interpreter(), "asyncio_loop.py", ["sleep"])
+    try:
+        r = run_gilprobe(["top", "-p", str(w.pid), "-n", "2", "-i", "2.5"], timeout=60)
+    finally:
+        w.stop()
+    assert r.returncode == 0, r.stderr
+    stalls = re.findall(r"loop stalls (\d+) \(max (\d+) ms\) in 1 event loop", r.stdout)
+    assert len(stalls) == 2, r.stdout
+    for count, max_ms in stalls:
+        assert 2 <= int(count) <= 3 and 250 <= int(max_ms) <= 500, r.stdout
+    assert w.info["tids"]["loop-0"] in {row[0] for row in rows(r.stdout)}
+
+
+def test_target_exit_ends_top():
     proc = subprocess.Popen([_interpreter(), "-c", "import time; time.sleep(3)"])
     try:
         time.sleep(0.5)
