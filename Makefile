@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
-LDLIBS  := -lelf -ljson-c -lbpf
+LDLIBS  := -lelf -ljson-c -lbpf -lncurses
 
 # eBPF programs (bpf/*.bpf.c): compiled with clang against the running
 # kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF
@@ -24,7 +24,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 # Debian packages the build and the tests need; installed only when missing.
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
-            python3 python3-pytest python3-pytest-xdist python3-uvloop
+            python3 python3-pytest python3-pytest-xdist python3-uvloop \
+            libncurses-dev tmux
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).

@@ -75,6 +75,11 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
                    bool gil_wait, long syscall_nr);
 void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
                   double duration_s);
+/* Windowed runs: the derived figures of the stalls finished so far, the
+ * busy stretch in progress left running; then a fresh window that keeps
+ * that stretch (a stall is counted in the window it ends in). */
+void loops_derive(struct loop_track *l, double duration_s);
+void loops_window_reset(struct loop_track *l);
 void loops_free(struct loop_track *l);
 
 #endif

@@ -182,6 +182,13 @@ void metrics_observe(struct run_metrics *m, const struct sample_obs *s);
 void metrics_thread_counts(struct run_metrics *m, uint32_t python, uint32_t os);
 /* Computes every derived figure; call once at the end. */
 void metrics_finish(struct run_metrics *m);
+/* Windowed runs (gilprobe top), with m->duration_s the window's length:
+ * metrics_window_finish derives the window's figures, leaving the runs in
+ * progress (GIL waits, event-loop busy stretches) to carry on;
+ * metrics_window_reset then clears every per-window count and figure for
+ * the next window, keeping the thread table, the stacks and those runs. */
+void metrics_window_finish(struct run_metrics *m);
+void metrics_window_reset(struct run_metrics *m);
 /* Recording what every other thread does while a lock is waited on costs
  * locks x threads per sample; above this many updates a sample, only every
  * k-th sample records it (shares use the recorded samples only). */

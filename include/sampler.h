@@ -28,6 +28,14 @@ struct sampler_options {
     /* Called with each fresh thread list (every SAMPLER_REFRESH_S). */
     void (*on_refresh)(const struct snapshot *snap, void *arg);
     void *refresh_arg;
+    /* Windowed runs: called every window_s seconds with m->duration_s and
+     * m->samples_requested set for the window since the last call; the
+     * callee typically derives the window's figures and starts the next
+     * one (metrics_window_finish, metrics_window_reset). At the end, m's
+     * duration covers the window in progress only. */
+    double window_s;
+    void (*on_window)(struct run_metrics *m, void *arg);
+    void *window_arg;
 };
 
 struct sampler_cost {

@@ -212,12 +212,9 @@ static int culprit_by_time(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
-                  double duration_s)
+/* The derived figures of what was seen so far (finished stalls only). */
+void loops_derive(struct loop_track *l, double duration_s)
 {
-    (void)t_end;
-    if (l->in_run)
-        end_run(l, period_s, stall_ms);
     l->busy_pct = l->samples ? 100.0 * (double)l->busy_samples / (double)l->samples : 0;
     double total = 0, squares = 0;
     double *d = malloc((l->nstalls ? l->nstalls : 1) * sizeof *d);
@@ -243,6 +240,25 @@ void loops_finish(struct loop_track *l, double t_end, double period_s, double st
     qsort(l->culprits, l->nculprits, sizeof l->culprits[0], culprit_by_time);
     for (uint32_t i = 0; i < l->nculprits; i++)
         l->culprits[i].share_pct = total > 0 ? 100.0 * l->culprits[i].stalled_ms / total : 0;
+}
+
+void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
+                  double duration_s)
+{
+    (void)t_end;
+    if (l->in_run)
+        end_run(l, period_s, stall_ms);
+    loops_derive(l, duration_s);
+}
+
+void loops_window_reset(struct loop_track *l)
+{
+    l->samples = l->busy_samples = 0;
+    l->nstalls = 0;
+    l->nculprits = 0;
+    l->nexact = 0;
+    l->busy_pct = l->stalled_pct = l->stall_p50_ms = l->stall_p99_ms = l->stall_max_ms = 0;
+    l->timer_lag_mean_ms = l->timer_lag_max_ms = 0;
 }
 
 void loops_free(struct loop_track *l)

@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "run.h"
 #include "stopper.h"
+#include "top.h"
 
 #define GILPROBE_VERSION "0.1.0"
 
@@ -23,6 +24,8 @@ static void usage(FILE *out)
             "                [--collapsed FILE] [--speedscope FILE] [--state STATE[,STATE]]\n"
             "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats]\n"
+            "       gilprobe top -p PID [-i SECONDS] [-r HZ] [--sort KEY] [--no-bpf]\n"
+            "                [-n ITERATIONS]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.13 process without stopping it\n"
             "              and report where the GIL goes, who waits for it and for how\n"
@@ -63,6 +66,16 @@ static void usage(FILE *out)
             "              they are always resumed. Default: never stops the target\n"
             "  --stats     print what the read cost (bytes, syscalls) on stderr\n"
             "  --version   print gilprobe's version\n"
+            "\n"
+            "  top         live view of a running CPython process, refreshed every interval:\n"
+            "              GIL held/contended, waiters, hand-offs, and per thread the share\n"
+            "              of the interval holding/waiting for the GIL, on locks, in I/O,\n"
+            "              asleep, running without the GIL, CPU, and its current frame\n"
+            "  -i SECONDS  interval (default 1)\n"
+            "  --sort KEY  gil-wait (default), held, cpu, lock, tid or name; keys w h c l\n"
+            "              t n change it live, q quits\n"
+            "  -n ITERATIONS  stop after that many intervals. When standard output is\n"
+            "              not a terminal, one plain-text block is printed per interval\n"
             "\n"
             "exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process,\n"
             "            4 permission denied, 5 not a Python process,\n"
@@ -247,6 +260,59 @@ static int run_run(int argc, char **argv)
     return cmd_run(&opt, argv + optind, &err); /* it reports its own errors */
 }
 
+static int run_top(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"interval", required_argument, NULL, 'i'},
+        {"rate", required_argument, NULL, 'r'},     {"sort", required_argument, NULL, 's'},
+        {"no-bpf", no_argument, NULL, 'B'},         {"iterations", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    struct top_options opt = {.interval_s = TOP_DEFAULT_INTERVAL_S,
+                              .rate_hz = SAMPLER_DEFAULT_HZ,
+                              .sort = TOP_SORT_GIL_WAIT};
+    bool have_pid = false;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":p:i:r:n:h", longopts, NULL)) != -1) {
+        bool shared;
+        int r = shared_option(c, argv, &opt.pid, &have_pid, &shared);
+        if (r != OPTION_GO_ON)
+            return r;
+        double n;
+        switch (shared ? 0 : c) {
+        case 'i':
+            if (parse_positive(optarg, 3600, &opt.interval_s) != 0 || opt.interval_s < 0.1)
+                return usage_error("-i wants seconds (0.1 to 3600), not '%s'", optarg);
+            break;
+        case 'r':
+            if (parse_positive(optarg, SAMPLER_MAX_HZ, &opt.rate_hz) != 0)
+                return usage_error("-r wants a rate in Hz (> 0, at most 100000), not '%s'", optarg);
+            break;
+        case 's':
+            if (top_sort_parse(optarg, &opt.sort) != 0) {
+                char fmt[160];
+                snprintf(fmt, sizeof fmt, "unknown sort key '%%s' (valid: %s)", top_sort_keys());
+                return usage_error(fmt, optarg);
+            }
+            break;
+        case 'B': opt.no_bpf = true; break;
+        case 'n':
+            if (parse_positive(optarg, 1e9, &n) != 0 || n != (double)(long)n)
+                return usage_error("-n wants a whole number of intervals (> 0), not '%s'", optarg);
+            opt.iterations = (long)n;
+            break;
+        default: break;
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!have_pid)
+        return usage_error("%stop needs -p PID", "");
+    struct gp_error err = {0};
+    return finish(cmd_top(&opt, &err), &err);
+}
+
 static int run_dump(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -299,6 +365,8 @@ int main(int argc, char **argv)
         return run_dump(argc - 1, argv + 1);
     if (strcmp(argv[1], "run") == 0)
         return run_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "top") == 0)
+        return run_top(argc - 1, argv + 1);
     if (argv[1][0] == '-')
         return run_sample(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);

@@ -29,6 +29,14 @@ void metrics_init(struct run_metrics *m)
     m->stall_ms = LOOPS_DEFAULT_STALL_MS;
 }
 
+static void free_lock(struct lock_metrics *l)
+{
+    stack_counts_free(&l->sites);
+    free(l->act);
+    addrmap_free(&l->act_index);
+    free(l->act_order);
+}
+
 void metrics_free(struct run_metrics *m)
 {
     for (uint32_t i = 0; i < m->nthreads; i++) {
@@ -38,12 +46,8 @@ void metrics_free(struct run_metrics *m)
         loops_free(&m->threads[i].loop);
     }
     free(m->loop_cls.kind);
-    for (uint32_t i = 0; i < m->nlocks; i++) {
-        stack_counts_free(&m->locks[i].sites);
-        free(m->locks[i].act);
-        addrmap_free(&m->locks[i].act_index);
-        free(m->locks[i].act_order);
-    }
+    for (uint32_t i = 0; i < m->nlocks; i++)
+        free_lock(&m->locks[i]);
     free(m->waited);
     addrmap_free(&m->lock_index);
     free(m->threads);
@@ -313,6 +317,7 @@ static void finish_lock(struct run_metrics *m, struct lock_metrics *l)
         x->baseline_pct = pct(stack_count(&t->stacks[x->kind], x->stack), t->samples);
         x->excess_pct = x->share_pct - x->baseline_pct;
     }
+    free(l->act_order);
     l->act_order = malloc((l->nact ? l->nact : 1) * sizeof *l->act_order);
     if (!l->act_order)
         return;
@@ -322,9 +327,10 @@ static void finish_lock(struct run_metrics *m, struct lock_metrics *l)
     qsort(l->act_order, l->nact, sizeof *l->act_order, act_by_excess);
 }
 
-static void finish_thread(struct run_metrics *m, struct thread_metrics *t)
+static void finish_thread(struct run_metrics *m, struct thread_metrics *t, bool final)
 {
-    end_wait_run(t);
+    if (final)
+        end_wait_run(t);
     for (int k = 0; k < TS_COUNT; k++)
         t->pct[k] = pct(t->state[k], t->samples);
     double span = t->t_last - t->t_first;
@@ -341,17 +347,20 @@ static void finish_thread(struct run_metrics *m, struct thread_metrics *t)
     }
 }
 
-void metrics_finish(struct run_metrics *m)
+/* final: the run is over, so the runs in progress end too. */
+static void derive(struct run_metrics *m, bool final)
 {
     m->rate_hz = m->duration_s > 0 ? (double)m->samples_taken / m->duration_s : 0;
     m->period_ms = m->rate_hz > 0 ? 1000.0 / m->rate_hz : 0;
     m->behind = m->samples_requested &&
                 (double)m->samples_taken < METRICS_BEHIND_RATIO * (double)m->samples_requested;
     for (uint32_t i = 0; i < m->nthreads; i++) {
-        finish_thread(m, &m->threads[i]);
-        if (m->threads[i].loop.seen)
+        finish_thread(m, &m->threads[i], final);
+        if (m->threads[i].loop.seen && final)
             loops_finish(&m->threads[i].loop, m->duration_s, m->period_ms / 1000.0, m->stall_ms,
                          m->duration_s);
+        else if (m->threads[i].loop.seen)
+            loops_derive(&m->threads[i].loop, m->duration_s);
     }
     m->held_pct = pct(m->held, m->gil_samples);
     m->contended_pct = pct(m->contended, m->gil_samples);
@@ -362,6 +371,8 @@ void metrics_finish(struct run_metrics *m)
                                   : 0;
     for (uint32_t i = 0; i < m->nlocks; i++)
         finish_lock(m, &m->locks[i]);
+    free(m->thread_order);
+    free(m->lock_order);
     m->thread_order = malloc((m->nthreads ? m->nthreads : 1) * sizeof *m->thread_order);
     m->lock_order = malloc((m->nlocks ? m->nlocks : 1) * sizeof *m->lock_order);
     if (!m->thread_order || !m->lock_order)
@@ -373,4 +384,52 @@ void metrics_finish(struct run_metrics *m)
     g_sort_m = m;
     qsort(m->thread_order, m->nthreads, sizeof *m->thread_order, thread_by_wait);
     qsort(m->lock_order, m->nlocks, sizeof *m->lock_order, lock_by_wait);
+}
+
+void metrics_finish(struct run_metrics *m)
+{
+    derive(m, true);
+}
+
+void metrics_window_finish(struct run_metrics *m)
+{
+    derive(m, false);
+}
+
+void metrics_window_reset(struct run_metrics *m)
+{
+    m->samples_requested = m->samples_taken = m->missed = 0;
+    m->gil_samples = m->held = m->contended = m->waiters_sum = 0;
+    m->waiters_max = 0;
+    m->switch_first = m->switch_last; /* hand-offs count from the last one seen */
+    m->py_min = m->os_min = UINT32_MAX;
+    m->py_max = m->os_max = 0;
+    m->py_created = m->py_exited = m->os_created = m->os_exited = 0;
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        struct thread_metrics *t = &m->threads[i];
+        t->samples = 0;
+        memset(t->state, 0, sizeof t->state);
+        for (int k = 0; k < TS_COUNT; k++)
+            t->stacks[k].n = 0;
+        t->nwait_runs = 0;
+        t->cpu_first = t->cpu_last;
+        t->ivcs_first = t->ivcs_last;
+        t->t_first = t->t_last;
+        loops_window_reset(&t->loop);
+        memset(t->pct, 0, sizeof t->pct);
+        t->cpu_pct = t->ivcs_per_s = 0;
+        memset(&t->wait, 0, sizeof t->wait);
+    }
+    for (uint32_t i = 0; i < m->nlocks; i++)
+        free_lock(&m->locks[i]);
+    m->nlocks = 0;
+    addrmap_clear(&m->lock_index);
+    free(m->thread_order);
+    free(m->lock_order);
+    m->thread_order = m->lock_order = NULL;
+    m->rate_hz = m->period_ms = 0;
+    m->behind = false;
+    m->held_pct = m->contended_pct = m->waiters_mean = 0;
+    m->handoffs = 0;
+    m->handoffs_per_s = m->mean_hold_ms = 0;
 }

@@ -601,6 +601,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     double cpu0 = cpu_seconds();
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;
+    double window_start = start;
     s.start = start;
     m->sample_period_s = period;
     double end = start + opt->duration_s;
@@ -628,13 +629,19 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             opt->progress(now - start, opt->duration_s, m->samples_taken, opt->progress_arg);
             last_progress = now;
         }
+        if (opt->on_window && now - window_start >= opt->window_s) {
+            m->duration_s = now - window_start;
+            m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
+            window_start = now;
+            opt->on_window(m, opt->window_arg);
+        }
         if (next < end)
             sleep_until(next);
     }
     double stop = now_s();
     if (r == GP_OK && !s.gone)
         refresh(&s, err); /* final CPU counters */
-    m->duration_s = stop - start;
+    m->duration_s = stop - (opt->on_window ? window_start : start);
     m->process_exited = s.gone;
     m->interrupted = opt->stop && *opt->stop;
     m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
