@@ -24,7 +24,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 # Debian packages the build and the tests need; installed only when missing.
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
-            python3 python3-pytest python3-pytest-xdist python3-uvloop \
+            python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
             libncurses-dev tmux
 STAMP   := build/.deps-ok
 

@@ -100,3 +100,35 @@ def test_too_many_workers_example(python_alone):
 def test_process_pool_control(python_alone):
     found = findings(python_alone, "ok_process_pool", seconds=2)
     assert [f for f in found if f["severity"] != "info"] == [], found
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python", [p for label, p in INTERPRETERS
+                                    if label in ("pyenv-3.8", "pyenv-3.12", "debian-3.11")])
+def test_ci_example_pytest_check_passes_and_catches_the_bad_variant(python):
+    """examples/ci/test_contention.py as a user would run it: the healthy
+    service passes its checks, the --bad one trips loop.stall_max_ms."""
+    from conftest import GILPROBE
+    env = dict(os.environ, GILPROBE=GILPROBE, PYTHON=python)
+    r = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        os.path.join(EXAMPLES, "ci", "test_contention.py")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 passed" in r.stdout
+
+
+def test_ci_example_workflow_runs_the_checks_with_junit():
+    import yaml
+    with open(os.path.join(EXAMPLES, "ci", "github-actions.yml")) as f:
+        wf = yaml.safe_load(f)
+    steps = wf["jobs"]["gil-contention"]["steps"]
+    check = [s for s in steps if s.get("name") == "Contention check"][0]["run"]
+    assert "gilprobe run" in check and "--junit gilprobe-checks.xml" in check
+    assert check.count("--fail-on") >= 3 and "examples/ci/service.py" in check
+    # Every metric the workflow checks is one gilprobe knows (a typo would
+    # make the job fail with a usage error).
+    for expr in [part.split("'")[1] for part in check.split("--fail-on ")[1:]]:
+        r = run_gilprobe(["run", "--fail-on", expr, "--", "true"], timeout=30)
+        assert "unknown metric" not in r.stderr and r.returncode == 5, (expr, r.stderr)
+    publish = [s for s in steps if "junit" in s.get("uses", "")][0]
+    assert publish["with"]["report_paths"] == "gilprobe-checks.xml"
