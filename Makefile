@@ -31,7 +31,7 @@ STAMP   := build/.deps-ok
 # Keep generated BPF objects and skeletons (intermediate files).
 .SECONDARY:
 
-.PHONY: all deps test check-asan unit integration demo bench layouts layouts-check clean
+.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean
 
 all: gilprobe
 
@@ -76,14 +76,21 @@ build/unit_tests: tests/unit/*.c $(ASAN_OBJ)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) \
 	  tests/unit/*.c $(ASAN_OBJ) -o $@ $(LDLIBS) -lcmocka
 
-unit: build/unit_tests
+unit: build/unit_tests testenv
 	$(PYTHON) tests/unit/make_linetable_fixtures.py build/fixtures
 	build/unit_tests build/fixtures
 
-layouts-check:
+# Interpreters the tests need beyond pyenv's and Debian's: CPython 3.14 in a
+# Debian unstable chroot and a free-threaded 3.13t, made once and cached
+# under $(GILPROBE_CACHE) (default /var/cache/gilprobe).
+testenv: $(STAMP)
+	tests/setup/unstable_chroot.sh
+	tests/setup/freethreaded.sh
+
+layouts-check: testenv
 	$(PYTHON) tools/gen_layouts.py --check
 
-layouts:
+layouts: testenv
 	$(PYTHON) tools/gen_layouts.py
 
 # The integration tests run both the normal and the sanitized binary.

@@ -1,6 +1,7 @@
 /* The GIL as seen from outside: where its struct is and what it says. */
 #ifndef GILPROBE_GIL_H
 #define GILPROBE_GIL_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pyrt.h"
@@ -11,6 +12,7 @@ struct gil_state {
     uint64_t addr;        /* 0 when it could not be located */
     uint32_t size;
     int locked;           /* -1 not created, 0 free, 1 held */
+    bool enabled;         /* false: a free-threaded build's GIL is off */
     uint64_t last_holder;
     uint64_t holder;      /* tstate holding it, 0 when free */
     uint64_t switch_number;

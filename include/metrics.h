@@ -143,6 +143,8 @@ struct run_metrics {
     double requested_rate_hz;
     uint64_t samples_requested, samples_taken, missed;
     uint64_t gil_samples, held, contended, waiters_sum;
+    bool free_threaded;            /* a free-threaded build: the GIL is normally off */
+    uint64_t gil_disabled_samples; /* samples that found the GIL off */
     uint32_t waiters_max;
     uint64_t switch_first, switch_last;
     bool switch_seen;
@@ -168,6 +170,7 @@ struct run_metrics {
     double rate_hz, period_ms;
     bool behind;
     double held_pct, contended_pct, waiters_mean;
+    double gil_disabled_pct;    /* of samples taken */
     uint64_t handoffs;
     double handoffs_per_s, mean_hold_ms;
     uint32_t *thread_order; /* by GIL wait, descending */

@@ -4,6 +4,7 @@
  * _Py_DebugOffsets table overrides the fields it publishes. */
 #ifndef GILPROBE_PYLAYOUT_H
 #define GILPROBE_PYLAYOUT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,14 +12,14 @@
 
 /* Every layout fact, by name. -1 means "absent in this version". */
 #define PY_LAYOUT_FIELDS(X) \
-    X(version_hex) X(frame_model) X(linetable_format) X(lasti_scale) \
+    X(version_hex) X(free_threaded) X(frame_model) X(linetable_format) X(lasti_scale) \
     X(owner_cstack) X(owner_generator) \
     X(runtime_size) X(rt_interpreters_head) X(rt_interpreters_main) \
     X(rt_main_thread) X(rt_gil) X(rt_tstate_current) \
     X(interp_next) X(interp_threads_head) X(interp_ceval_gil) \
     X(gil_size) X(gil_interval) X(gil_last_holder) X(gil_locked) \
     X(gil_switch_number) X(gil_cond) X(gil_mutex) X(gil_switch_cond) \
-    X(gil_switch_mutex) \
+    X(gil_switch_mutex) X(gil_enabled) \
     X(ts_next) X(ts_interp) X(ts_thread_id) X(ts_frame) \
     X(ts_native_thread_id) X(ts_cframe) X(cframe_current_frame) \
     X(ts_current_frame) X(ts_state) \
@@ -54,9 +55,10 @@ struct py_layout {
     int32_t dbg_size; /* sizeof(_Py_DebugOffsets), 0 before 3.13 */
 };
 
-/* The generated table for (major, minor), or NULL when unsupported. */
-const struct py_layout *py_layout_for(int major, int minor);
-/* "3.8, 3.9, ..." for messages. */
+/* The generated table for (major, minor) of the default build (GIL) or the
+ * free-threaded one (Py_GIL_DISABLED, "3.13t"), or NULL when unsupported. */
+const struct py_layout *py_layout_for(int major, int minor, bool free_threaded);
+/* "3.8, 3.9, ..., 3.13t" for messages. */
 const char *py_layout_supported_list(void);
 
 #endif

@@ -20,6 +20,7 @@ struct pyrt {
     char binary[PATH_MAX]; /* the file that holds _PyRuntime */
     char binary_open[PATH_MAX + 32]; /* a path to it that works from here */
     bool shared;           /* libpython (true) or the executable (false) */
+    bool free_threaded;    /* a Py_GIL_DISABLED build (3.13t+): version ends in "t" */
     bool stripped;         /* no .symtab */
     bool found_by_section; /* .PyRuntime section, not the symbol */
     uint64_t runtime;      /* &_PyRuntime in the target */

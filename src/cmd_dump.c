@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "parking_lot.h"
 #include "report_common.h"
 #include "stopper.h"
 
@@ -53,7 +54,8 @@ static struct task_info *read_tasks(pid_t pid, size_t *n, struct gp_error *err)
     return tasks;
 }
 
-static int build_dump(struct dump *d, const struct task_info *tasks, size_t ntasks)
+static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *tasks,
+                      size_t ntasks)
 {
     d->nthreads = d->snap.nthreads;
     d->threads = calloc(d->nthreads ? d->nthreads : 1, sizeof *d->threads);
@@ -70,6 +72,8 @@ static int build_dump(struct dump *d, const struct task_info *tasks, size_t ntas
         if (!t->task.valid)
             snprintf(t->task.comm, sizeof t->task.comm, "?");
         classify_task(&t->task, d->snap.gil.addr, d->snap.gil.size, &t->block);
+        if (t->block.kind == BLOCK_LOCK)
+            t->block.wait_addr = parking_lot_lock_key(rt, t->block.wait_addr, t->task.sp);
         if (t->py->holds_gil)
             d->gil_holder_tid = t->py->tid;
     }
@@ -124,7 +128,7 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
                      opt->pid);
         r = err->code;
     }
-    if (r == GP_OK && build_dump(&d, tasks, ntasks) != 0) {
+    if (r == GP_OK && build_dump(&d, &rt, tasks, ntasks) != 0) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory building the report");
         r = err->code;
     }

@@ -41,6 +41,18 @@ void gil_decode(const struct pyrt *rt, uint64_t addr, const uint8_t *buf, uint64
     g->last_holder = u64_at(buf, L->gil_last_holder);
     g->switch_number = u64_at(buf, L->gil_switch_number);
     g->interval_us = u64_at(buf, L->gil_interval);
+    g->enabled = true;
+    if (L->gil_enabled >= 0) {
+        /* Free-threaded: 0 = off; transient or permanent requests count up. */
+        int32_t enabled;
+        memcpy(&enabled, buf + L->gil_enabled, 4);
+        g->enabled = enabled != 0;
+        if (!g->enabled) {
+            g->locked = 0;
+            g->holder = 0;
+            return;
+        }
+    }
     if (L->rt_tstate_current >= 0)
         /* <=3.11 the runtime names the holder; between take_gil and setting
          * it, last_holder is the best answer. */

@@ -238,6 +238,10 @@ static bool start_futex(struct gil_exact *g, struct pyrt *rt, const uint64_t *sa
 
 struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz)
 {
+    if (rt->free_threaded) {
+        snprintf(why, whysz, "a free-threaded build: the GIL is normally off, nothing to time");
+        return NULL;
+    }
     struct elf_file ef;
     if (elf_file_open(rt->binary_open, &ef) != 0) {
         snprintf(why, whysz, "cannot open %s for its symbols", rt->binary);

@@ -362,6 +362,7 @@ static void derive(struct run_metrics *m, bool final)
         else if (m->threads[i].loop.seen)
             loops_derive(&m->threads[i].loop, m->duration_s);
     }
+    m->gil_disabled_pct = pct(m->gil_disabled_samples, m->samples_taken);
     m->held_pct = pct(m->held, m->gil_samples);
     m->contended_pct = pct(m->contended, m->gil_samples);
     m->waiters_mean = m->gil_samples ? (double)m->waiters_sum / (double)m->gil_samples : 0;
@@ -400,6 +401,7 @@ void metrics_window_reset(struct run_metrics *m)
 {
     m->samples_requested = m->samples_taken = m->missed = 0;
     m->gil_samples = m->held = m->contended = m->waiters_sum = 0;
+    m->gil_disabled_samples = 0;
     m->waiters_max = 0;
     m->switch_first = m->switch_last; /* hand-offs count from the last one seen */
     m->py_min = m->os_min = UINT32_MAX;

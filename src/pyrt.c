@@ -260,17 +260,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
             rt->version_source = "_Py_DebugOffsets";
             uint64_t ft;
             memcpy(&ft, cookie + 16, 8);
-            if (ft) {
-                char v[40];
-                pyrt_format_version(rt->version_hex, v, sizeof v - 2);
-                strcat(v, "t");
-                elf_file_close(&ef);
-                gp_error_set(err, GP_ERR_UNSUPPORTED,
-                             "process %d runs a free-threaded CPython %s, which gilprobe does not "
-                             "support yet; attach to a default (GIL) build",
-                             rt->pid, v);
-                return err->code;
-            }
+            rt->free_threaded = ft != 0;
         } else if (elf_file_symbol(&ef, "Py_Version", &pv, NULL) &&
                    remote_i32(&rt->mem, bias + pv, (int32_t *)&rt->version_hex)) {
             rt->version_source = "Py_Version";
@@ -289,7 +279,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
 
         int major = (int)(rt->version_hex >> 24), minor = (int)((rt->version_hex >> 16) & 0xff);
         if (!rt->version_hex) {
-            if (cands[i].minor_hint >= 0 && !py_layout_for(3, cands[i].minor_hint)) {
+            if (cands[i].minor_hint >= 0 && !py_layout_for(3, cands[i].minor_hint, false)) {
                 char v[16];
                 snprintf(v, sizeof v, "3.%d", cands[i].minor_hint);
                 return unsupported(err, rt->pid, v);
@@ -300,8 +290,10 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
                          rt->pid, rt->binary);
             return err->code;
         }
-        pyrt_format_version(rt->version_hex, rt->version, sizeof rt->version);
-        const struct py_layout *L = py_layout_for(major, minor);
+        pyrt_format_version(rt->version_hex, rt->version, sizeof rt->version - 1);
+        if (rt->free_threaded)
+            strcat(rt->version, "t");
+        const struct py_layout *L = py_layout_for(major, minor, rt->free_threaded);
         if (!L)
             return unsupported(err, rt->pid, rt->version);
         /* The symbol's size is sizeof(_PyRuntimeState): a free cross-check

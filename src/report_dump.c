@@ -29,6 +29,8 @@ void report_dump_text(FILE *out, const struct dump *d)
     report_python_line(out, rt);
     if (!d->snap.gil.addr)
         fprintf(out, "GIL: unknown (could not be read)\n");
+    else if (!d->snap.gil.enabled)
+        fprintf(out, "GIL: disabled (free-threaded build)");
     else if (d->snap.gil.holder)
         fprintf(out, "GIL: held by thread %d", d->gil_holder_tid);
     else
@@ -101,6 +103,8 @@ int report_dump_json(FILE *out, const struct dump *d)
     json_object *gil = json_object_new_object();
     const struct gil_state *g = &d->snap.gil;
     json_object_object_add(gil, "address", report_json_hex(g->addr));
+    json_object_object_add(gil, "free_threaded", json_object_new_boolean(rt->free_threaded));
+    json_object_object_add(gil, "enabled", g->addr ? json_object_new_boolean(g->enabled) : NULL);
     json_object_object_add(gil, "locked", g->addr ? json_object_new_boolean(g->locked == 1) : NULL);
     json_object_object_add(gil, "holder_tid",
                            d->gil_holder_tid ? json_object_new_int(d->gil_holder_tid) : NULL);

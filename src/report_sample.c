@@ -52,6 +52,16 @@ static void text_run(FILE *out, const struct sample_report *r)
 static void text_gil(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
+    if (m->free_threaded) {
+        fprintf(out, "\nGIL: free-threaded build (Python %s): the GIL was off in %.1f%% of "
+                "samples\n", r->rt->version, m->gil_disabled_pct);
+        if (!m->gil_samples) {
+            fprintf(out, "  no GIL figures: threads run Python in parallel (see their states)\n");
+            return;
+        }
+        fprintf(out, "  it was turned on at run time (an extension module without free-threading "
+                "support, or PYTHON_GIL=1); the figures below cover those samples\n");
+    }
     fprintf(out, "\nGIL (sampled every %.3g ms)\n", m->period_ms);
     fprintf(out, "  held         %5.1f%% of wall time\n", m->held_pct);
     fprintf(out, "  contended    %5.1f%% of wall time with >=1 waiter (mean %.2f, max %u waiters)\n",
@@ -642,12 +652,17 @@ json_object *report_sample_doc(const struct sample_report *r)
     json_object_object_add(root, "sampler", sampler);
 
     json_object *gil = json_object_new_object();
-    json_object_object_add(gil, "held_pct", jd(m->held_pct));
-    json_object_object_add(gil, "contended_pct", jd(m->contended_pct));
-    json_object_object_add(gil, "waiters_mean", jd(m->waiters_mean));
-    json_object_object_add(gil, "waiters_max", json_object_new_int((int)m->waiters_max));
-    json_object_object_add(gil, "handoffs", json_object_new_int64((int64_t)m->handoffs));
-    json_object_object_add(gil, "handoffs_per_s", jd(m->handoffs_per_s));
+    /* A free-threaded run whose GIL stayed off has no GIL figures: null,
+     * not a misleading 0. */
+    bool none = m->free_threaded && !m->gil_samples;
+    json_object_object_add(gil, "free_threaded", json_object_new_boolean(m->free_threaded));
+    json_object_object_add(gil, "disabled_pct", jd(m->gil_disabled_pct));
+    json_object_object_add(gil, "held_pct", none ? NULL : jd(m->held_pct));
+    json_object_object_add(gil, "contended_pct", none ? NULL : jd(m->contended_pct));
+    json_object_object_add(gil, "waiters_mean", none ? NULL : jd(m->waiters_mean));
+    json_object_object_add(gil, "waiters_max", none ? NULL : json_object_new_int((int)m->waiters_max));
+    json_object_object_add(gil, "handoffs", none ? NULL : json_object_new_int64((int64_t)m->handoffs));
+    json_object_object_add(gil, "handoffs_per_s", none ? NULL : jd(m->handoffs_per_s));
     json_object_object_add(gil, "mean_hold_ms", m->handoffs ? jd(m->mean_hold_ms) : NULL);
     json_object_object_add(gil, "switch_interval_ms", jd((double)m->interval_us / 1000.0));
     json_object_object_add(gil, "source", json_object_new_string("sampled"));

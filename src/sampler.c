@@ -13,6 +13,7 @@
 #include "bpf_reader_user.h"
 #include "classify.h"
 #include "gil.h"
+#include "parking_lot.h"
 #include "snapshot.h"
 #include "stackwalk.h"
 
@@ -31,6 +32,7 @@ struct tracked {
     enum tstate_kind last_kind;
     uint32_t runnable_samples; /* consecutive samples runnable without the GIL */
     uint32_t stack_id;
+    uint64_t parked_futex, parked_lock; /* last parking-lot wait resolved */
 };
 
 struct sampler {
@@ -461,6 +463,11 @@ static void take_sample(struct sampler *s)
     bool gil_ok = s->reqs[0].ok && (!s->tstate_current_addr || s->reqs[1].ok);
     if (gil_ok)
         gil_decode(s->rt, s->gil_addr, gilbuf, cur, &g);
+    if (gil_ok && !g.enabled) {
+        /* Free-threaded build, GIL off: no GIL figures from this sample. */
+        gil_ok = false;
+        s->m->gil_disabled_samples++;
+    }
     else if (s->rt->mem.last_errno == ESRCH)
         s->gone = true;
 
@@ -524,6 +531,13 @@ static void take_sample(struct sampler *s)
             ti.state = 'R';
         struct block_info b;
         classify_task(&ti, g.addr, g.size, &b);
+        if (b.kind == BLOCK_LOCK) {
+            if (b.wait_addr != t->parked_futex) {
+                t->parked_futex = b.wait_addr;
+                t->parked_lock = parking_lot_lock_key(s->rt, b.wait_addr, ti.sp);
+            }
+            b.wait_addr = t->parked_lock;
+        }
         enum tstate_kind kind = kind_of(t, &b, t->holds, gil_ok && g.locked == 1, s->period_s);
         t->last_kind = kind;
         t->settled = t->next_settled;
@@ -577,6 +591,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     s.tstate_current_addr = gil_tstate_current_addr(rt);
     s.root_off = stackwalk_root_offset(&rt->layout);
     m->requested_rate_hz = opt->rate_hz;
+    m->free_threaded = rt->free_threaded;
     addrmap_init(&s.rec_of_tid);
     if (opt->no_bpf)
         snprintf(cost->bpf_why, sizeof cost->bpf_why, "eBPF turned off (--no-bpf)");

@@ -1,15 +1,38 @@
 """The CPython interpreters every test runs against, in one place.
 
-pyenv's 3.8-3.13 under $(pyenv root)/versions and Debian's stripped
-/usr/bin/python3.11 are expected on every machine of this project; a
-missing one is an error (the tests fail and say so), never a skip.
+pyenv's 3.8-3.13 under $(pyenv root)/versions, Debian's stripped
+/usr/bin/python3.11 and CPython 3.14 in a Debian unstable chroot
+(tests/setup/unstable_chroot.sh, which `make test` runs first) are expected
+on every machine of this project; a missing one is an error (the tests fail
+and say so), never a skip.
 """
+import fcntl
 import glob
 import os
+import shutil
 import subprocess
 
 EXPECTED_PYENV_MINORS = (8, 9, 10, 11, 12, 13)
 SYSTEM_PYTHON = "/usr/bin/python3.11"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("GILPROBE_CACHE", "/var/cache/gilprobe")
+CHROOT = os.path.join(CACHE, "unstable-chroot")
+CHROOT_PYTHON = os.path.join(ROOT, "tests", "setup", "python3.14")
+# What the interpreters run: copied into the chroot under the same path.
+SHARED_DIRS = ("tests", "examples", "bench")
+
+
+def sync_into_chroot():
+    """Copies the scripts into the chroot at their own absolute paths, so a
+    path means the same file inside and outside (once per change; under a
+    lock, as test workers start together)."""
+    dest_root = CHROOT + ROOT
+    os.makedirs(dest_root, exist_ok=True)
+    with open(os.path.join(CHROOT, ".gilprobe-sync.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for d in SHARED_DIRS:
+            shutil.copytree(os.path.join(ROOT, d), os.path.join(dest_root, d), dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
 
 
 def pyenv_root():
@@ -38,4 +61,21 @@ def interpreters():
         found.append(("debian-3.11", SYSTEM_PYTHON))
     else:
         missing.append("Debian's %s (apt-get install python3.11)" % SYSTEM_PYTHON)
+    if os.access(os.path.join(CHROOT, "usr", "bin", "python3.14"), os.X_OK):
+        sync_into_chroot()
+        found.append(("unstable-3.14", CHROOT_PYTHON))
+    else:
+        missing.append("CPython 3.14 in %s (run tests/setup/unstable_chroot.sh)" % CHROOT)
     return found, missing
+
+
+FREE_THREADED_PYTHON = os.path.join(CACHE, "python3.13t", "bin", "python3.13t")
+
+
+def free_threaded():
+    """[(label, path)] of free-threaded builds and the problems (missing):
+    3.13t, built by tests/setup/freethreaded.sh (which `make test` runs)."""
+    if os.access(FREE_THREADED_PYTHON, os.X_OK):
+        return [("ft-3.13t", FREE_THREADED_PYTHON)], []
+    return [], ["free-threaded CPython 3.13t at %s (run tests/setup/freethreaded.sh)"
+                % FREE_THREADED_PYTHON]

@@ -5,7 +5,8 @@ headers and running it.  One command regenerates all: `make layouts`.
 
 Usage: gen_layouts.py [--check] [PREFIX ...]
   PREFIX: an install prefix holding include/python3.X (default: every
-  pyenv version 3.8+ under $(pyenv root)/versions).
+  pyenv version 3.8+ under $(pyenv root)/versions, and CPython 3.14 from
+  the Debian unstable chroot that tests/setup/unstable_chroot.sh makes).
   --check: do not write; exit 1 if the committed file differs.
 """
 import os, re, subprocess, sys, tempfile
@@ -22,6 +23,11 @@ def macro_names(macro):
     return re.findall(r"X\((\w+)\)", m.group(1))
 
 
+CACHE = os.environ.get("GILPROBE_CACHE", "/var/cache/gilprobe")
+CHROOT_PREFIX = os.path.join(CACHE, "unstable-chroot", "usr")
+FT_PREFIX = os.path.join(CACHE, "python3.13t")
+
+
 def default_prefixes():
     root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() \
         or os.path.expanduser("~/.pyenv")
@@ -31,6 +37,14 @@ def default_prefixes():
         m = re.fullmatch(r"3\.(\d+)\.(\d+)", name)
         if m and int(m.group(1)) >= 8:
             out.append(os.path.join(vdir, name))
+    if not os.path.isdir(os.path.join(CHROOT_PREFIX, "include", "python3.14")):
+        sys.exit("gen_layouts: no CPython 3.14 headers in %s; run tests/setup/unstable_chroot.sh"
+                 % CHROOT_PREFIX)
+    out.append(CHROOT_PREFIX)
+    if not os.path.isdir(os.path.join(FT_PREFIX, "include", "python3.13t")):
+        sys.exit("gen_layouts: no free-threaded CPython 3.13t headers in %s; run "
+                 "tests/setup/freethreaded.sh" % FT_PREFIX)
+    out.append(FT_PREFIX)
     return out
 
 
@@ -41,8 +55,10 @@ def probe(prefix):
     inc = os.path.join(prefix, "include", incs[0])
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, "probe")
-        subprocess.run(["gcc", "-w", "-I", inc, os.path.join(HERE, "layout_probe.c"), "-o", exe],
-                       check=True)
+        # -idirafter: Debian's multiarch pyconfig.h (<x86_64-linux-gnu/python3.X/
+        # pyconfig.h>) from the prefix, everything else from this system.
+        subprocess.run(["gcc", "-w", "-I", inc, "-idirafter", os.path.join(prefix, "include"),
+                        os.path.join(HERE, "layout_probe.c"), "-o", exe], check=True)
         lines = subprocess.run([exe], check=True, capture_output=True, text=True).stdout.split("\n")
     values = {}
     for line in lines:
@@ -66,7 +82,7 @@ def render(tables):
         missing = set(fields) - set(values)
         if missing:
             sys.exit("gen_layouts: probe did not print %s" % sorted(missing))
-        out.append("    { .header_version = \"%s\"," % version)
+        out.append("    { .header_version = \"%s%s\"," % (version, "t" if values["free_threaded"] else ""))
         for name in fields + dbg:
             out.append("      .%s = %d," % (name, values.get(name, 0 if name == "dbg_size" else -1)))
         out.append("    },")
@@ -79,7 +95,8 @@ def main():
     args = sys.argv[1:]
     check = "--check" in args
     prefixes = [a for a in args if a != "--check"] or default_prefixes()
-    tables = sorted((probe(p) for p in prefixes), key=lambda t: t[1]["version_hex"])
+    tables = sorted((probe(p) for p in prefixes),
+                    key=lambda t: (t[1]["version_hex"], t[1]["free_threaded"]))
     text = render(tables)
     if check:
         current = open(OUT).read() if os.path.exists(OUT) else ""
@@ -89,7 +106,8 @@ def main():
         print("gen_layouts: layouts up to date (%s)" % ", ".join(v for v, _ in tables))
         return 0
     open(OUT, "w").write(text)
-    print("gen_layouts: wrote %s (%s)" % (OUT, ", ".join(v for v, _ in tables)))
+    print("gen_layouts: wrote %s (%s)" % (OUT, ", ".join(
+        v + ("t" if t["free_threaded"] else "") for v, t in tables)))
     return 0
 
 

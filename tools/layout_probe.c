@@ -28,6 +28,13 @@
 int main(void)
 {
     P("version_hex", PY_VERSION_HEX);
+    /* Free-threaded build (3.13t+): other object headers, a GIL that is
+     * off unless something turns it on. */
+#ifdef Py_GIL_DISABLED
+    P("free_threaded", 1);
+#else
+    P("free_threaded", 0);
+#endif
     /* 0: PyFrameObject chain (<=3.10); 1: _PyCFrame -> _PyInterpreterFrame
      * (3.11, 3.12); 2: tstate->current_frame (3.13+). */
 #if PY_VERSION_HEX < 0x030B0000
@@ -95,6 +102,11 @@ int main(void)
     P("gil_mutex", offsetof(struct _gil_runtime_state, mutex));
     P("gil_switch_cond", offsetof(struct _gil_runtime_state, switch_cond));
     P("gil_switch_mutex", offsetof(struct _gil_runtime_state, switch_mutex));
+#ifdef Py_GIL_DISABLED
+    P("gil_enabled", offsetof(struct _gil_runtime_state, enabled));
+#else
+    NONE("gil_enabled");
+#endif
 
     P("ts_next", offsetof(PyThreadState, next));
     P("ts_interp", offsetof(PyThreadState, interp));

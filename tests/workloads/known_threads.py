@@ -93,7 +93,11 @@ def main():
     time.sleep(0.2)
     # threading.Lock is a POSIX semaphore through 3.13.0: a blocked acquire
     # futex-waits on the sem_t the lock object points to (at +16).
+    # From 3.14 it is a PyMutex (a byte at +16; 3 = locked, waiters
+    # parked): the waiter parks elsewhere, but gilprobe names the PyMutex.
     sem = ctypes.c_void_p.from_address(id(lock) + 16).value
+    if (sem or 0) < 256:
+        sem = id(lock) + 16
     print(json.dumps({"ready": True, "pid": os.getpid(), "tids": tids, "lock_sem": sem,
                       "version": "%d.%d.%d" % sys.version_info[:3]}), flush=True)
     main_idle()

@@ -1,0 +1,22 @@
+#!/bin/sh
+# A Debian unstable chroot with CPython 3.14 (python3.14, its shared
+# libpython and its headers), for the 3.14 tests and the 3.14 layout table:
+# gilprobe attaches from outside, through /proc/PID/root.
+# Created once (about 40 s and 250 MB) and reused: $GILPROBE_CACHE (default
+# /var/cache/gilprobe)/unstable-chroot. Needs root and Debian's mirror.
+set -eu
+CACHE=${GILPROBE_CACHE:-/var/cache/gilprobe}
+DEST=$CACHE/unstable-chroot
+PACKAGES=python3.14,libpython3.14,libpython3.14-dev
+if [ -x "$DEST/usr/bin/python3.14" ] && [ -f "$DEST/usr/include/python3.14/internal/pycore_frame.h" ]; then
+    exit 0
+fi
+command -v mmdebstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap
+mkdir -p "$CACHE"
+rm -rf "$DEST.tmp"
+# The mirror's unstable Release can be past its Valid-Until date.
+mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
+    --include="$PACKAGES" unstable "$DEST.tmp" http://deb.debian.org/debian
+rm -rf "$DEST"
+mv "$DEST.tmp" "$DEST"
+echo "unstable-chroot: $("$DEST/usr/bin/python3.14" -V 2>/dev/null || chroot "$DEST" python3.14 -V) in $DEST"
