@@ -70,6 +70,10 @@ static int build_dump(struct dump *d, const struct task_info *tasks, size_t ntas
         if (!t->task.valid)
             snprintf(t->task.comm, sizeof t->task.comm, "?");
         classify_task(&t->task, d->snap.gil.addr, d->snap.gil.size, &t->block);
+        if (d->py_native) {
+            t->native = &d->py_native[i];
+            t->native->agrees = native_state_agrees(t->native->state, t->block.kind);
+        }
         if (t->py->holds_gil)
             d->gil_holder_tid = t->py->tid;
     }
@@ -112,6 +116,9 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     struct pyobj_cache cache;
     pyobj_cache_init(&cache);
     r = snapshot_take(&rt, &cache, true, &d.snap, err);
+    d.native = opt->native;
+    if (r == GP_OK && opt->native)
+        r = dump_native_collect(&d, &rt, &cache, tasks, ntasks, opt->blocking, err);
     if (opt->blocking)
         d.paused_us = stopper_resume_all();
     if (opt->stats)
@@ -131,6 +138,7 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     if (r == GP_OK)
         r = report_write(opt->output, opt->json, as_json, as_text, &d, err);
     free(d.threads);
+    dump_native_free(&d);
     snapshot_free(&d.snap);
     pyobj_cache_free(&cache);
     free(tasks);

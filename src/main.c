@@ -318,7 +318,7 @@ static int run_dump(int argc, char **argv)
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'}, {"blocking", no_argument, NULL, 'b'},
-        {"stats", no_argument, NULL, 's'},
+        {"stats", no_argument, NULL, 's'},      {"native", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     struct dump_options opt = {0};
     bool have_pid = false;
@@ -335,6 +335,7 @@ static int run_dump(int argc, char **argv)
         case 'o': opt.output = optarg; break;
         case 'b': opt.blocking = true; break;
         case 's': opt.stats = true; break;
+        case 'N': opt.native = true; break;
         default: break;
         }
     }

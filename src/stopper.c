@@ -1,6 +1,7 @@
 #include "stopper.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #define MAX_STOPPED 65536
 #define SEIZE_ROUNDS 5
+#define FAST_POLLS 200
 
 /* Read by the signal handler: plain arrays, written before the count. */
 static pid_t g_stopped[MAX_STOPPED];
@@ -75,6 +77,7 @@ static bool is_stopped(pid_t tid)
 static bool wait_stopped(pid_t tid, uint64_t deadline_ns, bool *gone)
 {
     *gone = false;
+    unsigned polls = 0;
     for (;;) {
         int status;
         pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
@@ -96,8 +99,15 @@ static bool wait_stopped(pid_t tid, uint64_t deadline_ns, bool *gone)
             *gone = errno == ECHILD;
             return *gone;
         }
-        if (now_ns() > deadline_ns)
+        uint64_t now = now_ns();
+        if (now > deadline_ns)
             return false;
+        /* Most stops land within microseconds: poll eagerly first, since
+         * every microsecond here is one the target stands still. */
+        if (++polls < FAST_POLLS) {
+            sched_yield();
+            continue;
+        }
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
     }
@@ -171,4 +181,62 @@ int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err)
             return GP_OK;
     }
     return GP_OK;
+}
+
+static uint64_t g_thread_stop_ns;
+
+int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *err)
+{
+    *gone = false;
+    if (g_count >= MAX_STOPPED) {
+        gp_error_set(err, GP_ERR_INTERNAL, "too many threads stopped at once");
+        return err->code;
+    }
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+        int e = errno;
+        if (e == ESRCH) {
+            *gone = true;
+            gp_error_set(err, GP_ERR_EXITED, "thread %d exited", tid);
+        } else if (e == EPERM) {
+            gp_error_set(err, GP_ERR_PERMISSION,
+                         "cannot stop thread %d with ptrace: permission denied; run as root or "
+                         "with CAP_SYS_PTRACE (and check /proc/sys/kernel/yama/ptrace_scope), "
+                         "or drop --native",
+                         tid);
+        } else {
+            gp_error_set(err, GP_ERR_INTERNAL, "cannot stop thread %d: %s", tid, strerror(e));
+        }
+        return err->code;
+    }
+    /* In the table before it can stop: a signal from here on detaches it. */
+    g_stopped[g_count] = tid;
+    g_count = g_count + 1;
+    g_thread_stop_ns = now_ns();
+    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+    if (!wait_stopped(tid, g_thread_stop_ns + (uint64_t)timeout_ms * 1000000u, gone) || *gone) {
+        stopper_resume_thread(tid);
+        if (*gone)
+            gp_error_set(err, GP_ERR_EXITED, "thread %d exited", tid);
+        else
+            gp_error_set(err, GP_ERR_INTERNAL, "thread %d did not stop within %d ms; resumed",
+                         tid, timeout_ms);
+        return err->code;
+    }
+    return GP_OK;
+}
+
+uint64_t stopper_resume_thread(pid_t tid)
+{
+    ptrace(PTRACE_DETACH, tid, NULL, NULL);
+    uint64_t stopped = now_ns() - g_thread_stop_ns;
+    /* Detached first, forgotten after: a signal in between detaches it
+     * twice, which is harmless (ESRCH). */
+    for (sig_atomic_t i = 0; i < g_count; i++) {
+        if (g_stopped[i] != tid)
+            continue;
+        g_stopped[i] = g_stopped[g_count - 1];
+        g_count = g_count - 1;
+        break;
+    }
+    return stopped;
 }
