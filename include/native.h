@@ -17,6 +17,8 @@
 /* Bound on one thread's stop: the wait for it to stop, then the unwind. */
 #define NATIVE_STOP_TIMEOUT_MS 100
 #define NATIVE_UNWIND_BUDGET_US 20000
+/* The sampler's default rate with --native. */
+#define NATIVE_DEFAULT_HZ 100.0
 
 /* What a function on the stack says about the thread (innermost wins). */
 enum native_role {
@@ -45,7 +47,8 @@ struct native_stack {
     uint64_t ip[NATIVE_MAX_FRAMES]; /* innermost first; return addresses for callers */
     int n;
     bool truncated;    /* stopped early: budget, depth or an unwind error */
-    uint64_t pause_ns; /* how long the thread was stopped */
+    uint64_t pause_ns;   /* stop request to resume: the most it was stopped */
+    uint64_t stopped_ns; /* stop seen to resume: the least (the unwind's own cost) */
 };
 
 struct native_session;

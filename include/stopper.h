@@ -22,8 +22,13 @@ uint64_t stopper_resume_all(void);
  * exit code (err filled) when it could not be stopped within timeout_ms
  * (it is then already detached); *gone when it exited meanwhile. */
 int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *err);
-/* Detaches tid; returns how long it was stopped, in nanoseconds. */
+/* Detaches tid; returns the nanoseconds from the stop request to the
+ * detach: the most it can have stood still (it may have reached the stop
+ * later, e.g. waiting for a CPU). */
 uint64_t stopper_resume_thread(pid_t tid);
+/* Of the last thread resumed: from the moment gilprobe saw it stopped to
+ * its detach (the least it stood still). */
+uint64_t stopper_thread_stopped_ns(void);
 /* Installed once by main: fatal signals resume the target before dying. */
 void stopper_install_signal_handlers(void);
 

@@ -343,7 +343,7 @@ int native_unwind(struct native_session *s, pid_t tid, bool already_stopped,
 {
     out->n = 0;
     out->truncated = false;
-    out->pause_ns = 0;
+    out->pause_ns = out->stopped_ns = 0;
     void *upt = upt_for(s, tid);
     if (!upt) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory unwinding thread %d", tid);
@@ -358,8 +358,10 @@ int native_unwind(struct native_session *s, pid_t tid, bool already_stopped,
     walk(s, tid, upt, out);
     if (while_stopped)
         while_stopped(arg);
-    if (!already_stopped)
+    if (!already_stopped) {
         out->pause_ns = stopper_resume_thread(tid);
+        out->stopped_ns = stopper_thread_stopped_ns();
+    }
     return GP_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,7 +184,59 @@ int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err)
     return GP_OK;
 }
 
-static uint64_t g_thread_stop_ns;
+static uint64_t g_thread_stop_ns, g_thread_stopped_ns, g_thread_detached_ns;
+
+static void on_alarm(int sig)
+{
+    (void)sig; /* only there to interrupt waitpid */
+}
+
+/* Blocks in waitpid until tid stops: woken the moment it does, and no CPU
+ * taken from the target meanwhile (polling would, on a busy machine). A
+ * repeating timer bounds the wait; repeating, so that a tick landing just
+ * before waitpid blocks cannot leave it blocked for good. */
+static bool wait_stopped_blocking(pid_t tid, uint64_t deadline_ns, bool *gone)
+{
+    static bool installed;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        installed = true;
+    }
+    struct itimerval it = {{0, 2000}, {0, 2000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    bool stopped = false;
+    *gone = false;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(tid, &status, __WALL);
+        if (r == tid) {
+            if (WIFEXITED(status) || WIFSIGNALED(status)) {
+                *gone = stopped = true;
+                break;
+            }
+            int sig = WSTOPSIG(status);
+            if (WIFSTOPPED(status) && sig != SIGTRAP && (status >> 16) == 0) {
+                ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig); /* its own signal */
+                continue;
+            }
+            stopped = true;
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            *gone = stopped = errno == ECHILD;
+            break;
+        }
+        if (now_ns() > deadline_ns)
+            break;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    return stopped;
+}
 
 int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *err)
 {
@@ -213,7 +266,8 @@ int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *
     g_count = g_count + 1;
     g_thread_stop_ns = now_ns();
     ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-    if (!wait_stopped(tid, g_thread_stop_ns + (uint64_t)timeout_ms * 1000000u, gone) || *gone) {
+    if (!wait_stopped_blocking(tid, g_thread_stop_ns + (uint64_t)timeout_ms * 1000000u, gone) ||
+        *gone) {
         stopper_resume_thread(tid);
         if (*gone)
             gp_error_set(err, GP_ERR_EXITED, "thread %d exited", tid);
@@ -222,13 +276,20 @@ int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *
                          tid, timeout_ms);
         return err->code;
     }
+    g_thread_stopped_ns = now_ns();
     return GP_OK;
+}
+
+uint64_t stopper_thread_stopped_ns(void)
+{
+    return g_thread_detached_ns - g_thread_stopped_ns;
 }
 
 uint64_t stopper_resume_thread(pid_t tid)
 {
     ptrace(PTRACE_DETACH, tid, NULL, NULL);
-    uint64_t stopped = now_ns() - g_thread_stop_ns;
+    g_thread_detached_ns = now_ns();
+    uint64_t stopped = g_thread_detached_ns - g_thread_stop_ns;
     /* Detached first, forgotten after: a signal in between detaches it
      * twice, which is harmless (ESRCH). */
     for (sig_atomic_t i = 0; i < g_count; i++) {
