@@ -103,6 +103,7 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_dump.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
+	$(PYTHON) bench/bench_native.py ./gilprobe
 
 clean:
 	rm -rf build gilprobe

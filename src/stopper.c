@@ -287,7 +287,14 @@ uint64_t stopper_thread_stopped_ns(void)
 
 uint64_t stopper_resume_thread(pid_t tid)
 {
-    ptrace(PTRACE_DETACH, tid, NULL, NULL);
+    /* Not in its stop yet (the wait for it timed out): the interrupt is
+     * still pending, so it will stop, and must not stay stopped - wait for
+     * that stop (bounded) and detach then. */
+    if (ptrace(PTRACE_DETACH, tid, NULL, NULL) != 0 && errno == ESRCH) {
+        bool gone;
+        if (wait_stopped_blocking(tid, now_ns() + 1000000000ull, &gone) && !gone)
+            ptrace(PTRACE_DETACH, tid, NULL, NULL);
+    }
     g_thread_detached_ns = now_ns();
     uint64_t stopped = g_thread_detached_ns - g_thread_stop_ns;
     /* Detached first, forgotten after: a signal in between detaches it
