@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
-LDLIBS  := -lelf -ljson-c -lbpf -lncurses
+LDLIBS  := -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw
 
 # eBPF programs (bpf/*.bpf.c): compiled with clang against the running
 # kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF
@@ -25,7 +25,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
-            libncurses-dev tmux
+            libncurses-dev tmux libunwind-dev
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).
@@ -110,6 +110,7 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_dump.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
+	$(PYTHON) bench/bench_native.py ./gilprobe
 
 clean:
 	rm -rf build gilprobe

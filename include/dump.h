@@ -6,13 +6,32 @@
 #include <stdio.h>
 
 #include "classify.h"
+#include "native_merge.h"
 #include "pyrt.h"
 #include "snapshot.h"
 
 #define DUMP_SCHEMA_VERSION 1
 
+/* --native: one thread's C stack, merged with its Python frames. */
+struct dump_native {
+    bool ok;
+    char why[sizeof(((struct gp_error *)0)->msg)]; /* when not ok */
+    struct native_stack *stack;
+    struct mixed_stack mixed;
+    enum native_state state;
+    bool agrees;               /* with the syscall-based classification */
+};
+
+/* A thread with no Python thread state (started by a C library). */
+struct dump_native_thread {
+    struct task_info task;
+    struct block_info block;
+    struct dump_native native;
+};
+
 struct dump_thread {
     const struct py_thread *py;
+    struct dump_native *native; /* NULL without --native */
     struct task_info task;
     struct block_info block;
     bool is_main;
@@ -29,6 +48,13 @@ struct dump {
     pid_t gil_holder_tid;        /* 0 when free or unknown */
     bool blocking;
     uint64_t paused_us;          /* how long --blocking stopped the target */
+    bool native;
+    struct native_session *ns;
+    struct dump_native *py_native;        /* per snapshot thread */
+    struct dump_native_thread *native_only;
+    size_t nnative_only;
+    uint64_t native_pause_total_ns, native_pause_max_ns; /* per-thread stops */
+    unsigned native_stops;
 };
 
 struct dump_options {
@@ -36,8 +62,17 @@ struct dump_options {
     bool json;
     bool blocking;
     bool stats;         /* cost of the read on stderr */
+    bool native;        /* C stacks merged with the Python ones */
     const char *output; /* NULL: stdout */
 };
+
+/* --native: stops each thread alone (unless already_stopped), unwinds it
+ * and re-reads its Python stack meanwhile; also lists threads without a
+ * Python thread state. GP_OK or an exit code (permission). */
+int dump_native_collect(struct dump *d, struct pyrt *rt, struct pyobj_cache *cache,
+                        const struct task_info *tasks, size_t ntasks, bool already_stopped,
+                        struct gp_error *err);
+void dump_native_free(struct dump *d);
 
 int cmd_dump(const struct dump_options *opt, struct gp_error *err);
 void report_dump_text(FILE *out, const struct dump *d);

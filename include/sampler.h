@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "metrics.h"
+#include "native_sample.h"
 #include "pyobj.h"
 #include "pyrt.h"
 #include "snapshot.h"
@@ -23,6 +24,7 @@ struct sampler_options {
     double rate_hz;
     volatile sig_atomic_t *stop; /* set asynchronously to end early */
     bool no_bpf;                 /* never use eBPF, even where it works */
+    struct native_sampling *native; /* --native: mixed stacks; NULL: off */
     void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
     void *progress_arg;
     /* Called with each fresh thread list (every SAMPLER_REFRESH_S). */
@@ -46,6 +48,8 @@ struct sampler_cost {
     bool bpf_reader;            /* the BPF sample reader was available */
     uint64_t bpf_samples;       /* samples read through it */
     char bpf_why[192];          /* why not, when not; when it is used, otherwise */
+    bool native;                /* --native: what its stops cost the target */
+    struct native_pause_stats native_pause;
 };
 
 /* GP_OK (also when the target exited midway: m->process_exited) or an

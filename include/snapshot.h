@@ -38,5 +38,10 @@ struct snapshot {
 int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struct snapshot *s,
                   struct gp_error *err);
 void snapshot_free(struct snapshot *s);
+/* One thread's Python stack, read afresh (--native reads it while that
+ * thread is stopped, so it matches the native stack). Returns the frame
+ * count (*frames malloc'd, innermost first), or -1 on OOM. */
+int snapshot_thread_frames(struct pyrt *rt, struct pyobj_cache *c, uint64_t tstate,
+                           struct py_frame **frames, bool *partial);
 
 #endif

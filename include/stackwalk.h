@@ -21,11 +21,15 @@ struct raw_frame {
     uint64_t pos;      /* instr pointer (3.11+) or f_lasti (<=3.10) */
     uint64_t previous; /* caller frame */
     uint8_t owner;     /* 3.11+ frame owner kind */
+    bool entry;        /* 3.11: _PyInterpreterFrame.is_entry */
 };
 
 struct py_frame {
     struct code_info *code; /* owned by the pyobj cache */
     int line;               /* -1 when the instruction has none */
+    /* The outermost frame its _PyEval_EvalFrameDefault call runs: native
+     * stacks are merged at these boundaries (see native_merge.h). */
+    bool entry;
 };
 
 struct frame_prefetch {

@@ -74,6 +74,10 @@ static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *t
         classify_task(&t->task, d->snap.gil.addr, d->snap.gil.size, &t->block);
         if (t->block.kind == BLOCK_LOCK)
             t->block.wait_addr = parking_lot_lock_key(rt, t->block.wait_addr, t->task.sp);
+        if (d->py_native) {
+            t->native = &d->py_native[i];
+            t->native->agrees = native_state_agrees(t->native->state, t->block.kind);
+        }
         if (t->py->holds_gil)
             d->gil_holder_tid = t->py->tid;
     }
@@ -116,6 +120,9 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     struct pyobj_cache cache;
     pyobj_cache_init(&cache);
     r = snapshot_take(&rt, &cache, true, &d.snap, err);
+    d.native = opt->native;
+    if (r == GP_OK && opt->native)
+        r = dump_native_collect(&d, &rt, &cache, tasks, ntasks, opt->blocking, err);
     if (opt->blocking)
         d.paused_us = stopper_resume_all();
     if (opt->stats)
@@ -135,6 +142,7 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     if (r == GP_OK)
         r = report_write(opt->output, opt->json, as_json, as_text, &d, err);
     free(d.threads);
+    dump_native_free(&d);
     snapshot_free(&d.snap);
     pyobj_cache_free(&cache);
     free(tasks);

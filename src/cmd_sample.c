@@ -164,7 +164,15 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
     poll_children(comp);
     if (d->before_sampling)
         d->before_sampling(d->arg);
-    int r = sampler_run(rt, &cache, &so, &m, &cost, err);
+    /* Outlives the report: its pseudo code objects are in the stacks. */
+    struct native_sampling native = {0};
+    int r = GP_OK;
+    if (opt->native) {
+        r = native_open(opt->pid, false, &native.ns, err);
+        so.native = &native;
+    }
+    if (r == GP_OK)
+        r = sampler_run(rt, &cache, &so, &m, &cost, err);
     if (d->target_exited && *d->target_exited) {
         m.process_exited = true;
         m.interrupted = false;
@@ -214,6 +222,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
             json_object_put(child_reports[i]);
     free(comp);
     metrics_free(&m);
+    native_sampling_free(&native);
     pyobj_cache_free(&cache);
     return r;
 }

@@ -47,6 +47,21 @@ static void text_run(FILE *out, const struct sample_report *r)
     else
         fprintf(out, "  reads        process_vm_readv and /proc per thread; BPF sample reader not "
                 "used: %s\n", r->cost->bpf_why);
+    const struct native_pause_stats *np = &r->cost->native_pause;
+    if (r->cost->native) {
+        fprintf(out,
+                "  native       %" PRIu64 " thread stops for C stacks (%" PRIu64 " failed): the "
+                "target was paused %.1f ms in all; per thread stop median %.0f us, p99 %.0f us, "
+                "worst %.0f us; worst sample %.0f us\n",
+                np->unwinds, np->failed, np->total_ms, np->p50_us, np->p99_us, np->max_us,
+                np->sample_max_us);
+        fprintf(out, "  native       of which stopped-and-unwinding (from the stop seen): "
+                "median %.0f us, p99 %.0f us, worst %.0f us\n",
+                np->stopped_p50_us, np->stopped_p99_us, np->stopped_max_us);
+        fprintf(out, "  native state %" PRIu64 " of %" PRIu64 " thread samples whose C stack "
+                "named a state disagreed with the syscall-based one\n",
+                np->disagree, np->compared);
+    }
 }
 
 static void text_gil(FILE *out, const struct sample_report *r)
@@ -649,6 +664,23 @@ json_object *report_sample_doc(const struct sample_report *r)
     json_object_object_add(sampler, "bpf_reader_samples",
                            json_object_new_int64((int64_t)r->cost->bpf_samples));
     json_object_object_add(sampler, "bpf_note", json_object_new_string(r->cost->bpf_why));
+    if (r->cost->native) {
+        const struct native_pause_stats *np = &r->cost->native_pause;
+        json_object *nat = json_object_new_object();
+        json_object_object_add(nat, "thread_stops", json_object_new_int64((int64_t)np->unwinds));
+        json_object_object_add(nat, "failed", json_object_new_int64((int64_t)np->failed));
+        json_object_object_add(nat, "pause_total_ms", jd(np->total_ms));
+        json_object_object_add(nat, "pause_p50_us", jd(np->p50_us));
+        json_object_object_add(nat, "pause_p99_us", jd(np->p99_us));
+        json_object_object_add(nat, "pause_max_us", jd(np->max_us));
+        json_object_object_add(nat, "sample_pause_max_us", jd(np->sample_max_us));
+        json_object_object_add(nat, "stopped_p50_us", jd(np->stopped_p50_us));
+        json_object_object_add(nat, "stopped_p99_us", jd(np->stopped_p99_us));
+        json_object_object_add(nat, "stopped_max_us", jd(np->stopped_max_us));
+        json_object_object_add(nat, "state_compared", json_object_new_int64((int64_t)np->compared));
+        json_object_object_add(nat, "state_disagreed", json_object_new_int64((int64_t)np->disagree));
+        json_object_object_add(sampler, "native", nat);
+    }
     json_object_object_add(root, "sampler", sampler);
 
     json_object *gil = json_object_new_object();

@@ -541,11 +541,16 @@ static void take_sample(struct sampler *s)
         enum tstate_kind kind = kind_of(t, &b, t->holds, gil_ok && g.locked == 1, s->period_s);
         t->last_kind = kind;
         t->settled = t->next_settled;
+        uint32_t stack = stack_of(s, t, &s->walks[i]);
+        if (s->opt->native && t->tid)
+            stack = native_sample_thread(s->opt->native, s->rt, s->cache, &s->m->stacks, t->tid,
+                                         t->tstate, b.kind, stack);
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
-                                        b.kind == BLOCK_LOCK ? b.wait_addr : 0,
-                                        stack_of(s, t, &s->walks[i]),
+                                        b.kind == BLOCK_LOCK ? b.wait_addr : 0, stack,
                                         ti.valid ? ti.syscall_nr : SYSCALL_UNKNOWN};
     }
+    if (s->opt->native)
+        native_sample_done(s->opt->native);
     if (gil_ok && g.interval_us)
         s->m->interval_us = g.interval_us;
     /* Held: locked, and its holder is not blocked in the middle of handing
@@ -626,6 +631,11 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             break;
         take_sample(&s);
         thread_samples += s.n;
+        if (opt->native && opt->native->fatal) {
+            *err = opt->native->err;
+            r = opt->native->fatal;
+            break;
+        }
         next += period;
         now = now_s();
         if (now > next + period) {
@@ -665,6 +675,9 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     cost->us_per_thread_sample = thread_samples ? cost->cpu_s * 1e6 / (double)thread_samples : 0;
     cost->syscalls = rt->mem.calls - calls0;
     cost->bpf_samples = s.bpf_samples;
+    cost->native = opt->native != NULL;
+    if (opt->native)
+        native_sampling_stats(opt->native, &cost->native_pause);
     for (uint32_t i = 0; i < s.n; i++)
         close_tracked(&s.t[i]);
     bpf_reader_close(s.reader);

@@ -257,3 +257,21 @@ void snapshot_free(struct snapshot *s)
 {
     free_threads(s);
 }
+
+int snapshot_thread_frames(struct pyrt *rt, struct pyobj_cache *c, uint64_t tstate,
+                           struct py_frame **frames, bool *partial)
+{
+    struct stack_walk w = {0};
+    *frames = NULL;
+    *partial = false;
+    if (!remote_u64(&rt->mem, tstate + (uint64_t)stackwalk_root_offset(&rt->layout), &w.root))
+        *partial = true;
+    if (w.root)
+        stackwalk_run(rt, &w, 1);
+    *partial |= w.partial;
+    *frames = calloc(w.nframes ? (size_t)w.nframes : 1, sizeof **frames);
+    int n = *frames ? stackwalk_resolve(rt, c, w.frames, w.nframes, *frames, w.nframes, partial)
+                    : -1;
+    free(w.frames);
+    return n;
+}

@@ -42,19 +42,24 @@ static void decode(const struct py_layout *L, uint64_t addr, const uint8_t *buf,
         r->pos = (uint64_t)(int64_t)lasti;
         r->previous = u64_at(buf, L->frameobj_back);
         r->owner = 0;
+        r->entry = true; /* one eval call per frame up to 3.10 */
     } else {
         /* 3.14 tags the code reference's low bits (_PyStackRef). */
         r->code = u64_at(buf, L->iframe_code) & ~(uint64_t)3;
         r->pos = u64_at(buf, L->iframe_instr);
         r->previous = u64_at(buf, L->iframe_previous);
         r->owner = buf[L->iframe_owner];
+        /* 3.11 marks entry frames with a flag (bool is_entry, just before
+         * owner); 3.12+ pushes a C-stack-owned shim frame below them. */
+        r->entry = L->frame_model == FRAME_CFRAME && L->owner_cstack < 0 &&
+                   buf[L->iframe_owner - 1] != 0;
     }
 }
 
 static bool same_frame(const struct raw_frame *a, const struct raw_frame *b)
 {
     return a->addr == b->addr && a->code == b->code && a->pos == b->pos &&
-           a->previous == b->previous && a->owner == b->owner;
+           a->previous == b->previous && a->owner == b->owner && a->entry == b->entry;
 }
 
 static bool push(struct stack_walk *w, const struct raw_frame *r)
@@ -266,13 +271,19 @@ int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_f
     int k = 0;
     for (int i = 0; i < n && k < cap; i++) {
         const struct raw_frame *r = &raw[i];
-        if (L->frame_model != FRAME_OBJECTS && L->owner_cstack >= 0 && r->owner >= L->owner_cstack)
+        if (L->frame_model != FRAME_OBJECTS && L->owner_cstack >= 0 && r->owner >= L->owner_cstack) {
+            if (k > 0)
+                out[k - 1].entry = true;
             continue; /* entry/shim frames hold no Python code */
+        }
         struct code_info *ci = pyobj_code(rt, c, r->code);
         if (!ci) {
             /* 3.13's f_executable may be None for frames that run no code. */
-            if (L->frame_model == FRAME_CURRENT && r->code)
+            if (L->frame_model == FRAME_CURRENT && r->code) {
+                if (r->entry && k > 0)
+                    out[k - 1].entry = true;
                 continue;
+            }
             *partial = true;
             break;
         }
@@ -281,12 +292,17 @@ int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_f
             int64_t lasti = (int64_t)r->pos;
             offset = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
         } else {
-            if (incomplete(L, ci, r))
+            if (incomplete(L, ci, r)) {
+                if (r->entry && k > 0)
+                    out[k - 1].entry = true;
                 continue;
+            }
             uint64_t base = r->code + (uint64_t)L->code_code_adaptive;
             offset = r->pos < base ? -1 : (long)((r->pos - base) / 2);
         }
-        out[k++] = (struct py_frame){ci, pyobj_code_line(rt, ci, offset)};
+        out[k++] = (struct py_frame){ci, pyobj_code_line(rt, ci, offset), r->entry};
     }
+    if (k > 0)
+        out[k - 1].entry = true;
     return k;
 }

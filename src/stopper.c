@@ -1,11 +1,13 @@
 #include "stopper.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 
 #define MAX_STOPPED 65536
 #define SEIZE_ROUNDS 5
+#define FAST_POLLS 200
 
 /* Read by the signal handler: plain arrays, written before the count. */
 static pid_t g_stopped[MAX_STOPPED];
@@ -75,6 +78,7 @@ static bool is_stopped(pid_t tid)
 static bool wait_stopped(pid_t tid, uint64_t deadline_ns, bool *gone)
 {
     *gone = false;
+    unsigned polls = 0;
     for (;;) {
         int status;
         pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
@@ -96,8 +100,15 @@ static bool wait_stopped(pid_t tid, uint64_t deadline_ns, bool *gone)
             *gone = errno == ECHILD;
             return *gone;
         }
-        if (now_ns() > deadline_ns)
+        uint64_t now = now_ns();
+        if (now > deadline_ns)
             return false;
+        /* Most stops land within microseconds: poll eagerly first, since
+         * every microsecond here is one the target stands still. */
+        if (++polls < FAST_POLLS) {
+            sched_yield();
+            continue;
+        }
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
     }
@@ -171,4 +182,129 @@ int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err)
             return GP_OK;
     }
     return GP_OK;
+}
+
+static uint64_t g_thread_stop_ns, g_thread_stopped_ns, g_thread_detached_ns;
+
+static void on_alarm(int sig)
+{
+    (void)sig; /* only there to interrupt waitpid */
+}
+
+/* Blocks in waitpid until tid stops: woken the moment it does, and no CPU
+ * taken from the target meanwhile (polling would, on a busy machine). A
+ * repeating timer bounds the wait; repeating, so that a tick landing just
+ * before waitpid blocks cannot leave it blocked for good. */
+static bool wait_stopped_blocking(pid_t tid, uint64_t deadline_ns, bool *gone)
+{
+    static bool installed;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        installed = true;
+    }
+    struct itimerval it = {{0, 2000}, {0, 2000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    bool stopped = false;
+    *gone = false;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(tid, &status, __WALL);
+        if (r == tid) {
+            if (WIFEXITED(status) || WIFSIGNALED(status)) {
+                *gone = stopped = true;
+                break;
+            }
+            int sig = WSTOPSIG(status);
+            if (WIFSTOPPED(status) && sig != SIGTRAP && (status >> 16) == 0) {
+                ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig); /* its own signal */
+                continue;
+            }
+            stopped = true;
+            break;
+        }
+        if (r < 0 && errno != EINTR) {
+            *gone = stopped = errno == ECHILD;
+            break;
+        }
+        if (now_ns() > deadline_ns)
+            break;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    return stopped;
+}
+
+int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *err)
+{
+    *gone = false;
+    if (g_count >= MAX_STOPPED) {
+        gp_error_set(err, GP_ERR_INTERNAL, "too many threads stopped at once");
+        return err->code;
+    }
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+        int e = errno;
+        if (e == ESRCH) {
+            *gone = true;
+            gp_error_set(err, GP_ERR_EXITED, "thread %d exited", tid);
+        } else if (e == EPERM) {
+            gp_error_set(err, GP_ERR_PERMISSION,
+                         "cannot stop thread %d with ptrace: permission denied; run as root or "
+                         "with CAP_SYS_PTRACE (and check /proc/sys/kernel/yama/ptrace_scope), "
+                         "or drop --native",
+                         tid);
+        } else {
+            gp_error_set(err, GP_ERR_INTERNAL, "cannot stop thread %d: %s", tid, strerror(e));
+        }
+        return err->code;
+    }
+    /* In the table before it can stop: a signal from here on detaches it. */
+    g_stopped[g_count] = tid;
+    g_count = g_count + 1;
+    g_thread_stop_ns = now_ns();
+    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+    if (!wait_stopped_blocking(tid, g_thread_stop_ns + (uint64_t)timeout_ms * 1000000u, gone) ||
+        *gone) {
+        stopper_resume_thread(tid);
+        if (*gone)
+            gp_error_set(err, GP_ERR_EXITED, "thread %d exited", tid);
+        else
+            gp_error_set(err, GP_ERR_INTERNAL, "thread %d did not stop within %d ms; resumed",
+                         tid, timeout_ms);
+        return err->code;
+    }
+    g_thread_stopped_ns = now_ns();
+    return GP_OK;
+}
+
+uint64_t stopper_thread_stopped_ns(void)
+{
+    return g_thread_detached_ns - g_thread_stopped_ns;
+}
+
+uint64_t stopper_resume_thread(pid_t tid)
+{
+    /* Not in its stop yet (the wait for it timed out): the interrupt is
+     * still pending, so it will stop, and must not stay stopped - wait for
+     * that stop (bounded) and detach then. */
+    if (ptrace(PTRACE_DETACH, tid, NULL, NULL) != 0 && errno == ESRCH) {
+        bool gone;
+        if (wait_stopped_blocking(tid, now_ns() + 1000000000ull, &gone) && !gone)
+            ptrace(PTRACE_DETACH, tid, NULL, NULL);
+    }
+    g_thread_detached_ns = now_ns();
+    uint64_t stopped = g_thread_detached_ns - g_thread_stop_ns;
+    /* Detached first, forgotten after: a signal in between detaches it
+     * twice, which is harmless (ESRCH). */
+    for (sig_atomic_t i = 0; i < g_count; i++) {
+        if (g_stopped[i] != tid)
+            continue;
+        g_stopped[i] = g_stopped[g_count - 1];
+        g_count = g_count - 1;
+        break;
+    }
+    return stopped;
 }

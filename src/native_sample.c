@@ -1,0 +1,129 @@
+#include "native_sample.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "native_merge.h"
+#include "snapshot.h"
+
+struct reread {
+    struct pyrt *rt;
+    struct pyobj_cache *c;
+    uint64_t tstate;
+    struct py_frame *frames;
+    int n;
+};
+
+static void reread_python(void *arg)
+{
+    struct reread *r = arg;
+    bool partial;
+    r->n = snapshot_thread_frames(r->rt, r->c, r->tstate, &r->frames, &partial);
+}
+
+uint32_t native_sample_thread(struct native_sampling *n, struct pyrt *rt, struct pyobj_cache *c,
+                              struct stack_table *t, pid_t tid, uint64_t tstate,
+                              enum block_kind kind, uint32_t fallback)
+{
+    struct native_stack st;
+    struct reread rr = {rt, c, tstate, NULL, 0};
+    struct gp_error err = {0};
+    int r = native_unwind(n->ns, tid, false, reread_python, &rr, &st, &err);
+    if (r != GP_OK) {
+        n->failed++;
+        if (r == GP_ERR_PERMISSION && !n->fatal) {
+            n->fatal = r;
+            n->err = err;
+        }
+        free(rr.frames);
+        return fallback;
+    }
+    n->this_sample += st.pause_ns;
+    n->total += st.pause_ns;
+    if (n->n == n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 1024;
+        uint64_t *v = realloc(n->pauses, cap * sizeof *v);
+        if (v)
+            n->pauses = v;
+        uint64_t *w = realloc(n->stopped, cap * sizeof *w);
+        if (w)
+            n->stopped = w;
+        if (v && w)
+            n->cap = cap;
+    }
+    if (n->n < n->cap) {
+        n->pauses[n->n] = st.pause_ns;
+        n->stopped[n->n++] = st.stopped_ns;
+    }
+    uint32_t id = fallback;
+    struct mixed_stack ms;
+    if (rr.n >= 0 && native_merge(n->ns, &st, rr.frames, rr.n, &ms)) {
+        if (ms.n > n->bufcap) {
+            struct py_frame *b = realloc(n->buf, (size_t)ms.n * sizeof *b);
+            if (b) {
+                n->buf = b;
+                n->bufcap = ms.n;
+            }
+        }
+        if (ms.n <= n->bufcap)
+            id = stack_table_intern(t, n->buf, mixed_as_py_frames(&ms, n->buf, n->bufcap));
+        mixed_stack_free(&ms);
+    }
+    enum native_state ns = native_state_of(n->ns, &st);
+    if (ns != NSTATE_UNKNOWN) {
+        n->compared++;
+        n->disagree += !native_state_agrees(ns, kind);
+    }
+    free(rr.frames);
+    return id;
+}
+
+void native_sample_done(struct native_sampling *n)
+{
+    if (n->this_sample > n->sample_max)
+        n->sample_max = n->this_sample;
+    n->this_sample = 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void quantiles(const uint64_t *src, size_t n, double *p50, double *p99, double *max)
+{
+    uint64_t *v = malloc(n * sizeof *v);
+    if (!v)
+        return;
+    memcpy(v, src, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_u64);
+    *p50 = (double)v[n / 2] / 1e3;
+    *p99 = (double)v[(n * 99) / 100] / 1e3;
+    *max = (double)v[n - 1] / 1e3;
+    free(v);
+}
+
+void native_sampling_stats(const struct native_sampling *n, struct native_pause_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->unwinds = n->n;
+    out->failed = n->failed;
+    out->disagree = n->disagree;
+    out->compared = n->compared;
+    out->total_ms = (double)n->total / 1e6;
+    out->sample_max_us = (double)n->sample_max / 1e3;
+    if (!n->n)
+        return;
+    quantiles(n->pauses, n->n, &out->p50_us, &out->p99_us, &out->max_us);
+    quantiles(n->stopped, n->n, &out->stopped_p50_us, &out->stopped_p99_us, &out->stopped_max_us);
+}
+
+void native_sampling_free(struct native_sampling *n)
+{
+    free(n->pauses);
+    free(n->stopped);
+    free(n->buf);
+    native_close(n->ns);
+    memset(n, 0, sizeof *n);
+}
