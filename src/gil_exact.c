@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "elfsym.h"
@@ -129,14 +130,34 @@ static void fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L)
     }
 }
 
-/* File offsets of every function named `base` or a clone of it. */
+/* A uprobe on an instruction the kernel cannot emulate is single-stepped
+ * out of line: a second trap per hit. CET builds (e.g. Debian's 3.14) start
+ * every function with endbr64, which is such an instruction and does
+ * nothing for the probe; the next one (often a push, emulated) does as
+ * well, with the same registers and the return address still on top of the
+ * stack, so entry and return probes go there. Measured on this VM: target
+ * CPU 13% -> 50% with the probes on endbr64 on an I/O-bound workload. */
+static uint64_t past_endbr64(int fd, uint64_t off)
+{
+    static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+    uint8_t insn[4];
+    if (pread(fd, insn, sizeof insn, (off_t)off) == (ssize_t)sizeof insn &&
+        memcmp(insn, endbr64, sizeof insn) == 0)
+        return off + sizeof insn;
+    return off;
+}
+
+/* File offsets at which to probe every function named `base` or a clone
+ * of it. */
 static size_t function_offsets(struct elf_file *ef, const char *base, uint64_t *off)
 {
     uint64_t v[MAX_CLONES];
     size_t n = elf_file_functions(ef, base, v, MAX_CLONES), k = 0;
     for (size_t i = 0; i < n; i++)
-        if (elf_file_offset_of(ef, v[i], &off[k]))
+        if (elf_file_offset_of(ef, v[i], &off[k])) {
+            off[k] = past_endbr64(ef->fd, off[k]);
             k++;
+        }
     return k;
 }
 
