@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -209,8 +210,29 @@ static bool report_modules(struct native_session *s)
     return r == 0;
 }
 
+/* True when the process sees the same root directory as gilprobe. */
+static bool same_root(pid_t pid)
+{
+    char path[64];
+    struct stat ours, theirs;
+    snprintf(path, sizeof path, "/proc/%d/root", pid);
+    return stat("/proc/self/root", &ours) == 0 && stat(path, &theirs) == 0 &&
+           ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+}
+
 int native_open(pid_t pid, bool want_lines, struct native_session **out, struct gp_error *err)
 {
+    /* libunwind-ptrace opens each library's unwind tables by the path the
+     * target's maps give, on this machine: in a container or chroot those
+     * are other files (or none), and the unwind would be garbage. */
+    if (!same_root(pid)) {
+        gp_error_set(err, GP_ERR_UNSUPPORTED,
+                     "--native cannot unwind process %d: it runs under another root directory "
+                     "(a container or chroot) whose libraries this machine's unwinder cannot "
+                     "open; run gilprobe inside it, or drop --native",
+                     pid);
+        return err->code;
+    }
     static char *debuginfo_path = NULL;
     static const Dwfl_Callbacks callbacks = {
         .find_elf = dwfl_linux_proc_find_elf,

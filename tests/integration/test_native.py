@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (GILPROBE, Workload, dump_json, interpreter_params, marks, run_gilprobe,
-                      task_states)
+from conftest import (GILPROBE, INTERPRETERS, Workload, dump_json, interpreter_params, marks,
+                      run_gilprobe, task_states)
 
 KT = marks("known_threads.py")
 CT = marks("contention.py")
@@ -20,6 +20,25 @@ STRIPPED = "/usr/bin/python3.11"  # Debian's: no symbols for static functions
 LIBC_FUTEX_WAITS = {"__futex_abstimed_wait_common", "do_futex_wait", "__new_sem_wait_slow64",
                     "sem_clockwait", "sem_timedwait", "pthread_cond_timedwait",
                     "__pthread_cond_wait_common", "futex_wait"}
+
+
+# --native needs the target's libraries at the same paths as gilprobe's
+# (libunwind reads their unwind tables): the interpreters that run under
+# this machine's root. 3.14 runs in a chroot: refused, clearly (below).
+CONTAINED = "unstable-3.14"
+SAME_ROOT = [p for p in interpreter_params() if p.id != CONTAINED]
+
+
+def test_native_in_a_container_is_refused_with_a_reason():
+    python = dict((label, path) for label, path in INTERPRETERS)[CONTAINED]
+    w = Workload(python, "known_threads.py")
+    try:
+        r = run_gilprobe(["dump", "-p", str(w.pid), "--native"])
+        assert_not_stopped(w.pid)
+    finally:
+        w.stop()
+    assert r.returncode == 6, r.stderr
+    assert "another root directory" in r.stderr and r.stderr.count("\n") == 1
 
 
 def native_of(doc, tid):
@@ -54,7 +73,7 @@ def assert_not_stopped(pid):
     assert not stopped, "threads left stopped: %r" % stopped
 
 
-@pytest.fixture(scope="module", params=interpreter_params())
+@pytest.fixture(scope="module", params=SAME_ROOT)
 def lock_target(request):
     w = Workload(request.param, "known_threads.py")
     w.wait_main_asleep()
@@ -62,14 +81,14 @@ def lock_target(request):
     w.stop()
 
 
-@pytest.fixture(scope="module", params=interpreter_params())
+@pytest.fixture(scope="module", params=SAME_ROOT)
 def cpu4(request):
     w = Workload(request.param, "contention.py", ["cpu4"])
     yield w
     w.stop()
 
 
-@pytest.fixture(scope="module", params=interpreter_params())
+@pytest.fixture(scope="module", params=SAME_ROOT)
 def nogil(request):
     w = Workload(request.param, "contention.py", ["nogil"])
     yield w
