@@ -103,7 +103,8 @@ def main():
         if current != text:
             print("gen_layouts: src/layouts_generated.c is out of date; run `make layouts`")
             return 1
-        print("gen_layouts: layouts up to date (%s)" % ", ".join(v for v, _ in tables))
+        print("gen_layouts: layouts up to date (%s)" % ", ".join(
+            v + ("t" if t["free_threaded"] else "") for v, t in tables))
         return 0
     open(OUT, "w").write(text)
     print("gen_layouts: wrote %s (%s)" % (OUT, ", ".join(

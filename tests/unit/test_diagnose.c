@@ -111,7 +111,7 @@ static void loop(struct fixture *f, double stalled_pct, double max_ms, bool on_c
 {
     uint32_t t = metrics_add_thread(&f->m, 30, "loop", 0x3000);
     struct loop_track *l = &f->m.threads[t].loop;
-    struct py_frame fr = {&CODE, 7};
+    struct py_frame fr = {.code = &CODE, .line = 7};
     l->seen = true;
     l->nstalls = 2;
     l->stalled_pct = stalled_pct;
