@@ -61,7 +61,9 @@ static __always_inline void close_run(struct run_state *r, struct gil_thread_sta
 {
     if (!r->run_start)
         return;
-    record_wait(s, r->run_last - r->run_start);
+    /* A run closed before its first futex exit has no end yet: not a
+     * negative (huge unsigned) wait. */
+    record_wait(s, r->run_last > r->run_start ? r->run_last - r->run_start : 0);
     s->acquisitions++;
     s->hold_start_ns = r->run_last;
     r->run_start = 0;
@@ -96,6 +98,7 @@ int gp_futex_enter(struct bpf_raw_tracepoint_args *ctx)
     close_run(r, s);
     end_hold(tid, s, now); /* it had the GIL and is now waiting for it */
     r->run_start = now;
+    r->run_last = now;
     r->in_futex = 1;
     return 0;
 }

@@ -36,6 +36,7 @@ def test_process_tree_growth_and_zombies(python):
 
 def test_cpus_and_thread_stacks(python):
     w = Workload(python, "known_threads.py")
+    w.wait_main_asleep()  # blocked too: its stack pointer is known
     try:
         s = system_of(w, seconds=0.5)
     finally:
