@@ -25,13 +25,13 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
-            libncurses-dev tmux
+            libncurses-dev tmux libfuzzer-14-dev valgrind
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).
 .SECONDARY:
 
-.PHONY: all deps test check-asan unit integration demo bench layouts layouts-check clean
+.PHONY: all deps test check-asan unit integration demo bench layouts layouts-check clean fuzz fuzz-seeds
 
 all: gilprobe
 
@@ -103,6 +103,33 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_dump.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
+
+# libFuzzer target for the code that parses remote memory (fuzz/README in
+# README.md "Tests"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,
+# crashes in build/fuzz-artifacts. FUZZ_TIME bounds the run (seconds).
+FUZZ_TIME  ?= 60
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/%.o)
+
+build/fuzz/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz_remote: fuzz/fuzz_remote.c fuzz/image.c fuzz/image.h $(FUZZ_OBJ)
+	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ifuzz \
+	  fuzz/fuzz_remote.c fuzz/image.c $(FUZZ_OBJ) -o $@ $(LDLIBS)
+
+build/record_seed: fuzz/record_seed.c fuzz/image.h $(OBJ)
+	$(CC) $(CFLAGS) -Ifuzz fuzz/record_seed.c $(OBJ) -o $@ $(LDLIBS)
+
+fuzz: build/fuzz_remote
+	@mkdir -p build/fuzz-corpus build/fuzz-artifacts
+	build/fuzz_remote -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=build/fuzz-artifacts/ -print_final_stats=1 build/fuzz-corpus fuzz/corpus
+
+# Re-records fuzz/corpus/seed-* from live interpreters (one per version).
+fuzz-seeds: build/record_seed
+	$(PYTHON) fuzz/make_seeds.py build/record_seed fuzz/corpus
 
 clean:
 	rm -rf build gilprobe

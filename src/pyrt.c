@@ -144,7 +144,7 @@ static unsigned version_from_text(struct pyrt *rt, struct elf_file *ef, uint64_t
     return found;
 }
 
-static void overlay_debug_offsets(struct pyrt *rt)
+void pyrt_overlay_debug_offsets(struct pyrt *rt)
 {
     struct py_layout *L = &rt->layout;
     if (L->dbg_size <= 0 || L->dbg_size > 4096)
@@ -314,7 +314,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
             return err->code;
         }
         rt->layout = *L;
-        overlay_debug_offsets(rt);
+        pyrt_overlay_debug_offsets(rt);
         if (rt->layout.ts_native_thread_id < 0)
             find_pthread_tid_candidates(rt);
         return GP_OK;
