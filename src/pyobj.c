@@ -110,7 +110,7 @@ static char *utf8_from_ucs(const uint8_t *data, size_t n, int kind)
 }
 
 /* One read usually covers header and text of a short name. */
-#define STR_FIRST_READ 192
+#define STR_FIRST_READ PY_READ_STR
 
 const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
 {
@@ -225,7 +225,7 @@ static bool read_code_header(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
 struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
 {
     const struct py_layout *L = &rt->layout;
-    uint8_t buf[512];
+    uint8_t buf[PY_READ_CODE];
     uint64_t fp;
     struct code_info *hit = addrmap_get(&c->codes, addr);
     /* Used in this sample or the one before: a frame held it, alive. */

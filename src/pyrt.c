@@ -163,14 +163,20 @@ void pyrt_overlay_debug_offsets(struct pyrt *rt)
     }
     PY_DEBUG_FIELDS(X)
 #undef X
+    struct py_layout merged = *L;
 #define X(name)                                                        \
     if (L->dbg_##name >= 0) {                                          \
         uint64_t v;                                                    \
         memcpy(&v, table + L->dbg_##name, 8);                          \
-        L->name = (int32_t)v;                                          \
+        merged.name = (int32_t)v;                                      \
     }
     PY_DEBUG_FIELDS(X)
 #undef X
+    /* Offsets that do not fit the reads gilprobe makes would send those
+     * reads past their buffers: keep the generated layout then. */
+    if (py_layout_check(&merged))
+        return;
+    *L = merged;
     rt->debug_offsets = true;
 }
 

@@ -9,7 +9,7 @@
 
 /* How many times a thread list that changed under us is read again. */
 #define SNAP_RETRIES 3
-#define TSTATE_READ 512
+#define TSTATE_READ PY_READ_TSTATE
 
 static void set_partial(struct snapshot *s, const char *why)
 {
