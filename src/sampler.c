@@ -255,6 +255,13 @@ static int refresh(struct sampler *s, struct gp_error *err)
             *err = local;
         return s->gone ? GP_OK : local.code;
     }
+    /* Checked again after the read: a process that took over the PID
+     * while it was read must not have its threads mixed in. */
+    if (proc_start_time(s->rt->pid) != s->rt->start_time) {
+        snapshot_free(&snap);
+        s->gone = true;
+        return GP_OK;
+    }
     /* Threads are known by (tstate, tid): a tstate address is reused by
      * the next thread, a TID by the next process. */
     struct addrmap listed;
