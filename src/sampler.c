@@ -218,6 +218,20 @@ static int track_thread(struct sampler *s, const struct py_thread *pt)
     return 0;
 }
 
+/* A thread state listed before its OS thread ran has no TID yet: when it
+ * gets one it is the same thread, not one that exited and another that
+ * started (which miscounted churn: 2000 threads counted 2003-2009). */
+static void adopt_tid(struct sampler *s, struct tracked *t, pid_t tid)
+{
+    struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
+    struct task_info ti;
+    t->tid = tm->tid = tid;
+    if (proc_task_read(s->rt->pid, tid, &ti) == 0)
+        snprintf(tm->name, sizeof tm->name, "%s", ti.comm);
+    t->syscall_fd = open_task_file(s->rt->pid, tid, "syscall");
+    t->stat_fd = open_task_file(s->rt->pid, tid, "stat");
+}
+
 /* uvloop's extension module is mapped: its loops need recognising too. */
 static bool maps_have_uvloop(pid_t pid)
 {
@@ -272,6 +286,8 @@ static int refresh(struct sampler *s, struct gp_error *err)
     for (uint32_t i = 0; i < s->n; i++) {
         struct tracked *t = &s->t[i];
         uintptr_t k = (uintptr_t)addrmap_get(&listed, t->tstate);
+        if (k && !t->tid && snap.threads[k - 1].tid)
+            adopt_tid(s, t, snap.threads[k - 1].tid);
         if (k && snap.threads[k - 1].tid == t->tid) {
             update_cpu(s, t);
             addrmap_put(&listed, t->tstate, (void *)(uintptr_t)-1); /* seen */
