@@ -87,7 +87,7 @@ layouts:
 	$(PYTHON) tools/gen_layouts.py
 
 # The integration tests run both the normal and the sanitized binary.
-test: gilprobe build/gilprobe-asan unit layouts-check
+test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
 check-asan: build/gilprobe-asan build/unit_tests
