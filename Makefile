@@ -124,7 +124,7 @@ build/record_seed: fuzz/record_seed.c fuzz/image.h $(OBJ)
 
 fuzz: build/fuzz_remote
 	@mkdir -p build/fuzz-corpus build/fuzz-artifacts
-	build/fuzz_remote -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	build/fuzz_remote -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 	  -artifact_prefix=build/fuzz-artifacts/ -print_final_stats=1 build/fuzz-corpus fuzz/corpus
 
 # Re-records fuzz/corpus/seed-* from live interpreters (one per version).

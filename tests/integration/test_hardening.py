@@ -54,6 +54,7 @@ def test_fuzzer_runs_clean_for_35_seconds(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     r = subprocess.run([FUZZER, "-max_total_time=35", "-timeout=10", "-rss_limit_mb=2048",
+                        "-max_len=65536",
                         "-artifact_prefix=%s/" % tmp_path, "-print_final_stats=1",
                         str(corpus), CORPUS], capture_output=True, text=True, timeout=120)
     artifacts = [f for f in os.listdir(tmp_path) if f != "corpus"]
