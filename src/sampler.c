@@ -607,9 +607,16 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         s.reader = bpf_reader_open(rt->pid, rt->start_time, cost->bpf_why, sizeof cost->bpf_why);
     int r = refresh(&s, err);
     /* The kernel's thread ids are the initial PID namespace's: from inside
-     * another namespace they would not match the tracked ones. */
-    if (s.reader && r == GP_OK && s.n && read_with_bpf(&s, 0) &&
-        !addrmap_get(&s.rec_of_tid, (uint64_t)s.t[0].tid)) {
+     * another namespace they would not match the tracked ones. With more
+     * threads than the reader has records for, some tracked threads have
+     * none (they are read from /proc): only no match at all means that. */
+    bool matched = false;
+    if (s.reader && r == GP_OK && s.n && read_with_bpf(&s, 0))
+        for (uint32_t i = 0; i < s.n && !matched; i++)
+            matched = addrmap_get(&s.rec_of_tid, (uint64_t)s.t[i].tid) != NULL;
+    else
+        matched = true;
+    if (s.reader && !matched) {
         bpf_reader_close(s.reader);
         s.reader = NULL;
         snprintf(cost->bpf_why, sizeof cost->bpf_why,
