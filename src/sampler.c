@@ -156,6 +156,10 @@ static void update_cpu(struct sampler *s, struct tracked *t)
 
 static bool grow_scratch(struct sampler *s, uint32_t need)
 {
+    /* A sample always reads the GIL (reqs[0..1]), even of a process whose
+     * thread list is empty (starting, finalizing, or unreadable). */
+    if (need == 0)
+        need = 1;
     if (need <= s->scratch_cap)
         return true;
     uint32_t cap = need * 2;
