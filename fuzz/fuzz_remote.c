@@ -6,8 +6,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "diagnose.h"
 #include "gil.h"
 #include "image.h"
+#include "metrics.h"
+#include "proc.h"
+#include "sample_report.h"
+#include "sampler.h"
 #include "linetable.h"
 #include "pylayout.h"
 #include "pyobj.h"
@@ -63,6 +71,37 @@ static void sampler_like(struct pyrt *rt, struct pyobj_cache *c, const struct sn
     }
 }
 
+/* Flag 4: the sampler itself for a few milliseconds (its refreshes, its
+ * batched sample reads, the metrics), then both reports built from it.
+ * Slow (a few ms an input), hence behind a flag the mutator can set. */
+static void sampler_and_report(struct pyrt *rt, struct pyobj_cache *c)
+{
+    static FILE *devnull;
+    if (!devnull && !(devnull = fopen("/dev/null", "w")))
+        return;
+    struct run_metrics m;
+    struct sampler_cost cost = {0};
+    struct gp_error err = {0};
+    metrics_init(&m);
+    struct sampler_options so = {.duration_s = 0.003, .rate_hz = 3000, .no_bpf = true};
+    if (sampler_run(rt, c, &so, &m, &cost, &err) == GP_OK && m.samples_taken) {
+        struct diagnosis *diag = calloc(1, sizeof *diag);
+        if (diag) {
+            metrics_finish(&m);
+            diagnose(&m, diag);
+            struct sample_report rep = {.pid = rt->pid, .rt = rt, .m = &m, .cost = &cost,
+                                        .diag = diag};
+            json_object *doc = report_sample_doc(&rep);
+            if (doc)
+                fputs(json_object_to_json_string(doc), devnull);
+            json_object_put(doc);
+            report_sample_text(devnull, &rep);
+            free(diag);
+        }
+    }
+    metrics_free(&m);
+}
+
 static void raw_decoders(const struct pyrt *rt, const uint8_t *data, size_t size)
 {
     static const long offsets[] = {-1, 0, 1, 2, 7, 31, 100, 1000, 1L << 20};
@@ -105,6 +144,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rt.pthread_tid_off = -1;
     rt.pthread_tid_cands[0] = im.tid_off4 * 4;
     rt.pthread_tid_ncands = 1;
+    rt.start_time = proc_start_time(rt.pid);
+    snprintf(rt.version, sizeof rt.version, "%s", rt.layout.header_version);
+    rt.version_source = "fuzz image";
 
     struct pyobj_cache cache;
     pyobj_cache_init(&cache);
@@ -124,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)pyobj_code_line(&rt, ci, 3);
         }
     }
+    if (im.flags & 4)
+        sampler_and_report(&rt, &cache);
     pyobj_cache_free(&cache);
     if (im.n)
         raw_decoders(&rt, im.regions[0].data, im.regions[0].len);
