@@ -104,8 +104,8 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
 
-# libFuzzer target for the code that parses remote memory (fuzz/README in
-# README.md "Tests"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,
+# libFuzzer target for the code that parses remote memory (README.md,
+# "Fuzzing"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,
 # crashes in build/fuzz-artifacts. FUZZ_TIME bounds the run (seconds).
 FUZZ_TIME  ?= 60
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -71,7 +71,7 @@ static void sampler_like(struct pyrt *rt, struct pyobj_cache *c, const struct sn
     }
 }
 
-/* Flag 4: the sampler itself for a few milliseconds (its refreshes, its
+/* Flag 4: the sampler itself for a millisecond (its refreshes, its
  * batched sample reads, the metrics), then both reports built from it.
  * Slow (a few ms an input), hence behind a flag the mutator can set. */
 static void sampler_and_report(struct pyrt *rt, struct pyobj_cache *c)
@@ -83,7 +83,7 @@ static void sampler_and_report(struct pyrt *rt, struct pyobj_cache *c)
     struct sampler_cost cost = {0};
     struct gp_error err = {0};
     metrics_init(&m);
-    struct sampler_options so = {.duration_s = 0.003, .rate_hz = 3000, .no_bpf = true};
+    struct sampler_options so = {.duration_s = 0.001, .rate_hz = 4000, .no_bpf = true};
     if (sampler_run(rt, c, &so, &m, &cost, &err) == GP_OK && m.samples_taken) {
         struct diagnosis *diag = calloc(1, sizeof *diag);
         if (diag) {
@@ -105,6 +105,11 @@ static void sampler_and_report(struct pyrt *rt, struct pyobj_cache *c)
 static void raw_decoders(const struct pyrt *rt, const uint8_t *data, size_t size)
 {
     static const long offsets[] = {-1, 0, 1, 2, 7, 31, 100, 1000, 1L << 20};
+    char text[64], back[40];
+    size_t tn = size < sizeof text - 1 ? size : sizeof text - 1;
+    memcpy(text, data, tn);
+    text[tn] = '\0';
+    pyrt_format_version(pyrt_parse_version(text), back, sizeof back);
     for (int f = 0; f < 4; f++)
         for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++)
             (void)linetable_line(f, data, size, 1, offsets[i]);
