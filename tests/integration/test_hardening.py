@@ -316,3 +316,24 @@ def test_pid_reused_during_sampling_ends_the_run_as_exited(mode):
     # Only the first process's one thread; nothing of the newcomer's six.
     assert len(doc["threads"]) == 1, doc["threads"]
     assert "known_threads" not in res["stdout"]
+
+
+@pytest.mark.parametrize("args", [["dump"], ["-d", "0.5"], ["top", "-n", "1", "-i", "0.3"]],
+                         ids=["dump", "p", "top"])
+def test_terminal_control_sequences_in_names_are_neutralised(args):
+    """Function, file and thread names come from the target: printed raw,
+    ESC [ 2 J would clear the reader's screen and CR/BS rewrite lines."""
+    w = Workload(PY312, "escape_names.py")
+    try:
+        if args[0] in ("dump", "top"):
+            cmd = [args[0], "-p", str(w.pid)] + args[1:]
+        else:
+            cmd = ["-p", str(w.pid)] + args
+        r = run_gilprobe(cmd, timeout=60)
+    finally:
+        w.stop()
+    assert r.returncode == 0, r.stderr
+    for c in "\x1b\r\b\x07":
+        assert c not in r.stdout, (c, r.stdout)
+    if args[0] == "dump":
+        assert "nap?[2J?]0;pwned???end" in r.stdout and '"t?[2J?"' in r.stdout
