@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "diagnose.h"
+#include "dump.h"
 #include "gil.h"
 #include "image.h"
 #include "metrics.h"
@@ -71,13 +72,47 @@ static void sampler_like(struct pyrt *rt, struct pyobj_cache *c, const struct sn
     }
 }
 
+static FILE *devnull(void)
+{
+    static FILE *f;
+    if (!f)
+        f = fopen("/dev/null", "w");
+    return f;
+}
+
+/* Both dump reports of what the snapshot read (the names, lines and
+ * stacks in them came from the image). */
+static void dump_reports(const struct pyrt *rt, const struct snapshot *s)
+{
+    FILE *out = devnull();
+    struct dump d = {.pid = rt->pid, .rt = rt, .snap = *s, .nthreads = s->nthreads,
+                     .os_threads = s->nthreads};
+    snprintf(d.cmdline, sizeof d.cmdline, "fuzz");
+    d.threads = calloc(s->nthreads ? s->nthreads : 1, sizeof *d.threads);
+    if (!out || !d.threads) {
+        free(d.threads);
+        return;
+    }
+    for (size_t i = 0; i < s->nthreads; i++) {
+        d.threads[i].py = &s->threads[i];
+        d.threads[i].task.tid = s->threads[i].tid;
+        d.threads[i].task.state = 'S';
+        d.threads[i].is_main = i == 0;
+        if (s->threads[i].holds_gil)
+            d.gil_holder_tid = s->threads[i].tid;
+    }
+    report_dump_text(out, &d);
+    report_dump_json(out, &d);
+    free(d.threads);
+}
+
 /* Flag 4: the sampler itself for a millisecond (its refreshes, its
  * batched sample reads, the metrics), then both reports built from it.
  * Slow (a few ms an input), hence behind a flag the mutator can set. */
 static void sampler_and_report(struct pyrt *rt, struct pyobj_cache *c)
 {
-    static FILE *devnull;
-    if (!devnull && !(devnull = fopen("/dev/null", "w")))
+    FILE *out = devnull();
+    if (!out)
         return;
     struct run_metrics m;
     struct sampler_cost cost = {0};
@@ -93,9 +128,9 @@ static void sampler_and_report(struct pyrt *rt, struct pyobj_cache *c)
                                         .diag = diag};
             json_object *doc = report_sample_doc(&rep);
             if (doc)
-                fputs(json_object_to_json_string(doc), devnull);
+                fputs(json_object_to_json_string(doc), out);
             json_object_put(doc);
-            report_sample_text(devnull, &rep);
+            report_sample_text(out, &rep);
             free(diag);
         }
     }
@@ -159,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gp_error err = {0};
     if (snapshot_take(&rt, &cache, true, &s, &err) == GP_OK) {
         sampler_like(&rt, &cache, &s);
+        dump_reports(&rt, &s);
         snapshot_free(&s);
     }
     /* Every region's start as a str and a code object, directly. */
