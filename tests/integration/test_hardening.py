@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -234,21 +235,27 @@ def wait_until_sampling(gilprobe_pid, pid, timeout=30):
 @pytest.mark.parametrize("mode", [[], ["--no-bpf"]], ids=["bpf", "no-bpf"])
 def test_threads_churning_at_1000_per_second_are_counted(tmp_path, mode):
     """churn_rate.py starts 1000 threads/s for 2 s once gilprobe samples,
-    each living 0.5 s: every thread outlives several thread-list refreshes
-    (0.1-0.5 s apart), so the sampler sees each one start and end. The
-    workload counts what it started and what exited: the truth."""
+    each living 0.8 s: every thread outlives at least one thread-list
+    refresh (0.1-0.5 s apart), so the sampler sees each one start and end;
+    only a sampler descheduled for longer than a lifetime (an overloaded
+    machine) misses some, hence 10% slack below and none above. The
+    workload counts what it started and what exited (the truth) and says
+    when all have exited; the run is ended (Ctrl-C) after that."""
     trigger, counts = tmp_path / "go", tmp_path / "counts"
-    w = Workload(PY312, "churn_rate.py", ["1000", "0.5", "2", str(trigger), str(counts)])
+    w = Workload(PY312, "churn_rate.py", ["1000", "0.8", "2", str(trigger), str(counts)])
     try:
-        g = subprocess.Popen([GILPROBE, "-p", str(w.pid), "-d", "5", "--json"] + mode,
+        g = subprocess.Popen([GILPROBE, "-p", str(w.pid), "-d", "60", "--json"] + mode,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_until_sampling(g.pid, w.pid)
         trigger.touch()
+        # Until every thread has exited (the workload says so), then one
+        # more refresh; Ctrl-C ends the run and it reports.
+        deadline = time.monotonic() + 40
+        while not counts.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.6)
+        g.send_signal(signal.SIGINT)
         out, err = g.communicate(timeout=60)
-        for _ in range(100):
-            if counts.exists():
-                break
-            time.sleep(0.1)
         started, exited = map(int, counts.read_text().split())
     finally:
         w.stop()
@@ -258,7 +265,7 @@ def test_threads_churning_at_1000_per_second_are_counted(tmp_path, mode):
     assert started == exited and started >= 1500  # it really churned
     for kind in ("python_threads", "os_threads"):
         for key in ("created", "exited"):
-            assert 0.95 * started <= run[kind][key] <= started + 2, (kind, key, started, run)
+            assert 0.9 * started <= run[kind][key] <= started + 2, (kind, key, started, run)
 
 
 @pytest.fixture(params=[[], ["--subprocesses"]], ids=["plain", "subprocesses"])
