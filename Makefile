@@ -25,13 +25,13 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
-            libncurses-dev tmux libunwind-dev
+            libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).
 .SECONDARY:
 
-.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean
+.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean fuzz fuzz-seeds
 
 all: gilprobe
 
@@ -94,7 +94,7 @@ layouts: testenv
 	$(PYTHON) tools/gen_layouts.py
 
 # The integration tests run both the normal and the sanitized binary.
-test: gilprobe build/gilprobe-asan unit layouts-check
+test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
 check-asan: build/gilprobe-asan build/unit_tests
@@ -111,6 +111,33 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
 	$(PYTHON) bench/bench_native.py ./gilprobe
+
+# libFuzzer target for the code that parses remote memory (README.md,
+# "Fuzzing"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,
+# crashes in build/fuzz-artifacts. FUZZ_TIME bounds the run (seconds).
+FUZZ_TIME  ?= 60
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/%.o)
+
+build/fuzz/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz_remote: fuzz/fuzz_remote.c fuzz/image.c fuzz/image.h $(FUZZ_OBJ)
+	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ifuzz \
+	  fuzz/fuzz_remote.c fuzz/image.c $(FUZZ_OBJ) -o $@ $(LDLIBS)
+
+build/record_seed: fuzz/record_seed.c fuzz/image.h $(OBJ)
+	$(CC) $(CFLAGS) -Ifuzz fuzz/record_seed.c $(OBJ) -o $@ $(LDLIBS)
+
+fuzz: build/fuzz_remote
+	@mkdir -p build/fuzz-corpus build/fuzz-artifacts
+	build/fuzz_remote -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	  -artifact_prefix=build/fuzz-artifacts/ -print_final_stats=1 build/fuzz-corpus fuzz/corpus
+
+# Re-records fuzz/corpus/seed-* from live interpreters (one per version).
+fuzz-seeds: build/record_seed
+	$(PYTHON) fuzz/make_seeds.py build/record_seed fuzz/corpus
 
 clean:
 	rm -rf build gilprobe

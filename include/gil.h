@@ -6,7 +6,7 @@
 
 #include "pyrt.h"
 
-#define GIL_READ_MAX 256
+#define GIL_READ_MAX PY_READ_GIL
 
 struct gil_state {
     uint64_t addr;        /* 0 when it could not be located */

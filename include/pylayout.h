@@ -55,6 +55,18 @@ struct py_layout {
     int32_t dbg_size; /* sizeof(_Py_DebugOffsets), 0 before 3.13 */
 };
 
+/* The fixed-size reads the layout's fields must fit in: a thread state,
+ * a frame, a str header, a code object header, the GIL struct. */
+#define PY_READ_TSTATE 512
+#define PY_READ_FRAME 128
+#define PY_READ_STR 192
+#define PY_READ_CODE 512
+#define PY_READ_GIL 256
+
+/* NULL when every field fits in its read above, else the first that
+ * does not (a layout from the target's memory is not trusted). */
+const char *py_layout_check(const struct py_layout *L);
+
 /* The generated table for (major, minor) of the default build (GIL) or the
  * free-threaded one (Py_GIL_DISABLED, "3.13t"), or NULL when unsupported. */
 const struct py_layout *py_layout_for(int major, int minor, bool free_threaded);

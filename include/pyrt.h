@@ -43,6 +43,10 @@ struct pyrt {
  * err filled. Never stops the target. */
 int pyrt_attach(pid_t pid, struct pyrt *rt, struct gp_error *err);
 
+/* 3.13+: replaces layout values with those of the process's own
+ * _Py_DebugOffsets table at rt->runtime, when they are all plausible. */
+void pyrt_overlay_debug_offsets(struct pyrt *rt);
+
 /* Parses "3.X.Y..." at the start of s into a PY_VERSION_HEX; 0 if not. */
 unsigned pyrt_parse_version(const char *s);
 void pyrt_format_version(unsigned hex, char *out, size_t outsz);

@@ -7,8 +7,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A test seam: when set, every read goes here instead of to the process
+ * (the fuzzer reads a synthetic memory image). Whole read or -errno. */
+typedef int (*remote_backend_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
+
 struct remote {
     pid_t pid;
+    remote_backend_fn backend; /* NULL: process_vm_readv on pid */
+    void *backend_ctx;
     int last_errno;      /* errno of the last failed read */
     uint64_t calls;      /* syscalls issued, for the benchmarks */
     uint64_t bytes;      /* bytes read */

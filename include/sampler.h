@@ -18,6 +18,8 @@
 #define SAMPLER_MAX_HZ 100000.0
 /* How often the thread list and per-thread CPU counters are re-read. */
 #define SAMPLER_REFRESH_S 0.1
+/* ...or less often, up to this, when a refresh is expensive (many threads). */
+#define SAMPLER_REFRESH_MAX_S 0.5
 
 struct sampler_options {
     double duration_s;

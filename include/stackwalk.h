@@ -11,7 +11,7 @@
 #include "pyrt.h"
 
 #define STACK_MAX_FRAMES 4096
-#define STACK_FRAME_READ 128
+#define STACK_FRAME_READ PY_READ_FRAME
 #define STACKWALK_PREFETCH_REQS 3
 
 /* A frame as read, before any interpretation. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "addrmap.h"
 #include "elfsym.h"
 #include "gil.h"
 #include "gil_bpf.h"
@@ -330,21 +331,38 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
             bpf_map_update_elem(fd, &tid, &ts, BPF_ANY);
     }
     /* Forget threads that are gone (their statistics stay): a long run
-     * with thread churn must not fill the map. */
-    __u32 key, next;
+     * with thread churn must not fill the map. One walk collects the dead
+     * keys, then they are deleted: restarting the walk after each delete,
+     * with a linear search of the live list per key, was quadratic and at
+     * ~1000 new threads/s made each refresh take 50-350 ms, long enough to
+     * miss whole thread lifetimes. */
+    struct addrmap live;
+    addrmap_init(&live);
+    for (size_t i = 0; i < snap->nthreads; i++)
+        if (snap->threads[i].tid > 0)
+            addrmap_put(&live, (uint64_t)snap->threads[i].tid, (void *)1);
+    __u32 key, next, *dead = NULL;
+    size_t ndead = 0, cap = 0;
     bool first = true;
     while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-        bool alive = false;
-        for (size_t i = 0; i < snap->nthreads && !alive; i++)
-            alive = (__u32)snap->threads[i].tid == next;
-        if (!alive) {
-            bpf_map_delete_elem(fd, &next);
-            first = true; /* deleting breaks the walk: start over */
-            continue;
-        }
         first = false;
         key = next;
+        if (next && addrmap_get(&live, next))
+            continue;
+        if (ndead == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            __u32 *nd = realloc(dead, ncap * sizeof *nd);
+            if (!nd)
+                break;
+            dead = nd;
+            cap = ncap;
+        }
+        dead[ndead++] = next;
     }
+    for (size_t i = 0; i < ndead; i++)
+        bpf_map_delete_elem(fd, &dead[i]);
+    free(dead);
+    addrmap_free(&live);
     if (g->rb)
         ring_buffer__consume(g->rb);
 }

@@ -2,10 +2,18 @@
 
 #include "pylayout.h"
 
+#include <limits.h>
 #include <stdbool.h>
 
+/* Lines are summed in 64 bits: a corrupt table (or firstlineno) must not
+ * overflow an int; a line outside int's range means "no line". */
+static int line_or_none(long long line)
+{
+    return line < 0 || line > INT_MAX ? -1 : (int)line;
+}
+
 /* 3.8, 3.9 co_lnotab: (address delta, signed line delta) byte pairs. */
-static int lnotab_line(const uint8_t *t, size_t len, int line, long addrq)
+static int lnotab_line(const uint8_t *t, size_t len, long long line, long addrq)
 {
     long addr = 0;
     for (size_t i = 0; i + 1 < len; i += 2) {
@@ -14,12 +22,12 @@ static int lnotab_line(const uint8_t *t, size_t len, int line, long addrq)
             break;
         line += (int8_t)t[i + 1];
     }
-    return line;
+    return line_or_none(line);
 }
 
 /* 3.10 co_linetable: (range length, signed line delta) pairs; a delta of
  * -128 marks a range without a line. */
-static int linetable310_line(const uint8_t *t, size_t len, int line, long addrq)
+static int linetable310_line(const uint8_t *t, size_t len, long long line, long addrq)
 {
     long end = 0;
     for (size_t i = 0; i + 1 < len; i += 2) {
@@ -29,7 +37,7 @@ static int linetable310_line(const uint8_t *t, size_t len, int line, long addrq)
         int this_line = -1;
         if (ldelta != -128) {
             line += ldelta;
-            this_line = line;
+            this_line = line_or_none(line);
         }
         if (start <= addrq && addrq < end)
             return this_line;
@@ -63,7 +71,7 @@ static bool read_svarint(const uint8_t *t, size_t len, size_t *pos, int *out)
 
 /* 3.11+ location table: entries start with a byte that has bit 7 set;
  * bits 3-6 are the kind, bits 0-2 the length in code units minus one. */
-static int locations_line(const uint8_t *t, size_t len, int line, long unit_q)
+static int locations_line(const uint8_t *t, size_t len, long long line, long unit_q)
 {
     long unit = 0;
     size_t pos = 0;
@@ -85,7 +93,7 @@ static int locations_line(const uint8_t *t, size_t len, int line, long unit_q)
         while (pos < len && !(t[pos] & 0x80))
             pos++;
         if (unit <= unit_q && unit_q < unit + length)
-            return code == 15 ? -1 : line;
+            return code == 15 ? -1 : line_or_none(line);
         unit += length;
     }
     return -1;

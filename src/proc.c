@@ -178,6 +178,10 @@ static int parse_stat(const char *buf, struct task_info *out)
         len = sizeof out->comm - 1;
     memcpy(out->comm, open + 1, len);
     out->comm[len] = '\0';
+    /* The process names its threads: no terminal control sequences. */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)out->comm[i] < 0x20 || out->comm[i] == 0x7f)
+            out->comm[i] = '?';
     const char *p = close + 2;
     out->state = *p;
     /* utime and stime are fields 14 and 15: 11 and 12 after state. */
@@ -230,6 +234,8 @@ int proc_cmdline(pid_t pid, char *buf, size_t sz)
     for (int i = 0; i < n; i++)
         if (buf[i] == '\0')
             buf[i] = ' ';
+        else if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            buf[i] = '?'; /* no terminal control sequences */
     while (n > 0 && buf[n - 1] == ' ')
         buf[--n] = '\0';
     return 0;

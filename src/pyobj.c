@@ -73,6 +73,14 @@ static enum type_kind type_kind(struct pyrt *rt, struct pyobj_cache *c, uint64_t
     return k;
 }
 
+/* Names from the target end up on terminals: no escape sequences, no
+ * carriage returns or backspaces. Tab and line feed stay (the reports
+ * that have separators replace them). */
+static bool is_control(uint32_t c)
+{
+    return (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f;
+}
+
 static char *utf8_from_ucs(const uint8_t *data, size_t n, int kind)
 {
     char *out = malloc(n * 4 + 1);
@@ -87,8 +95,10 @@ static char *utf8_from_ucs(const uint8_t *data, size_t n, int kind)
             cp = (uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1] << 8;
         else
             memcpy(&cp, data + 4 * i, 4);
-        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            cp = 0xFFFD;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
+            cp = 0xFFFD; /* C1 controls too (8-bit CSI) */
+        else if (is_control(cp))
+            cp = '?';
         if (cp < 0x80) {
             out[o++] = (char)cp;
         } else if (cp < 0x800) {
@@ -110,7 +120,7 @@ static char *utf8_from_ucs(const uint8_t *data, size_t n, int kind)
 }
 
 /* One read usually covers header and text of a short name. */
-#define STR_FIRST_READ 192
+#define STR_FIRST_READ PY_READ_STR
 
 const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
 {
@@ -149,7 +159,7 @@ const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
     if (ascii) {
         data[bytes] = '\0';
         for (size_t i = 0; i < bytes; i++)
-            if (data[i] == 0 || data[i] > 0x7f)
+            if (data[i] == 0 || data[i] > 0x7f || is_control(data[i]))
                 data[i] = '?';
         s = (char *)data;
     } else {
@@ -225,7 +235,7 @@ static bool read_code_header(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
 struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
 {
     const struct py_layout *L = &rt->layout;
-    uint8_t buf[512];
+    uint8_t buf[PY_READ_CODE];
     uint64_t fp;
     struct code_info *hit = addrmap_get(&c->codes, addr);
     /* Used in this sample or the one before: a frame held it, alive. */

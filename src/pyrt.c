@@ -144,7 +144,7 @@ static unsigned version_from_text(struct pyrt *rt, struct elf_file *ef, uint64_t
     return found;
 }
 
-static void overlay_debug_offsets(struct pyrt *rt)
+void pyrt_overlay_debug_offsets(struct pyrt *rt)
 {
     struct py_layout *L = &rt->layout;
     if (L->dbg_size <= 0 || L->dbg_size > 4096)
@@ -163,14 +163,20 @@ static void overlay_debug_offsets(struct pyrt *rt)
     }
     PY_DEBUG_FIELDS(X)
 #undef X
+    struct py_layout merged = *L;
 #define X(name)                                                        \
     if (L->dbg_##name >= 0) {                                          \
         uint64_t v;                                                    \
         memcpy(&v, table + L->dbg_##name, 8);                          \
-        L->name = (int32_t)v;                                          \
+        merged.name = (int32_t)v;                                      \
     }
     PY_DEBUG_FIELDS(X)
 #undef X
+    /* Offsets that do not fit the reads gilprobe makes would send those
+     * reads past their buffers: keep the generated layout then. */
+    if (py_layout_check(&merged))
+        return;
+    *L = merged;
     rt->debug_offsets = true;
 }
 
@@ -306,7 +312,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
             return err->code;
         }
         rt->layout = *L;
-        overlay_debug_offsets(rt);
+        pyrt_overlay_debug_offsets(rt);
         if (rt->layout.ts_native_thread_id < 0)
             find_pthread_tid_candidates(rt);
         return GP_OK;

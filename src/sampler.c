@@ -158,6 +158,10 @@ static void update_cpu(struct sampler *s, struct tracked *t)
 
 static bool grow_scratch(struct sampler *s, uint32_t need)
 {
+    /* A sample always reads the GIL (reqs[0..1]), even of a process whose
+     * thread list is empty (starting, finalizing, or unreadable). */
+    if (need == 0)
+        need = 1;
     if (need <= s->scratch_cap)
         return true;
     uint32_t cap = need * 2;
@@ -220,6 +224,20 @@ static int track_thread(struct sampler *s, const struct py_thread *pt)
     return 0;
 }
 
+/* A thread state listed before its OS thread ran has no TID yet: when it
+ * gets one it is the same thread, not one that exited and another that
+ * started (which miscounted churn: 2000 threads counted 2003-2009). */
+static void adopt_tid(struct sampler *s, struct tracked *t, pid_t tid)
+{
+    struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
+    struct task_info ti;
+    t->tid = tm->tid = tid;
+    if (proc_task_read(s->rt->pid, tid, &ti) == 0)
+        snprintf(tm->name, sizeof tm->name, "%s", ti.comm);
+    t->syscall_fd = open_task_file(s->rt->pid, tid, "syscall");
+    t->stat_fd = open_task_file(s->rt->pid, tid, "stat");
+}
+
 /* uvloop's extension module is mapped: its loops need recognising too. */
 static bool maps_have_uvloop(pid_t pid)
 {
@@ -257,6 +275,13 @@ static int refresh(struct sampler *s, struct gp_error *err)
             *err = local;
         return s->gone ? GP_OK : local.code;
     }
+    /* Checked again after the read: a process that took over the PID
+     * while it was read must not have its threads mixed in. */
+    if (proc_start_time(s->rt->pid) != s->rt->start_time) {
+        snapshot_free(&snap);
+        s->gone = true;
+        return GP_OK;
+    }
     /* Threads are known by (tstate, tid): a tstate address is reused by
      * the next thread, a TID by the next process. */
     struct addrmap listed;
@@ -267,6 +292,8 @@ static int refresh(struct sampler *s, struct gp_error *err)
     for (uint32_t i = 0; i < s->n; i++) {
         struct tracked *t = &s->t[i];
         uintptr_t k = (uintptr_t)addrmap_get(&listed, t->tstate);
+        if (k && !t->tid && snap.threads[k - 1].tid)
+            adopt_tid(s, t, snap.threads[k - 1].tid);
         if (k && snap.threads[k - 1].tid == t->tid) {
             update_cpu(s, t);
             addrmap_put(&listed, t->tstate, (void *)(uintptr_t)-1); /* seen */
@@ -604,9 +631,16 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         s.reader = bpf_reader_open(rt->pid, rt->start_time, cost->bpf_why, sizeof cost->bpf_why);
     int r = refresh(&s, err);
     /* The kernel's thread ids are the initial PID namespace's: from inside
-     * another namespace they would not match the tracked ones. */
-    if (s.reader && r == GP_OK && s.n && read_with_bpf(&s, 0) &&
-        !addrmap_get(&s.rec_of_tid, (uint64_t)s.t[0].tid)) {
+     * another namespace they would not match the tracked ones. With more
+     * threads than the reader has records for, some tracked threads have
+     * none (they are read from /proc): only no match at all means that. */
+    bool matched = false;
+    if (s.reader && r == GP_OK && s.n && read_with_bpf(&s, 0))
+        for (uint32_t i = 0; i < s.n && !matched; i++)
+            matched = addrmap_get(&s.rec_of_tid, (uint64_t)s.t[i].tid) != NULL;
+    else
+        matched = true;
+    if (s.reader && !matched) {
         bpf_reader_close(s.reader);
         s.reader = NULL;
         snprintf(cost->bpf_why, sizeof cost->bpf_why,
@@ -621,7 +655,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     double cpu0 = cpu_seconds();
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;
-    double window_start = start;
+    double window_start = start, refresh_every = SAMPLER_REFRESH_S;
     s.start = start;
     m->sample_period_s = period;
     double end = start + opt->duration_s;
@@ -646,9 +680,18 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         }
         /* No Python thread yet (a program just started by `run`): look
          * every sample, so its first instructions are not missed. */
-        if (s.n == 0 || now - last_refresh >= SAMPLER_REFRESH_S) {
+        if (s.n == 0 || now - last_refresh >= refresh_every) {
+            double t0 = now_s();
             r = refresh(&s, err);
             last_refresh = now_s();
+            /* A refresh reads a few /proc files per thread: with thousands
+             * of threads it cost more than the samples (2000 threads: 40%
+             * of the time, 3-30 samples/s). Keep it to about a quarter. */
+            refresh_every = 3 * (last_refresh - t0);
+            if (refresh_every < SAMPLER_REFRESH_S)
+                refresh_every = SAMPLER_REFRESH_S;
+            if (refresh_every > SAMPLER_REFRESH_MAX_S)
+                refresh_every = SAMPLER_REFRESH_MAX_S;
         }
         if (opt->progress && now - last_progress >= 0.1) {
             opt->progress(now - start, opt->duration_s, m->samples_taken, opt->progress_arg);

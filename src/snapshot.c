@@ -9,7 +9,7 @@
 
 /* How many times a thread list that changed under us is read again. */
 #define SNAP_RETRIES 3
-#define TSTATE_READ 512
+#define TSTATE_READ PY_READ_TSTATE
 
 static void set_partial(struct snapshot *s, const char *why)
 {
@@ -116,12 +116,11 @@ static bool read_pthread_tids(struct pyrt *rt, struct snapshot *s, int off,
 
 /* Kernel TIDs: native_thread_id (3.11+) or struct pthread's tid field
  * (<=3.10), both in the target's PID namespace, mapped to ours. */
-static void resolve_tids(struct pyrt *rt, struct snapshot *s)
+static void resolve_tids(struct pyrt *rt, struct snapshot *s, const struct task_ids *tasks)
 {
     if (s->nthreads == 0)
         return;
-    struct task_ids ids;
-    task_ids_read(rt, &ids);
+    struct task_ids ids = *tasks;
     if (rt->layout.ts_native_thread_id < 0) {
         int32_t *tids = calloc(s->nthreads, sizeof *tids);
         if (tids && rt->pthread_tid_off >= 0) {
@@ -140,7 +139,6 @@ static void resolve_tids(struct pyrt *rt, struct snapshot *s)
     }
     for (size_t i = 0; i < s->nthreads; i++)
         s->threads[i].tid = host_tid_of(&ids, s->threads[i].tid);
-    task_ids_free(&ids);
 }
 
 static void free_threads(struct snapshot *s)
@@ -228,6 +226,12 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
                   struct gp_error *err)
 {
     memset(s, 0, sizeof *s);
+    /* The tasks are listed before the thread states: a thread that exits
+     * in between still has its TID (listing them after, it lost it, and a
+     * sampler took it for a new thread without one: churn overcounted).
+     * One started in between has none yet, as if it had not run. */
+    struct task_ids tasks;
+    task_ids_read(rt, &tasks);
     bool whole = false;
     for (int attempt = 0; attempt < SNAP_RETRIES && !whole; attempt++) {
         if (attempt)
@@ -238,6 +242,7 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
     if (!whole) {
         int r = proc_exists(rt->pid);
         if (r < 0 || rt->mem.last_errno == ESRCH) {
+            task_ids_free(&tasks);
             snapshot_free(s);
             gp_error_set(err, GP_ERR_EXITED,
                          "process %d exited while gilprobe was reading its threads; nothing to "
@@ -247,7 +252,8 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
         }
         set_partial(s, "the thread list changed while it was read");
     }
-    resolve_tids(rt, s);
+    resolve_tids(rt, s, &tasks);
+    task_ids_free(&tasks);
     for (size_t i = 0; i < s->nthreads; i++)
         s->threads[i].holds_gil = s->gil.holder && s->threads[i].tstate == s->gil.holder;
     return GP_OK;

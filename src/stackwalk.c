@@ -27,8 +27,21 @@ int32_t stackwalk_root_offset(const struct py_layout *L)
 
 static size_t frame_read_len(const struct py_layout *L)
 {
-    return L->frame_model == FRAME_OBJECTS ? (size_t)L->frameobj_lasti + 4
-                                           : (size_t)L->iframe_owner + 1;
+    int32_t end;
+    if (L->frame_model == FRAME_OBJECTS) {
+        end = L->frameobj_lasti + 4;
+        if (L->frameobj_code + 8 > end)
+            end = L->frameobj_code + 8;
+        if (L->frameobj_back + 8 > end)
+            end = L->frameobj_back + 8;
+    } else {
+        end = L->iframe_owner + 1;
+        int32_t offs[] = {L->iframe_code, L->iframe_instr, L->iframe_previous};
+        for (size_t i = 0; i < 3; i++)
+            if (offs[i] + 8 > end)
+                end = offs[i] + 8;
+    }
+    return (size_t)end;
 }
 
 static void decode(const struct py_layout *L, uint64_t addr, const uint8_t *buf,
