@@ -3,6 +3,7 @@
  * kernel, long holds with their Python stacks through a ring buffer. */
 #ifndef GILPROBE_GIL_EXACT_H
 #define GILPROBE_GIL_EXACT_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "metrics.h"
@@ -14,7 +15,9 @@ struct gil_exact;
 
 /* Attaches; NULL with the reason in why when exact timing is not possible
  * here (not root, no BTF, no take_gil/drop_gil symbols, ...). */
-struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz);
+/* force (--bpf): attach even where the probes would be costly. */
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
+                                  size_t whysz);
 /* Tells the kernel side which thread state each TID has (for stacks of
  * long holds) and drains the long-hold events; call periodically. */
 void gil_exact_update(struct gil_exact *g, const struct snapshot *snap);

@@ -34,6 +34,7 @@ struct sample_options {
     double rate_hz;
     bool json;
     bool no_bpf;
+    bool force_bpf;      /* --bpf: exact GIL probes even where they are costly */
     bool native;         /* --native: mixed native/Python stacks */
     double long_hold_ms; /* holds this long are reported with their stack */
     double stall_ms;     /* event-loop stall threshold */

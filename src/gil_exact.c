@@ -17,10 +17,12 @@
 
 #ifdef GILPROBE_NO_BPF
 
-struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz)
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
+                                  size_t whysz)
 {
     (void)rt;
     (void)long_hold_ms;
+    (void)force;
     snprintf(why, whysz, "gilprobe was built without eBPF (no kernel BTF at build time)");
     return NULL;
 }
@@ -148,6 +150,17 @@ static uint64_t past_endbr64(int fd, uint64_t off)
     return off;
 }
 
+/* Whether the kernel emulates the instruction at `off` (a push: one trap
+ * per hit) rather than single-stepping it out of line (two traps). */
+static bool emulated_push(int fd, uint64_t off)
+{
+    uint8_t insn[2];
+    if (pread(fd, insn, sizeof insn, (off_t)off) != (ssize_t)sizeof insn)
+        return false;
+    return (insn[0] >= 0x50 && insn[0] <= 0x57) ||
+           (insn[0] == 0x41 && insn[1] >= 0x50 && insn[1] <= 0x57);
+}
+
 /* File offsets at which to probe every function named `base` or a clone
  * of it. */
 static size_t function_offsets(struct elf_file *ef, const char *base, uint64_t *off)
@@ -258,7 +271,8 @@ static bool start_futex(struct gil_exact *g, struct pyrt *rt, const uint64_t *sa
     return true;
 }
 
-struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *why, size_t whysz)
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
+                                  size_t whysz)
 {
     if (rt->free_threaded) {
         snprintf(why, whysz, "a free-threaded build: the GIL is normally off, nothing to time");
@@ -274,7 +288,19 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, char *wh
     size_t ndrop = function_offsets(&ef, "drop_gil", drop);
     size_t nsave = function_offsets(&ef, "PyEval_SaveThread", save);
     size_t nrestore = function_offsets(&ef, "PyEval_RestoreThread", restore);
+    /* The fallback probes fire on every GIL release around a blocking
+     * call. Where PyEval_SaveThread starts with an instruction the kernel
+     * must single-step (Debian's 3.14: sub after endbr64), each hit costs
+     * two traps: measured on this VM, an I/O-bound target's CPU went from
+     * 15% to 38% and its GIL holds stretched 5x. Not by default, then. */
+    bool costly = !(ntake && ndrop) && nsave && !emulated_push(ef.fd, save[0]);
     elf_file_close(&ef);
+    if (costly && !force) {
+        snprintf(why, whysz, "not by default for this build: probing its PyEval_SaveThread "
+                 "needs a single-step per hit (costs an I/O-bound target 2-3x CPU); --bpf "
+                 "measures anyway");
+        return NULL;
+    }
     libbpf_set_print(quiet);
     struct gil_exact *g = calloc(1, sizeof *g);
     if (!g)

@@ -35,7 +35,8 @@ static void usage(FILE *out)
             "  -d SECONDS  how long to sample (default 5; Ctrl-C ends early)\n"
             "  -r HZ       samples per second (default 1000)\n"
             "  --bpf       exact GIL hold/wait times with eBPF uprobes (the default where\n"
-            "              possible: root, kernel BTF, take_gil/drop_gil symbols)\n"
+            "              possible: root, kernel BTF, take_gil/drop_gil symbols; --bpf\n"
+            "              also where the fallback probes would be costly)\n"
             "  --no-bpf    no eBPF at all: sampled GIL figures, thread states from /proc\n"
             "  --long-hold-ms MS  report GIL holds at least this long with the\n"
             "              Python stack that held it (default 5)\n"
@@ -194,7 +195,10 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         case 'o': opt->output = optarg; break;
         case 'n': opt->no_bpf = true; break;
         case 'P': opt->subprocesses = true; break;
-        case 'B': opt->no_bpf = false; break; /* the default; accepted for scripts */
+        case 'B': /* the default; also: exact probes even where costly */
+            opt->no_bpf = false;
+            opt->force_bpf = true;
+            break;
         case 'L':
             if (parse_positive(optarg, 1e6, &opt->long_hold_ms) != 0)
                 return usage_error("--long-hold-ms wants milliseconds (> 0), not '%s'", optarg);

@@ -20,6 +20,26 @@ def expected_mode(python):
     # Debian strips its binaries: no take_gil symbol, so the fallback.
     stripped = {dict(INTERPRETERS).get("debian-3.11"), dict(INTERPRETERS).get("unstable-3.14")}
     return "fallback" if python in stripped else "uprobes on take_gil"
+
+
+def forced(python):
+    """Debian's 3.14 is a CET build: its fallback probes are single-stepped,
+    so exact timing is off unless --bpf asks for it (see the test below)."""
+    return ["--bpf"] if python == dict(INTERPRETERS).get("unstable-3.14") else []
+
+
+def test_costly_fallback_probes_need_bpf():
+    python = dict(INTERPRETERS)["unstable-3.14"]
+    w = Workload(python, "contention.py", ["idle4"])
+    try:
+        default = sample(w.pid, seconds=1)
+        forced_doc = sample(w.pid, "--bpf", seconds=1)
+    finally:
+        w.stop()
+    assert default["gil_exact"] is None
+    assert "single-step" in default["gil_exact_unavailable"] and "--bpf" in default[
+        "gil_exact_unavailable"]
+    assert forced_doc["gil_exact"]["mode"].startswith("fallback"), forced_doc["gil_exact"]
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 
 
@@ -38,7 +58,7 @@ def test_bursts_of_ten_ms_alone(python):
     """10 ms holding the GIL, 40 ms asleep: holds of ~10 ms, ~20% held."""
     w = Workload(python, "contention.py", ["burst"])
     try:
-        doc = sample(w.pid)
+        doc = sample(w.pid, *forced(python))
     finally:
         w.stop()
     x = doc["gil_exact"]
@@ -61,7 +81,7 @@ def test_bursts_of_ten_ms_alone(python):
 def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     w = Workload(python, "contention.py", ["cpu4"])
     try:
-        doc = sample(w.pid, seconds=5)
+        doc = sample(w.pid, *forced(python), seconds=5)
     finally:
         w.stop()
     x = doc["gil_exact"]

@@ -57,13 +57,16 @@ def check_injected_stalls(loop, seconds, injected_ms):
     assert loop["timer_lag_max_ms"] == loop["stall_max_ms"]
     assert loop["timer_lag_mean_ms"] > 0
     # eBPF times each stall from the selector's exit to its next entry:
-    # within 5 ms of an injected one as the workload measured it (a stall
-    # already under way when the probes attached is not reported).
+    # close to an injected one as the workload measured it (a stall
+    # already under way when the probes attached is not reported). The
+    # exact stall also holds the rest of that loop iteration and any time
+    # the thread waited for one of the 2 CPUs the other test worker shares:
+    # a few ms, so 10 ms of slack (a 300 ms stall it is not mistaken for).
     exact = loop["exact"]
     assert exact is not None, loop["exact_unavailable"]
     assert exact["stall_count"] >= injected - 2, exact
     for ms in exact["stalls_ms"]:
-        assert min(abs(ms - i) for i in injected_ms) <= 5, (exact, injected_ms)
+        assert min(abs(ms - i) for i in injected_ms) <= 10, (exact, injected_ms)
 
 
 @TIMED
