@@ -312,8 +312,12 @@ static void rule_oversubscribed(const struct run_metrics *m, struct diagnosis *d
         cores = v->cpu.affinity;
     if (v->cpu.quota_cpus > 0 && v->cpu.quota_cpus < cores)
         cores = (int)v->cpu.quota_cpus > 0 ? (int)v->cpu.quota_cpus : 1;
-    if (workers <= cores || v->tree_end.cpu_bound_children == 0 ||
-        v->tree_end.children_cpu_pct < S6_SATURATION * 100.0 * cores)
+    /* Saturation: the workers keep half the cores busy - or, when other
+     * load leaves them less than that, more of them than cores are
+     * runnable at once (they queue for CPUs all the same). */
+    bool saturated = v->tree_end.children_cpu_pct >= S6_SATURATION * 100.0 * cores ||
+                     v->tree_end.busy_children > cores;
+    if (workers <= cores || v->tree_end.cpu_bound_children == 0 || !saturated)
         return;
     struct finding *f = add(d, "S6", "More CPU-bound workers than physical cores", SEV_WARNING);
     if (!f)

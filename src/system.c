@@ -12,6 +12,7 @@
 
 #define MAX_TREE 65536
 #define CPU_BOUND_SHARE 0.25
+#define CPU_BOUND_DEMAND 0.8
 
 static bool read_file(const char *path, char *buf, size_t sz)
 {
@@ -175,7 +176,21 @@ static uint64_t process_ticks(pid_t pid)
     return ut + st;
 }
 
+/* CPU wanted by a process's main thread so far, in ns: time on a CPU plus
+ * time runnable in a run queue (/proc/PID/schedstat). Unlike CPU time this
+ * does not shrink when other load leaves the process less CPU. */
+static uint64_t process_demand_ns(pid_t pid)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+    unsigned long long on_cpu = 0, waiting = 0;
+    if (!read_file(path, buf, sizeof buf) || sscanf(buf, "%llu %llu", &on_cpu, &waiting) != 2)
+        return 0;
+    return on_cpu + waiting;
+}
+
 /* Children's CPU ticks at the start, to tell CPU-bound ones at the end. */
+static uint64_t g_child_demand[MAX_TREE / 16];
 static pid_t g_child_pid[MAX_TREE / 16];
 static uint64_t g_child_ticks[MAX_TREE / 16];
 static int g_nchildren;
@@ -220,8 +235,10 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
         t->busy_children += st == 'R';
         t->python_children += st != 'Z' && is_python(c);
         uint64_t ticks = st == 'Z' ? 0 : process_ticks(c);
+        uint64_t demand = st == 'Z' ? 0 : process_demand_ns(c);
         if (start && g_nchildren < MAX_TREE / 16) {
             g_child_pid[g_nchildren] = c;
+            g_child_demand[g_nchildren] = demand;
             g_child_ticks[g_nchildren++] = ticks;
         } else if (!start && seconds > 0) {
             for (int i = 0; i < g_nchildren; i++) {
@@ -229,9 +246,13 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
                     continue;
                 double share = (double)(ticks - g_child_ticks[i]) /
                                (double)sysconf(_SC_CLK_TCK) / seconds;
+                double wanted = demand > g_child_demand[i]
+                                    ? (double)(demand - g_child_demand[i]) / 1e9 / seconds
+                                    : 0;
                 /* Oversubscribed workers cannot each get a whole CPU:
-                 * wanting a quarter of one already makes them CPU-bound. */
-                if (share >= CPU_BOUND_SHARE) {
+                 * getting a quarter of one, or wanting (running or
+                 * runnable) most of the time, makes them CPU-bound. */
+                if (share >= CPU_BOUND_SHARE || wanted >= CPU_BOUND_DEMAND) {
                     t->cpu_bound_children++;
                     t->children_cpu_pct += 100.0 * share;
                 }
