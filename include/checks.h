@@ -38,7 +38,5 @@ size_t checks_failed(const struct check *c, size_t n);
 json_object *checks_json(const struct check *c, size_t n);
 /* One line per check that did not pass, and a summary line. */
 void checks_print(FILE *out, const struct check *c, size_t n);
-/* The metric names with their meaning, one per line (for --help-metrics). */
-void checks_list_metrics(FILE *out);
 
 #endif

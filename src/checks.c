@@ -32,6 +32,15 @@ static bool path_number(json_object *doc, const char *path, double *out)
     return true;
 }
 
+/* The array under `key` in doc, or NULL. */
+static json_object *array_named(json_object *doc, const char *key)
+{
+    json_object *a;
+    return json_object_object_get_ex(doc, key, &a) && json_object_is_type(a, json_type_array)
+               ? a
+               : NULL;
+}
+
 static bool get_path(json_object *doc, const char *arg, double *out, char *note, size_t notesz)
 {
     (void)note;
@@ -50,9 +59,8 @@ static bool get_max(json_object *doc, const char *arg, double *out, char *note, 
     const char *fields[3] = {0};
     for (int i = 0; i < 3; i++)
         fields[i] = strtok_r(NULL, "|", &save);
-    json_object *a;
-    if (!array || !json_object_object_get_ex(doc, array, &a) ||
-        !json_object_is_type(a, json_type_array))
+    json_object *a = array ? array_named(doc, array) : NULL;
+    if (!a)
         return false;
     size_t n = json_object_array_length(a), seen = 0;
     double best = 0;
@@ -76,8 +84,8 @@ static bool get_count(json_object *doc, const char *arg, double *out, char *note
 {
     (void)note;
     (void)notesz;
-    json_object *a;
-    if (!json_object_object_get_ex(doc, arg, &a) || !json_object_is_type(a, json_type_array))
+    json_object *a = array_named(doc, arg);
+    if (!a)
         return false;
     *out = (double)json_object_array_length(a);
     return true;
@@ -88,9 +96,11 @@ static bool get_sum(json_object *doc, const char *arg, double *out, char *note, 
     char buf[128];
     snprintf(buf, sizeof buf, "%s", arg);
     char *field = strchr(buf, '|');
-    json_object *a;
-    if (!field || (*field++ = '\0', !json_object_object_get_ex(doc, buf, &a)) ||
-        !json_object_is_type(a, json_type_array))
+    if (!field)
+        return false;
+    *field++ = '\0';
+    json_object *a = array_named(doc, buf);
+    if (!a)
         return false;
     double sum = 0;
     for (size_t i = 0; i < json_object_array_length(a); i++) {
@@ -139,8 +149,8 @@ static bool get_finding(json_object *doc, const char *arg, double *out, char *no
     (void)arg;
     (void)note;
     (void)notesz;
-    json_object *a;
-    if (!json_object_object_get_ex(doc, "findings", &a))
+    json_object *a = array_named(doc, "findings");
+    if (!a)
         return false;
     int worst = 0;
     for (size_t i = 0; i < json_object_array_length(a); i++) {
@@ -205,12 +215,6 @@ static const struct check_metric METRICS[] = {
 };
 
 #define NMETRICS (sizeof METRICS / sizeof METRICS[0])
-
-void checks_list_metrics(FILE *out)
-{
-    for (size_t i = 0; i < NMETRICS; i++)
-        fprintf(out, "  %-30s %s\n", METRICS[i].name, METRICS[i].help);
-}
 
 static const char *op_text(enum check_op op)
 {
@@ -318,11 +322,11 @@ static bool compare(double a, enum check_op op, double b)
 /* Scenarios of the findings, "S2,S5" (or "none"); whether `want` is one. */
 static bool scenarios_seen(json_object *doc, const char *want, char *out, size_t sz)
 {
-    json_object *a;
+    json_object *a = array_named(doc, "findings");
     bool found = false;
     size_t used = 0;
     out[0] = '\0';
-    if (json_object_object_get_ex(doc, "findings", &a))
+    if (a)
         for (size_t i = 0; i < json_object_array_length(a); i++) {
             json_object *s;
             if (!json_object_object_get_ex(json_object_array_get_idx(a, i), "scenario", &s))

@@ -72,16 +72,18 @@ static void on_refresh(const struct snapshot *snap, void *arg)
     poll_children(c);
 }
 
-/* The report as JSON: the document, with the check results added. */
+/* The report, and its JSON document: built once, for the checks and the
+ * JSON output alike (NULL when neither needs it). */
 struct full_report {
     const struct sample_report *rep;
     const struct sample_options *opt;
+    json_object *doc;
 };
 
 static int as_json(FILE *out, const void *arg)
 {
     const struct full_report *f = arg;
-    json_object *doc = report_sample_doc(f->rep);
+    json_object *doc = json_object_get(f->doc); /* report_json_write releases it */
     if (f->opt->nchecks)
         json_object_object_add(doc, "checks", checks_json(f->opt->checks, f->opt->nchecks));
     return report_json_write(out, doc);
@@ -92,16 +94,6 @@ static void as_text(FILE *out, const void *arg)
     report_sample_text(out, ((const struct full_report *)arg)->rep);
 }
 
-/* --fail-on on the finished report (before it is written: the JSON report
- * carries the results). */
-static void evaluate_checks(const struct sample_options *opt, const struct sample_report *rep)
-{
-    if (!opt->nchecks)
-        return;
-    json_object *doc = report_sample_doc(rep);
-    checks_evaluate(opt->checks, opt->nchecks, doc);
-    json_object_put(doc);
-}
 
 /* Check results after the report, where a CI log's reader looks last:
  * stderr lines, GitHub annotations, --junit. */
@@ -209,9 +201,14 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
         rep.diag = diag;
         rep.m = &m;
         rep.cost = &cost;
-        evaluate_checks(opt, &rep);
-        struct full_report full = {&rep, opt};
+        struct full_report full = {&rep, opt,
+                                   opt->json || opt->nchecks ? report_sample_doc(&rep) : NULL};
+        /* --fail-on before the report is written: the JSON report carries
+         * the results. */
+        if (opt->nchecks)
+            checks_evaluate(opt->checks, opt->nchecks, full.doc);
         r = report_write_to(d->report_out, opt->output, opt->json, as_json, as_text, &full, err);
+        json_object_put(full.doc);
         if (r == GP_OK)
             r = report_stacks_write(&m, opt, err);
         if (r == GP_OK)
