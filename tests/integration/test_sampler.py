@@ -86,7 +86,11 @@ def test_four_cpu_bound_threads(python_alone):
         assert doc["findings"][0]["scenario"] == "S2", doc["findings"]
         assert "spin" in doc["findings"][0]["culprit"]
         assert doc["run"]["python_threads"] == {"min": 5, "max": 5, "created": 0, "exited": 0}
-    assert rates[1.0] >= 2 * rates[5.0], rates
+    # Each cycle is one interval plus the waiter's wake-up latency L, so the
+    # ratio is (5 + L) / (1 + L): 4 when L is 0.3 ms, but under 2 once the
+    # other test worker pushes L past 3 ms (seen: 309/s against 165/s).
+    # 1.5 still fails if the interval were not honoured or hand-offs misread.
+    assert rates[1.0] >= 1.5 * rates[5.0], rates
 
 
 def test_sleeping_and_io_threads_do_not_contend(python):
