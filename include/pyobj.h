@@ -2,6 +2,7 @@
  * Results are cached by address for the lifetime of a cache (one dump). */
 #ifndef GILPROBE_PYOBJ_H
 #define GILPROBE_PYOBJ_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "addrmap.h"
@@ -15,6 +16,7 @@ struct code_info {
     const char *name;     /* qualified name on 3.11+ */
     const char *filename;
     int firstlineno;
+    bool native;          /* a C function's pseudo code object (--native) */
     int firsttraceable;   /* 3.11+: first traceable code unit */
     uint8_t *linetable;
     uint32_t linetable_len;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "pyrt.h"
+#include "stacks.h"
 #include "stackwalk.h"
 
 const char *report_runtime_kind(const struct pyrt *rt);
@@ -18,6 +19,13 @@ json_object *report_json_frame(const struct py_frame *f);
 json_object *report_json_frames(const struct py_frame *f, int n);
 /* "func (file:line)" */
 void report_format_frame(const struct py_frame *f, char *buf, size_t sz);
+/* A stack as one place in the code: its innermost Python frame, and the C
+ * function above it when native frames are on top ("f (a.py:3), in C:
+ * epoll_wait ([libc.so.6])"); see stack_python_top. */
+void report_format_site(const struct stack_entry *e, char *buf, size_t sz);
+/* The same as JSON: that frame, with "native" holding the C one; NULL for
+ * an empty stack. */
+json_object *report_json_site(const struct stack_entry *e);
 /* Pretty-prints and releases root; 0 or -1 on write failure. */
 int report_json_write(FILE *out, json_object *root);
 

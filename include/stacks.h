@@ -26,6 +26,14 @@ void stack_table_free(struct stack_table *t);
 /* The id of this stack, adding it when new; STACK_NONE on OOM. */
 uint32_t stack_table_intern(struct stack_table *t, const struct py_frame *frames, int n);
 const struct stack_entry *stack_table_get(const struct stack_table *t, uint32_t id);
+/* Index of the innermost Python frame (native ones, from --native, are
+ * skipped); -1 when there is none. */
+int stack_python_top(const struct stack_entry *e);
+/* The frames a stack is known by where one place in the code is meant
+ * (a loop's culprit, a lock's wait site): its innermost Python frame and,
+ * when C code runs above it, the innermost native frame before it. Returns
+ * how many (0-2) were written to out[2]. */
+int stack_site_frames(const struct stack_entry *e, struct py_frame out[2]);
 
 /* A count per stack id (small maps: most threads see few stacks). */
 struct stack_counts {

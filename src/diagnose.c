@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "report_common.h"
 
 /* Thresholds: starting points tuned on examples/, named here and nowhere
  * else (SCENARIOS.md: "keep them as named constants in one place"). */
@@ -68,13 +69,7 @@ __attribute__((format(printf, 3, 4))) static void text(char *buf, size_t sz, con
 
 static void frame_text(const struct run_metrics *m, uint32_t stack, char *buf, size_t sz)
 {
-    const struct stack_entry *e = stack_table_get(&m->stacks, stack);
-    if (!e || !e->nframes) {
-        text(buf, sz, "(no Python frame)");
-        return;
-    }
-    const struct py_frame *f = &e->frames[0];
-    text(buf, sz, "%s (%s:%d)", f->code->name, f->code->filename, f->line);
+    report_format_site(stack_table_get(&m->stacks, stack), buf, sz);
 }
 
 /* S1 and S3: a loop stalled, on CPU (S1) or blocked in a syscall (S3). */

@@ -27,11 +27,22 @@ static const char *bare(const char *name)
     return dot ? dot + 1 : name;
 }
 
+/* The next Python frame at or after index i (native ones, from --native,
+ * are not the loop's business); e->nframes when none is left. */
+static int next_python(const struct stack_entry *e, int i)
+{
+    while (i < e->nframes && e->frames[i].code->native)
+        i++;
+    return i;
+}
+
 /* 1: no loop; 2: a loop in its selector's select(); 3: a loop elsewhere. */
 static uint8_t classify_stack(const struct stack_entry *e)
 {
+    int top = next_python(e, 0);
+    int below_top = top < e->nframes ? next_python(e, top + 1) : e->nframes;
     int run_once = -1;
-    for (int i = 0; i < e->nframes; i++) {
+    for (int i = top; i < e->nframes; i = next_python(e, i + 1)) {
         const struct code_info *c = e->frames[i].code;
         if (strcmp(bare(c->name), "_run_once") == 0 &&
             ends_with(c->filename, "asyncio/base_events.py")) {
@@ -41,27 +52,37 @@ static uint8_t classify_stack(const struct stack_entry *e)
     }
     if (run_once < 0)
         return 1;
-    /* In the selector: _run_once -> <Selector>.select, and nothing above. */
-    if (run_once == 1) {
-        const struct code_info *top = e->frames[0].code;
-        if (strcmp(bare(top->name), "select") == 0 && ends_with(top->filename, "selectors.py"))
+    /* In the selector: _run_once -> <Selector>.select, and no Python above. */
+    if (run_once == below_top) {
+        const struct code_info *c = e->frames[top].code;
+        if (strcmp(bare(c->name), "select") == 0 && ends_with(c->filename, "selectors.py"))
             return 2;
     }
     return 3;
 }
 
-/* Whether `stack` is `base` with zero or more frames on top of it. */
+/* Whether `stack` is `base` with zero or more frames on top of it, by their
+ * Python frames. */
 static bool extends(const struct stack_table *stacks, uint32_t stack, uint32_t base)
 {
     const struct stack_entry *s = stack_table_get(stacks, stack);
     const struct stack_entry *b = stack_table_get(stacks, base);
-    if (!s || !b || s->nframes < b->nframes)
+    if (!s || !b)
         return false;
-    int off = s->nframes - b->nframes;
-    for (int i = 0; i < b->nframes; i++)
-        if (s->frames[off + i].code != b->frames[i].code)
+    /* Outermost first, skipping native frames on both. */
+    int i = s->nframes - 1, j = b->nframes - 1;
+    for (;;) {
+        while (i >= 0 && s->frames[i].code->native)
+            i--;
+        while (j >= 0 && b->frames[j].code->native)
+            j--;
+        if (j < 0)
+            return true;
+        if (i < 0 || s->frames[i].code != b->frames[j].code)
             return false;
-    return true;
+        i--;
+        j--;
+    }
 }
 
 static enum loop_sample classify_uvloop(const struct stack_table *stacks, struct loop_track *l,
@@ -70,7 +91,10 @@ static enum loop_sample classify_uvloop(const struct stack_table *stacks, struct
     const struct stack_entry *e = stack_table_get(stacks, stack);
     if (!e || !e->nframes)
         return LOOP_NONE;
-    if (epoll_wait_syscall(syscall_nr) && !ends_with(e->frames[0].code->filename, "selectors.py") &&
+    int top = stack_python_top(e);
+    if (top < 0)
+        return LOOP_NONE;
+    if (epoll_wait_syscall(syscall_nr) && !ends_with(e->frames[top].code->filename, "selectors.py") &&
         (!l->uv_base || extends(stacks, l->uv_base, stack))) {
         l->uv_base = stack;
         return LOOP_IDLE;
@@ -177,7 +201,8 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
     const struct stack_entry *e = stack_table_get(stacks, stack);
     if (!e || !e->nframes)
         return;
-    uint32_t top = stack_table_intern(stacks, e->frames, 1);
+    struct py_frame site[2];
+    uint32_t top = stack_table_intern(stacks, site, stack_site_frames(e, site));
     struct loop_culprit *c = culprit_for(l->run_culprits, &l->nrun_culprits, top);
     if (!c)
         return;

@@ -458,6 +458,7 @@ static struct code_info *code_for(struct native_session *s, uint64_t key,
         ci->name = strdup(name);
         ci->filename = strdup(file);
         ci->firstlineno = -1;
+        ci->native = true;
     }
     if (!ci || !ci->name || !ci->filename || !addrmap_put(&s->codes, key, ci)) {
         if (ci)
@@ -478,10 +479,15 @@ static struct native_sym *lookup(struct native_session *s, uint64_t pc)
     sym->line = -1;
     uint64_t key = pc;
     if (mod) {
-        const char *path = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        Dwarf_Addr start = 0, end = 0;
+        const char *path = dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
         sym->lib = strdup(path ? base_name(path) : "?");
         Dwarf_Addr bias = 0;
         sym->offset = dwfl_module_getelf(mod, &bias) ? pc - bias : pc;
+        /* A module whose bias libdwfl could not work out (seen for ld.so)
+         * gives offsets past its own end: its mapping's start is the base. */
+        if (sym->offset >= end - start)
+            sym->offset = pc - start;
         GElf_Off off = 0;
         GElf_Sym es;
         const char *name = dwfl_module_addrinfo(mod, pc, &off, &es, NULL, NULL, NULL);

@@ -71,6 +71,34 @@ void report_format_frame(const struct py_frame *f, char *buf, size_t sz)
         snprintf(buf, sz, "%s (%s)", f->code->name, f->code->filename);
 }
 
+void report_format_site(const struct stack_entry *e, char *buf, size_t sz)
+{
+    if (!e || !e->nframes) {
+        snprintf(buf, sz, "(no Python frame)");
+        return;
+    }
+    int py = stack_python_top(e);
+    report_format_frame(&e->frames[py > 0 ? py : 0], buf, sz);
+    if (py > 0) {
+        size_t used = strlen(buf);
+        if (used + 8 < sz) {
+            memcpy(buf + used, ", in C: ", 9);
+            report_format_frame(&e->frames[0], buf + used + 8, sz - used - 8);
+        }
+    }
+}
+
+json_object *report_json_site(const struct stack_entry *e)
+{
+    if (!e || !e->nframes)
+        return NULL;
+    int py = stack_python_top(e);
+    json_object *j = report_json_frame(&e->frames[py > 0 ? py : 0]);
+    if (py > 0)
+        json_object_object_add(j, "native", report_json_frame(&e->frames[0]));
+    return j;
+}
+
 int report_write(const char *path, bool json, int (*as_json)(FILE *, const void *),
                  void (*as_text)(FILE *, const void *), const void *report, struct gp_error *err)
 {

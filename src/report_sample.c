@@ -196,10 +196,8 @@ static void text_threads(FILE *out, const struct sample_report *r)
 static void format_culprit(const struct sample_report *r, const struct loop_culprit *c, char *buf,
                            size_t sz)
 {
-    const struct stack_entry *e = stack(r, c->frame);
-    char frame[1024] = "(no Python frames)";
-    if (e && e->nframes)
-        report_format_frame(&e->frames[0], frame, sizeof frame);
+    char frame[1024];
+    report_format_site(stack(r, c->frame), frame, sizeof frame);
     const char *sys = c->syscall >= 0 ? syscall_name(c->syscall) : NULL;
     if (c->on_cpu_samples >= c->blocked_samples)
         snprintf(buf, sz, "%s, on CPU", frame);
@@ -263,10 +261,8 @@ static void text_locks(FILE *out, const struct sample_report *r)
         fprintf(out, "\n");
         uint32_t *rank = stack_counts_ranked(&l->sites);
         if (rank && l->sites.n) {
-            const struct stack_entry *e = stack(r, l->sites.ids[rank[0]]);
-            char frame[1024] = "(no Python frames)";
-            if (e && e->nframes)
-                report_format_frame(&e->frames[0], frame, sizeof frame);
+            char frame[1024];
+            report_format_site(stack(r, l->sites.ids[rank[0]]), frame, sizeof frame);
             fprintf(out, "    they wait at   %s\n", frame);
         }
         free(rank);
@@ -279,10 +275,8 @@ static void text_locks(FILE *out, const struct sample_report *r)
             if (correlated && a->excess_pct < LOCK_MEANWHILE_MIN_EXCESS)
                 break;
             const struct thread_metrics *t = &m->threads[a->thread];
-            const struct stack_entry *e = stack(r, a->stack);
-            char frame[1024] = "(no Python frames)";
-            if (e && e->nframes)
-                report_format_frame(&e->frames[0], frame, sizeof frame);
+            char frame[1024];
+            report_format_site(stack(r, a->stack), frame, sizeof frame);
             if (correlated)
                 fprintf(out, "    meanwhile      %d %s %s %.0f%% of the time (%.0f%% otherwise): %s\n",
                         t->tid, t->name, tstate_kind_label(a->kind), a->share_pct,
@@ -463,8 +457,7 @@ static json_object *lock_json(const struct sample_report *r, const struct lock_m
     json_object_object_add(o, "wait_pct", jd(l->wait_pct));
     uint32_t *rank = stack_counts_ranked(&l->sites);
     const struct stack_entry *site = rank && l->sites.n ? stack(r, l->sites.ids[rank[0]]) : NULL;
-    json_object_object_add(o, "wait_site",
-                           site && site->nframes ? report_json_frame(&site->frames[0]) : NULL);
+    json_object_object_add(o, "wait_site", report_json_site(site));
     json_object_object_add(o, "wait_stack",
                            site ? report_json_frames(site->frames, site->nframes) : NULL);
     free(rank);
@@ -593,9 +586,9 @@ static json_object *loops_json(const struct sample_report *r)
         json_object *culprits = json_object_new_array();
         for (uint32_t c = 0; c < l->nculprits; c++) {
             const struct loop_culprit *lc = &l->culprits[c];
-            const struct stack_entry *e = stack(r, lc->frame);
-            json_object *j = e && e->nframes ? report_json_frame(&e->frames[0])
-                                             : json_object_new_object();
+            json_object *j = report_json_site(stack(r, lc->frame));
+            if (!j)
+                j = json_object_new_object();
             bool on_cpu = lc->on_cpu_samples >= lc->blocked_samples;
             const char *sys = lc->syscall >= 0 ? syscall_name(lc->syscall) : NULL;
             json_object_object_add(j, "share_pct", jd(lc->share_pct));

@@ -98,6 +98,28 @@ const struct stack_entry *stack_table_get(const struct stack_table *t, uint32_t 
     return id < t->n ? &t->v[id] : NULL;
 }
 
+int stack_python_top(const struct stack_entry *e)
+{
+    for (int i = 0; e && i < e->nframes; i++)
+        if (!e->frames[i].code->native)
+            return i;
+    return -1;
+}
+
+int stack_site_frames(const struct stack_entry *e, struct py_frame out[2])
+{
+    if (!e || !e->nframes)
+        return 0;
+    int py = stack_python_top(e);
+    if (py <= 0) {
+        out[0] = e->frames[0];
+        return 1;
+    }
+    out[0] = e->frames[0];
+    out[1] = e->frames[py];
+    return 2;
+}
+
 void stack_counts_add(struct stack_counts *c, uint32_t id, uint64_t k)
 {
     for (uint32_t i = 0; i < c->n; i++) {

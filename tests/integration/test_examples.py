@@ -31,11 +31,12 @@ class Example:
         self.proc.wait()
 
 
-def findings(python, name, seconds=2.5):
+def findings(python, name, seconds=2.5, extra=()):
     ex = Example(python, name)
     try:
         time.sleep(0.3)
-        r = run_gilprobe(["-p", str(ex.pid), "-d", str(seconds), "--json"], timeout=60)
+        r = run_gilprobe(["-p", str(ex.pid), "-d", str(seconds), "--json"] + list(extra),
+                         timeout=60)
     finally:
         ex.stop()
     assert r.returncode == 0, r.stderr
@@ -74,6 +75,23 @@ def test_negative_control(python, name):
 
 
 ALL = [pytest.param(p, id=label) for label, p in INTERPRETERS]
+
+# --native refuses a target in another root (the chroot's 3.14).
+SAME_ROOT = [p for p in interpreter_params() if p.id != "unstable-3.14"]
+
+
+@pytest.mark.parametrize("python", SAME_ROOT)
+def test_native_stacks_keep_the_diagnoses(python):
+    """With --native, C frames sit above every Python stack: a loop waiting
+    in epoll_wait is still idle in its selector (no false stall), and a
+    culprit is still the Python line, with the C function it was in."""
+    found = findings(python, "ok_healthy_asyncio", seconds=1.5, extra=["--native"])
+    assert [f for f in found if f["severity"] != "info"] == [], found
+    for name, scenario, culprit in (("s3_blocking_call_in_coroutine", "S3", "fetch_profile ("),
+                                    ("s5_lock_contention", "S5", "save_order (")):
+        found = findings(python, name, extra=["--native"])
+        assert found and found[0]["scenario"] == scenario, found
+        assert culprit in found[0]["culprit"] and ", in C: " in found[0]["culprit"], found[0]
 
 
 @CPU_HEAVY
