@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "diagnose.h"
+#include "loops.h"
+#include "report_common.h"
 
 static struct code_info CODE = {.name = "work", .filename = "app.py", .firstlineno = 1};
 
@@ -165,6 +167,50 @@ static void test_loop_edges(void **state)
     release(f);
 }
 
+/* --native puts C frames above the Python ones: the loop is still idle in
+ * its selector, busy in a callback, and the culprit is the Python line with
+ * the C function above it. */
+static void test_loop_native_frames(void **state)
+{
+    (void)state;
+    static struct code_info epoll = {.name = "epoll_wait", .filename = "[libc.so.6]",
+                                     .firstlineno = -1, .native = true};
+    static struct code_info poll = {.name = "select_epoll_poll", .filename = "[select.so]",
+                                    .firstlineno = -1, .native = true};
+    static struct code_info eval = {.name = "_PyEval_EvalFrameDefault",
+                                    .filename = "[libpython3.12.so]", .firstlineno = -1,
+                                    .native = true};
+    static struct code_info sel = {.name = "EpollSelector.select",
+                                   .filename = "/usr/lib/python3.12/selectors.py"};
+    static struct code_info run_once = {.name = "BaseEventLoop._run_once",
+                                        .filename = "/usr/lib/python3.12/asyncio/base_events.py"};
+    struct stack_table st;
+    stack_table_init(&st);
+    struct loop_classifier lc = {0};
+    struct loop_track track;
+    memset(&track, 0, sizeof track);
+    struct py_frame idle[] = {{&epoll, -1, false}, {&poll, -1, false}, {&sel, 468, false},
+                              {&eval, -1, false}, {&run_once, 1949, false}};
+    uint32_t idle_id = stack_table_intern(&st, idle, 5);
+    assert_int_equal(loops_classify(&lc, &st, &track, idle_id, 232), LOOP_IDLE);
+    struct py_frame busy[] = {{&epoll, -1, false}, {&CODE, 7, false}, {&eval, -1, false},
+                              {&run_once, 1949, false}};
+    uint32_t busy_id = stack_table_intern(&st, busy, 4);
+    assert_int_equal(loops_classify(&lc, &st, &track, busy_id, 232), LOOP_BUSY);
+
+    const struct stack_entry *e = stack_table_get(&st, busy_id);
+    assert_int_equal(stack_python_top(e), 1);
+    struct py_frame site[2];
+    assert_int_equal(stack_site_frames(e, site), 2);
+    assert_ptr_equal(site[0].code, &epoll);
+    assert_ptr_equal(site[1].code, &CODE);
+    char text[256];
+    report_format_site(e, text, sizeof text);
+    assert_string_equal(text, "work (app.py:7), in C: epoll_wait ([libc.so.6])");
+    free(lc.kind);
+    stack_table_free(&st);
+}
+
 static void test_nothing_wrong(void **state)
 {
     (void)state;
@@ -253,6 +299,7 @@ int run_diagnose_tests(void)
         cmocka_unit_test(test_s2_edges),
         cmocka_unit_test(test_s5_edges),
         cmocka_unit_test(test_loop_edges),
+        cmocka_unit_test(test_loop_native_frames),
         cmocka_unit_test(test_nothing_wrong),
         cmocka_unit_test(test_s4_edges),
         cmocka_unit_test(test_s6_edges),
