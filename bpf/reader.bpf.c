@@ -41,6 +41,7 @@ static void record(struct task_struct *t, struct task_rec *r)
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
     r->tid = t->pid;
     r->state = t->__state;
+    r->on_cpu = t->on_cpu;
     r->syscall_nr = -1;
     if (!regs)
         return;

@@ -37,6 +37,10 @@ struct task_info {
     char comm[32];
     char state;         /* R S D T t Z X I ... from stat */
     long syscall_nr;    /* SYSCALL_NONE, SYSCALL_UNKNOWN or the number */
+    /* Runnable but off CPU, woken inside this syscall and not yet back from
+     * it (e.g. an event loop whose epoll_wait returned on a busy machine);
+     * -1 when not known (on a CPU, or no eBPF reader). */
+    long woken_in_syscall;
     uint64_t args[6];
     uint64_t sp, pc;    /* user stack and instruction pointers in the syscall */
     uint64_t utime, stime; /* clock ticks */

@@ -15,6 +15,8 @@ struct task_rec {
     __s64 syscall_nr;   /* orig_ax: -1 when not in a syscall */
     __u64 args[6];
     __u64 sp, pc;       /* user stack pointer and instruction pointer */
+    __u32 on_cpu;       /* running now; 0 with state 0: waiting for a CPU */
+    __u32 reserved;
 };
 
 #endif

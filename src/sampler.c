@@ -434,6 +434,10 @@ static void view_from_rec(const struct task_rec *r, struct task_info *out)
     out->syscall_nr = r->state == 0 ? SYSCALL_NONE
                       : r->syscall_nr < 0 ? SYSCALL_UNKNOWN
                                           : (long)r->syscall_nr;
+    /* Off CPU, its registers are those it entered the kernel with: a
+     * syscall's number, or -1 when an interrupt preempted user code. On a
+     * CPU they are stale. */
+    out->woken_in_syscall = r->state == 0 && !r->on_cpu ? (long)r->syscall_nr : -1;
 }
 
 static bool same_view(const struct task_info *a, const struct task_info *b)
@@ -506,7 +510,7 @@ static void take_sample(struct sampler *s)
         if (s->root_req[i] != SIZE_MAX && !s->reqs[s->root_req[i]].ok)
             s->roots[i] = 0;
         t->holds = gil_ok && g.holder == t->tstate;
-        struct task_info view = {.tid = t->tid, .state = 'S'};
+        struct task_info view = {.tid = t->tid, .state = 'S', .woken_in_syscall = -1};
         uintptr_t k = from_bpf ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid) : 0;
         if (k)
             view_from_rec(&s->recs[k - 1], &view);
@@ -572,9 +576,13 @@ static void take_sample(struct sampler *s)
         if (s->opt->native && t->tid)
             stack = native_sample_thread(s->opt->native, s->rt, s->cache, &s->m->stacks, t->tid,
                                          t->tstate, b.kind, stack);
+        /* A thread woken in a syscall is still in it for an event loop: a
+         * loop whose epoll_wait returned is in its selector until it runs. */
+        long sys = !ti.valid                              ? SYSCALL_UNKNOWN
+                   : ti.syscall_nr == SYSCALL_NONE && ti.woken_in_syscall >= 0 ? ti.woken_in_syscall
+                                                                          : ti.syscall_nr;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
-                                        b.kind == BLOCK_LOCK ? b.wait_addr : 0, stack,
-                                        ti.valid ? ti.syscall_nr : SYSCALL_UNKNOWN};
+                                        b.kind == BLOCK_LOCK ? b.wait_addr : 0, stack, sys};
     }
     if (s->opt->native)
         native_sample_done(s->opt->native);
