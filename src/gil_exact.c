@@ -11,6 +11,7 @@
 #include "elfsym.h"
 #include "gil.h"
 #include "gil_bpf.h"
+#include "grow.h"
 #include "stackwalk.h"
 
 #define MAX_CLONES 8
@@ -375,14 +376,8 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
         key = next;
         if (next && addrmap_get(&live, next))
             continue;
-        if (ndead == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            __u32 *nd = realloc(dead, ncap * sizeof *nd);
-            if (!nd)
-                break;
-            dead = nd;
-            cap = ncap;
-        }
+        if (!(cap = grow_for(&dead, sizeof *dead, ndead, cap, 64)))
+            break;
         dead[ndead++] = next;
     }
     for (size_t i = 0; i < ndead; i++)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "loop_bpf.h"
 
 #ifdef GILPROBE_NO_BPF
@@ -53,14 +54,10 @@ static int on_stall(void *ctx, void *data, size_t len)
     struct loop_exact *le = ctx;
     if (len < sizeof(struct loop_stall_event))
         return 0;
-    if (le->n == le->cap) {
-        size_t ncap = le->cap ? le->cap * 2 : 64;
-        struct loop_stall_event *ne = realloc(le->events, ncap * sizeof *ne);
-        if (!ne)
-            return 0;
-        le->events = ne;
-        le->cap = ncap;
-    }
+    size_t ncap = grow_for(&le->events, sizeof *le->events, le->n, le->cap, 64);
+    if (!ncap)
+        return 0;
+    le->cap = ncap;
     memcpy(&le->events[le->n++], data, sizeof(struct loop_stall_event));
     return 0;
 }

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 /* x86-64 numbers of the syscalls a selector waits in. */
 static bool selector_syscall(long nr)
 {
@@ -149,14 +151,9 @@ static void end_run(struct loop_track *l, double period_s, double stall_ms)
         l->nrun_culprits = 0;
         return;
     }
-    if (l->nstalls == l->capstalls) {
-        uint32_t ncap = l->capstalls ? l->capstalls * 2 : 16;
-        struct loop_stall *ns = realloc(l->stalls, ncap * sizeof *ns);
-        if (ns) {
-            l->stalls = ns;
-            l->capstalls = ncap;
-        }
-    }
+    size_t ncap = grow_for(&l->stalls, sizeof *l->stalls, l->nstalls, l->capstalls, 16);
+    if (ncap)
+        l->capstalls = (uint32_t)ncap;
     if (l->nstalls < l->capstalls)
         l->stalls[l->nstalls++] = (struct loop_stall){l->run_start, ms};
     uint32_t total = 0;

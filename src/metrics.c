@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grow.h"
+
 static const char *const KEYS[TS_COUNT] = {"gil_held", "gil_wait",      "lock_wait", "io_wait",
                                            "sleep",    "nogil_running", "other"};
 static const char *const LABELS[TS_COUNT] = {
@@ -61,14 +63,10 @@ void metrics_free(struct run_metrics *m)
 
 uint32_t metrics_add_thread(struct run_metrics *m, pid_t tid, const char *name, uint64_t tstate)
 {
-    if (m->nthreads == m->capthreads) {
-        uint32_t ncap = m->capthreads ? m->capthreads * 2 : 16;
-        struct thread_metrics *nt = realloc(m->threads, ncap * sizeof *nt);
-        if (!nt)
-            return UINT32_MAX;
-        m->threads = nt;
-        m->capthreads = ncap;
-    }
+    size_t ncap = grow_for(&m->threads, sizeof *m->threads, m->nthreads, m->capthreads, 16);
+    if (!ncap)
+        return UINT32_MAX;
+    m->capthreads = (uint32_t)ncap;
     struct thread_metrics *t = &m->threads[m->nthreads];
     memset(t, 0, sizeof *t);
     t->tid = tid;
@@ -81,16 +79,12 @@ static void end_wait_run(struct thread_metrics *t)
 {
     if (!t->wait_run)
         return;
-    if (t->nwait_runs == t->capwait_runs) {
-        size_t ncap = t->capwait_runs ? t->capwait_runs * 2 : 64;
-        uint32_t *nr = realloc(t->wait_runs, ncap * sizeof *nr);
-        if (!nr) {
-            t->wait_run = 0;
-            return;
-        }
-        t->wait_runs = nr;
-        t->capwait_runs = ncap;
+    size_t ncap = grow_for(&t->wait_runs, sizeof *t->wait_runs, t->nwait_runs, t->capwait_runs, 64);
+    if (!ncap) {
+        t->wait_run = 0;
+        return;
     }
+    t->capwait_runs = ncap;
     t->wait_runs[t->nwait_runs++] = t->wait_run;
     t->wait_run = 0;
 }
@@ -100,14 +94,10 @@ static struct lock_metrics *lock_for(struct run_metrics *m, uint64_t addr)
     uintptr_t k = (uintptr_t)addrmap_get(&m->lock_index, addr);
     if (k)
         return &m->locks[k - 1];
-    if (m->nlocks == m->caplocks) {
-        uint32_t ncap = m->caplocks ? m->caplocks * 2 : 8;
-        struct lock_metrics *nl = realloc(m->locks, ncap * sizeof *nl);
-        if (!nl)
-            return NULL;
-        m->locks = nl;
-        m->caplocks = ncap;
-    }
+    size_t ncap = grow_for(&m->locks, sizeof *m->locks, m->nlocks, m->caplocks, 8);
+    if (!ncap)
+        return NULL;
+    m->caplocks = (uint32_t)ncap;
     if (!addrmap_put(&m->lock_index, addr, (void *)(uintptr_t)(m->nlocks + 1)))
         return NULL;
     struct lock_metrics *l = &m->locks[m->nlocks++];
@@ -135,14 +125,10 @@ static void add_activity(struct lock_metrics *l, const struct thread_obs *o)
         l->act[k - 1].count++;
         return;
     }
-    if (l->nact == l->capact) {
-        uint32_t ncap = l->capact ? l->capact * 2 : 8;
-        struct activity *na = realloc(l->act, ncap * sizeof *na);
-        if (!na)
-            return;
-        l->act = na;
-        l->capact = ncap;
-    }
+    size_t ncap = grow_for(&l->act, sizeof *l->act, l->nact, l->capact, 8);
+    if (!ncap)
+        return;
+    l->capact = (uint32_t)ncap;
     if (!addrmap_put(&l->act_index, key, (void *)(uintptr_t)(l->nact + 1)))
         return;
     l->act[l->nact++] = (struct activity){.thread = o->thread, .kind = o->kind, .stack = o->stack, .count = 1};
@@ -167,14 +153,10 @@ static void observe_locks(struct run_metrics *m, const struct sample_obs *s)
         if (l->last_sample != sample_no) {
             l->last_sample = sample_no;
             l->samples_with_waiters++;
-            if (nwaited == m->capwaited) {
-                uint32_t ncap = m->capwaited ? m->capwaited * 2 : 16;
-                uint32_t *nw = realloc(m->waited, ncap * sizeof *nw);
-                if (!nw)
-                    continue;
-                m->waited = nw;
-                m->capwaited = ncap;
-            }
+            size_t ncap = grow_for(&m->waited, sizeof *m->waited, nwaited, m->capwaited, 16);
+            if (!ncap)
+                continue;
+            m->capwaited = (uint32_t)ncap;
             m->waited[nwaited++] = (uint32_t)(l - m->locks);
         }
     }

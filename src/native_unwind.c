@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "addrmap.h"
+#include "grow.h"
 #include "stopper.h"
 
 /* Stack words are read in blocks: one process_vm_readv serves the dozens
@@ -314,14 +315,10 @@ static void *upt_for(struct native_session *s, pid_t tid)
     for (size_t i = 0; i < s->nupts; i++)
         if (s->upts[i].tid == tid)
             return s->upts[i].upt;
-    if (s->nupts == s->capupts) {
-        size_t cap = s->capupts ? s->capupts * 2 : 16;
-        struct upt_entry *v = realloc(s->upts, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        s->upts = v;
-        s->capupts = cap;
-    }
+    size_t cap = grow_for(&s->upts, sizeof *s->upts, s->nupts, s->capupts, 16);
+    if (!cap)
+        return NULL;
+    s->capupts = cap;
     void *upt = _UPT_create(tid);
     if (upt)
         s->upts[s->nupts++] = (struct upt_entry){tid, upt};

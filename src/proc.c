@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grow.h"
+
 #define MAX_MAPS 200000
 #define MAX_TASKS 100000
 
@@ -40,13 +42,8 @@ int proc_read_maps(pid_t pid, struct proc_maps *maps)
     char *line = NULL;
     size_t linecap = 0;
     while (getline(&line, &linecap, f) > 0 && maps->n < MAX_MAPS) {
-        if (maps->n == cap) {
-            cap = cap ? cap * 2 : 256;
-            struct proc_map *nv = realloc(maps->v, cap * sizeof *nv);
-            if (!nv)
-                break;
-            maps->v = nv;
-        }
+        if (!(cap = grow_for(&maps->v, sizeof *maps->v, maps->n, cap, 256)))
+            break;
         struct proc_map *m = &maps->v[maps->n];
         int pathpos = 0;
         if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %*s %*s %n", &m->start, &m->end,
@@ -112,13 +109,8 @@ int proc_list_tasks(pid_t pid, pid_t **tids, size_t *n)
     while ((de = readdir(d)) && *n < MAX_TASKS) {
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            pid_t *nv = realloc(*tids, cap * sizeof *nv);
-            if (!nv)
-                break;
-            *tids = nv;
-        }
+        if (!(cap = grow_for(tids, sizeof **tids, *n, cap, 64)))
+            break;
         (*tids)[(*n)++] = (pid_t)atoi(de->d_name);
     }
     closedir(d);

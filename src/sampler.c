@@ -13,6 +13,7 @@
 #include "bpf_reader_user.h"
 #include "classify.h"
 #include "gil.h"
+#include "grow.h"
 #include "parking_lot.h"
 #include "snapshot.h"
 #include "stackwalk.h"
@@ -197,14 +198,10 @@ static bool grow_scratch(struct sampler *s, uint32_t need)
 
 static int track_thread(struct sampler *s, const struct py_thread *pt)
 {
-    if (s->n == s->cap) {
-        uint32_t ncap = s->cap ? s->cap * 2 : 16;
-        struct tracked *nt = realloc(s->t, ncap * sizeof *nt);
-        if (!nt)
-            return -1;
-        s->t = nt;
-        s->cap = ncap;
-    }
+    size_t ncap = grow_for(&s->t, sizeof *s->t, s->n, s->cap, 16);
+    if (!ncap)
+        return -1;
+    s->cap = (uint32_t)ncap;
     struct task_info ti;
     const char *name = "?";
     if (proc_task_read(s->rt->pid, pt->tid, &ti) == 0)

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 static uint64_t hash_frames(const struct py_frame *f, int n)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -129,16 +131,10 @@ void stack_counts_add(struct stack_counts *c, uint32_t id, uint64_t k)
         }
     }
     if (c->n == c->cap) {
-        uint32_t ncap = c->cap ? c->cap * 2 : 4;
-        uint32_t *ni = realloc(c->ids, ncap * sizeof *ni);
-        if (!ni)
+        size_t ncap = grow_for(&c->ids, sizeof *c->ids, c->n, c->cap, 4);
+        if (!ncap || grow_for(&c->counts, sizeof *c->counts, c->n, c->cap, 4) != ncap)
             return;
-        c->ids = ni;
-        uint64_t *nc = realloc(c->counts, ncap * sizeof *nc);
-        if (!nc)
-            return;
-        c->counts = nc;
-        c->cap = ncap;
+        c->cap = (uint32_t)ncap;
     }
     c->ids[c->n] = id;
     c->counts[c->n++] = k;

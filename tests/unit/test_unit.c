@@ -13,6 +13,7 @@
 
 #include "addrmap.h"
 #include "classify.h"
+#include "grow.h"
 #include "linetable.h"
 #include "proc.h"
 #include "pyrt.h"
@@ -200,6 +201,25 @@ static void test_parse_version(void **state)
     assert_string_equal(buf, "3.13.0rc2");
 }
 
+static void test_grow_for(void **state)
+{
+    (void)state;
+    uint32_t *v = NULL;
+    size_t cap = grow_for(&v, sizeof *v, 0, 0, 4);
+    assert_int_equal(cap, 4);
+    assert_non_null(v);
+    for (uint32_t i = 0; i < 4; i++)
+        v[i] = i;
+    assert_int_equal(grow_for(&v, sizeof *v, 3, cap, 4), 4); /* room left: unchanged */
+    cap = grow_for(&v, sizeof *v, 4, cap, 4);
+    assert_int_equal(cap, 8);
+    assert_int_equal(v[3], 3); /* contents kept */
+    uint32_t *before = v;
+    assert_int_equal(grow_for(&v, SIZE_MAX / 4, 8, 8, 4), 0); /* would overflow */
+    assert_ptr_equal(v, before);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -235,6 +255,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_parse_syscall),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_addrmap),
+        cmocka_unit_test(test_grow_for),
         cmocka_unit_test(test_parse_version),
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

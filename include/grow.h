@@ -1,0 +1,11 @@
+/* Growable arrays: one doubling rule for every list the tool keeps. */
+#ifndef GILPROBE_GROW_H
+#define GILPROBE_GROW_H
+#include <stddef.h>
+
+/* Room at index n of the array *pp points to (cap elements of elem bytes,
+ * n <= cap): doubles it when full, to `first` elements when empty. Returns
+ * the capacity now; 0 when memory ran out (the array is as it was). */
+size_t grow_for(void *pp, size_t elem, size_t n, size_t cap, size_t first);
+
+#endif

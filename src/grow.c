@@ -1,0 +1,22 @@
+#include "grow.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t grow_for(void *pp, size_t elem, size_t n, size_t cap, size_t first)
+{
+    if (n < cap)
+        return cap;
+    size_t ncap = cap ? cap * 2 : first;
+    if (ncap <= n || elem == 0 || ncap > SIZE_MAX / elem || ncap > UINT32_MAX)
+        return 0;
+    /* Through memcpy: *pp is some T*, not a void*. */
+    void *old;
+    memcpy(&old, pp, sizeof old);
+    void *nv = realloc(old, ncap * elem);
+    if (!nv)
+        return 0;
+    memcpy(pp, &nv, sizeof nv);
+    return ncap;
+}
