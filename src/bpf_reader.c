@@ -43,6 +43,7 @@ void bpf_reader_close(struct bpf_reader *r)
 #include <bpf/libbpf.h>
 
 #include "bpf_reader.h"
+#include "grow.h"
 #include "reader.skel.h"
 
 struct bpf_reader {
@@ -103,13 +104,8 @@ static bool grow_spill(struct bpf_reader *r, size_t n)
 {
     if (n <= r->capspill)
         return true;
-    struct remote_req *s = realloc(r->spill, n * sizeof *s);
-    if (s)
-        r->spill = s;
-    size_t *o = realloc(r->overflow, n * sizeof *o);
-    if (o)
-        r->overflow = o;
-    if (!s || !o)
+    if (!resize_array(&r->spill, sizeof *r->spill, n) ||
+        !resize_array(&r->overflow, sizeof *r->overflow, n))
         return false;
     r->capspill = n;
     return true;

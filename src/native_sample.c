@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "native_merge.h"
 #include "snapshot.h"
 
@@ -41,14 +42,8 @@ uint32_t native_sample_thread(struct native_sampling *n, struct pyrt *rt, struct
     n->this_sample += st.pause_ns;
     n->total += st.pause_ns;
     if (n->n == n->cap) {
-        size_t cap = n->cap ? n->cap * 2 : 1024;
-        uint64_t *v = realloc(n->pauses, cap * sizeof *v);
-        if (v)
-            n->pauses = v;
-        uint64_t *w = realloc(n->stopped, cap * sizeof *w);
-        if (w)
-            n->stopped = w;
-        if (v && w)
+        size_t cap = grow_for(&n->pauses, sizeof *n->pauses, n->n, n->cap, 1024);
+        if (cap && grow_for(&n->stopped, sizeof *n->stopped, n->n, n->cap, 1024) == cap)
             n->cap = cap;
     }
     if (n->n < n->cap) {

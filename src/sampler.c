@@ -166,31 +166,16 @@ static bool grow_scratch(struct sampler *s, uint32_t need)
     if (need <= s->scratch_cap)
         return true;
     uint32_t cap = need * 2;
-    struct remote_req *r = realloc(s->reqs, (cap * (1 + STACKWALK_PREFETCH_REQS) + 2) * sizeof *r);
-    if (r)
-        s->reqs = r;
-    uint64_t *roots = realloc(s->roots, cap * sizeof *roots);
-    if (roots)
-        s->roots = roots;
-    struct stack_walk *w = realloc(s->walks, cap * sizeof *w);
-    if (w)
-        s->walks = w;
-    struct thread_obs *o = realloc(s->obs, cap * sizeof *o);
-    if (o)
-        s->obs = o;
-    size_t *rr = realloc(s->root_req, cap * sizeof *rr);
-    if (rr)
-        s->root_req = rr;
-    size_t *pa = realloc(s->pre_at, cap * sizeof *pa);
-    if (pa)
-        s->pre_at = pa;
-    size_t *pn = realloc(s->pre_n, cap * sizeof *pn);
-    if (pn)
-        s->pre_n = pn;
-    uint32_t *ro = realloc(s->root_of, cap * sizeof *ro);
-    if (ro)
-        s->root_of = ro;
-    if (!r || !roots || !w || !o || !rr || !pa || !pn || !ro)
+    /* Each may move alone: one that failed keeps its old, smaller size,
+     * and scratch_cap only grows once all have. */
+    if (!resize_array(&s->reqs, sizeof *s->reqs, cap * (1 + STACKWALK_PREFETCH_REQS) + 2) ||
+        !resize_array(&s->roots, sizeof *s->roots, cap) ||
+        !resize_array(&s->walks, sizeof *s->walks, cap) ||
+        !resize_array(&s->obs, sizeof *s->obs, cap) ||
+        !resize_array(&s->root_req, sizeof *s->root_req, cap) ||
+        !resize_array(&s->pre_at, sizeof *s->pre_at, cap) ||
+        !resize_array(&s->pre_n, sizeof *s->pre_n, cap) ||
+        !resize_array(&s->root_of, sizeof *s->root_of, cap))
         return false;
     s->scratch_cap = cap;
     return true;
