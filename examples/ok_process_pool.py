@@ -1,10 +1,8 @@
 """Negative control: a CPU-bound process pool sized to the physical cores
 the process may use. No finding at warning level or above."""
-import multiprocessing
 import os
-import time
 
-from _common import args, ready
+from _common import run_pool
 
 
 def physical_cores():
@@ -22,20 +20,5 @@ def physical_cores():
     return min(len(cores) or 1, len(os.sched_getaffinity(0)))
 
 
-def crunch(_):
-    x = 0
-    while True:
-        x = (x * 31 + 7) % 1000003
-
-
 if __name__ == "__main__":
-    a = args()
-    if os.getpgrp() != os.getpid():
-        os.setpgrp()  # so the whole tree can be ended at once
-    workers = physical_cores()
-    pool = multiprocessing.get_context("fork").Pool(workers)
-    pool.map_async(crunch, range(workers))
-    time.sleep(0.5)
-    ready(workers=workers)
-    time.sleep(a.seconds)
-    os.killpg(0, 9)
+    run_pool(physical_cores())
