@@ -19,6 +19,8 @@
  * of word reads a walk makes in the same few hundred bytes. */
 #define MEM_BLOCK 1024
 #define MEM_BLOCKS 8
+/* x86-64 user addresses are below 2^47. */
+#define USER_SPACE_END 0x0000800000000000ULL
 /* libunwind's cache of register-state recipes, by instruction address. */
 #define RS_CACHE_SIZE 4096
 /* Dwfl's module list is taken again (new libraries) at most this often. */
@@ -100,12 +102,16 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
     (void)arg;
     if (write)
         return -UNW_EINVAL; /* gilprobe never writes to the target */
+    /* A garbage unwind step asks for any address: past user space, the
+     * block arithmetic below would wrap. */
+    if (addr >= USER_SPACE_END - sizeof *val)
+        return -UNW_EINVAL;
     uint64_t base = addr & ~(uint64_t)(MEM_BLOCK - 1);
     if (addr + sizeof *val > base + MEM_BLOCK)
         base = addr; /* straddles: a block of its own */
     for (unsigned i = 0; i < MEM_BLOCKS; i++) {
         struct mem_block *b = &c->blocks[i];
-        if (b->valid && addr >= b->base && addr + sizeof *val <= b->base + MEM_BLOCK) {
+        if (b->valid && addr >= b->base && addr - b->base <= MEM_BLOCK - sizeof *val) {
             memcpy(val, b->data + (addr - b->base), sizeof *val);
             return 0;
         }
