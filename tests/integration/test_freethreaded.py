@@ -73,9 +73,11 @@ def test_running_threads_at_their_lines(minor):
         w.stop()
     assert r.returncode == 0, r.stderr
     by_tid = {t["tid"]: t for t in json.loads(r.stdout)["threads"]}
+    # The loop's body or its `while True:` line (its jump back on 3.13).
+    loop = (MARKS["spin"] - 1, MARKS["spin"])
     for name, tid in w.info["tids"].items():
         top = by_tid[tid]["frames"][0]
-        assert (top["function"], top["line"]) == ("spin", MARKS["spin"]), (name, top)
+        assert top["function"] == "spin" and top["line"] in loop, (name, top)
 
 
 @CPU_HEAVY
