@@ -81,11 +81,12 @@ unit: build/unit_tests testenv
 	build/unit_tests build/fixtures
 
 # Interpreters the tests need beyond pyenv's and Debian's: CPython 3.14 in a
-# Debian unstable chroot and a free-threaded 3.13t, made once and cached
-# under $(GILPROBE_CACHE) (default /var/cache/gilprobe).
+# Debian unstable chroot and the free-threaded builds (FREE_THREADED_MINORS
+# in tests/interpreters.py), made once and cached under $(GILPROBE_CACHE)
+# (default /var/cache/gilprobe).
 testenv: $(STAMP)
 	tests/setup/unstable_chroot.sh
-	tests/setup/freethreaded.sh
+	tests/setup/freethreaded.sh 3.13
 
 layouts-check: testenv
 	$(PYTHON) tools/gen_layouts.py --check

@@ -25,6 +25,7 @@
     X(ts_current_frame) X(ts_state) \
     X(frameobj_back) X(frameobj_code) X(frameobj_lasti) \
     X(iframe_code) X(iframe_instr) X(iframe_previous) X(iframe_owner) \
+    X(iframe_tlbc_index) X(code_tlbc) \
     X(code_filename) X(code_name) X(code_firstlineno) X(code_linetable) \
     X(code_qualname) X(code_code_adaptive) X(code_firsttraceable) \
     X(obj_type) X(type_name) X(bytes_size) X(bytes_data) \
@@ -39,7 +40,8 @@
     X(iframe_code) X(iframe_instr) X(iframe_owner) X(code_filename) \
     X(code_name) X(code_qualname) X(code_linetable) X(code_firstlineno) \
     X(code_code_adaptive) X(obj_type) X(type_name) X(bytes_size) \
-    X(bytes_data) X(str_length) X(str_state) X(str_ascii_data)
+    X(bytes_data) X(str_length) X(str_state) X(str_ascii_data) \
+    X(iframe_tlbc_index) X(code_tlbc)
 
 enum frame_model { FRAME_OBJECTS = 0, FRAME_CFRAME = 1, FRAME_CURRENT = 2 };
 enum linetable_format { LT_LNOTAB = 0, LT_310 = 1, LT_LOCATIONS = 2 };

@@ -25,6 +25,12 @@ struct code_info {
     long memo_offset[4];
     int memo_line[4];
     unsigned memo_next;
+    /* 3.14t: the threads' own copies of the bytecode (co_tlbc), the last
+     * few (copy index -> address) answers; ncodeunits bounds each copy. */
+    uint32_t ncodeunits;
+    int32_t tlbc_index[4];
+    uint64_t tlbc_base[4];
+    unsigned tlbc_next;
     uint64_t fingerprint; /* of the header fields it was read from */
     uint64_t seen_epoch;  /* last sample that used it */
     struct code_info *retired_next;
@@ -50,6 +56,12 @@ void pyobj_cache_next_epoch(struct pyobj_cache *c);
 const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
 /* A code object; NULL when addr is not a readable code object. */
 struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
+/* Address of the bytecode that frame instruction pointer `instr` with
+ * thread-local bytecode index `tlbc_index` (3.14t; 0 elsewhere) points
+ * into: co_code_adaptive for copy 0, else entry tlbc_index of co_tlbc.
+ * 0 when that copy cannot be read or does not hold `instr`. */
+uint64_t pyobj_code_bytecode(struct pyrt *rt, struct code_info *ci, int32_t tlbc_index,
+                             uint64_t instr);
 /* Line of the instruction at `offset` (see linetable.h for its unit). */
 int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset);
 

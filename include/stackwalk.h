@@ -20,6 +20,7 @@ struct raw_frame {
     uint64_t code;     /* code object (tag bits cleared) */
     uint64_t pos;      /* instr pointer (3.11+) or f_lasti (<=3.10) */
     uint64_t previous; /* caller frame */
+    int32_t tlbc;      /* 3.14t: the thread-local bytecode copy pos is in */
     uint8_t owner;     /* 3.11+ frame owner kind */
     bool entry;        /* 3.11: _PyInterpreterFrame.is_entry */
 };

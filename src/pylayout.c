@@ -37,12 +37,14 @@ const char *py_layout_check(const struct py_layout *L)
         return "thread state";
     if (!FITS(8, PY_READ_FRAME, L->frameobj_back, L->frameobj_code, L->iframe_code,
               L->iframe_instr, L->iframe_previous) ||
-        !FITS(4, PY_READ_FRAME, L->frameobj_lasti) || !FITS(1, PY_READ_FRAME, L->iframe_owner))
+        !FITS(4, PY_READ_FRAME, L->frameobj_lasti, L->iframe_tlbc_index) ||
+        !FITS(1, PY_READ_FRAME, L->iframe_owner))
         return "frame";
     if (!FITS(8, PY_READ_STR, L->obj_type, L->str_length) || !FITS(4, PY_READ_STR, L->str_state))
         return "str";
     if (!FITS(8, PY_READ_CODE, L->obj_type, L->code_filename, L->code_name, L->code_qualname,
-              L->code_linetable, L->code_firstlineno, L->code_firsttraceable))
+              L->code_linetable, L->code_firstlineno, L->code_firsttraceable, L->bytes_size,
+              L->code_tlbc))
         return "code object";
     if (L->gil_size > PY_READ_GIL ||
         !FITS(8, L->gil_size, L->gil_last_holder, L->gil_switch_number, L->gil_interval) ||

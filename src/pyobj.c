@@ -215,7 +215,7 @@ static bool read_code_header(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
     const struct py_layout *L = &rt->layout;
     int32_t end = L->code_linetable;
     int32_t fields[] = {L->code_filename, L->code_name, L->code_qualname, L->code_firstlineno,
-                        L->code_firsttraceable, L->obj_type};
+                        L->code_firsttraceable, L->obj_type, L->bytes_size};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (fields[i] > end)
             end = fields[i];
@@ -267,6 +267,9 @@ struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
     ci->filename = pyobj_str(rt, c, field_u64(buf, L->code_filename));
     ci->firstlineno = field_i32(buf, L->code_firstlineno);
     ci->firsttraceable = L->code_firsttraceable >= 0 ? field_i32(buf, L->code_firsttraceable) : 0;
+    /* ob_size: the code units of co_code_adaptive (and of each copy). */
+    uint64_t units = field_u64(buf, L->bytes_size);
+    ci->ncodeunits = units < (1u << 24) ? (uint32_t)units : 0;
     if (!read_bytes_object(rt, field_u64(buf, L->code_linetable), &ci->linetable,
                            &ci->linetable_len)) {
         ci->linetable = NULL;
@@ -278,6 +281,34 @@ struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
         return NULL;
     }
     return ci;
+}
+
+uint64_t pyobj_code_bytecode(struct pyrt *rt, struct code_info *ci, int32_t tlbc_index,
+                             uint64_t instr)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t main_copy = ci->addr + (uint64_t)L->code_code_adaptive;
+    uint64_t len = 2u * (uint64_t)ci->ncodeunits;
+    /* A frame moves to its thread's copy (index and pointer together) on
+     * its first RESUME: a read in between may see the old pointer. */
+    if (tlbc_index <= 0 || L->code_tlbc < 0 || instr - main_copy < len)
+        return main_copy;
+    /* A copy is freed with its thread's index, and the index reused by a
+     * new thread with a new copy: a remembered one must still hold instr. */
+    for (int k = 0; k < 4; k++)
+        if (ci->tlbc_index[k] == tlbc_index && instr - ci->tlbc_base[k] < len)
+            return ci->tlbc_base[k];
+    /* _PyCodeArray: Py_ssize_t size; char *entries[size]. */
+    uint64_t array, size, base;
+    if (!remote_u64(&rt->mem, ci->addr + (uint64_t)L->code_tlbc, &array) || !array ||
+        !remote_u64(&rt->mem, array, &size) || (uint64_t)tlbc_index >= size ||
+        !remote_u64(&rt->mem, array + 8u * (1u + (uint64_t)tlbc_index), &base) || !base ||
+        instr - base >= len)
+        return 0;
+    unsigned slot = ci->tlbc_next++ % 4;
+    ci->tlbc_index[slot] = tlbc_index;
+    ci->tlbc_base[slot] = base;
+    return base;
 }
 
 int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset)

@@ -40,6 +40,8 @@ static size_t frame_read_len(const struct py_layout *L)
         for (size_t i = 0; i < 3; i++)
             if (offs[i] + 8 > end)
                 end = offs[i] + 8;
+        if (L->iframe_tlbc_index + 4 > end)
+            end = L->iframe_tlbc_index + 4;
     }
     return (size_t)end;
 }
@@ -55,11 +57,16 @@ static void decode(const struct py_layout *L, uint64_t addr, const uint8_t *buf,
         r->pos = (uint64_t)(int64_t)lasti;
         r->previous = u64_at(buf, L->frameobj_back);
         r->owner = 0;
+        r->tlbc = 0;
         r->entry = true; /* one eval call per frame up to 3.10 */
     } else {
-        /* 3.14 tags the code reference's low bits (_PyStackRef). */
+        /* 3.14 tags the code reference's low bits (_PyStackRef: two in
+         * the default build, one in the free-threaded one). */
         r->code = u64_at(buf, L->iframe_code) & ~(uint64_t)3;
         r->pos = u64_at(buf, L->iframe_instr);
+        r->tlbc = 0;
+        if (L->iframe_tlbc_index >= 0)
+            memcpy(&r->tlbc, buf + L->iframe_tlbc_index, 4);
         r->previous = u64_at(buf, L->iframe_previous);
         r->owner = buf[L->iframe_owner];
         /* 3.11 marks entry frames with a flag (bool is_entry, just before
@@ -72,7 +79,7 @@ static void decode(const struct py_layout *L, uint64_t addr, const uint8_t *buf,
 static bool same_frame(const struct raw_frame *a, const struct raw_frame *b)
 {
     return a->addr == b->addr && a->code == b->code && a->pos == b->pos &&
-           a->previous == b->previous && a->owner == b->owner && a->entry == b->entry;
+           a->tlbc == b->tlbc && a->previous == b->previous && a->owner == b->owner && a->entry == b->entry;
 }
 
 static bool push(struct stack_walk *w, const struct raw_frame *r)
@@ -269,12 +276,14 @@ out:
     free(bufs);
 }
 
+/* A frame still in its prologue (before the first traceable instruction);
+ * bytecode: the copy of the code that r->pos points into (0: unknown). */
 static bool incomplete(const struct py_layout *L, const struct code_info *ci,
-                       const struct raw_frame *r)
+                       const struct raw_frame *r, uint64_t bytecode)
 {
-    if (r->owner == L->owner_generator)
+    if (r->owner == L->owner_generator || !bytecode)
         return false;
-    return r->pos < r->code + (uint64_t)L->code_code_adaptive + 2u * (uint64_t)ci->firsttraceable;
+    return r->pos < bytecode + 2u * (uint64_t)ci->firsttraceable;
 }
 
 int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_frame *raw, int n,
@@ -305,13 +314,14 @@ int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_f
             int64_t lasti = (int64_t)r->pos;
             offset = lasti < 0 ? -1 : (long)lasti * L->lasti_scale;
         } else {
-            if (incomplete(L, ci, r)) {
+            /* 3.14t: a thread runs its own copy of the bytecode. */
+            uint64_t base = pyobj_code_bytecode(rt, ci, r->tlbc, r->pos);
+            if (incomplete(L, ci, r, base)) {
                 if (r->entry && k > 0)
                     out[k - 1].entry = true;
                 continue;
             }
-            uint64_t base = r->code + (uint64_t)L->code_code_adaptive;
-            offset = r->pos < base ? -1 : (long)((r->pos - base) / 2);
+            offset = !base || r->pos < base ? -1 : (long)((r->pos - base) / 2);
         }
         out[k++] = (struct py_frame){ci, pyobj_code_line(rt, ci, offset), r->entry};
     }

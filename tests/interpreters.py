@@ -69,13 +69,33 @@ def interpreters():
     return found, missing
 
 
-FREE_THREADED_PYTHON = os.path.join(CACHE, "python3.13t", "bin", "python3.13t")
+# Free-threaded builds (--disable-gil) the tests expect, each built by
+# `tests/setup/freethreaded.sh MINOR` (which `make test` runs) into
+# $GILPROBE_CACHE/python<MINOR>t.
+FREE_THREADED_MINORS = ("3.13",)
+
+
+def free_threaded_python(minor):
+    return os.path.join(CACHE, "python%st" % minor, "bin", "python%st" % minor)
+
+
+def free_threaded_missing(minor):
+    """Why the free-threaded build of `minor` cannot be used, or None."""
+    path = free_threaded_python(minor)
+    if os.access(path, os.X_OK):
+        return None
+    return ("free-threaded CPython %st at %s (run tests/setup/freethreaded.sh %s)"
+            % (minor, path, minor))
 
 
 def free_threaded():
-    """[(label, path)] of free-threaded builds and the problems (missing):
-    3.13t, built by tests/setup/freethreaded.sh (which `make test` runs)."""
-    if os.access(FREE_THREADED_PYTHON, os.X_OK):
-        return [("ft-3.13t", FREE_THREADED_PYTHON)], []
-    return [], ["free-threaded CPython 3.13t at %s (run tests/setup/freethreaded.sh)"
-                % FREE_THREADED_PYTHON]
+    """[(label, path)] of the free-threaded builds ("3.13t", ...) and the
+    problems (missing ones)."""
+    found, missing = [], []
+    for minor in FREE_THREADED_MINORS:
+        problem = free_threaded_missing(minor)
+        if problem:
+            missing.append(problem)
+        else:
+            found.append((minor + "t", free_threaded_python(minor)))
+    return found, missing

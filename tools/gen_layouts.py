@@ -3,11 +3,26 @@
 version, by compiling tools/layout_probe.c against each version's installed
 headers and running it.  One command regenerates all: `make layouts`.
 
-Usage: gen_layouts.py [--check] [PREFIX ...]
+Usage: gen_layouts.py [--check] [PREFIX[:t] ...]
   PREFIX: an install prefix holding include/python3.X (default: every
-  pyenv version 3.8+ under $(pyenv root)/versions, and CPython 3.14 from
-  the Debian unstable chroot that tests/setup/unstable_chroot.sh makes).
+  pyenv version 3.8+ under $(pyenv root)/versions, CPython 3.14 from the
+  Debian unstable chroot that tests/setup/unstable_chroot.sh makes, the
+  free-threaded 3.13t that tests/setup/freethreaded.sh builds, and 3.14t
+  from the chroot's 3.14 headers, see below).
+  PREFIX:t: that prefix's (default build) headers compiled as a
+  free-threaded build (-DPy_GIL_DISABLED=1).
   --check: do not write; exit 1 if the committed file differs.
+
+3.14t: Debian ships no free-threaded 3.14 and its python3.14 source is not
+served by the mirror this project reaches, so its table comes from the
+chroot's 3.14 headers (the same release) with Py_GIL_DISABLED defined: a
+free-threaded install's pyconfig.h differs from a default one only in that
+macro (and HAVE_*/Py_ENABLE_SHARED lines no layout depends on), and every
+struct gilprobe reads depends on nothing else (3.14 keeps the JIT's
+_Py_TIER2/_Py_JIT fields out of them). Checked on 3.13: pyenv's 3.13.0
+headers compiled that way give the 3.13t build's table field for field,
+except the version and sizeof(_PyRuntimeState), which change between patch
+releases.
 """
 import os, re, subprocess, sys, tempfile
 
@@ -45,10 +60,12 @@ def default_prefixes():
         sys.exit("gen_layouts: no free-threaded CPython 3.13t headers in %s; run "
                  "tests/setup/freethreaded.sh" % FT_PREFIX)
     out.append(FT_PREFIX)
+    out.append(CHROOT_PREFIX + ":t")  # 3.14t, see the docstring
     return out
 
 
-def probe(prefix):
+def probe(arg):
+    prefix, free_threaded = (arg[:-2], True) if arg.endswith(":t") else (arg, False)
     incs = [d for d in os.listdir(os.path.join(prefix, "include")) if d.startswith("python3")]
     if len(incs) != 1:
         sys.exit("gen_layouts: expected one include/python3.X in %s, found %s" % (prefix, incs))
@@ -57,8 +74,10 @@ def probe(prefix):
         exe = os.path.join(tmp, "probe")
         # -idirafter: Debian's multiarch pyconfig.h (<x86_64-linux-gnu/python3.X/
         # pyconfig.h>) from the prefix, everything else from this system.
-        subprocess.run(["gcc", "-w", "-I", inc, "-idirafter", os.path.join(prefix, "include"),
-                        os.path.join(HERE, "layout_probe.c"), "-o", exe], check=True)
+        defines = ["-DPy_GIL_DISABLED=1"] if free_threaded else []
+        subprocess.run(["gcc", "-w"] + defines + ["-I", inc, "-idirafter",
+                        os.path.join(prefix, "include"), os.path.join(HERE, "layout_probe.c"),
+                        "-o", exe], check=True)
         lines = subprocess.run([exe], check=True, capture_output=True, text=True).stdout.split("\n")
     values = {}
     for line in lines:

@@ -156,6 +156,17 @@ int main(void)
     P("iframe_owner", offsetof(_PyInterpreterFrame, owner));
 #endif
 
+    /* 3.14t: each thread runs its own copy of a code object's bytecode
+     * (thread-local bytecode); a frame's instr_ptr points into copy number
+     * tlbc_index of the code's co_tlbc array (copy 0 is co_code_adaptive). */
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030E0000
+    P("iframe_tlbc_index", offsetof(_PyInterpreterFrame, tlbc_index));
+    P("code_tlbc", offsetof(PyCodeObject, co_tlbc));
+#else
+    NONE("iframe_tlbc_index");
+    NONE("code_tlbc");
+#endif
+
     P("code_filename", offsetof(PyCodeObject, co_filename));
     P("code_name", offsetof(PyCodeObject, co_name));
     P("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
@@ -212,6 +223,10 @@ int main(void)
     P("dbg_str_length", offsetof(_Py_DebugOffsets, unicode_object.length));
     P("dbg_str_state", offsetof(_Py_DebugOffsets, unicode_object.state));
     P("dbg_str_ascii_data", offsetof(_Py_DebugOffsets, unicode_object.asciiobject_size));
+#if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030E0000
+    P("dbg_iframe_tlbc_index", offsetof(_Py_DebugOffsets, interpreter_frame.tlbc_index));
+    P("dbg_code_tlbc", offsetof(_Py_DebugOffsets, code_object.co_tlbc));
+#endif
     P("dbg_size", sizeof(_Py_DebugOffsets));
 #endif
     return 0;

@@ -1,26 +1,33 @@
-"""A free-threaded CPython (3.13t, tests/setup/freethreaded.sh): detected as
-such, no GIL figures made up, and still thread states, lock waits and
-event-loop stalls. With PYTHON_GIL=1 the GIL is on again and measured."""
+"""Each free-threaded CPython (3.13t, ...: tests/setup/freethreaded.sh):
+detected as such, no GIL figures made up, and still thread states, lock
+waits and event-loop stalls. With PYTHON_GIL=1 the GIL is on again and
+measured. Every test runs on every build; a missing build fails them."""
 import json
 import os
 
 import pytest
 
-from conftest import Workload, marks, run_gilprobe
-from interpreters import free_threaded
+from conftest import Workload, marks, python_version, run_gilprobe
+from interpreters import FREE_THREADED_MINORS, free_threaded_missing, free_threaded_python
 
-FOUND, MISSING = free_threaded()
 MARKS = marks("contention.py")
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 
 
-def test_free_threaded_build_is_there():
-    assert not MISSING, "; ".join(MISSING)
+# Every test, once per build: "3.13t", ...
+pytestmark = pytest.mark.parametrize("minor", FREE_THREADED_MINORS,
+                                     ids=[m + "t" for m in FREE_THREADED_MINORS])
 
 
-def python():
-    assert FOUND, "; ".join(MISSING)
-    return FOUND[0][1]
+def interpreter(minor):
+    """The build's python; a missing one fails the test that wants it."""
+    problem = free_threaded_missing(minor)
+    assert not problem, problem
+    return free_threaded_python(minor)
+
+
+def test_free_threaded_build_is_there(minor):
+    interpreter(minor)
 
 
 def sample(pid, *args, seconds=1.5):
@@ -29,8 +36,9 @@ def sample(pid, *args, seconds=1.5):
     return json.loads(r.stdout)
 
 
-def test_dump_says_the_gil_is_disabled():
-    w = Workload(python(), "contention.py", ["lock3"])
+def test_dump_says_the_gil_is_disabled(minor):
+    python = interpreter(minor)
+    w = Workload(python, "contention.py", ["lock3"])
     try:
         r = run_gilprobe(["dump", "-p", str(w.pid), "--json"])
         text = run_gilprobe(["dump", "-p", str(w.pid)])
@@ -38,7 +46,9 @@ def test_dump_says_the_gil_is_disabled():
         w.stop()
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["python"]["version"].endswith("t"), doc["python"]
+    # "3.13.15t": the interpreter's own version, and the build's "t".
+    assert doc["python"]["version"] == python_version(python) + "t", doc["python"]
+    assert doc["python"]["version"].startswith(minor + "."), doc["python"]
     assert doc["gil"]["free_threaded"] is True and doc["gil"]["enabled"] is False
     assert "GIL: disabled (free-threaded build)" in text.stdout
     waiters = {tid for name, tid in w.info["tids"].items() if name.startswith("waiter")}
@@ -52,8 +62,28 @@ def test_dump_says_the_gil_is_disabled():
 
 
 @CPU_HEAVY
-def test_cpu_bound_threads_run_in_parallel_without_gil_figures():
-    w = Workload(python(), "contention.py", ["cpu4"])
+def test_running_threads_at_their_lines(minor):
+    """From 3.14t each thread runs its own copy of a function's bytecode
+    (thread-local bytecode): the line is found in that copy."""
+    python = interpreter(minor)
+    w = Workload(python, "contention.py", ["cpu4"])
+    try:
+        r = run_gilprobe(["dump", "-p", str(w.pid), "--json"])
+    finally:
+        w.stop()
+    assert r.returncode == 0, r.stderr
+    by_tid = {t["tid"]: t for t in json.loads(r.stdout)["threads"]}
+    # The loop's body or its `while True:` line (its jump back on 3.13).
+    loop = (MARKS["spin"] - 1, MARKS["spin"])
+    for name, tid in w.info["tids"].items():
+        top = by_tid[tid]["frames"][0]
+        assert top["function"] == "spin" and top["line"] in loop, (name, top)
+
+
+@CPU_HEAVY
+def test_cpu_bound_threads_run_in_parallel_without_gil_figures(minor):
+    python = interpreter(minor)
+    w = Workload(python, "contention.py", ["cpu4"])
     try:
         doc = sample(w.pid)
     finally:
@@ -71,13 +101,14 @@ def test_cpu_bound_threads_run_in_parallel_without_gil_figures():
         assert t["nogil_running_pct"] >= 90, t
     assert not [f for f in doc["findings"] if f["scenario"] == "S2"], doc["findings"]
     # A check on a GIL figure cannot be decided: it fails as not measured.
-    r = run_gilprobe(["run", "--fail-on", "gil.held_pct>50", "--", python(), "-c",
+    r = run_gilprobe(["run", "--fail-on", "gil.held_pct>50", "--", python, "-c",
                       "import time; time.sleep(1)"])
     assert r.returncode == 9 and "not measured" in r.stderr, r.stderr
 
 
-def test_lock_waiters_grouped_by_lock():
-    w = Workload(python(), "contention.py", ["lock3"])
+def test_lock_waiters_grouped_by_lock(minor):
+    python = interpreter(minor)
+    w = Workload(python, "contention.py", ["lock3"])
     try:
         doc = sample(w.pid)
     finally:
@@ -90,8 +121,9 @@ def test_lock_waiters_grouped_by_lock():
 
 
 @CPU_HEAVY
-def test_event_loop_stall_found():
-    w = Workload(python(), "asyncio_loop.py", ["cpu"])
+def test_event_loop_stall_found(minor):
+    python = interpreter(minor)
+    w = Workload(python, "asyncio_loop.py", ["cpu"])
     try:
         doc = sample(w.pid, seconds=2)
     finally:
@@ -102,12 +134,13 @@ def test_event_loop_stall_found():
 
 
 @CPU_HEAVY
-def test_gil_turned_back_on_is_measured():
+def test_gil_turned_back_on_is_measured(minor):
     """PYTHON_GIL=1 re-enables the GIL in a free-threaded build: then it is
     there, held by the spinners."""
+    python = interpreter(minor)
     os.environ["PYTHON_GIL"] = "1"
     try:
-        w = Workload(python(), "contention.py", ["cpu4"])
+        w = Workload(python, "contention.py", ["cpu4"])
     finally:
         del os.environ["PYTHON_GIL"]
     try:
