@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +332,12 @@ static int refresh(struct sampler *s, struct gp_error *err)
  * long, and as running without the GIL after. */
 #define GIL_RUNNABLE_WAIT_MAX_S 0.005
 
+/* FUTEX_WAIT or FUTEX_WAIT_BITSET, whatever the private/clock flags. */
+static bool futex_op_waits(uint64_t op)
+{
+    return (op & 127) == 0 || (op & 127) == 9;
+}
+
 static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, bool holds,
                                 bool gil_locked, double period_s)
 {
@@ -346,7 +353,11 @@ static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, b
             : b->kind == BLOCK_IO    ? TS_IO_WAIT
             : b->kind == BLOCK_SLEEP ? TS_SLEEP
                                      : TS_OTHER;
-    else if ((t->last_kind == TS_GIL_WAIT || t->last_kind == TS_GIL_HELD) && gil_locked &&
+    /* Runnable right after waiting: still in take_gil (woken, or spinning
+     * on its mutex) until it holds the GIL, whether or not the releaser's
+     * hand-off is done; runnable right after a forced drop while another
+     * holds it: asking for it back. */
+    else if ((t->last_kind == TS_GIL_WAIT || (t->last_kind == TS_GIL_HELD && gil_locked)) &&
              (double)t->runnable_samples * period_s < GIL_RUNNABLE_WAIT_MAX_S)
         k = TS_GIL_WAIT;
     else
@@ -540,8 +551,19 @@ static void take_sample(struct sampler *s)
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
         struct task_info ti = t->sys;
-        if (ti.syscall_nr == SYSCALL_NONE)
+        if (ti.syscall_nr == SYSCALL_NONE) {
             ti.state = 'R';
+            /* Off CPU inside a futex call on the GIL, as the exact timing
+             * counts it: woken from a wait, take_gil has not returned, so it
+             * still waits; preempted while waking the next holder, a
+             * dropper is handing over (a forced drop waits from the drop),
+             * but a new holder waking the dropper holds the GIL. */
+            if (ti.woken_in_syscall == SYS_futex && g.addr && ti.args[0] >= g.addr &&
+                ti.args[0] < g.addr + g.size && (futex_op_waits(ti.args[1]) || !t->holds)) {
+                ti.state = 'S';
+                ti.syscall_nr = SYS_futex;
+            }
+        }
         struct block_info b;
         classify_task(&ti, g.addr, g.size, &b);
         if (b.kind == BLOCK_LOCK) {

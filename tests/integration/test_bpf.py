@@ -95,9 +95,11 @@ def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     tids = list(w.info["tids"].values())
     for tid in tids:
         assert 60 <= exact[tid]["wait_pct"] <= 90, exact[tid]
-        # One thread's sampled share rests on ~5 s / ~20 ms = ~250
-        # independent waiting stretches: ~2 points of sampling error.
-        assert abs(exact[tid]["wait_pct"] - sampled[tid]["gil_wait_pct"]) <= 5, (
+        # The bound. Measured under two extra CPU hogs: within 2.1
+        # points on every interpreter, once a thread woken from its GIL
+        # futex but not yet on a CPU counts as waiting (as take_gil has
+        # not returned); 5 points apart before, in the CI run that failed.
+        assert abs(exact[tid]["wait_pct"] - sampled[tid]["gil_wait_pct"]) <= 3, (
             exact[tid], sampled[tid])
     mean_exact = sum(exact[t]["wait_pct"] for t in tids) / len(tids)
     mean_sampled = sum(sampled[t]["gil_wait_pct"] for t in tids) / len(tids)
