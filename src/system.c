@@ -3,9 +3,11 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -272,6 +274,8 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
     free(queue);
 }
 
+#define STACK_SP_PASSES 3
+
 /* RSS, and the thread stack mappings: the mapping that holds each blocked
  * thread's stack pointer (from its syscall line), with its resident size. */
 static void memory(pid_t pid, struct mem_view *m)
@@ -289,10 +293,20 @@ static void memory(pid_t pid, struct mem_view *m)
     if (proc_list_tasks(pid, &tids, &ntids) != 0)
         return;
     uint64_t *sps = calloc(ntids ? ntids : 1, sizeof *sps);
-    for (size_t i = 0; sps && i < ntids; i++) {
-        struct task_info ti;
-        if (proc_task_read(pid, tids[i], &ti) == 0 && ti.syscall_nr != SYSCALL_NONE)
-            sps[i] = ti.sp;
+    /* A thread is seen blocked, its stack pointer known, only between two
+     * wake-ups: one caught running is asked again, a few times. */
+    for (int pass = 0; sps && pass < STACK_SP_PASSES; pass++) {
+        bool missing = false;
+        for (size_t i = 0; i < ntids; i++) {
+            struct task_info ti;
+            if (!sps[i] && proc_task_read(pid, tids[i], &ti) == 0 && ti.syscall_nr != SYSCALL_NONE)
+                sps[i] = ti.sp;
+            missing |= !sps[i];
+        }
+        if (!missing)
+            break;
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
     }
     free(tids);
     snprintf(path, sizeof path, "/proc/%d/smaps", pid);
