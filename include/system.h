@@ -30,7 +30,7 @@ struct mem_view {
     uint64_t rss_kb;
     uint64_t stacks_reserved_kb; /* thread stack mappings (virtual) */
     uint64_t stacks_resident_kb; /* of which resident */
-    int stacks;                  /* thread stack mappings found */
+    int stacks;                  /* blocked threads whose stack was found */
 };
 
 struct system_view {

@@ -276,8 +276,8 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
 
 #define STACK_SP_PASSES 3
 
-/* RSS, and the thread stack mappings: the mapping that holds each blocked
- * thread's stack pointer (from its syscall line), with its resident size. */
+/* RSS, and the thread stacks: each blocked thread's stack pointer (from its
+ * syscall line) and the mappings holding them, with their resident size. */
 static void memory(pid_t pid, struct mem_view *m)
 {
     memset(m, 0, sizeof *m);
@@ -325,11 +325,15 @@ static void memory(pid_t pid, struct mem_view *m)
         if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
             start = s;
             end = e;
-            stack = false;
-            for (size_t i = 0; i < ntids && !stack; i++)
-                stack = sps[i] >= start && sps[i] < end;
+            /* Threads, not mappings: glibc 2.42+ on Linux 6.13+ marks stack
+             * guards with madvise, not mprotect, so neighbouring thread
+             * stacks can share one mapping (seen with Debian's 3.14). */
+            uint32_t threads = 0;
+            for (size_t i = 0; i < ntids; i++)
+                threads += sps[i] >= start && sps[i] < end;
+            stack = threads > 0;
             if (stack) {
-                m->stacks++;
+                m->stacks += threads;
                 m->stacks_reserved_kb += (end - start) / 1024;
             }
         } else if (stack && strncmp(line, "Rss:", 4) == 0) {
