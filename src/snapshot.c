@@ -8,7 +8,7 @@
 #include "addrmap.h"
 
 /* How many times a thread list that changed under us is read again. */
-#define SNAP_RETRIES 3
+#define SNAP_RETRIES 8
 #define TSTATE_READ PY_READ_TSTATE
 
 static void set_partial(struct snapshot *s, const char *why)
@@ -233,13 +233,30 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
     struct task_ids tasks;
     task_ids_read(rt, &tasks);
     bool whole = false;
+    /* Of the torn attempts, the one that got furthest down the lists. */
+    struct snapshot best = {0};
     for (int attempt = 0; attempt < SNAP_RETRIES && !whole; attempt++) {
-        if (attempt)
-            free_threads(s);
         gil_read(rt, &s->gil);
         whole = read_threads(rt, cache, stacks, s);
+        if (whole)
+            break;
+        if (s->nthreads > best.nthreads || !best.threads) {
+            free_threads(&best);
+            best.threads = s->threads;
+            best.nthreads = s->nthreads;
+            best.gil = s->gil;
+            s->threads = NULL;
+            s->nthreads = 0;
+        } else {
+            free_threads(s);
+        }
     }
-    if (!whole) {
+    if (whole) {
+        free_threads(&best);
+    } else {
+        s->threads = best.threads;
+        s->nthreads = best.nthreads;
+        s->gil = best.gil;
         int r = proc_exists(rt->pid);
         if (r < 0 || rt->mem.last_errno == ESRCH) {
             task_ids_free(&tasks);
