@@ -485,15 +485,16 @@ static void take_sample(struct sampler *s)
     s->bpf_samples += from_bpf;
     struct gil_state g = {0};
     bool gil_ok = s->reqs[0].ok && (!s->tstate_current_addr || s->reqs[1].ok);
-    if (gil_ok)
+    if (gil_ok) {
         gil_decode(s->rt, s->gil_addr, gilbuf, cur, &g);
-    if (gil_ok && !g.enabled) {
-        /* Free-threaded build, GIL off: no GIL figures from this sample. */
-        gil_ok = false;
-        s->m->gil_disabled_samples++;
-    }
-    else if (s->rt->mem.last_errno == ESRCH)
+        if (!g.enabled) {
+            /* Free-threaded build, GIL off: no GIL figures from this sample. */
+            gil_ok = false;
+            s->m->gil_disabled_samples++;
+        }
+    } else if (s->rt->mem.last_errno == ESRCH) {
         s->gone = true;
+    }
 
     size_t nroot = 0;
     for (uint32_t i = 0; i < n; i++) {
