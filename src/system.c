@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -274,8 +273,6 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
     free(queue);
 }
 
-#define STACK_SP_PASSES 3
-
 /* RSS, and the thread stacks: each blocked thread's stack pointer (from its
  * syscall line) and the mappings holding them, with their resident size. */
 static void memory(pid_t pid, struct mem_view *m)
@@ -293,20 +290,10 @@ static void memory(pid_t pid, struct mem_view *m)
     if (proc_list_tasks(pid, &tids, &ntids) != 0)
         return;
     uint64_t *sps = calloc(ntids ? ntids : 1, sizeof *sps);
-    /* A thread is seen blocked, its stack pointer known, only between two
-     * wake-ups: one caught running is asked again, a few times. */
-    for (int pass = 0; sps && pass < STACK_SP_PASSES; pass++) {
-        bool missing = false;
-        for (size_t i = 0; i < ntids; i++) {
-            struct task_info ti;
-            if (!sps[i] && proc_task_read(pid, tids[i], &ti) == 0 && ti.syscall_nr != SYSCALL_NONE)
-                sps[i] = ti.sp;
-            missing |= !sps[i];
-        }
-        if (!missing)
-            break;
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
+    for (size_t i = 0; sps && i < ntids; i++) {
+        struct task_info ti;
+        if (proc_task_read(pid, tids[i], &ti) == 0 && ti.syscall_nr != SYSCALL_NONE)
+            sps[i] = ti.sp;
     }
     free(tids);
     snprintf(path, sizeof path, "/proc/%d/smaps", pid);
