@@ -94,7 +94,6 @@ static void as_text(FILE *out, const void *arg)
     report_sample_text(out, ((const struct full_report *)arg)->rep);
 }
 
-
 /* Check results after the report, where a CI log's reader looks last:
  * stderr lines, GitHub annotations, --junit. */
 static int publish_checks(const struct sample_options *opt, const struct sample_report *rep,

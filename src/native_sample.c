@@ -53,13 +53,8 @@ uint32_t native_sample_thread(struct native_sampling *n, struct pyrt *rt, struct
     uint32_t id = fallback;
     struct mixed_stack ms;
     if (rr.n >= 0 && native_merge(n->ns, &st, rr.frames, rr.n, &ms)) {
-        if (ms.n > n->bufcap) {
-            struct py_frame *b = realloc(n->buf, (size_t)ms.n * sizeof *b);
-            if (b) {
-                n->buf = b;
-                n->bufcap = ms.n;
-            }
-        }
+        if (ms.n > n->bufcap && resize_array(&n->buf, sizeof *n->buf, (size_t)ms.n))
+            n->bufcap = ms.n;
         if (ms.n <= n->bufcap)
             id = stack_table_intern(t, n->buf, mixed_as_py_frames(&ms, n->buf, n->bufcap));
         mixed_stack_free(&ms);

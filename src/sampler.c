@@ -379,10 +379,8 @@ static uint32_t stack_of(struct sampler *s, struct tracked *t, struct stack_walk
     if (w->unchanged && t->stack_id != STACK_NONE)
         return t->stack_id;
     if (w->nframes > s->resolved_cap) {
-        struct py_frame *r = realloc(s->resolved, (size_t)w->nframes * sizeof *r);
-        if (!r)
+        if (!resize_array(&s->resolved, sizeof *s->resolved, (size_t)w->nframes))
             return STACK_NONE;
-        s->resolved = r;
         s->resolved_cap = w->nframes;
     }
     bool partial = false;

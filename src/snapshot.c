@@ -235,12 +235,12 @@ int snapshot_take(struct pyrt *rt, struct pyobj_cache *cache, bool stacks, struc
     bool whole = false;
     /* Of the torn attempts, the one that got furthest down the lists. */
     struct snapshot best = {0};
-    for (int attempt = 0; attempt < SNAP_RETRIES && !whole; attempt++) {
+    for (int attempt = 0; attempt < SNAP_RETRIES; attempt++) {
         gil_read(rt, &s->gil);
         whole = read_threads(rt, cache, stacks, s);
         if (whole)
             break;
-        if (s->nthreads > best.nthreads || !best.threads) {
+        if (s->nthreads > best.nthreads) {
             free_threads(&best);
             best.threads = s->threads;
             best.nthreads = s->nthreads;

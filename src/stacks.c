@@ -113,11 +113,9 @@ int stack_site_frames(const struct stack_entry *e, struct py_frame out[2])
     if (!e || !e->nframes)
         return 0;
     int py = stack_python_top(e);
-    if (py <= 0) {
-        out[0] = e->frames[0];
-        return 1;
-    }
     out[0] = e->frames[0];
+    if (py <= 0)
+        return 1;
     out[1] = e->frames[py];
     return 2;
 }

@@ -286,6 +286,14 @@ static bool incomplete(const struct py_layout *L, const struct code_info *ci,
     return r->pos < bytecode + 2u * (uint64_t)ci->firsttraceable;
 }
 
+/* A frame left out (no Python code of its own, or not started yet) passes
+ * its eval-call boundary on to the frame kept just inside it. */
+static void entry_below(struct py_frame *out, int k, bool entry)
+{
+    if (entry && k > 0)
+        out[k - 1].entry = true;
+}
+
 int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_frame *raw, int n,
                       struct py_frame *out, int cap, bool *partial)
 {
@@ -294,16 +302,14 @@ int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_f
     for (int i = 0; i < n && k < cap; i++) {
         const struct raw_frame *r = &raw[i];
         if (L->frame_model != FRAME_OBJECTS && L->owner_cstack >= 0 && r->owner >= L->owner_cstack) {
-            if (k > 0)
-                out[k - 1].entry = true;
+            entry_below(out, k, true);
             continue; /* entry/shim frames hold no Python code */
         }
         struct code_info *ci = pyobj_code(rt, c, r->code);
         if (!ci) {
             /* 3.13's f_executable may be None for frames that run no code. */
             if (L->frame_model == FRAME_CURRENT && r->code) {
-                if (r->entry && k > 0)
-                    out[k - 1].entry = true;
+                entry_below(out, k, r->entry);
                 continue;
             }
             *partial = true;
@@ -317,15 +323,13 @@ int stackwalk_resolve(struct pyrt *rt, struct pyobj_cache *c, const struct raw_f
             /* 3.14t: a thread runs its own copy of the bytecode. */
             uint64_t base = pyobj_code_bytecode(rt, ci, r->tlbc, r->pos);
             if (incomplete(L, ci, r, base)) {
-                if (r->entry && k > 0)
-                    out[k - 1].entry = true;
+                entry_below(out, k, r->entry);
                 continue;
             }
             offset = !base || r->pos < base ? -1 : (long)((r->pos - base) / 2);
         }
         out[k++] = (struct py_frame){ci, pyobj_code_line(rt, ci, offset), r->entry};
     }
-    if (k > 0)
-        out[k - 1].entry = true;
+    entry_below(out, k, true); /* the outermost frame kept */
     return k;
 }
