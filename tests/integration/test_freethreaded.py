@@ -36,6 +36,15 @@ def sample(pid, *args, seconds=1.5):
     return json.loads(r.stdout)
 
 
+def sampled(python, script, args, seconds=1.5):
+    """A workload sampled, then stopped: (the workload, the report)."""
+    w = Workload(python, script, args)
+    try:
+        return w, sample(w.pid, seconds=seconds)
+    finally:
+        w.stop()
+
+
 def test_dump_says_the_gil_is_disabled(minor):
     python = interpreter(minor)
     w = Workload(python, "contention.py", ["lock3"])
@@ -83,11 +92,7 @@ def test_running_threads_at_their_lines(minor):
 @CPU_HEAVY
 def test_cpu_bound_threads_run_in_parallel_without_gil_figures(minor):
     python = interpreter(minor)
-    w = Workload(python, "contention.py", ["cpu4"])
-    try:
-        doc = sample(w.pid)
-    finally:
-        w.stop()
+    w, doc = sampled(python, "contention.py", ["cpu4"])
     gil = doc["gil"]
     assert gil["free_threaded"] is True and gil["disabled_pct"] == 100.0
     for key in ("held_pct", "contended_pct", "handoffs_per_s"):
@@ -108,11 +113,7 @@ def test_cpu_bound_threads_run_in_parallel_without_gil_figures(minor):
 
 def test_lock_waiters_grouped_by_lock(minor):
     python = interpreter(minor)
-    w = Workload(python, "contention.py", ["lock3"])
-    try:
-        doc = sample(w.pid)
-    finally:
-        w.stop()
+    w, doc = sampled(python, "contention.py", ["lock3"])
     waiters = {tid for name, tid in w.info["tids"].items() if name.startswith("waiter")}
     lock = doc["locks"][0]
     assert set(lock["waiter_tids"]) == waiters and lock["wait_pct"] >= 90
@@ -123,11 +124,7 @@ def test_lock_waiters_grouped_by_lock(minor):
 @CPU_HEAVY
 def test_event_loop_stall_found(minor):
     python = interpreter(minor)
-    w = Workload(python, "asyncio_loop.py", ["cpu"])
-    try:
-        doc = sample(w.pid, seconds=2)
-    finally:
-        w.stop()
+    w, doc = sampled(python, "asyncio_loop.py", ["cpu"], seconds=2)
     loops = doc["loops"]
     assert loops and loops[0]["stall_count"] >= 2, loops
     assert loops[0]["culprits"][0]["function"] == "burn_cpu"
