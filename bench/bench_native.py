@@ -13,20 +13,14 @@
 Usage: bench_native.py GILPROBE [PAIRS]"""
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from interpreters import interpreters  # noqa: E402
-
-
-def python_312():
-    found, _ = interpreters()
-    return dict(found).get("pyenv-3.12") or found[0][1]
+import bench_sampler  # noqa: E402
+from bench_sampler import python_312  # noqa: E402
 
 
 def pauses(python, gilprobe, seconds=5):
@@ -52,23 +46,7 @@ def pauses(python, gilprobe, seconds=5):
 
 
 def timed_run(python, gilprobe, native):
-    w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py")], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    pid = int(w.stdout.readline())
-    probe = None
-    if native:
-        probe = subprocess.Popen([gilprobe, "-p", str(pid), "-d", "600", "--native",
-                                  "--no-bpf", "--json"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.3)
-    w.stdin.write("go\n")
-    w.stdin.flush()
-    elapsed = float(w.stdout.readline())
-    w.wait()
-    if probe:
-        probe.send_signal(signal.SIGINT)
-        probe.communicate(timeout=30)
-    return elapsed
+    return bench_sampler.timed_run(python, gilprobe, ["--native", "--no-bpf"] if native else None)[0]
 
 
 def slowdown(python, gilprobe, pairs):

@@ -24,16 +24,16 @@ def python_312():
     return dict(found).get("pyenv-3.12") or found[0][1]
 
 
-def timed_run(python, gilprobe, rate):
-    """Wall time of the workload, with gilprobe sampling at `rate` (or not)."""
+def timed_run(python, gilprobe, probe_args):
+    """Wall time of the workload, with `gilprobe -p PID PROBE_ARGS` attached
+    (or not, for None), and the sampler's CPU per thread-sample."""
     w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py")], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     pid = int(w.stdout.readline())
     probe = None
-    if rate:
-        probe = subprocess.Popen([gilprobe, "-p", str(pid), "-d", "600", "-r", str(rate),
-                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 text=True)
+    if probe_args is not None:
+        probe = subprocess.Popen([gilprobe, "-p", str(pid), "-d", "600", "--json"] + probe_args,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(0.3)  # attached and sampling before the work starts
     w.stdin.write("go\n")
     w.stdin.flush()
@@ -62,9 +62,9 @@ def overhead(python, gilprobe, pairs):
             # Alternate the order so drift on the shared machine cancels out.
             if i % 2 == 0:
                 a, _ = timed_run(python, gilprobe, None)
-                b, c = timed_run(python, gilprobe, rate)
+                b, c = timed_run(python, gilprobe, ["-r", str(rate)])
             else:
-                b, c = timed_run(python, gilprobe, rate)
+                b, c = timed_run(python, gilprobe, ["-r", str(rate)])
                 a, _ = timed_run(python, gilprobe, None)
             base.append(a)
             probed.append(b)
