@@ -19,15 +19,20 @@ static volatile sig_atomic_t g_stop;
 static volatile pid_t g_child;
 static volatile sig_atomic_t g_child_held; /* stopped by us while attaching */
 
+/* Only its exit counts (not its stops), and it is not reaped here: its
+ * exit status is collected once the report is out. */
+static int child_has_exited(void)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_PID, (id_t)g_child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid;
+}
+
 static void on_child(int sig)
 {
     (void)sig;
     int saved = errno;
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    /* Only its exit counts (not its stops), and it is not reaped here:
-     * its exit status is collected once the report is out. */
-    if (waitid(P_PID, (id_t)g_child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid) {
+    if (child_has_exited()) {
         g_child_exited = 1;
         g_stop = 1;
     }
@@ -121,7 +126,9 @@ static int wait_for_python(pid_t pid, struct pyrt *rt, struct gp_error *err)
 {
     double delay = 1;
     for (;;) {
-        if (g_child_exited) {
+        /* Asked directly too: the program can be a zombie (and look gone
+         * to the attach) before its SIGCHLD has been handled. */
+        if (g_child_exited || child_has_exited()) {
             gp_error_set(err, GP_ERR_NOT_PYTHON, "the command exited before it ran Python; "
                          "give run a Python program (use exec in wrapper scripts)");
             return err->code;
@@ -132,7 +139,7 @@ static int wait_for_python(pid_t pid, struct pyrt *rt, struct gp_error *err)
             return GP_OK;
         }
         if (local.code != GP_ERR_NOT_PYTHON && local.code != GP_ERR_EXITED &&
-            local.code != GP_ERR_UNSUPPORTED) {
+            local.code != GP_ERR_NO_PROCESS && local.code != GP_ERR_UNSUPPORTED) {
             *err = local;
             return err->code;
         }
