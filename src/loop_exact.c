@@ -40,6 +40,7 @@ void loop_exact_stop(struct loop_exact *le)
 #include <bpf/libbpf.h>
 
 #include "loop.skel.h"
+#include "quantiles.h"
 
 struct loop_exact {
     struct loop_bpf *skel;
@@ -97,12 +98,6 @@ void loop_exact_poll(struct loop_exact *le)
         ring_buffer__consume(le->rb);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
 {
     if (!le)
@@ -127,11 +122,10 @@ void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
             if (!sorted)
                 continue;
             memcpy(sorted, l->exact_ms, l->nexact * sizeof *sorted);
-            qsort(sorted, l->nexact, sizeof *sorted, cmp_double);
-            size_t n = l->nexact;
-            l->exact_p50_ms = sorted[(size_t)(0.5 * (double)(n - 1) + 0.5)];
-            l->exact_p99_ms = sorted[(size_t)(0.99 * (double)(n - 1) + 0.5)];
-            l->exact_max_ms = sorted[n - 1];
+            struct quantiles q = quantiles_of(sorted, l->nexact);
+            l->exact_p50_ms = q.p50;
+            l->exact_p99_ms = q.p99;
+            l->exact_max_ms = q.max;
             free(sorted);
         }
     }

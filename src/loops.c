@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "grow.h"
+#include "quantiles.h"
 
 /* x86-64 numbers of the syscalls a selector waits in. */
 static bool selector_syscall(long nr)
@@ -221,12 +222,6 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int culprit_by_time(const void *a, const void *b)
 {
     double x = ((const struct loop_culprit *)a)->stalled_ms;
@@ -251,12 +246,10 @@ void loops_derive(struct loop_track *l, double duration_s)
      * probability d/T and is then late by d/2 on average. */
     l->timer_lag_mean_ms = duration_s > 0 ? squares / 2.0 / (duration_s * 1000.0) : 0;
     if (d && l->nstalls) {
-        qsort(d, l->nstalls, sizeof *d, cmp_double);
-        size_t n = l->nstalls;
-        l->stall_p50_ms = d[(size_t)(0.5 * (double)(n - 1) + 0.5)];
-        l->stall_p99_ms = d[(size_t)(0.99 * (double)(n - 1) + 0.5)];
-        l->stall_max_ms = d[n - 1];
-        l->timer_lag_max_ms = d[n - 1];
+        struct quantiles q = quantiles_of(d, l->nstalls);
+        l->stall_p50_ms = q.p50;
+        l->stall_p99_ms = q.p99;
+        l->stall_max_ms = l->timer_lag_max_ms = q.max;
     }
     free(d);
     qsort(l->culprits, l->nculprits, sizeof l->culprits[0], culprit_by_time);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "grow.h"
+#include "quantiles.h"
 
 static const char *const KEYS[TS_COUNT] = {"gil_held", "gil_wait",      "lock_wait", "io_wait",
                                            "sleep",    "nogil_running", "other"};
@@ -230,17 +231,6 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Nearest-rank percentile of sorted values. */
-static uint32_t percentile(const uint32_t *v, size_t n, double p)
-{
-    size_t rank = (size_t)(p * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
-}
-
 static double pct(uint64_t part, uint64_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
@@ -323,8 +313,8 @@ static void finish_thread(struct run_metrics *m, struct thread_metrics *t, bool 
     t->wait.count = t->nwait_runs;
     if (t->nwait_runs) {
         qsort(t->wait_runs, t->nwait_runs, sizeof *t->wait_runs, cmp_u32);
-        t->wait.p50 = percentile(t->wait_runs, t->nwait_runs, 0.50) * m->period_ms;
-        t->wait.p99 = percentile(t->wait_runs, t->nwait_runs, 0.99) * m->period_ms;
+        t->wait.p50 = t->wait_runs[nearest_rank_index(t->nwait_runs, 0.50)] * m->period_ms;
+        t->wait.p99 = t->wait_runs[nearest_rank_index(t->nwait_runs, 0.99)] * m->period_ms;
         t->wait.max = t->wait_runs[t->nwait_runs - 1] * m->period_ms;
     }
 }

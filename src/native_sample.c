@@ -5,6 +5,7 @@
 
 #include "grow.h"
 #include "native_merge.h"
+#include "quantiles.h"
 #include "snapshot.h"
 
 struct reread {
@@ -75,23 +76,19 @@ void native_sample_done(struct native_sampling *n)
     n->this_sample = 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* p50/p99/max in µs of n durations in ns. */
+static void quantiles(const uint64_t *ns, size_t n, double *p50, double *p99, double *max)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void quantiles(const uint64_t *src, size_t n, double *p50, double *p99, double *max)
-{
-    uint64_t *v = malloc(n * sizeof *v);
-    if (!v)
+    double *us = malloc(n * sizeof *us);
+    if (!us)
         return;
-    memcpy(v, src, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_u64);
-    *p50 = (double)v[n / 2] / 1e3;
-    *p99 = (double)v[(n * 99) / 100] / 1e3;
-    *max = (double)v[n - 1] / 1e3;
-    free(v);
+    for (size_t i = 0; i < n; i++)
+        us[i] = (double)ns[i] / 1e3;
+    struct quantiles q = quantiles_of(us, n);
+    *p50 = q.p50;
+    *p99 = q.p99;
+    *max = q.max;
+    free(us);
 }
 
 void native_sampling_stats(const struct native_sampling *n, struct native_pause_stats *out)

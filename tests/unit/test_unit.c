@@ -17,6 +17,7 @@
 #include "linetable.h"
 #include "proc.h"
 #include "pyrt.h"
+#include "quantiles.h"
 
 #define MAX_FIXTURES 32
 
@@ -221,13 +222,33 @@ static void test_grow_for(void **state)
     free(v);
 }
 
+static void test_quantiles(void **state)
+{
+    (void)state;
+    /* Nearest rank: of 100 values, p50 is the 50th and p99 the 99th. */
+    assert_int_equal(nearest_rank_index(100, 0.50), 49);
+    assert_int_equal(nearest_rank_index(100, 0.99), 98);
+    assert_int_equal(nearest_rank_index(1, 0.99), 0);
+    assert_int_equal(nearest_rank_index(3, 0.50), 1);
+    double v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = (double)(100 - i); /* unsorted on purpose */
+    struct quantiles q = quantiles_of(v, 100);
+    assert_true(q.p50 == 50.0 && q.p99 == 99.0 && q.max == 100.0);
+    q = quantiles_of(v, 0);
+    assert_true(q.p50 == 0 && q.p99 == 0 && q.max == 0);
+    double one = 7.5;
+    q = quantiles_of(&one, 1);
+    assert_true(q.p50 == 7.5 && q.p99 == 7.5 && q.max == 7.5);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: unit_tests FIXTURE_DIR\n");
         return 2;
     }
-    struct CMUnitTest tests[MAX_FIXTURES + 8];
+    struct CMUnitTest tests[MAX_FIXTURES + 16];
     size_t n = 0;
     DIR *d = opendir(argv[1]);
     if (!d) {
@@ -257,6 +278,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_addrmap),
         cmocka_unit_test(test_grow_for),
+        cmocka_unit_test(test_quantiles),
         cmocka_unit_test(test_parse_version),
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
