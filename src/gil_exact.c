@@ -12,6 +12,7 @@
 #include "gil.h"
 #include "gil_bpf.h"
 #include "grow.h"
+#include "quantiles.h"
 #include "stackwalk.h"
 
 #define MAX_CLONES 8
@@ -406,9 +407,7 @@ static double hist_percentile(const uint64_t *h, uint64_t n, double p, double ma
 {
     if (!n)
         return 0;
-    uint64_t rank = (uint64_t)(p * (double)n + 0.999999), seen = 0;
-    if (rank < 1)
-        rank = 1;
+    uint64_t rank = (uint64_t)nearest_rank_index((size_t)n, p) + 1, seen = 0;
     for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
         if (!h[b])
             continue;
