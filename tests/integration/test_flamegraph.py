@@ -207,7 +207,7 @@ def test_unwritable_stack_files_fail_with_exit_8(tmp_path):
 
 
 def test_separators_in_names_are_replaced(python, tmp_path):
-    w = Workload(python, "odd_names.py")
+    w = Workload(python, "odd_names.py", ["separators"])
     try:
         doc, folded, ss = sample_with_stacks(w.pid, tmp_path, "--state", "sleep")
     finally:

@@ -330,7 +330,7 @@ def test_pid_reused_during_sampling_ends_the_run_as_exited(mode):
 def test_terminal_control_sequences_in_names_are_neutralised(args):
     """Function, file and thread names come from the target: printed raw,
     ESC [ 2 J would clear the reader's screen and CR/BS rewrite lines."""
-    w = Workload(PY312, "escape_names.py")
+    w = Workload(PY312, "odd_names.py", ["terminal"])
     try:
         if args[0] in ("dump", "top"):
             cmd = [args[0], "-p", str(w.pid)] + args[1:]

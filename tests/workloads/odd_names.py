@@ -1,17 +1,26 @@
-"""A thread whose name, file name and function name hold the characters the
-folded stack format uses as separators (';', line breaks).
+"""A thread whose name, file name and function name hold characters a
+reader must not pass on raw. Two sets:
+- separators: the characters the folded stack format uses (';', line breaks);
+- terminal: control sequences (ESC [ 2 J clears the screen; CR and BS
+  rewrite a line), with which a target could forge its report or drive the
+  reader's terminal.
 
-Usage: odd_names.py
-Prints one JSON line with the thread's TID once it sleeps in `nap`.
+Usage: odd_names.py [separators|terminal]
+Prints one JSON line with the thread's TID once it sleeps in its oddly
+named function.
 """
 import ctypes
 import json
 import os
+import sys
 import threading
 import time
 
-LIBC = ctypes.CDLL(None)
-FILENAME = "odd;dir\nname/odd;file.py"
+ESC = "\x1b[2J\x1b]0;pwned\x07\r\b"
+NAMES = {  # function, file, thread (kernel name, at most 15 bytes)
+    "separators": ("nap;odd", "odd;dir\nname/odd;file.py", b"odd;thread"),
+    "terminal": ("nap" + ESC + "end", "esc" + ESC + "file.py", b"t\x1b[2J\r"),
+}
 SOURCE = """
 def nap(register):
     register()
@@ -21,19 +30,19 @@ def nap(register):
 
 
 def main():
-    code = compile(SOURCE, FILENAME, "exec")
+    function, filename, thread_name = NAMES[sys.argv[1] if len(sys.argv) > 1 else "separators"]
+    code = compile(SOURCE, filename, "exec")
     namespace = {"time": time}
     exec(code, namespace)
     nap = namespace["nap"]
-    # The function's name (and qualified name on 3.11+) gets a ';' too.
-    renamed = {"co_name": "nap;odd"}
+    renamed = {"co_name": function}
     if hasattr(nap.__code__, "co_qualname"):
-        renamed["co_qualname"] = "nap;odd"
+        renamed["co_qualname"] = function
     nap.__code__ = nap.__code__.replace(**renamed)
     tids = {}
 
     def register():
-        LIBC.prctl(15, ctypes.c_char_p(b"odd;thread"), 0, 0, 0)  # PR_SET_NAME
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(thread_name), 0, 0, 0)  # PR_SET_NAME
         tids["odd"] = threading.get_native_id()
 
     threading.Thread(target=nap, args=(register,), daemon=True).start()
