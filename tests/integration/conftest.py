@@ -2,7 +2,6 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,19 @@ def interpreter_params():
     workload started once serves all of that interpreter's tests."""
     return [pytest.param(path, id=label, marks=pytest.mark.xdist_group(label))
             for label, path in INTERPRETERS]
+
+
+@pytest.fixture(params=interpreter_params())
+def python(request):
+    """Each interpreter, on its own xdist worker group (see above)."""
+    return request.param
+
+
+@pytest.fixture(params=[pytest.param(p, id=label) for label, p in INTERPRETERS])
+def python_alone(request):
+    """Each interpreter, for tests that join another group (e.g. the CPU-heavy
+    one that runs one test at a time)."""
+    return request.param
 
 
 def marks(workload_file):

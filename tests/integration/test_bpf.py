@@ -3,12 +3,11 @@ possible): distributions against workloads with known hold times, agreement
 with the sampler, and nothing left attached afterwards."""
 import json
 import os
-import signal
 import subprocess
 import time
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS, Workload, interpreter_params, marks, run_gilprobe
+from conftest import GILPROBE, INTERPRETERS, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 # pyenv's runtimes have take_gil/drop_gil to probe; Debian's stripped 3.11

@@ -2,7 +2,6 @@
 what to do, and its documented exit code (README "Exit codes")."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time

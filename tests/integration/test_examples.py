@@ -53,11 +53,6 @@ SCENARIOS = [
 ]
 
 
-@pytest.fixture(params=interpreter_params())
-def python(request):
-    return request.param
-
-
 @pytest.mark.parametrize("name,scenario,culprit", SCENARIOS, ids=[s[0] for s in SCENARIOS])
 def test_scenario_example(python, name, scenario, culprit):
     found = findings(python, name)

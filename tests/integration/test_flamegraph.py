@@ -6,8 +6,7 @@ import os
 import re
 
 import pytest
-from conftest import (GILPROBE_ASAN, INTERPRETERS, Workload, interpreter_params, marks,
-                      run_gilprobe)
+from conftest import GILPROBE_ASAN, INTERPRETERS, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 RATE_HZ = 1000
@@ -16,11 +15,6 @@ STATES = ("gil_held", "gil_wait", "lock_wait", "io_wait", "sleep", "nogil_runnin
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 FOLDED_LINE = re.compile(r"^[^\n]+ \d+$")
 PY_FRAME = re.compile(r"(?P<function>.+) \((?P<file>[^()]+?)(?::(?P<line>\d+))?\)")
-
-
-@pytest.fixture(params=interpreter_params())
-def python(request):
-    return request.param
 
 
 def sample_with_stacks(pid, tmp_path, *extra, binary=None, tag="all"):

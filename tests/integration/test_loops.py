@@ -4,27 +4,17 @@ import json
 import subprocess
 
 import pytest
-from conftest import INTERPRETERS, Workload, interpreter_params, marks, run_gilprobe
+from conftest import INTERPRETERS, Workload, marks, run_gilprobe
 
 MARKS = marks("asyncio_loop.py")
 PERIOD_S, STALL_MS = 1.0, 300
 SLEEP_SYSCALLS = ("clock_nanosleep", "nanosleep", "select", "pselect6")
 
 
-@pytest.fixture(params=interpreter_params())
-def python(request):
-    return request.param
-
-
 # Exact stall times are compared to the workload's own to 5 ms: these runs
 # go one at a time (the CPU-heavy group) so the other worker's busy tests
 # cannot delay the loop thread between the two measurements.
 TIMED = pytest.mark.xdist_group("cpu-heavy")
-
-
-@pytest.fixture(params=[pytest.param(p, id=label) for label, p in INTERPRETERS])
-def python_alone(request):
-    return request.param
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 lock behaviour is known (tests/workloads/contention.py). Tolerances follow
 from what the workloads do, not from observed output."""
 import json
-import os
 import signal
 import subprocess
 import time
 
 import pytest
-from conftest import (GILPROBE, INTERPRETERS, Workload, interpreter_params, marks,
-                      run_gilprobe)
+from conftest import GILPROBE, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 
@@ -27,20 +25,10 @@ def threads_by_tid(doc):
     return {t["tid"]: t for t in doc["threads"]}
 
 
-@pytest.fixture(params=interpreter_params())
-def python(request):
-    return request.param
-
-
 # Workloads that keep 4 threads busy measure the GIL's hand-off gaps, which
 # widen when CPUs are oversubscribed: they run one at a time (one xdist
 # group), beside the lighter tests.
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
-
-
-@pytest.fixture(params=[pytest.param(p, id=label) for label, p in INTERPRETERS])
-def python_alone(request):
-    return request.param
 
 
 def run_mode(python, mode, *extra):

@@ -4,12 +4,7 @@ import os
 import signal
 
 import pytest
-from conftest import INTERPRETERS, Workload, interpreter_params, run_gilprobe
-
-
-@pytest.fixture(params=interpreter_params())
-def python(request):
-    return request.param
+from conftest import INTERPRETERS, Workload, run_gilprobe
 
 
 def system_of(w, seconds=1.5):
