@@ -86,7 +86,12 @@ def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     x = doc["gil_exact"]
     assert x is not None, doc["gil_exact_unavailable"]
     assert x["mode"].startswith(expected_mode(python)), x["mode"]
-    assert 3 <= x["hold"]["p50_ms"] <= 8, x["hold"]
+    # A hold lasts the 5 ms switch interval plus the time the waiter whose
+    # timed wait ran out takes to get a CPU and ask for the GIL: near 5 ms
+    # on an idle machine, 8.4 ms seen on a loaded CI worker. Misread
+    # acquisitions or releases would give holds far from that (a fraction
+    # of a ms, or whole seconds).
+    assert 3 <= x["hold"]["p50_ms"] <= 12.5, x["hold"]
     assert x["held_pct"] >= 95, x
     assert x["acquisitions"] > 0
     sampled = {t["tid"]: t for t in doc["threads"]}
