@@ -5,7 +5,9 @@
    alternating A/B pairs; the median ratio with its range.
 2. The sampler's own cost: CPU time per thread-sample with 8 and 64 idle
    threads (each 20 frames deep) at several rates, and the rate it sustains.
-Usage: bench_sampler.py GILPROBE [PAIRS]"""
+Usage: bench_sampler.py GILPROBE [PAIRS [RATE,RATE,...]]
+(a list of rates runs only the overhead part, at those rates: more pairs at
+one rate narrow its median, e.g. `bench_sampler.py ./gilprobe 25 1000`)."""
 import json
 import os
 import signal
@@ -51,12 +53,12 @@ def timed_run(python, gilprobe, probe_args):
     return elapsed, cost
 
 
-def overhead(python, gilprobe, pairs):
+def overhead(python, gilprobe, pairs, rates=(100, 1000, 10000)):
     print("\n1. Target slowdown: 4 CPU-bound threads, fixed work; %d alternating A/B pairs per rate"
           % pairs)
     print("%-8s %12s %12s %10s %22s %16s" % ("rate", "base median", "with median", "ratio",
                                              "ratio range", "us/thread-sample"))
-    for rate in (100, 1000, 10000):
+    for rate in rates:
         ratios, base, probed, costs = [], [], [], []
         for i in range(pairs):
             # Alternate the order so drift on the shared machine cancels out.
@@ -120,6 +122,9 @@ def main():
     pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     python = python_312()
     print("gilprobe sampler benchmarks, target %s" % python)
+    if len(sys.argv) > 3:
+        overhead(python, gilprobe, pairs, [int(r) for r in sys.argv[3].split(",")])
+        return
     own_cost(python, gilprobe)
     overhead(python, gilprobe, pairs)
 
