@@ -126,9 +126,9 @@ static int wait_for_python(pid_t pid, struct pyrt *rt, struct gp_error *err)
 {
     double delay = 1;
     for (;;) {
-        /* Asked directly too: the program can be a zombie (and look gone
-         * to the attach) before its SIGCHLD has been handled. */
-        if (g_child_exited || child_has_exited()) {
+        /* Asked of the kernel, not of the SIGCHLD flag: the program can
+         * be a zombie (and look gone to the attach) before the handler ran. */
+        if (child_has_exited()) {
             gp_error_set(err, GP_ERR_NOT_PYTHON, "the command exited before it ran Python; "
                          "give run a Python program (use exec in wrapper scripts)");
             return err->code;
