@@ -1,5 +1,5 @@
-"""eBPF overhead on the target (`make bench`): wall time of fixed CPU-bound
-work with `gilprobe -p` attached (exact GIL timings on) versus not, as
+"""eBPF overhead on the target (`make bench`): wall time per unit of
+CPU-bound work (3 s of it, sized by time: bench/cpu_work.py) with `gilprobe -p` attached (exact GIL timings on) versus not, as
 alternating A/B pairs, on a high-hand-off workload (8 threads, switch
 interval 0.5 ms) and on the 4-thread one; with the GIL events per second
 the probes saw. Usage: bench_bpf.py GILPROBE [PAIRS]"""
@@ -16,8 +16,8 @@ sys.path.insert(0, HERE)
 from bench_sampler import python_312  # noqa: E402
 
 
-def run_once(python, gilprobe, threads, interval, iterations, probe):
-    w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py"), str(iterations),
+def run_once(python, gilprobe, threads, interval, seconds, probe):
+    w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py"), str(seconds),
                           str(threads), str(interval)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     pid = int(w.stdout.readline())
@@ -46,23 +46,23 @@ def main():
     pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     python = python_312()
     print("eBPF exact GIL timing: target slowdown, %d alternating A/B pairs (%s)" % (pairs, python))
-    print("%-34s %10s %10s %8s %16s %14s" % ("workload", "without", "with", "ratio", "range",
+    print("%-34s %16s %13s %8s %16s %14s" % ("workload", "without ns/unit", "with ns/unit", "ratio", "range",
                                              "GIL events/s"))
-    for label, threads, interval, iterations in (
-            ("8 threads, switch interval 0.5 ms", 8, 0.0005, 6_000_000),
-            ("4 threads, switch interval 5 ms", 4, 0.005, 12_000_000)):
+    for label, threads, interval, seconds in (
+            ("8 threads, switch interval 0.5 ms", 8, 0.0005, 3.0),
+            ("4 threads, switch interval 5 ms", 4, 0.005, 3.0)):
         ratios, base, probed, events = [], [], [], []
         for i in range(pairs):
             order = (False, True) if i % 2 == 0 else (True, False)
             result = {}
             for probe in order:
-                result[probe] = run_once(python, gilprobe, threads, interval, iterations, probe)
+                result[probe] = run_once(python, gilprobe, threads, interval, seconds, probe)
             base.append(result[False][0])
             probed.append(result[True][0])
             ratios.append(result[True][0] / result[False][0])
             if result[True][1]:
                 events.append(result[True][1])
-        print("%-34s %9.3fs %9.3fs %8.3f %7.3f - %-6.3f %14.0f" % (
+        print("%-34s %16.2f %13.2f %8.3f %7.3f - %-6.3f %14.0f" % (
             label, statistics.median(base), statistics.median(probed), statistics.median(ratios),
             min(ratios), max(ratios), statistics.median(events) if events else float("nan")))
 

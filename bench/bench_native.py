@@ -7,8 +7,8 @@
    waiting for the thread to reach the stop) and of the stopped-and-
    unwinding part alone. The first sample of each thread (cold caches) is
    in there too; the worst is printed separately.
-2. Target slowdown at the default native rate: wall time of a fixed
-   CPU-bound 4-thread workload with `gilprobe -p --native` attached versus
+2. Target slowdown at the default native rate: wall time per unit of work
+   of a CPU-bound 4-thread workload running 3 s (sized by time) with `gilprobe -p --native` attached versus
    without, as alternating A/B pairs; the median ratio with its range.
 Usage: bench_native.py GILPROBE [PAIRS]"""
 import json

@@ -1,7 +1,8 @@
 """Sampler benchmarks (`make bench`).
 
-1. Overhead on the target: wall time of a fixed CPU-bound 4-thread workload
-   with `gilprobe -p` attached at 100 Hz, 1 kHz, 10 kHz versus without, as
+1. Overhead on the target: wall time per unit of work of a CPU-bound
+   4-thread workload that runs 3 s (sized by time, bench/cpu_work.py) with
+   `gilprobe -p` attached at 100 Hz, 1 kHz, 10 kHz versus without, as
    alternating A/B pairs; the median ratio with its range.
 2. The sampler's own cost: CPU time per thread-sample with 8 and 64 idle
    threads (each 20 frames deep) at several rates, and the rate it sustains.
@@ -27,8 +28,9 @@ def python_312():
 
 
 def timed_run(python, gilprobe, probe_args):
-    """Wall time of the workload, with `gilprobe -p PID PROBE_ARGS` attached
-    (or not, for None), and the sampler's CPU per thread-sample."""
+    """Wall time per unit of the workload's work (ns), with `gilprobe -p PID
+    PROBE_ARGS` attached (or not, for None), and the sampler's CPU per
+    thread-sample."""
     w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py")], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     pid = int(w.stdout.readline())
@@ -54,9 +56,9 @@ def timed_run(python, gilprobe, probe_args):
 
 
 def overhead(python, gilprobe, pairs, rates=(100, 1000, 10000)):
-    print("\n1. Target slowdown: 4 CPU-bound threads, fixed work; %d alternating A/B pairs per rate"
-          % pairs)
-    print("%-8s %12s %12s %10s %22s %16s" % ("rate", "base median", "with median", "ratio",
+    print("\n1. Target slowdown: 4 CPU-bound threads for 3 s, wall time per unit of work; "
+          "%d alternating A/B pairs per rate" % pairs)
+    print("%-8s %12s %12s %10s %22s %16s" % ("rate", "base ns/unit", "with ns/unit", "ratio",
                                              "ratio range", "us/thread-sample"))
     for rate in rates:
         ratios, base, probed, costs = [], [], [], []
@@ -73,7 +75,7 @@ def overhead(python, gilprobe, pairs, rates=(100, 1000, 10000)):
             ratios.append(b / a)
             if c:
                 costs.append(c)
-        print("%-8s %11.3fs %11.3fs %10.3f %10.3f - %-9.3f %16.2f" % (
+        print("%-8s %12.2f %12.2f %10.3f %10.3f - %-9.3f %16.2f" % (
             "%d Hz" % rate, statistics.median(base), statistics.median(probed),
             statistics.median(ratios), min(ratios), max(ratios),
             statistics.median(costs) if costs else float("nan")))

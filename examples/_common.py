@@ -1,5 +1,9 @@
 """Shared by the examples: --seconds, the ready line, naming threads, a
-loopback asyncio service with its client, a CPU-bound process pool."""
+loopback asyncio service with its client, a CPU-bound process pool.
+
+Every duration here is measured with a clock, never sized by a count of
+iterations: interpreters and machines differ 2x in speed, and a "300 ms
+stall" has to last 300 ms on all of them."""
 import argparse
 import asyncio
 import ctypes
@@ -36,11 +40,13 @@ def run_for(seconds):
     os._exit(0)
 
 
-def serve_on_loopback(handler, request, pause_s, settle_s=0.3):
+def serve_on_loopback(handler, request, pause_s, settle_s=0.3, seconds=None):
     """Runs an asyncio server with `handler` and a client on loopback that
     sends `request`, reads the answer and pauses `pause_s`, forever; prints
-    the ready line after `settle_s` and ends after --seconds."""
-    seconds = args().seconds
+    the ready line after `settle_s` and ends after `seconds` (default:
+    --seconds)."""
+    if seconds is None:
+        seconds = args().seconds
 
     async def client(port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -1,4 +1,6 @@
-"""`make demo`: start examples/demo_app.py and show `gilprobe dump` of it."""
+"""`make demo`: start examples/demo_app.py, show one `gilprobe dump` of it
+(what each thread is doing now), then the main job: `gilprobe -p PID`
+sampling it for a few seconds, whose report ends with its Diagnosis."""
 import glob
 import os
 import subprocess
@@ -23,10 +25,14 @@ def main():
         line = app.stdout.readline()
         if not line.startswith("ready"):
             sys.exit("demo: the example app did not start")
-        print("$ gilprobe dump -p %d      # %s examples/demo_app.py\n" % (app.pid, python),
-              flush=True)
+        print("# the demo app: %s examples/demo_app.py (PID %d)\n" % (python, app.pid))
+        print("$ gilprobe dump -p %d      # one snapshot of every thread\n" % app.pid, flush=True)
         r = subprocess.run([gilprobe, "dump", "-p", str(app.pid)])
-        return r.returncode
+        if r.returncode:
+            return r.returncode
+        print("\n$ gilprobe -p %d -d 3      # where the GIL goes, and what is wrong\n" % app.pid,
+              flush=True)
+        return subprocess.run([gilprobe, "-p", str(app.pid), "-d", "3"]).returncode
     finally:
         app.kill()
         app.wait()

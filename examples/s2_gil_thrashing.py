@@ -6,17 +6,20 @@ import time
 from _common import args, name_thread, ready, run_for
 
 
-def score_batch(n):
+def score_batch(ms):
+    """Scores for `ms` of wall time (pure Python: holds the GIL while it runs)."""
+    end = time.perf_counter() + ms / 1000.0
     s = 0
-    for i in range(n):
-        s += i * i % 13
+    while time.perf_counter() < end:
+        for i in range(200):
+            s += i * i % 13
     return s
 
 
 def worker(i):
     name_thread("worker-%d" % i)
     while True:
-        score_batch(10_000)
+        score_batch(2)
 
 
 if __name__ == "__main__":

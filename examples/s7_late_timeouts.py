@@ -10,6 +10,22 @@ import time
 from _common import args, name_thread, ready, run_for
 
 
+def list_that_sorts_in(seconds):
+    """Random floats that one sorted() call takes `seconds` of CPU to sort
+    on this interpreter and machine: timed on a smaller list, then scaled
+    (sorting is n log n, near linear at these sizes). CPU time, not wall
+    time, so a busy machine makes the hold longer, never shorter."""
+    n = 100000
+    while True:
+        data = [random.random() for _ in range(n)]
+        t0 = time.thread_time()
+        sorted(data)
+        took = time.thread_time() - t0
+        if took >= seconds * 0.9:
+            return data
+        n = int(n * min(8.0, seconds / max(took, 1e-4)) * 1.05)
+
+
 def build_report(data):
     name_thread("report")
     while True:
@@ -39,7 +55,7 @@ async def main():
 
 if __name__ == "__main__":
     a = args()
-    data = [random.random() for _ in range(1_500_000)]
+    data = list_that_sorts_in(0.4)
     threading.Thread(target=build_report, args=(data,), daemon=True).start()
     threading.Thread(target=run_for, args=(a.seconds,), daemon=True).start()
     asyncio.run(main())

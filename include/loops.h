@@ -47,6 +47,11 @@ struct loop_track {
     uint32_t nstalls, capstalls;
     struct loop_culprit culprits[LOOP_MAX_CULPRITS];
     uint32_t nculprits;
+    /* every busy stretch, stall or not: where the loop's busy time goes
+     * (a loop can be saturated by work that never stalls it for long) */
+    struct loop_culprit busy_culprits[LOOP_MAX_CULPRITS];
+    uint32_t nbusy_culprits;
+    double busy_max_ms; /* the longest busy stretch */
     /* exact stall durations from eBPF, when it ran */
     bool exact;
     double *exact_ms;
@@ -55,6 +60,7 @@ struct loop_track {
     /* derived */
     double busy_pct, stalled_pct, stall_p50_ms, stall_p99_ms, stall_max_ms;
     double timer_lag_mean_ms, timer_lag_max_ms;
+    /* busy_culprits sorted by on-CPU samples; share_pct: of the busy samples */
 };
 
 struct loop_classifier {

@@ -199,6 +199,8 @@ static const struct check_metric METRICS[] = {
      "longest event-loop stall (ms; exact with eBPF, else sampled; 0 without loops)"},
     {"loop.stall_count", get_sum, "loops|stall_count", "event-loop stalls, all loops"},
     {"loop.stalled_pct", get_max, "loops|stalled_pct", "the most any loop was stalled (%)"},
+    {"loop.busy_pct", get_max, "loops|busy_pct",
+     "the most any loop was out of its selector, stalled or not (%)"},
     {"loop.timer_lag_max_ms", get_max, "loops|timer_lag_max_ms", "worst asyncio timer lag (ms)"},
     {"samples.taken", get_path, "samples.taken", "samples taken"},
     {"samples.rate_hz", get_path, "samples.rate_hz", "achieved sampling rate"},

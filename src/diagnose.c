@@ -14,6 +14,8 @@
 #define S1_STALLED_PCT_WARN 5.0     /* loop stalled by on-CPU work */
 #define S1_STALLED_PCT_CRIT 20.0
 #define S1_MAX_STALL_CRIT_MS 1000.0
+#define S1_SATURATED_BUSY_PCT 50.0  /* loop out of its selector, no stall needed */
+#define S1_SATURATED_CULPRIT_PCT 30.0 /* of that busy time on CPU in one place */
 #define S3_STALLED_PCT_WARN 5.0     /* loop stalled by a blocking call */
 #define S3_STALLED_PCT_CRIT 20.0
 #define S7_LAG_WARN_MS 250.0        /* a timer on the loop can be this late */
@@ -72,59 +74,100 @@ static void frame_text(const struct run_metrics *m, uint32_t stack, char *buf, s
     report_format_site(stack_table_get(&m->stacks, stack), buf, sz);
 }
 
-/* S1 and S3: a loop stalled, on CPU (S1) or blocked in a syscall (S3). */
+/* The advice of both S1 rules (a macro: a format string the compiler checks). */
+#define S1_ADVICE                                                                                \
+    "Move the CPU work in %s off the loop: `await loop.run_in_executor(pool, ...)` with a "     \
+    "ProcessPoolExecutor for pure-Python work (a thread pool only helps where the C code "      \
+    "releases the GIL: hashlib on large inputs, zlib, numpy), or hand heavy jobs to a queue "   \
+    "(Celery, RQ, Dramatiq, Arq)."
+
+/* S1 and S3: a loop stalled, on CPU (S1) or blocked in a syscall (S3).
+ * False when the loop's stalls make no such finding. */
+static bool loop_stall_finding(const struct run_metrics *m, const struct thread_metrics *t,
+                               struct diagnosis *d)
+{
+    const struct loop_track *l = &t->loop;
+    if (!l->nstalls || !l->nculprits)
+        return false;
+    const struct loop_culprit *c = &l->culprits[0];
+    bool on_cpu = c->on_cpu_samples >= c->blocked_samples;
+    /* Stalled waiting for the GIL: other threads make it late (S7). */
+    if (!on_cpu && c->gil_wait_samples * 2 > c->blocked_samples)
+        return false;
+    double warn = on_cpu ? S1_STALLED_PCT_WARN : S3_STALLED_PCT_WARN;
+    double crit = on_cpu ? S1_STALLED_PCT_CRIT : S3_STALLED_PCT_CRIT;
+    if (l->stalled_pct < warn)
+        return false;
+    enum severity sev = l->stalled_pct >= crit || l->stall_max_ms >= S1_MAX_STALL_CRIT_MS
+                            ? SEV_CRITICAL
+                            : SEV_WARNING;
+    char where[600];
+    frame_text(m, c->frame, where, sizeof where);
+    const char *sys = c->syscall >= 0 ? syscall_name(c->syscall) : NULL;
+    struct finding *f =
+        on_cpu ? add(d, "S1", "CPU-bound work blocks the asyncio event loop", sev)
+               : add(d, "S3", "A blocking call inside a coroutine stalls the event loop", sev);
+    if (!f)
+        return true;
+    text(f->verdict, sizeof f->verdict,
+         "the event loop in thread %d was stalled %.1f%% of the time (%u stalls, longest "
+         "%.0f ms) by %s",
+         t->tid, l->stalled_pct, l->nstalls, l->stall_max_ms,
+         on_cpu ? "CPU-bound code running inside it" : "a blocking call");
+    evidence(f, "loop.stalled_pct", l->stalled_pct, ">=", warn);
+    evidence(f, "loop.stall_count", l->nstalls, ">=", 1);
+    evidence(f, "loop.stall_max_ms", l->stall_max_ms, ">=", m->stall_ms);
+    evidence(f, "loop.culprit_share_pct", c->share_pct, ">=", 0);
+    text(f->culprit, sizeof f->culprit, "%s%s%s", where, on_cpu ? ", on CPU" : ", blocked in ",
+         on_cpu ? "" : (sys ? sys : "a syscall"));
+    if (on_cpu)
+        text(f->advice, sizeof f->advice, S1_ADVICE, where);
+    else
+        text(f->advice, sizeof f->advice,
+             "Replace the blocking %s in %s with its async equivalent (asyncio.sleep, "
+             "aiohttp/httpx, asyncpg, loop.sock_recv / streams) or push it to an executor "
+             "(`await loop.run_in_executor(None, ...)`); bound concurrency with "
+             "asyncio.Semaphore. `PYTHONASYNCIODEBUG=1` reports slow callbacks to confirm.",
+             sys ? sys : "call", where);
+    return true;
+}
+
+/* S1 without a stall: the loop spends most of its time out of its
+ * selector running one piece of code, every stretch shorter than the stall
+ * threshold. Requests still queue behind it: a p99 problem all the same. */
+static void loop_saturation_finding(const struct run_metrics *m, const struct thread_metrics *t,
+                                    struct diagnosis *d)
+{
+    const struct loop_track *l = &t->loop;
+    if (l->busy_pct < S1_SATURATED_BUSY_PCT || !l->nbusy_culprits)
+        return;
+    const struct loop_culprit *c = &l->busy_culprits[0];
+    if (c->share_pct < S1_SATURATED_CULPRIT_PCT)
+        return;
+    struct finding *f = add(d, "S1", "CPU-bound work saturates the asyncio event loop", SEV_WARNING);
+    if (!f)
+        return;
+    char where[600];
+    frame_text(m, c->frame, where, sizeof where);
+    text(f->verdict, sizeof f->verdict,
+         "the event loop in thread %d was busy %.0f%% of the time, %.0f%% of that on CPU in one "
+         "function; no stretch reached the %.0f ms stall threshold (longest %.0f ms), but every "
+         "request waits behind this work",
+         t->tid, l->busy_pct, c->share_pct, m->stall_ms, l->busy_max_ms);
+    evidence(f, "loop.busy_pct", l->busy_pct, ">=", S1_SATURATED_BUSY_PCT);
+    evidence(f, "loop.busy_culprit_share_pct", c->share_pct, ">=", S1_SATURATED_CULPRIT_PCT);
+    evidence(f, "loop.busy_max_ms", l->busy_max_ms, ">=", 0);
+    evidence(f, "loop.stall_count", l->nstalls, ">=", 0);
+    text(f->culprit, sizeof f->culprit, "%s, on CPU", where);
+    text(f->advice, sizeof f->advice, S1_ADVICE, where);
+}
+
 static void rule_loop_stalls(const struct run_metrics *m, struct diagnosis *d)
 {
     for (uint32_t i = 0; i < m->nthreads; i++) {
         const struct thread_metrics *t = &m->threads[i];
-        const struct loop_track *l = &t->loop;
-        if (!l->seen || !l->nstalls || !l->nculprits)
-            continue;
-        const struct loop_culprit *c = &l->culprits[0];
-        bool on_cpu = c->on_cpu_samples >= c->blocked_samples;
-        /* Stalled waiting for the GIL: other threads make it late (S7). */
-        if (!on_cpu && c->gil_wait_samples * 2 > c->blocked_samples)
-            continue;
-        double warn = on_cpu ? S1_STALLED_PCT_WARN : S3_STALLED_PCT_WARN;
-        double crit = on_cpu ? S1_STALLED_PCT_CRIT : S3_STALLED_PCT_CRIT;
-        if (l->stalled_pct < warn)
-            continue;
-        enum severity sev = l->stalled_pct >= crit || l->stall_max_ms >= S1_MAX_STALL_CRIT_MS
-                                ? SEV_CRITICAL
-                                : SEV_WARNING;
-        char where[600];
-        frame_text(m, c->frame, where, sizeof where);
-        const char *sys = c->syscall >= 0 ? syscall_name(c->syscall) : NULL;
-        struct finding *f =
-            on_cpu ? add(d, "S1", "CPU-bound work blocks the asyncio event loop", sev)
-                   : add(d, "S3", "A blocking call inside a coroutine stalls the event loop", sev);
-        if (!f)
-            return;
-        text(f->verdict, sizeof f->verdict,
-             "the event loop in thread %d was stalled %.1f%% of the time (%u stalls, longest "
-             "%.0f ms) by %s",
-             t->tid, l->stalled_pct, l->nstalls, l->stall_max_ms,
-             on_cpu ? "CPU-bound code running inside it" : "a blocking call");
-        evidence(f, "loop.stalled_pct", l->stalled_pct, ">=", warn);
-        evidence(f, "loop.stall_count", l->nstalls, ">=", 1);
-        evidence(f, "loop.stall_max_ms", l->stall_max_ms, ">=", m->stall_ms);
-        evidence(f, "loop.culprit_share_pct", c->share_pct, ">=", 0);
-        text(f->culprit, sizeof f->culprit, "%s%s%s", where, on_cpu ? ", on CPU" : ", blocked in ",
-             on_cpu ? "" : (sys ? sys : "a syscall"));
-        if (on_cpu)
-            text(f->advice, sizeof f->advice,
-                 "Move the CPU work in %s off the loop: `await loop.run_in_executor(pool, ...)` "
-                 "with a ProcessPoolExecutor for pure-Python work (a thread pool only helps "
-                 "where the C code releases the GIL: hashlib on large inputs, zlib, numpy), or "
-                 "hand heavy jobs to a queue (Celery, RQ, Dramatiq, Arq).",
-                 where);
-        else
-            text(f->advice, sizeof f->advice,
-                 "Replace the blocking %s in %s with its async equivalent (asyncio.sleep, "
-                 "aiohttp/httpx, asyncpg, loop.sock_recv / streams) or push it to an executor "
-                 "(`await loop.run_in_executor(None, ...)`); bound concurrency with "
-                 "asyncio.Semaphore. `PYTHONASYNCIODEBUG=1` reports slow callbacks to confirm.",
-                 sys ? sys : "call", where);
+        if (t->loop.seen && !loop_stall_finding(m, t, d))
+            loop_saturation_finding(m, t, d);
     }
 }
 
@@ -374,7 +417,7 @@ static void rule_many_threads(const struct run_metrics *m, struct diagnosis *d)
 /* The table: each rule is one scenario's condition, severity, evidence and
  * advice; add a row to extend it. */
 static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
-    rule_loop_stalls,     /* S1, S3 */
+    rule_loop_stalls,     /* S1 (stalls or saturation), S3 */
     rule_loop_lateness,   /* S7 */
     rule_gil_thrashing,   /* S2 */
     rule_lock_contention, /* S5 */

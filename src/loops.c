@@ -142,27 +142,17 @@ static struct loop_culprit *culprit_for(struct loop_culprit *v, uint32_t *n, uin
     return c;
 }
 
-/* A busy stretch ended: a stall if long enough; its samples' culprits
- * share its duration. */
-static void end_run(struct loop_track *l, double period_s, double stall_ms)
+/* Adds one busy stretch's culprits to `dst`; each gets its share of `ms`
+ * by its samples. */
+static void merge_culprits(struct loop_culprit *dst, uint32_t *ndst,
+                           const struct loop_culprit *src, uint32_t nsrc, double ms)
 {
-    double ms = (l->run_last - l->run_start + period_s) * 1000.0;
-    l->in_run = false;
-    if (ms < stall_ms) {
-        l->nrun_culprits = 0;
-        return;
-    }
-    size_t ncap = grow_for(&l->stalls, sizeof *l->stalls, l->nstalls, l->capstalls, 16);
-    if (ncap)
-        l->capstalls = (uint32_t)ncap;
-    if (l->nstalls < l->capstalls)
-        l->stalls[l->nstalls++] = (struct loop_stall){l->run_start, ms};
     uint32_t total = 0;
-    for (uint32_t i = 0; i < l->nrun_culprits; i++)
-        total += l->run_culprits[i].on_cpu_samples + l->run_culprits[i].blocked_samples;
-    for (uint32_t i = 0; i < l->nrun_culprits && total; i++) {
-        const struct loop_culprit *rc = &l->run_culprits[i];
-        struct loop_culprit *c = culprit_for(l->culprits, &l->nculprits, rc->frame);
+    for (uint32_t i = 0; i < nsrc; i++)
+        total += src[i].on_cpu_samples + src[i].blocked_samples;
+    for (uint32_t i = 0; i < nsrc && total; i++) {
+        const struct loop_culprit *rc = &src[i];
+        struct loop_culprit *c = culprit_for(dst, ndst, rc->frame);
         if (!c)
             continue;
         c->stalled_ms += ms * (double)(rc->on_cpu_samples + rc->blocked_samples) / total;
@@ -174,6 +164,26 @@ static void end_run(struct loop_track *l, double period_s, double stall_ms)
             c->syscall_votes = rc->syscall_votes;
         }
     }
+}
+
+/* A busy stretch ended: its culprits count towards the busy time; a stall
+ * if long enough, whose samples' culprits share its duration. */
+static void end_run(struct loop_track *l, double period_s, double stall_ms)
+{
+    double ms = (l->run_last - l->run_start + period_s) * 1000.0;
+    l->in_run = false;
+    if (ms > l->busy_max_ms)
+        l->busy_max_ms = ms;
+    if (ms < stall_ms) {
+        l->nrun_culprits = 0;
+        return;
+    }
+    size_t ncap = grow_for(&l->stalls, sizeof *l->stalls, l->nstalls, l->capstalls, 16);
+    if (ncap)
+        l->capstalls = (uint32_t)ncap;
+    if (l->nstalls < l->capstalls)
+        l->stalls[l->nstalls++] = (struct loop_stall){l->run_start, ms};
+    merge_culprits(l->culprits, &l->nculprits, l->run_culprits, l->nrun_culprits, ms);
     l->nrun_culprits = 0;
 }
 
@@ -200,7 +210,19 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
     if (!e || !e->nframes)
         return;
     struct py_frame site[2];
-    uint32_t top = stack_table_intern(stacks, site, stack_site_frames(e, site));
+    int nsite = stack_site_frames(e, site);
+    uint32_t top = stack_table_intern(stacks, site, nsite);
+    if (on_cpu) {
+        /* Busy time is told by function (its first line), not by line: a
+         * hot function's time spreads over the lines of its loop. */
+        struct py_frame *py = &site[nsite - 1];
+        if (!py->code->native)
+            py->line = py->code->firstlineno;
+        struct loop_culprit *b = culprit_for(l->busy_culprits, &l->nbusy_culprits,
+                                             stack_table_intern(stacks, site, nsite));
+        if (b)
+            b->on_cpu_samples++;
+    }
     struct loop_culprit *c = culprit_for(l->run_culprits, &l->nrun_culprits, top);
     if (!c)
         return;
@@ -226,6 +248,13 @@ static int culprit_by_time(const void *a, const void *b)
 {
     double x = ((const struct loop_culprit *)a)->stalled_ms;
     double y = ((const struct loop_culprit *)b)->stalled_ms;
+    return (x < y) - (x > y);
+}
+
+static int culprit_by_cpu(const void *a, const void *b)
+{
+    uint32_t x = ((const struct loop_culprit *)a)->on_cpu_samples;
+    uint32_t y = ((const struct loop_culprit *)b)->on_cpu_samples;
     return (x < y) - (x > y);
 }
 
@@ -255,6 +284,11 @@ void loops_derive(struct loop_track *l, double duration_s)
     qsort(l->culprits, l->nculprits, sizeof l->culprits[0], culprit_by_time);
     for (uint32_t i = 0; i < l->nculprits; i++)
         l->culprits[i].share_pct = total > 0 ? 100.0 * l->culprits[i].stalled_ms / total : 0;
+    qsort(l->busy_culprits, l->nbusy_culprits, sizeof l->busy_culprits[0], culprit_by_cpu);
+    for (uint32_t i = 0; i < l->nbusy_culprits; i++)
+        l->busy_culprits[i].share_pct =
+            l->busy_samples ? 100.0 * l->busy_culprits[i].on_cpu_samples / (double)l->busy_samples
+                            : 0;
 }
 
 void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
@@ -271,6 +305,8 @@ void loops_window_reset(struct loop_track *l)
     l->samples = l->busy_samples = 0;
     l->nstalls = 0;
     l->nculprits = 0;
+    l->nbusy_culprits = 0;
+    l->busy_max_ms = 0;
     l->nexact = 0;
     l->busy_pct = l->stalled_pct = l->stall_p50_ms = l->stall_p99_ms = l->stall_max_ms = 0;
     l->timer_lag_mean_ms = l->timer_lag_max_ms = 0;

@@ -243,6 +243,15 @@ static void text_loops(FILE *out, const struct sample_report *r)
             format_culprit(r, &l->culprits[c], what, sizeof what);
             fprintf(out, "    culprit %5.1f%%  %s\n", l->culprits[c].share_pct, what);
         }
+        if (l->busy_samples)
+            fprintf(out, "    busy time (longest stretch %.0f ms), on CPU by function:\n", l->busy_max_ms);
+        for (uint32_t c = 0; c < l->nbusy_culprits && c < 3; c++) {
+            char frame[1024];
+            if (!l->busy_culprits[c].on_cpu_samples)
+                break;
+            report_format_site(stack(r, l->busy_culprits[c].frame), frame, sizeof frame);
+            fprintf(out, "      %5.1f%%  %s\n", l->busy_culprits[c].share_pct, frame);
+        }
     }
 }
 
@@ -557,6 +566,19 @@ static json_object *loops_json(const struct sample_report *r)
         json_object_object_add(o, "stall_p99_ms", l->nstalls ? jd(l->stall_p99_ms) : NULL);
         json_object_object_add(o, "stall_max_ms", l->nstalls ? jd(l->stall_max_ms) : NULL);
         json_object_object_add(o, "stalled_pct", jd(l->stalled_pct));
+        json_object_object_add(o, "busy_max_ms", jd(l->busy_max_ms));
+        json_object *busy = json_object_new_array();
+        for (uint32_t c = 0; c < l->nbusy_culprits; c++) {
+            const struct loop_culprit *bc = &l->busy_culprits[c];
+            if (!bc->on_cpu_samples)
+                break;
+            json_object *j = report_json_site(stack(r, bc->frame));
+            if (!j)
+                j = json_object_new_object();
+            json_object_object_add(j, "share_pct", jd(bc->share_pct));
+            json_object_array_add(busy, j);
+        }
+        json_object_object_add(o, "busy_on_cpu", busy);
         json_object_object_add(o, "timer_lag_mean_ms", jd(l->timer_lag_mean_ms));
         json_object_object_add(o, "timer_lag_max_ms", jd(l->timer_lag_max_ms));
         json_object *stalls = json_object_new_array();

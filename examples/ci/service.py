@@ -10,15 +10,19 @@ import argparse
 import asyncio
 import concurrent.futures
 import hashlib
+import time
 
 
 def hash_native(data):
     return hashlib.sha256(data * 64).hexdigest()  # releases the GIL
 
 
-def hash_python(data):
+def hash_python(data, ms=150):
+    """Hashes `data` over and over for `ms` of wall time (a heavy request's
+    worth of pure-Python work, whatever the interpreter's speed)."""
+    end = time.perf_counter() + ms / 1000.0
     h = 0
-    for _ in range(40):
+    while time.perf_counter() < end:
         for b in data:  # pure Python: holds the GIL, blocks the loop
             h = (h * 31 + b) & 0xFFFFFFFF
     return h
@@ -32,7 +36,7 @@ async def main(bad, seconds):
     served = 0
     while loop.time() < end:
         if bad:
-            hash_python(payload[:65536])
+            hash_python(payload[:4096])
         else:
             await loop.run_in_executor(pool, hash_native, payload)
         await asyncio.sleep(0.01)  # a ping answered between requests

@@ -161,3 +161,49 @@ def pyenv_root_versions(minor):
     from interpreters import pyenv_root
     return sorted(glob.glob(os.path.join(pyenv_root(), "versions", minor + ".*", "bin",
                                          "python" + minor)))
+
+
+class HalfCpu:
+    """A cgroup whose processes get half a CPU between them (cgroup v2's
+    cpu.max, or v1's CFS quota where that is what the machine mounts): a
+    target started under `prefix` runs about half as fast as the machine,
+    the way a slower machine or a container with a quota would run it."""
+
+    PERIOD_US = 100000
+
+    def __init__(self, name):
+        v2 = "/sys/fs/cgroup/cgroup.controllers"
+        if os.path.exists(v2) and "cpu" in open(v2).read().split():
+            self.path = os.path.join("/sys/fs/cgroup", name)
+            os.makedirs(self.path, exist_ok=True)
+            with open(os.path.join(self.path, "cpu.max"), "w") as f:
+                f.write("%d %d" % (self.PERIOD_US // 2, self.PERIOD_US))
+        elif os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+            self.path = os.path.join("/sys/fs/cgroup/cpu", name)
+            os.makedirs(self.path, exist_ok=True)
+            with open(os.path.join(self.path, "cpu.cfs_period_us"), "w") as f:
+                f.write(str(self.PERIOD_US))
+            with open(os.path.join(self.path, "cpu.cfs_quota_us"), "w") as f:
+                f.write(str(self.PERIOD_US // 2))
+        else:
+            raise RuntimeError("no cgroup cpu controller (v2 cpu.max or v1 cpu.cfs_quota_us) "
+                               "to slow a target down with; the tests need one (run as root)")
+        # The wrapper joins the cgroup, then becomes the target.
+        self.prefix = ["sh", "-c", 'echo $$ > "%s" && exec "$@"'
+                       % os.path.join(self.path, "cgroup.procs"), "sh"]
+
+    def close(self):
+        for _ in range(50):  # its last processes may still be exiting
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+        os.rmdir(self.path)
+
+
+@pytest.fixture(scope="module")
+def half_cpu():
+    cg = HalfCpu("gilprobe-tests-%d" % os.getpid())
+    yield cg
+    cg.close()

@@ -1,6 +1,8 @@
 """Every example of examples/ on every interpreter: each scenario workload's
 top finding is its scenario, naming the right culprit; each negative
-control has no finding at warning level or above."""
+control has no finding at warning level or above. The same again with the
+target held to half a CPU: the findings must not depend on how fast the
+machine or the interpreter is."""
 import json
 import os
 import signal
@@ -15,10 +17,11 @@ CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 
 
 class Example:
-    def __init__(self, python, name):
-        self.proc = subprocess.Popen([python, os.path.join(EXAMPLES, name + ".py"),
-                                      "--seconds", "60"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+    def __init__(self, python, name, args=(), prefix=()):
+        self.proc = subprocess.Popen(list(prefix) + [python, os.path.join(EXAMPLES, name + ".py"),
+                                                     "--seconds", "60"] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         line = self.proc.stdout.readline()
         assert line, self.proc.stderr.read()
         self.pid = json.loads(line)["pid"]
@@ -31,8 +34,8 @@ class Example:
         self.proc.wait()
 
 
-def findings(python, name, seconds=2.5, extra=()):
-    ex = Example(python, name)
+def findings(python, name, seconds=2.5, extra=(), args=(), prefix=()):
+    ex = Example(python, name, args, prefix)
     try:
         time.sleep(0.3)
         r = run_gilprobe(["-p", str(ex.pid), "-d", str(seconds), "--json"] + list(extra),
@@ -43,29 +46,62 @@ def findings(python, name, seconds=2.5, extra=()):
     return json.loads(r.stdout)["findings"]
 
 
+# (test id, example, its arguments, scenario, text in the culprit)
 SCENARIOS = [
-    ("s1_cpu_in_event_loop", "S1", "resize_image ("),
-    ("s2_gil_thrashing", "S2", "score_batch ("),
-    ("s3_blocking_call_in_coroutine", "S3", "fetch_profile ("),
-    ("s5_lock_contention", "S5", "save_order ("),
-    ("s7_late_timeouts", "S7", "report"),
-    ("s8_many_threads", "S8", "threads"),
+    ("s1_cpu_in_event_loop", "s1_cpu_in_event_loop", (), "S1", "resize_image ("),
+    # 50 ms stalls, half the 100 ms stall threshold (room for a preempted
+    # one on a loaded machine), the loop busy ~75%
+    ("s1_saturated_below_stall_threshold", "s1_cpu_in_event_loop",
+     ("--stall-ms", "50", "--pause-ms", "15"), "S1", "resize_image ("),
+    ("s2_gil_thrashing", "s2_gil_thrashing", (), "S2", "score_batch ("),
+    ("s3_blocking_call_in_coroutine", "s3_blocking_call_in_coroutine", (), "S3", "fetch_profile ("),
+    ("s5_lock_contention", "s5_lock_contention", (), "S5", "save_order ("),
+    ("s7_late_timeouts", "s7_late_timeouts", (), "S7", "report"),
+    ("s8_many_threads", "s8_many_threads", (), "S8", "threads"),
 ]
+CONTROLS = ["ok_io_threads", "ok_one_cpu_thread", "ok_healthy_asyncio"]
 
 
-@pytest.mark.parametrize("name,scenario,culprit", SCENARIOS, ids=[s[0] for s in SCENARIOS])
-def test_scenario_example(python, name, scenario, culprit):
-    found = findings(python, name)
+def check_top_finding(found, name, scenario, culprit):
     assert found, "no finding for %s" % name
     top = found[0]
     assert top["scenario"] == scenario, found
     assert top["severity"] in ("warning", "critical"), top
     assert culprit in top["culprit"], top
+    return top
 
 
-@pytest.mark.parametrize("name", ["ok_io_threads", "ok_one_cpu_thread", "ok_healthy_asyncio"])
+@pytest.mark.parametrize("test_id,name,args,scenario,culprit", SCENARIOS,
+                         ids=[s[0] for s in SCENARIOS])
+def test_scenario_example(python, test_id, name, args, scenario, culprit):
+    top = check_top_finding(findings(python, name, args=args), name, scenario, culprit)
+    if test_id == "s1_saturated_below_stall_threshold":
+        # No stall: the loop is saturated, which is a finding of its own.
+        assert "saturates" in top["title"], top
+        evidence = {e["metric"]: e["value"] for e in top["evidence"]}
+        assert evidence["loop.busy_pct"] >= 50, top
+
+
+@pytest.mark.parametrize("name", CONTROLS)
 def test_negative_control(python, name):
     found = findings(python, name, seconds=1.5)
+    assert [f for f in found if f["severity"] != "info"] == [], found
+
+
+@pytest.mark.parametrize("test_id,name,args,scenario,culprit", SCENARIOS,
+                         ids=[s[0] for s in SCENARIOS])
+def test_scenario_example_on_half_a_cpu(python, half_cpu, test_id, name, args, scenario, culprit):
+    """The target gets half a CPU (a cgroup quota): it runs about half as
+    fast, and the workloads, sized by time, still show their scenario. The
+    50 ms stalls may stretch past the threshold when the quota runs out in
+    one; S1 either way."""
+    check_top_finding(findings(python, name, args=args, prefix=half_cpu.prefix), name, scenario,
+                      culprit)
+
+
+@pytest.mark.parametrize("name", CONTROLS)
+def test_negative_control_on_half_a_cpu(python, half_cpu, name):
+    found = findings(python, name, seconds=1.5, prefix=half_cpu.prefix)
     assert [f for f in found if f["severity"] != "info"] == [], found
 
 

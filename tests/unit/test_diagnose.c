@@ -211,6 +211,92 @@ static void test_loop_native_frames(void **state)
     stack_table_free(&st);
 }
 
+/* A loop fed sample by sample (1 ms apart): `cycles` times `busy` samples
+ * out of the selector then `idle` in it. Busy samples run `nfuncs`
+ * functions in turn, on CPU or not, each on three lines of its own. */
+static void saturated_loop(struct fixture *f, int cycles, int busy, int idle, int nfuncs,
+                           bool on_cpu)
+{
+    static struct code_info funcs[4] = {
+        {.name = "work", .filename = "app.py", .firstlineno = 1},
+        {.name = "parse", .filename = "app.py", .firstlineno = 20},
+        {.name = "render", .filename = "app.py", .firstlineno = 40},
+        {.name = "log", .filename = "app.py", .firstlineno = 60},
+    };
+    uint32_t t = metrics_add_thread(&f->m, 30, "loop", 0x3000);
+    struct loop_track *l = &f->m.threads[t].loop;
+    double now = 0, period = 0.001;
+    for (int c = 0; c < cycles; c++) {
+        for (int i = 0; i < busy; i++, now += period) {
+            struct py_frame fr = {.code = &funcs[i % nfuncs], .line = funcs[i % nfuncs].firstlineno + 1 + i % 3};
+            uint32_t id = stack_table_intern(&f->m.stacks, &fr, 1);
+            loops_observe(l, &f->m.stacks, LOOP_BUSY, now, period, f->m.stall_ms, id, on_cpu,
+                          !on_cpu, -1);
+        }
+        for (int i = 0; i < idle; i++, now += period)
+            loops_observe(l, &f->m.stacks, LOOP_IDLE, now, period, f->m.stall_ms, 0, false, false,
+                          232);
+    }
+    loops_finish(l, now, period, f->m.stall_ms, now);
+}
+
+/* Busy >= 50% of the time with one function >= 30% of that busy time is a
+ * finding even when no stretch reaches the stall threshold. */
+static void test_loop_saturation_edges(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    saturated_loop(f, 30, 60, 20, 1, true); /* 75% busy, 60 ms stretches */
+    diagnose(&f->m, &f->d);
+    const struct finding *s1 = find(&f->d, "S1");
+    assert_non_null(s1);
+    assert_int_equal(s1->severity, SEV_WARNING);
+    assert_non_null(strstr(s1->title, "saturates"));
+    /* Told by function: its three lines are one culprit, at its first line. */
+    assert_string_equal(s1->culprit, "work (app.py:1), on CPU");
+    assert_non_null(strstr(s1->verdict, "busy 75%"));
+    assert_non_null(strstr(s1->verdict, "longest 60 ms"));
+    assert_null(find(&f->d, "S3"));
+    release(f);
+
+    f = fresh();
+    saturated_loop(f, 30, 48, 52, 1, true); /* 48% busy: below the rule */
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S1"));
+    release(f);
+
+    f = fresh();
+    saturated_loop(f, 30, 60, 20, 4, true); /* four functions, 25% each */
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S1"));
+    release(f);
+
+    f = fresh();
+    saturated_loop(f, 30, 60, 20, 3, true); /* three functions, 33% each */
+    diagnose(&f->m, &f->d);
+    assert_non_null(find(&f->d, "S1"));
+    release(f);
+
+    f = fresh();
+    saturated_loop(f, 30, 60, 20, 1, false); /* busy waiting, not computing */
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S1"));
+    release(f);
+
+    /* Stalls past the threshold: the stall finding, and only it. */
+    f = fresh();
+    saturated_loop(f, 10, 150, 50, 1, true);
+    diagnose(&f->m, &f->d);
+    s1 = find(&f->d, "S1");
+    assert_non_null(s1);
+    assert_non_null(strstr(s1->title, "blocks"));
+    int n = 0;
+    for (int i = 0; i < f->d.n; i++)
+        n += strcmp(f->d.findings[i].scenario, "S1") == 0;
+    assert_int_equal(n, 1);
+    release(f);
+}
+
 static void test_nothing_wrong(void **state)
 {
     (void)state;
@@ -300,6 +386,7 @@ int run_diagnose_tests(void)
         cmocka_unit_test(test_s5_edges),
         cmocka_unit_test(test_loop_edges),
         cmocka_unit_test(test_loop_native_frames),
+        cmocka_unit_test(test_loop_saturation_edges),
         cmocka_unit_test(test_nothing_wrong),
         cmocka_unit_test(test_s4_edges),
         cmocka_unit_test(test_s6_edges),
