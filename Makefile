@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
-LDLIBS  := -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw
+LDLIBS  := -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
 
 # eBPF programs (bpf/*.bpf.c): compiled with clang against the running
 # kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF
@@ -25,7 +25,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
-            libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind
+            libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
+            libpython3.11-testsuite
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).
@@ -112,6 +113,7 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
 	$(PYTHON) bench/bench_native.py ./gilprobe
+	$(PYTHON) bench/bench_cpython_suite.py ./gilprobe
 
 # libFuzzer target for the code that parses remote memory (README.md,
 # "Fuzzing"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,

@@ -18,6 +18,8 @@ char LICENSE[] SEC("license") = "GPL";
  * it, including drop_gil's wait for the hand-off to complete. */
 #define REACQUIRE_GAP_NS 200000
 
+const volatile __u32 target_tgid = 0;
+
 SEC("uprobe")
 int gp_take_gil_in(struct pt_regs *ctx)
 {
@@ -67,5 +69,27 @@ int gp_drop_gil_out(struct pt_regs *ctx)
     struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
     if (s && s->drop_start_ns)
         s->drop_end_ns = bpf_ktime_get_ns();
+    return 0;
+}
+
+/* A thread of the target exits: a wait it died in (a daemon thread
+ * stopped inside take_gil at finalization) or a hold it never released
+ * ends now, instead of counting until the end of the run. */
+SEC("raw_tp/sched_process_exit")
+int gp_thread_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    if ((id >> 32) != target_tgid)
+        return 0;
+    __u32 tid = (__u32)id;
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    if (!s)
+        return 0;
+    __u64 now = bpf_ktime_get_ns();
+    if (s->wait_start_ns) {
+        record_wait(s, now - s->wait_start_ns);
+        s->wait_start_ns = 0;
+    }
+    end_hold(tid, s, now);
     return 0;
 }

@@ -3,8 +3,12 @@
  * stripped runtime that inlined them): a GIL wait is a run of futex waits
  * on an address inside the GIL struct (raw syscall tracepoints, filtered
  * here by process and address range); a hold starts when such a run ends
- * or PyEval_RestoreThread returns, and ends when PyEval_SaveThread is
- * entered or the next run of GIL futex waits begins. */
+ * or PyEval_RestoreThread / PyEval_AcquireThread (a new thread's first
+ * take) returns, and ends when PyEval_SaveThread / PyEval_ReleaseThread /
+ * PyThreadState_DeleteCurrent (a thread's last release) is entered, when
+ * the next run of GIL futex waits begins, or when the thread exits (the
+ * sched_process_exit tracepoint: whatever an exiting thread held or waited
+ * for ends there, whichever path it left by). */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -18,6 +22,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 target_tgid = 0;
 const volatile __u64 gil_start = 0, gil_end = 0;
 const volatile __u64 gil_last_holder = 0; /* address of gil->last_holder */
+const volatile __u64 gil_locked = 0;      /* address of gil->locked */
 
 #define NR_FUTEX 202
 /* Futex waits closer together than this belong to one take_gil (a timed
@@ -29,7 +34,12 @@ struct run_state {
     __u64 in_futex;   /* 1 while inside a GIL futex syscall */
     __u64 run_start;  /* first futex wait of the run (0: no run) */
     __u64 run_last;   /* last futex exit of the run */
+    __u64 released;   /* when it last gave the GIL up */
 };
+
+/* When any thread of the target last gave the GIL up: a thread that takes
+ * it back unseen (no wait, no signal) cannot have had it before then. */
+__u64 last_release_any = 0;
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -55,6 +65,56 @@ static __always_inline bool got_gil_since(__u32 tid)
     return read_u64(gil_last_holder) == *ts;
 }
 
+/* Whether tid holds the GIL now, from the GIL itself: locked, with its
+ * thread state as the last holder; -1 when its thread state is unknown. */
+static __always_inline int holds_gil_now(__u32 tid)
+{
+    __u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
+    if (!ts || !gil_last_holder || !gil_locked)
+        return -1;
+    __u32 locked = 0;
+    bpf_probe_read_user(&locked, sizeof locked, (void *)gil_locked);
+    return locked && read_u64(gil_last_holder) == *ts;
+}
+
+static __always_inline struct run_state *run_for(__u32 tid)
+{
+    struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
+    if (r)
+        return r;
+    struct run_state z = {};
+    bpf_map_update_elem(&runs, &tid, &z, BPF_NOEXIST);
+    return bpf_map_lookup_elem(&runs, &tid);
+}
+
+/* The thread gives the GIL up now. */
+static __always_inline void release_now(__u32 tid, struct gil_thread_stats *s,
+                                        struct run_state *r, __u64 now)
+{
+    if (!s->hold_start_ns)
+        return;
+    end_hold(tid, s, now);
+    if (r)
+        r->released = now;
+    last_release_any = now;
+}
+
+/* The thread holds the GIL now, with neither a hold nor a wait open: it
+ * took the GIL back unseen - after a forced drop, take_gil finds it free
+ * and neither waits nor signals. It did so after its own last release and
+ * after anyone's last release. */
+static __always_inline void retaken_unseen(struct gil_thread_stats *s, struct run_state *r,
+                                           __u64 now)
+{
+    if (s->hold_start_ns || (r && r->run_start))
+        return;
+    __u64 since = r && r->released ? r->released : now;
+    if (last_release_any > since && last_release_any < now)
+        since = last_release_any;
+    s->acquisitions++;
+    s->hold_start_ns = since;
+}
+
 /* Closes a finished run of waits: it was one GIL wait, and the hold that
  * followed it began when it ended. */
 static __always_inline void close_run(struct run_state *r, struct gil_thread_stats *s)
@@ -69,34 +129,101 @@ static __always_inline void close_run(struct run_state *r, struct gil_thread_sta
     r->run_start = 0;
 }
 
+/* A thread signals one of the GIL's condition variables: right after
+ * taking the GIL (take_gil wakes a dropper waiting for the switch) or
+ * right after giving it up (drop_gil wakes the waiters, `locked` already
+ * 0). Taking it: the wait that brought it here is over and the hold is
+ * open from the end of that wait. Giving it up: the hold ends now - its
+ * next wait may come after another thread took the GIL, when the last
+ * holder no longer says that this one held it in between. */
+static __always_inline void gil_signal(__u32 tid)
+{
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    struct run_state *r = run_for(tid);
+    if (!s || !r)
+        return;
+    __u64 now = bpf_ktime_get_ns();
+    int holds = holds_gil_now(tid);
+    if (holds < 0)
+        return; /* whose signal it is cannot be told */
+    if (holds) {
+        if (r->run_start && !r->in_futex)
+            close_run(r, s);
+        else
+            retaken_unseen(s, r, now);
+        return;
+    }
+    if (!got_gil_since(tid))
+        return; /* a waiter that never got it, e.g. signalling on a timeout */
+    if (r->run_start)
+        close_run(r, s);
+    else
+        retaken_unseen(s, r, now);
+    release_now(tid, s, r, now);
+}
+
+/* A release the probes did not see: an optimising build may inline
+ * PyEval_SaveThread or PyEval_ReleaseThread into some of their callers
+ * (Debian's LTO 3.14 inlines the release before every PyMutex wait). A
+ * thread with a hold open that enters any other syscall while the GIL is
+ * not its own released it before; its hold ends there, not at its next
+ * probed event (which would count the whole blocking call as held). */
+static __always_inline void check_unseen_release(__u32 tid)
+{
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    if (!s)
+        return;
+    struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
+    int holds = holds_gil_now(tid);
+    if (holds == 0 && s->hold_start_ns)
+        release_now(tid, s, r, bpf_ktime_get_ns());
+    else if (holds == 1 && !s->hold_start_ns && r && !r->run_start)
+        retaken_unseen(s, r, bpf_ktime_get_ns()); /* see retaken_unseen */
+}
+
 SEC("raw_tp/sys_enter")
 int gp_futex_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-    if (!ours() || ctx->args[1] != NR_FUTEX)
+    if (!ours())
         return 0;
+    __u32 caller = (__u32)bpf_get_current_pid_tgid();
+    if (ctx->args[1] != NR_FUTEX) {
+        check_unseen_release(caller);
+        return 0;
+    }
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
     __u64 uaddr = BPF_CORE_READ(regs, di);
-    if (uaddr < gil_start || uaddr >= gil_end)
+    if (uaddr < gil_start || uaddr >= gil_end) {
+        check_unseen_release(caller);
         return 0;
+    }
+    /* Waits are FUTEX_WAIT and FUTEX_WAIT_BITSET (whatever the private and
+     * clock flags); anything else - the FUTEX_WAKEs of a thread signalling
+     * the GIL's condition variables - is no wait (counted as one, a
+     * release ended holds early and began a phantom wait lasting until the
+     * thread's next probed event), but tells where the thread stands. */
+    __u64 op = BPF_CORE_READ(regs, si) & 127;
+    if (op != 0 && op != 9) {
+        gil_signal(caller);
+        return 0;
+    }
     __u32 tid = (__u32)bpf_get_current_pid_tgid();
     struct gil_thread_stats *s = stats_for(tid);
     if (!s)
         return 0;
     __u64 now = bpf_ktime_get_ns();
-    struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
-    if (!r) {
-        struct run_state z = {};
-        bpf_map_update_elem(&runs, &tid, &z, BPF_NOEXIST);
-        r = bpf_map_lookup_elem(&runs, &tid);
-        if (!r)
-            return 0;
-    }
+    struct run_state *r = run_for(tid);
+    if (!r)
+        return 0;
     if (r->run_start && (now - r->run_last < MERGE_GAP_NS || !got_gil_since(tid))) {
         r->in_futex = 1; /* the same wait goes on */
         return 0;
     }
-    close_run(r, s);
-    end_hold(tid, s, now); /* it had the GIL and is now waiting for it */
+    if (r->run_start)
+        close_run(r, s);
+    else if (holds_gil_now(tid) == 1)
+        retaken_unseen(s, r, now); /* dropping it: e.g. drop_gil waiting for its mutex */
+    release_now(tid, s, r, now); /* it had the GIL and is now waiting for it */
     r->run_start = now;
     r->run_last = now;
     r->in_futex = 1;
@@ -117,7 +244,8 @@ int gp_futex_exit(struct bpf_raw_tracepoint_args *ctx)
     return 0;
 }
 
-/* PyEval_SaveThread: the thread releases the GIL around a blocking call. */
+/* PyEval_SaveThread, PyEval_ReleaseThread, PyThreadState_DeleteCurrent:
+ * the thread releases the GIL (around a blocking call, or for good). */
 SEC("uprobe")
 int gp_save_thread(struct pt_regs *ctx)
 {
@@ -126,14 +254,39 @@ int gp_save_thread(struct pt_regs *ctx)
     if (!s)
         return 0;
     __u64 now = bpf_ktime_get_ns();
-    struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
-    if (r)
+    struct run_state *r = run_for(tid);
+    if (!r)
+        return 0;
+    /* It holds the GIL until now, however it got it. */
+    if (r->run_start)
         close_run(r, s);
-    end_hold(tid, s, now);
+    else
+        retaken_unseen(s, r, now);
+    release_now(tid, s, r, now);
     return 0;
 }
 
-/* PyEval_RestoreThread returned: the thread holds the GIL again. */
+/* PyEval_RestoreThread(tstate) or PyEval_AcquireThread(tstate) entered:
+ * the thread's own state, known from its first take on (user space fills
+ * the same map only every thread-list refresh: a new thread would be
+ * missing from it until then, and got_gil_since would guess). */
+SEC("uprobe")
+int gp_learn_tstate(struct pt_regs *ctx)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u64 ts = PT_REGS_PARM1(ctx);
+    if (ts)
+        bpf_map_update_elem(&tstates, &tid, &ts, BPF_ANY);
+    /* About to take the GIL: whatever hold is still open was released
+     * unseen (see check_unseen_release) before here. */
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    if (s && s->hold_start_ns)
+        end_hold(tid, s, bpf_ktime_get_ns());
+    return 0;
+}
+
+/* PyEval_RestoreThread or PyEval_AcquireThread returned: the thread holds
+ * the GIL (again). */
 SEC("uretprobe")
 int gp_restore_thread(struct pt_regs *ctx)
 {
@@ -151,5 +304,33 @@ int gp_restore_thread(struct pt_regs *ctx)
         s->acquisitions++;
     }
     s->hold_start_ns = now;
+    return 0;
+}
+
+/* A thread of the target exits: whatever it held or waited for ends now
+ * (a thread's last release does not always pass a probed function, and a
+ * hold left open would count until the end of the run). */
+SEC("raw_tp/sched_process_exit")
+int gp_thread_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+    if (!ours())
+        return 0;
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    if (!s)
+        return 0;
+    __u64 now = bpf_ktime_get_ns();
+    struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
+    if (r && r->run_start) {
+        /* Died waiting (a daemon thread at exit): the wait ends here, and
+         * no hold follows it. */
+        r->run_last = now;
+        close_run(r, s);
+        s->acquisitions--;
+        s->hold_start_ns = 0;
+    }
+    end_hold(tid, s, now);
+    if (r)
+        bpf_map_delete_elem(&runs, &tid);
     return 0;
 }

@@ -4,7 +4,7 @@ culprit resize_image.
 
 Each resize burns CPU for --stall-ms of wall time (default 200 ms: stalls
 above gilprobe's 100 ms threshold); the client pauses --pause-ms between
-requests. With --stall-ms 50 --pause-ms 15 no single stall reaches the
+requests. With --stall-ms 30 --pause-ms 10 no single stall reaches the
 threshold, but the loop is busy ~75% of the time in resize_image: S1 all
 the same (the loop is saturated)."""
 import time

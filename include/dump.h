@@ -34,6 +34,7 @@ struct dump_thread {
     struct dump_native *native; /* NULL without --native */
     struct task_info task;
     struct block_info block;
+    bool idle;   /* a lock-like wait for work or a notification (idle_wait.h) */
     bool is_main;
 };
 

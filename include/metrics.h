@@ -16,6 +16,7 @@ enum tstate_kind {
     TS_GIL_HELD,
     TS_GIL_WAIT,
     TS_LOCK_WAIT,
+    TS_IDLE_WAIT, /* blocked waiting for work or a notification (idle_wait.h) */
     TS_IO_WAIT,
     TS_SLEEP,
     TS_NOGIL_RUNNING, /* on a CPU (or runnable) without the GIL: native code */
@@ -90,6 +91,15 @@ struct exact_gil {
     uint32_t nlongest;
     uint64_t long_hold_events;
     double long_hold_threshold_ms;
+    /* Checked against the sampled figures (metrics_finish): a figure
+     * called exact must agree with the samples within their error. */
+    struct exact_check {
+        bool done, consistent;
+        double sampled_held_pct, held_diff, held_tolerance;
+        uint32_t threads_compared;
+        pid_t worst_tid;         /* largest per-thread wait difference */
+        double worst_exact_wait_pct, worst_sampled_wait_pct, worst_wait_diff, worst_tolerance;
+    } check;
 };
 
 struct activity {

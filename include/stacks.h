@@ -2,6 +2,7 @@
  * small id, so samples and counters carry ids instead of frame lists. */
 #ifndef GILPROBE_STACKS_H
 #define GILPROBE_STACKS_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "stackwalk.h"
@@ -34,6 +35,11 @@ int stack_python_top(const struct stack_entry *e);
  * when C code runs above it, the innermost native frame before it. Returns
  * how many (0-2) were written to out[2]. */
 int stack_site_frames(const struct stack_entry *e, struct py_frame out[2]);
+/* Telling a frame's function: whether a path ends with `suffix`, and a
+ * name without its class ("BaseEventLoop._run_once" -> "_run_once"; 3.8-3.10
+ * code objects carry no qualified name). */
+bool code_file_ends_with(const char *path, const char *suffix);
+const char *code_bare_name(const char *name);
 
 /* A count per stack id (small maps: most threads see few stacks). */
 struct stack_counts {

@@ -38,6 +38,12 @@ struct system_view {
     struct tree_view tree_start, tree_end;
     struct mem_view mem_start, mem_end;
     double seconds;              /* between start and end */
+    /* The last reading while the target was alive (system_observe): what
+     * the end figures are when it exits before the end of the run. */
+    struct tree_view tree_last;
+    uint64_t rss_last_kb, ticks_last;
+    double last_seconds;
+    bool have_last;
     double target_cpu_pct;       /* the target process itself, over the run */
     double children_growth_per_s;
     double rss_growth_kb_per_s;
@@ -45,7 +51,13 @@ struct system_view {
 
 /* Start-of-run readings; stat_state keeps /proc/stat for the steal delta. */
 void system_begin(pid_t pid, struct system_view *v);
-void system_end(pid_t pid, struct system_view *v, double seconds);
+/* `gone`: the target exited during the run; the end figures are then the
+ * last ones system_observe saw (or the start's), never a read of a
+ * process that is no more. */
+void system_end(pid_t pid, struct system_view *v, double seconds, bool gone);
+/* A cheap reading during the run (RSS, process tree, CPU ticks), kept as
+ * the last seen while the target lives. */
+void system_observe(pid_t pid, struct system_view *v, double seconds);
 
 /* Live CPython processes below pid (all depths), at most max. */
 int system_python_descendants(pid_t pid, pid_t *out, int max);

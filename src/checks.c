@@ -186,6 +186,8 @@ static const struct check_metric METRICS[] = {
      "the most any thread held the GIL (%)"},
     {"thread.max_lock_wait_pct", get_max, "threads|lock_wait_pct",
      "the most any thread waited on a lock (%)"},
+    {"thread.max_idle_wait_pct", get_max, "threads|idle_wait_pct",
+     "the most any thread waited for work or a notification (%)"},
     {"thread.max_io_wait_pct", get_max, "threads|io_wait_pct", "the most any thread waited on I/O (%)"},
     {"thread.max_nogil_running_pct", get_max, "threads|nogil_running_pct",
      "the most any thread ran native code without the GIL (%)"},

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "idle_wait.h"
 #include "parking_lot.h"
 #include "report_common.h"
 #include "stopper.h"
@@ -62,6 +63,7 @@ static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *t
     if (!d->threads)
         return -1;
     d->os_threads = ntasks;
+    struct queue_module queue_mod = {0};
     for (size_t i = 0; i < d->nthreads; i++) {
         struct dump_thread *t = &d->threads[i];
         t->py = &d->snap.threads[i];
@@ -72,8 +74,14 @@ static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *t
         if (!t->task.valid)
             snprintf(t->task.comm, sizeof t->task.comm, "?");
         classify_task(&t->task, d->snap.gil.addr, d->snap.gil.size, &t->block);
-        if (t->block.kind == BLOCK_LOCK)
+        if (t->block.kind == BLOCK_LOCK) {
             t->block.wait_addr = parking_lot_lock_key(rt, t->block.wait_addr, t->task.sp);
+            struct stack_entry e = {.frames = t->py->frames, .nframes = t->py->nframes};
+            if (!(t->idle = idle_wait_stack(&e))) {
+                queue_module_refresh(&queue_mod, d->pid, 0);
+                t->idle = idle_wait_in_queue_get(&queue_mod, &rt->mem, t->task.sp);
+            }
+        }
         if (d->py_native) {
             t->native = &d->py_native[i];
             t->native->agrees = native_state_agrees(t->native->state, t->block.kind);

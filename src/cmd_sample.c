@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gil_exact.h"
@@ -10,6 +11,7 @@
 #include "report_common.h"
 #include "report_stacks.h"
 #include "sample_report.h"
+#include "diagnose_children.h"
 #include "subprocesses.h"
 
 static volatile sig_atomic_t g_stop;
@@ -52,7 +54,20 @@ struct companions {
     struct child_probe probes[SUBPROCESSES_MAX];
     int nprobes;
     unsigned refreshes;
+    struct system_view *system; /* read again now and then: see system_observe */
+    double started, observed;
 };
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Once a second, the process tree and RSS as they are: if the target exits
+ * before the run ends, the report's end figures are these. */
+#define SYSTEM_OBSERVE_EVERY_S 1.0
 
 /* Child processes are looked for every other refresh (~5 times a second):
  * often enough for short-lived workers, cheap (a /proc walk). */
@@ -70,6 +85,11 @@ static void on_refresh(const struct snapshot *snap, void *arg)
     gil_exact_update(c->gil, snap);
     loop_exact_poll(c->loops);
     poll_children(c);
+    double now = monotonic_s();
+    if (c->system && now - c->observed >= SYSTEM_OBSERVE_EVERY_S) {
+        c->observed = now;
+        system_observe(c->pid, c->system, now - c->started);
+    }
 }
 
 /* The report, and its JSON document: built once, for the checks and the
@@ -153,6 +173,8 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
                                  .on_refresh = on_refresh,
                                  .refresh_arg = comp};
     system_begin(opt->pid, &m.system);
+    comp->system = &m.system;
+    comp->started = comp->observed = monotonic_s();
     poll_children(comp);
     if (d->before_sampling)
         d->before_sampling(d->arg);
@@ -169,7 +191,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
         m.process_exited = true;
         m.interrupted = false;
     }
-    system_end(opt->pid, &m.system, m.duration_s);
+    system_end(opt->pid, &m.system, m.duration_s, m.process_exited);
     struct json_object *child_reports[SUBPROCESSES_MAX] = {0};
     /* Children still running are told to report what they saw so far. */
     subprocesses_finish(comp->probes, comp->nprobes, true, child_reports);
@@ -197,6 +219,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
     if (r == GP_OK) {
         metrics_finish(&m);
         diagnose(&m, diag);
+        diagnose_add_children(diag, child_reports, comp->nprobes);
         rep.diag = diag;
         rep.m = &m;
         rep.cost = &cost;

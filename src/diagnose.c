@@ -48,8 +48,8 @@ static struct finding *add(struct diagnosis *d, const char *scenario, const char
         return NULL;
     struct finding *f = &d->findings[d->n++];
     memset(f, 0, sizeof *f);
-    f->scenario = scenario;
-    f->title = title;
+    snprintf(f->scenario, sizeof f->scenario, "%s", scenario);
+    snprintf(f->title, sizeof f->title, "%s", title);
     f->severity = sev;
     return f;
 }
@@ -57,8 +57,13 @@ static struct finding *add(struct diagnosis *d, const char *scenario, const char
 static void evidence(struct finding *f, const char *metric, double value, const char *op,
                      double threshold)
 {
-    if (f->nevidence < FINDING_MAX_EVIDENCE)
-        f->evidence[f->nevidence++] = (struct evidence){metric, value, op, threshold};
+    if (f->nevidence == FINDING_MAX_EVIDENCE)
+        return;
+    struct evidence *e = &f->evidence[f->nevidence++];
+    snprintf(e->metric, sizeof e->metric, "%s", metric);
+    snprintf(e->op, sizeof e->op, "%s", op);
+    e->value = value;
+    e->threshold = threshold;
 }
 
 __attribute__((format(printf, 3, 4))) static void text(char *buf, size_t sz, const char *fmt, ...)
@@ -389,7 +394,7 @@ static void rule_many_threads(const struct run_metrics *m, struct diagnosis *d)
     uint32_t idle = 0;
     for (uint32_t i = 0; i < m->nthreads; i++)
         idle += m->threads[i].pct[TS_IO_WAIT] + m->threads[i].pct[TS_SLEEP] +
-                    m->threads[i].pct[TS_LOCK_WAIT] >= 90.0;
+                    m->threads[i].pct[TS_LOCK_WAIT] + m->threads[i].pct[TS_IDLE_WAIT] >= 90.0;
     struct finding *f = add(d, "S8", "Hundreds of threads, memory keeps growing",
                             growing ? SEV_WARNING : SEV_INFO);
     if (!f)
@@ -426,12 +431,21 @@ static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
     rule_many_threads,    /* S8 */
 };
 
+/* Most severe first; at equal severity the target's own before those of
+ * its subprocesses, then by scenario. */
 static int by_severity(const void *a, const void *b)
 {
     const struct finding *x = a, *y = b;
     if (x->severity != y->severity)
         return (x->severity < y->severity) - (x->severity > y->severity);
+    if ((x->nchildren > 0) != (y->nchildren > 0))
+        return (x->nchildren > 0) - (y->nchildren > 0);
     return strcmp(x->scenario, y->scenario);
+}
+
+void diagnose_sort(struct diagnosis *d)
+{
+    qsort(d->findings, (size_t)d->n, sizeof d->findings[0], by_severity);
 }
 
 void diagnose(const struct run_metrics *m, struct diagnosis *d)
@@ -439,5 +453,17 @@ void diagnose(const struct run_metrics *m, struct diagnosis *d)
     d->n = 0;
     for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
         RULES[i](m, d);
-    qsort(d->findings, (size_t)d->n, sizeof d->findings[0], by_severity);
+    diagnose_sort(d);
+}
+
+struct finding *diagnose_add(struct diagnosis *d, const char *scenario, const char *title,
+                             enum severity sev)
+{
+    return add(d, scenario, title, sev);
+}
+
+void diagnose_evidence(struct finding *f, const char *metric, double value, const char *op,
+                       double threshold)
+{
+    evidence(f, metric, value, op, threshold);
 }

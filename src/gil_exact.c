@@ -57,11 +57,20 @@ void gil_exact_stop(struct gil_exact *g)
 #include "gil.skel.h"
 #include "gil_futex.skel.h"
 
+/* Where else the fallback must look: a new thread's first take
+ * (PyEval_AcquireThread), other releases (PyEval_ReleaseThread) and a
+ * thread's last one (PyThreadState_DeleteCurrent, and the internal
+ * _PyThreadState_DeleteCurrent that 3.9+ threads call). */
+struct futex_more {
+    uint64_t acquire[MAX_CLONES], release[3 * MAX_CLONES];
+    size_t nacquire, nrelease;
+};
+
 struct gil_exact {
     struct gil_bpf *uprobes;      /* take_gil/drop_gil mode, or */
     struct gil_futex_bpf *futex;  /* the futex fallback */
     struct bpf_object *obj;
-    struct bpf_link *links[4 * MAX_CLONES + 4];
+    struct bpf_link *links[8 * MAX_CLONES + 8];
     int nlinks;
     struct ring_buffer *rb;
     double t_start;            /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
@@ -70,6 +79,16 @@ struct gil_exact {
     uint64_t events;
     double threshold_ms;
     char mode[160];
+    /* The fallback needs the GIL's address; a program `run` just started
+     * may not have created its GIL yet (3.12+: per interpreter): the start
+     * then completes at the first thread-list refresh that finds it. */
+    bool pending, failed;
+    struct pyrt *rt;
+    uint64_t save[MAX_CLONES], restore[MAX_CLONES];
+    size_t nsave, nrestore;
+    struct futex_more more;
+    char *why;
+    size_t whysz;
 };
 
 static int map_fd(const struct gil_exact *g, const char *name)
@@ -189,6 +208,16 @@ static bool attach_all(struct gil_exact *g, struct bpf_program *prog, bool ret, 
     return true;
 }
 
+/* The sched_process_exit tracepoint: where a thread's hold or wait ends
+ * whatever path it left by. */
+static bool attach_exit(struct gil_exact *g, struct bpf_program *prog)
+{
+    if (g->nlinks == (int)(sizeof g->links / sizeof g->links[0]))
+        return false;
+    g->links[g->nlinks] = bpf_program__attach_raw_tracepoint(prog, "sched_process_exit");
+    return g->links[g->nlinks] && ++g->nlinks;
+}
+
 static const char *load_error(int e)
 {
     return e == EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "";
@@ -205,6 +234,7 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
     }
     g->obj = g->uprobes->obj;
     g->uprobes->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
+    g->uprobes->rodata->target_tgid = (uint32_t)rt->pid;
     fill_layout((struct gil_bpf_layout *)&g->uprobes->rodata->layout, &rt->layout);
     if (gil_bpf__load(g->uprobes) != 0) {
         int e = errno;
@@ -215,7 +245,8 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
     if (!attach_all(g, k->progs.gp_take_gil_in, false, rt->pid, rt->binary_open, take, ntake) ||
         !attach_all(g, k->progs.gp_take_gil_out, true, rt->pid, rt->binary_open, take, ntake) ||
         !attach_all(g, k->progs.gp_drop_gil, false, rt->pid, rt->binary_open, drop, ndrop) ||
-        !attach_all(g, k->progs.gp_drop_gil_out, true, rt->pid, rt->binary_open, drop, ndrop)) {
+        !attach_all(g, k->progs.gp_drop_gil_out, true, rt->pid, rt->binary_open, drop, ndrop) ||
+        !attach_exit(g, k->progs.gp_thread_exit)) {
         snprintf(why, whysz, "cannot attach uprobes to %s: %s", rt->binary, strerror(errno));
         return false;
     }
@@ -226,8 +257,8 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
 
 /* Fallback: futex waits on the GIL plus PyEval_SaveThread/RestoreThread. */
 static bool start_futex(struct gil_exact *g, struct pyrt *rt, const uint64_t *save,
-                        size_t nsave, const uint64_t *restore, size_t nrestore, char *why,
-                        size_t whysz)
+                        size_t nsave, const uint64_t *restore, size_t nrestore,
+                        const struct futex_more *more, char *why, size_t whysz)
 {
     uint64_t gil = gil_locate(rt);
     if (!gil) {
@@ -245,6 +276,7 @@ static bool start_futex(struct gil_exact *g, struct pyrt *rt, const uint64_t *sa
     g->futex->rodata->gil_start = gil;
     g->futex->rodata->gil_end = gil + (uint64_t)rt->layout.gil_size;
     g->futex->rodata->gil_last_holder = gil + (uint64_t)rt->layout.gil_last_holder;
+    g->futex->rodata->gil_locked = gil + (uint64_t)rt->layout.gil_locked;
     fill_layout((struct gil_bpf_layout *)&g->futex->rodata->layout, &rt->layout);
     if (gil_futex_bpf__load(g->futex) != 0) {
         int e = errno;
@@ -262,16 +294,27 @@ static bool start_futex(struct gil_exact *g, struct pyrt *rt, const uint64_t *sa
     if (g->nlinks != 2 ||
         !attach_all(g, k->progs.gp_save_thread, false, rt->pid, rt->binary_open, save, nsave) ||
         !attach_all(g, k->progs.gp_restore_thread, true, rt->pid, rt->binary_open, restore,
-                    nrestore)) {
+                    nrestore) ||
+        !attach_all(g, k->progs.gp_restore_thread, true, rt->pid, rt->binary_open, more->acquire,
+                    more->nacquire) ||
+        !attach_all(g, k->progs.gp_learn_tstate, false, rt->pid, rt->binary_open, restore,
+                    nrestore) ||
+        !attach_all(g, k->progs.gp_learn_tstate, false, rt->pid, rt->binary_open, more->acquire,
+                    more->nacquire) ||
+        !attach_all(g, k->progs.gp_save_thread, false, rt->pid, rt->binary_open, more->release,
+                    more->nrelease) ||
+        !attach_exit(g, k->progs.gp_thread_exit)) {
         snprintf(why, whysz, "cannot attach the GIL futex probes to process %d: %s", rt->pid,
                  strerror(errno));
         return false;
     }
     snprintf(g->mode, sizeof g->mode,
              "fallback: futex waits on the GIL (raw syscall tracepoints) + "
-             "PyEval_SaveThread/RestoreThread uprobes");
+             "PyEval_Save/Restore/Acquire/ReleaseThread, thread deletion uprobes, thread exits");
     return true;
 }
+
+static void begin_window(struct gil_exact *g, struct pyrt *rt);
 
 struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
                                   size_t whysz)
@@ -290,6 +333,13 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
     size_t ndrop = function_offsets(&ef, "drop_gil", drop);
     size_t nsave = function_offsets(&ef, "PyEval_SaveThread", save);
     size_t nrestore = function_offsets(&ef, "PyEval_RestoreThread", restore);
+    struct futex_more more = {0};
+    more.nacquire = function_offsets(&ef, "PyEval_AcquireThread", more.acquire);
+    more.nrelease = function_offsets(&ef, "PyEval_ReleaseThread", more.release);
+    more.nrelease += function_offsets(&ef, "PyThreadState_DeleteCurrent",
+                                      more.release + more.nrelease);
+    more.nrelease += function_offsets(&ef, "_PyThreadState_DeleteCurrent",
+                                      more.release + more.nrelease);
     /* The fallback probes fire on every GIL release around a blocking
      * call. Where PyEval_SaveThread starts with an instruction the kernel
      * must single-step (Debian's 3.14: sub after endbr64), each hit costs
@@ -311,8 +361,20 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
     bool ok;
     if (ntake && ndrop)
         ok = start_uprobes(g, rt, take, ntake, drop, ndrop, why, whysz);
-    else if (nsave && nrestore)
-        ok = start_futex(g, rt, save, nsave, restore, nrestore, why, whysz);
+    else if (nsave && nrestore && !gil_locate(rt)) {
+        /* Not created yet: finished by gil_exact_update once it is. */
+        g->pending = ok = true;
+        g->rt = rt;
+        memcpy(g->save, save, sizeof save);
+        memcpy(g->restore, restore, sizeof restore);
+        g->nsave = nsave;
+        g->nrestore = nrestore;
+        g->more = more;
+        g->why = why;
+        g->whysz = whysz;
+        snprintf(why, whysz, "the program had not created its GIL before it ended");
+    } else if (nsave && nrestore)
+        ok = start_futex(g, rt, save, nsave, restore, nrestore, &more, why, whysz);
     else {
         snprintf(why, whysz, "%s has neither take_gil/drop_gil nor PyEval_SaveThread/"
                  "RestoreThread to probe", rt->binary);
@@ -322,6 +384,16 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
         gil_exact_stop(g);
         return NULL;
     }
+    if (g->pending)
+        return g;
+    begin_window(g, rt);
+    return g;
+}
+
+/* The measured window begins: long-hold events, the clock, and the hold of
+ * whoever has the GIL now (taken before the probes could see it). */
+static void begin_window(struct gil_exact *g, struct pyrt *rt)
+{
     g->rb = ring_buffer__new(map_fd(g, "long_holds"), on_long_hold, g, NULL);
     g->t_start = mono_s();
     /* Thread states for the stacks of long holds from the start; and the
@@ -344,13 +416,24 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
         }
         snapshot_free(&snap);
     }
-    return g;
 }
 
 void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
 {
-    if (!g)
+    if (!g || g->failed)
         return;
+    if (g->pending) {
+        if (!gil_locate(g->rt))
+            return;
+        g->pending = false;
+        if (!start_futex(g, g->rt, g->save, g->nsave, g->restore, g->nrestore, &g->more, g->why,
+                         g->whysz)) {
+            g->failed = true;
+            return;
+        }
+        begin_window(g, g->rt); /* calls back here with the threads */
+        return;
+    }
     int fd = map_fd(g, "tstates");
     for (size_t i = 0; i < snap->nthreads; i++) {
         __u32 tid = (__u32)snap->threads[i].tid;
@@ -438,7 +521,7 @@ static void make_dist(struct exact_dist *d, const uint64_t *h, uint64_t count, u
 void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
                        struct run_metrics *m)
 {
-    if (!g)
+    if (!g || g->pending || g->failed)
         return;
     if (g->rb)
         ring_buffer__consume(g->rb);

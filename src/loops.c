@@ -17,18 +17,6 @@ static bool epoll_wait_syscall(long nr)
     return nr == 232 || nr == 281 || nr == 441;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* The unqualified name: "BaseEventLoop._run_once" -> "_run_once". */
-static const char *bare(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot ? dot + 1 : name;
-}
 
 /* The next Python frame at or after index i (native ones, from --native,
  * are not the loop's business); e->nframes when none is left. */
@@ -47,8 +35,8 @@ static uint8_t classify_stack(const struct stack_entry *e)
     int run_once = -1;
     for (int i = top; i < e->nframes; i = next_python(e, i + 1)) {
         const struct code_info *c = e->frames[i].code;
-        if (strcmp(bare(c->name), "_run_once") == 0 &&
-            ends_with(c->filename, "asyncio/base_events.py")) {
+        if (strcmp(code_bare_name(c->name), "_run_once") == 0 &&
+            code_file_ends_with(c->filename, "asyncio/base_events.py")) {
             run_once = i;
             break;
         }
@@ -58,7 +46,7 @@ static uint8_t classify_stack(const struct stack_entry *e)
     /* In the selector: _run_once -> <Selector>.select, and no Python above. */
     if (run_once == below_top) {
         const struct code_info *c = e->frames[top].code;
-        if (strcmp(bare(c->name), "select") == 0 && ends_with(c->filename, "selectors.py"))
+        if (strcmp(code_bare_name(c->name), "select") == 0 && code_file_ends_with(c->filename, "selectors.py"))
             return 2;
     }
     return 3;
@@ -97,7 +85,7 @@ static enum loop_sample classify_uvloop(const struct stack_table *stacks, struct
     int top = stack_python_top(e);
     if (top < 0)
         return LOOP_NONE;
-    if (epoll_wait_syscall(syscall_nr) && !ends_with(e->frames[top].code->filename, "selectors.py") &&
+    if (epoll_wait_syscall(syscall_nr) && !code_file_ends_with(e->frames[top].code->filename, "selectors.py") &&
         (!l->uv_base || extends(stacks, l->uv_base, stack))) {
         l->uv_base = stack;
         return LOOP_IDLE;

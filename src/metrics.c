@@ -5,14 +5,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exact_check.h"
 #include "grow.h"
 #include "quantiles.h"
 
-static const char *const KEYS[TS_COUNT] = {"gil_held", "gil_wait",      "lock_wait", "io_wait",
-                                           "sleep",    "nogil_running", "other"};
+static const char *const KEYS[TS_COUNT] = {"gil_held", "gil_wait", "lock_wait",     "idle_wait",
+                                           "io_wait",  "sleep",    "nogil_running", "other"};
 static const char *const LABELS[TS_COUNT] = {
-    "holding the GIL", "waiting for the GIL", "waiting on a lock", "in I/O wait",
-    "sleeping",        "running without the GIL", "other"};
+    "holding the GIL", "waiting for the GIL", "waiting on a lock",
+    "waiting for work or a notification", "in I/O wait", "sleeping",
+    "running without the GIL", "other"};
 
 const char *tstate_kind_key(enum tstate_kind k)
 {
@@ -362,6 +364,7 @@ static void derive(struct run_metrics *m, bool final)
 void metrics_finish(struct run_metrics *m)
 {
     derive(m, true);
+    exact_check(m);
 }
 
 void metrics_window_finish(struct run_metrics *m)

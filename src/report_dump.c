@@ -5,10 +5,17 @@
 #include "dump.h"
 #include "report_common.h"
 
+/* What a thread is blocked on: block_kind_name's words, and "idle" for a
+ * futex wait that waits for work or a notification. */
+static const char *blocked_name(const struct dump_thread *t)
+{
+    return t->idle ? "idle" : block_kind_name(t->block.kind);
+}
+
 static void describe_block(const struct dump_thread *t, char *buf, size_t sz)
 {
     const struct block_info *b = &t->block;
-    const char *kind = block_kind_name(b->kind);
+    const char *kind = blocked_name(t);
     if (!kind) {
         buf[0] = '\0';
     } else if (b->kind == BLOCK_LOCK || b->kind == BLOCK_GIL) {
@@ -174,7 +181,7 @@ static json_object *thread_json(const struct dump_thread *t)
     json_object_object_add(o, "state", json_object_new_string(t->task.valid
                                                                   ? proc_state_name(t->task.state)
                                                                   : "unknown"));
-    const char *kind = block_kind_name(t->block.kind);
+    const char *kind = blocked_name(t);
     json_object_object_add(o, "blocked_on", kind ? json_object_new_string(kind) : NULL);
     json_object_object_add(o, "syscall",
                            t->block.syscall ? json_object_new_string(t->block.syscall) : NULL);

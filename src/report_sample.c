@@ -12,7 +12,7 @@
 
 /* States whose top stacks are worth showing per thread. */
 static const enum tstate_kind SHOWN_STATES[] = {TS_GIL_WAIT, TS_GIL_HELD, TS_LOCK_WAIT,
-                                                TS_NOGIL_RUNNING, TS_IO_WAIT};
+                                                TS_IDLE_WAIT, TS_NOGIL_RUNNING, TS_IO_WAIT};
 
 static const struct stack_entry *stack(const struct sample_report *r, uint32_t id)
 {
@@ -104,6 +104,25 @@ static void text_dist(FILE *out, const char *label, const struct exact_dist *d)
             label, d->mean_ms, d->p50_ms, d->p90_ms, d->p99_ms, d->max_ms, d->count);
 }
 
+/* One line: whether the exact figures agree with the sampled ones. */
+static void text_exact_check(FILE *out, const struct run_metrics *m)
+{
+    const struct exact_check *c = &m->exact.check;
+    if (!c->done)
+        return;
+    char threads[200] = "";
+    if (c->threads_compared)
+        snprintf(threads, sizeof threads, "; GIL wait of %u threads, the furthest %d %.1f%% vs "
+                 "%.1f%% (tolerance %.1f)", c->threads_compared, c->worst_tid,
+                 c->worst_exact_wait_pct, c->worst_sampled_wait_pct, c->worst_tolerance);
+    fprintf(out, "  %s  held %.1f%% exact vs %.1f%% sampled (tolerance %.1f)%s%s\n",
+            c->consistent ? "checked:" : "INCONSISTENT:", m->exact.held_pct, c->sampled_held_pct,
+            c->held_tolerance, threads,
+            c->consistent ? ""
+                          : " - this mode missed GIL acquisitions or releases here: trust the "
+                            "sampled figures, not the exact ones below");
+}
+
 static void text_exact(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
@@ -114,6 +133,7 @@ static void text_exact(FILE *out, const struct sample_report *r)
         return;
     }
     fprintf(out, "\nGIL, exact (eBPF: %s; over %.2f s)\n", x->mode, x->window_s);
+    text_exact_check(out, m);
     fprintf(out, "  held         %5.1f%% of wall time, %" PRIu64 " acquisitions\n", x->held_pct,
             x->acquisitions);
     text_dist(out, "hold", &x->hold);
@@ -150,17 +170,18 @@ static void text_threads(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
     fprintf(out, "\nThreads (sorted by GIL wait; %% of the thread's samples)\n");
-    fprintf(out, "  %-8s %-16s %6s %6s %6s %6s %6s %6s %6s %8s  %s\n", "TID", "NAME", "HELD",
-            "GILW", "LOCK", "IO", "SLEEP", "NOGIL", "CPU%", "INVCS/s", "GIL WAIT p50/p99/max ms");
+    fprintf(out, "  %-8s %-16s %6s %6s %6s %6s %6s %6s %6s %6s %8s  %s\n", "TID", "NAME", "HELD",
+            "GILW", "LOCK", "IDLE", "IO", "SLEEP", "NOGIL", "CPU%", "INVCS/s",
+            "GIL WAIT p50/p99/max ms");
     for (uint32_t k = 0; k < m->nthreads; k++) {
         const struct thread_metrics *t = &m->threads[m->thread_order[k]];
         char waits[64] = "-";
         if (t->wait.count)
             snprintf(waits, sizeof waits, "%.1f/%.1f/%.1f (%" PRIu64 ")", t->wait.p50,
                      t->wait.p99, t->wait.max, t->wait.count);
-        fprintf(out, "  %-8d %-16.16s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %8.1f  %s%s\n",
+        fprintf(out, "  %-8d %-16.16s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %8.1f  %s%s\n",
                 t->tid, t->name, t->pct[TS_GIL_HELD], t->pct[TS_GIL_WAIT], t->pct[TS_LOCK_WAIT],
-                t->pct[TS_IO_WAIT], t->pct[TS_SLEEP], t->pct[TS_NOGIL_RUNNING], t->cpu_pct,
+                t->pct[TS_IDLE_WAIT], t->pct[TS_IO_WAIT], t->pct[TS_SLEEP], t->pct[TS_NOGIL_RUNNING], t->cpu_pct,
                 t->ivcs_per_s, waits, t->exited ? "  (exited)" : "");
     }
     fprintf(out, "\n  Where threads are, by state (top stack's innermost frames):\n");
@@ -371,7 +392,10 @@ static void text_diagnosis(FILE *out, const struct sample_report *r)
     }
     for (int i = 0; i < d->n; i++) {
         const struct finding *f = &d->findings[i];
-        fprintf(out, "  [%s] %s %s\n", severity_name(f->severity), f->scenario, f->title);
+        fprintf(out, "  [%s] %s %s", severity_name(f->severity), f->scenario, f->title);
+        if (f->nchildren)
+            fprintf(out, "  (in %d of %d subprocesses)", f->nchildren, f->children_sampled);
+        fprintf(out, "\n");
         fprintf(out, "    what:     %s\n", f->verdict);
         fprintf(out, "    evidence:");
         for (int e = 0; e < f->nevidence; e++)
@@ -512,6 +536,28 @@ static json_object *exact_json(const struct sample_report *r)
     json_object_object_add(o, "probes", json_object_new_int(x->probes));
     json_object_object_add(o, "window_s", jd(x->window_s));
     json_object_object_add(o, "held_pct", jd(x->held_pct));
+    const struct exact_check *c = &x->check;
+    json_object_object_add(o, "consistent", c->done ? json_object_new_boolean(c->consistent) : NULL);
+    json_object *ck = NULL;
+    if (c->done) {
+        ck = json_object_new_object();
+        json_object_object_add(ck, "exact_held_pct", jd(x->held_pct));
+        json_object_object_add(ck, "sampled_held_pct", jd(c->sampled_held_pct));
+        json_object_object_add(ck, "held_diff", jd(c->held_diff));
+        json_object_object_add(ck, "held_tolerance", jd(c->held_tolerance));
+        json_object_object_add(ck, "threads_compared", json_object_new_int((int)c->threads_compared));
+        json_object *w = NULL;
+        if (c->threads_compared) {
+            w = json_object_new_object();
+            json_object_object_add(w, "tid", json_object_new_int(c->worst_tid));
+            json_object_object_add(w, "exact_wait_pct", jd(c->worst_exact_wait_pct));
+            json_object_object_add(w, "sampled_wait_pct", jd(c->worst_sampled_wait_pct));
+            json_object_object_add(w, "diff", jd(c->worst_wait_diff));
+            json_object_object_add(w, "tolerance", jd(c->worst_tolerance));
+        }
+        json_object_object_add(ck, "furthest_thread", w);
+    }
+    json_object_object_add(o, "check", ck);
     json_object_object_add(o, "acquisitions", json_object_new_int64((int64_t)x->acquisitions));
     json_object_object_add(o, "hold", dist_json(&x->hold));
     json_object_object_add(o, "wait", dist_json(&x->wait));
@@ -769,6 +815,17 @@ json_object *report_sample_doc(const struct sample_report *r)
         const struct finding *f = &r->diag->findings[i];
         json_object *j = json_object_new_object();
         json_object_object_add(j, "scenario", json_object_new_string(f->scenario));
+        /* The process it was found in: the target, or the worst child. */
+        json_object_object_add(j, "pid", json_object_new_int(f->nchildren ? f->children[0] : r->pid));
+        json_object *pids = NULL;
+        if (f->nchildren) {
+            pids = json_object_new_array();
+            for (int c = 0; c < f->nchildren; c++)
+                json_object_array_add(pids, json_object_new_int(f->children[c]));
+        }
+        json_object_object_add(j, "subprocesses", pids);
+        json_object_object_add(j, "subprocesses_sampled",
+                               f->nchildren ? json_object_new_int(f->children_sampled) : NULL);
         json_object_object_add(j, "severity", json_object_new_string(severity_name(f->severity)));
         json_object_object_add(j, "title", json_object_new_string(f->title));
         json_object_object_add(j, "verdict", json_object_new_string(f->verdict));

@@ -15,6 +15,7 @@
 #include "classify.h"
 #include "gil.h"
 #include "grow.h"
+#include "idle_wait.h"
 #include "parking_lot.h"
 #include "snapshot.h"
 #include "stackwalk.h"
@@ -35,6 +36,7 @@ struct tracked {
     uint32_t runnable_samples; /* consecutive samples runnable without the GIL */
     uint32_t stack_id;
     uint64_t parked_futex, parked_lock; /* last parking-lot wait resolved */
+    bool parked_in_queue_get;           /* that wait is inside SimpleQueue.get */
 };
 
 struct sampler {
@@ -52,6 +54,8 @@ struct sampler {
     int32_t root_off;
     struct tracked *t;
     uint32_t n, cap;
+    struct idle_classifier idle;   /* which stacks wait for work, not a lock */
+    struct queue_module queue_mod; /* where the C SimpleQueue's code is */
     /* scratch, grown with the thread count */
     struct remote_req *reqs;
     uint64_t *roots;
@@ -470,7 +474,8 @@ static void take_sample(struct sampler *s)
         /* A thread that ran last time probably changed at the top: its
          * caller frame is read ahead too. */
         int ahead = t->settled || t->last_kind == TS_GIL_WAIT || t->last_kind == TS_SLEEP ||
-                            t->last_kind == TS_IO_WAIT || t->last_kind == TS_LOCK_WAIT
+                            t->last_kind == TS_IO_WAIT || t->last_kind == TS_LOCK_WAIT ||
+                            t->last_kind == TS_IDLE_WAIT
                         ? 1
                         : 2;
         s->pre_at[i] = nreq;
@@ -569,23 +574,28 @@ static void take_sample(struct sampler *s)
             if (b.wait_addr != t->parked_futex) {
                 t->parked_futex = b.wait_addr;
                 t->parked_lock = parking_lot_lock_key(s->rt, b.wait_addr, ti.sp);
+                queue_module_refresh(&s->queue_mod, s->rt->pid, now_s());
+                t->parked_in_queue_get = idle_wait_in_queue_get(&s->queue_mod, &s->rt->mem, ti.sp);
             }
             b.wait_addr = t->parked_lock;
         }
         enum tstate_kind kind = kind_of(t, &b, t->holds, gil_ok && g.locked == 1, s->period_s);
-        t->last_kind = kind;
         t->settled = t->next_settled;
         uint32_t stack = stack_of(s, t, &s->walks[i]);
         if (s->opt->native && t->tid)
             stack = native_sample_thread(s->opt->native, s->rt, s->cache, &s->m->stacks, t->tid,
                                          t->tstate, b.kind, stack);
+        if (kind == TS_LOCK_WAIT &&
+            (t->parked_in_queue_get || idle_classify(&s->idle, &s->m->stacks, stack)))
+            kind = TS_IDLE_WAIT;
+        t->last_kind = kind;
         /* A thread woken in a syscall is still in it for an event loop: a
          * loop whose epoll_wait returned is in its selector until it runs. */
         long sys = !ti.valid                              ? SYSCALL_UNKNOWN
                    : ti.syscall_nr == SYSCALL_NONE && ti.woken_in_syscall >= 0 ? ti.woken_in_syscall
                                                                           : ti.syscall_nr;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
-                                        b.kind == BLOCK_LOCK ? b.wait_addr : 0, stack, sys};
+                                        kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys};
     }
     if (s->opt->native)
         native_sample_done(s->opt->native);
@@ -747,5 +757,6 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     free(s.root_of);
     free(s.resolved);
     free(s.os_tids);
+    idle_classifier_free(&s.idle);
     return r;
 }

@@ -165,3 +165,15 @@ uint32_t *stack_counts_ranked(const struct stack_counts *c)
     qsort(idx, c->n, sizeof *idx, by_count_desc);
     return idx;
 }
+
+bool code_file_ends_with(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && strcmp(path + n - k, suffix) == 0;
+}
+
+const char *code_bare_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}

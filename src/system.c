@@ -272,18 +272,23 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
     free(queue);
 }
 
+static uint64_t rss_kb(pid_t pid)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (!read_file(path, buf, sizeof buf))
+        return 0;
+    char *p = strstr(buf, "VmRSS:");
+    return p ? strtoull(p + 6, NULL, 10) : 0;
+}
+
 /* RSS, and the thread stacks: each blocked thread's stack pointer (from its
  * syscall line) and the mappings holding them, with their resident size. */
 static void memory(pid_t pid, struct mem_view *m)
 {
     memset(m, 0, sizeof *m);
-    char path[64], buf[8192];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    if (read_file(path, buf, sizeof buf)) {
-        char *p = strstr(buf, "VmRSS:");
-        if (p)
-            m->rss_kb = strtoull(p + 6, NULL, 10);
-    }
+    m->rss_kb = rss_kb(pid);
+    char path[64];
     pid_t *tids;
     size_t ntids;
     if (proc_list_tasks(pid, &tids, &ntids) != 0)
@@ -364,16 +369,40 @@ void system_begin(pid_t pid, struct system_view *v)
     g_target_ticks = process_ticks(pid);
 }
 
-void system_end(pid_t pid, struct system_view *v, double seconds)
+void system_observe(pid_t pid, struct system_view *v, double seconds)
+{
+    char st = proc_state(pid);
+    uint64_t rss = rss_kb(pid);
+    if (st == 'Z' || st == 'X' || st == '?' || !rss)
+        return; /* gone, or going: not a reading of the living process */
+    tree(pid, &v->tree_last, false, seconds);
+    v->rss_last_kb = rss;
+    v->ticks_last = process_ticks(pid);
+    v->last_seconds = seconds;
+    v->have_last = true;
+}
+
+void system_end(pid_t pid, struct system_view *v, double seconds, bool gone)
 {
     uint64_t total, steal;
     if (stat_cpu(&total, &steal) && total > g_total0)
         v->cpu.steal_pct = 100.0 * (double)(steal - g_steal0) / (double)(total - g_total0);
     v->cpu.running_end = running_tasks();
-    tree(pid, &v->tree_end, false, seconds);
-    memory(pid, &v->mem_end);
+    uint64_t ticks;
+    if (gone) {
+        /* Thread stacks are not read again: those of the start stand. */
+        v->mem_end = v->mem_start;
+        v->tree_end = v->have_last ? v->tree_last : v->tree_start;
+        if (v->have_last)
+            v->mem_end.rss_kb = v->rss_last_kb;
+        ticks = v->have_last ? v->ticks_last : g_target_ticks;
+        seconds = v->have_last ? v->last_seconds : seconds;
+    } else {
+        tree(pid, &v->tree_end, false, seconds);
+        memory(pid, &v->mem_end);
+        ticks = process_ticks(pid);
+    }
     v->seconds = seconds;
-    uint64_t ticks = process_ticks(pid);
     if (seconds > 0 && ticks >= g_target_ticks)
         v->target_cpu_pct =
             100.0 * (double)(ticks - g_target_ticks) / (double)sysconf(_SC_CLK_TCK) / seconds;

@@ -49,10 +49,10 @@ def findings(python, name, seconds=2.5, extra=(), args=(), prefix=()):
 # (test id, example, its arguments, scenario, text in the culprit)
 SCENARIOS = [
     ("s1_cpu_in_event_loop", "s1_cpu_in_event_loop", (), "S1", "resize_image ("),
-    # 50 ms stalls, half the 100 ms stall threshold (room for a preempted
-    # one on a loaded machine), the loop busy ~75%
+    # 30 ms stalls, under a third of the 100 ms stall threshold (room for a
+    # preempted one on a loaded machine), the loop busy ~75%
     ("s1_saturated_below_stall_threshold", "s1_cpu_in_event_loop",
-     ("--stall-ms", "50", "--pause-ms", "15"), "S1", "resize_image ("),
+     ("--stall-ms", "30", "--pause-ms", "10"), "S1", "resize_image ("),
     ("s2_gil_thrashing", "s2_gil_thrashing", (), "S2", "score_batch ("),
     ("s3_blocking_call_in_coroutine", "s3_blocking_call_in_coroutine", (), "S3", "fetch_profile ("),
     ("s5_lock_contention", "s5_lock_contention", (), "S5", "save_order ("),
@@ -93,7 +93,7 @@ def test_negative_control(python, name):
 def test_scenario_example_on_half_a_cpu(python, half_cpu, test_id, name, args, scenario, culprit):
     """The target gets half a CPU (a cgroup quota): it runs about half as
     fast, and the workloads, sized by time, still show their scenario. The
-    50 ms stalls may stretch past the threshold when the quota runs out in
+    30 ms stalls may stretch past the threshold when the quota runs out in
     one; S1 either way."""
     check_top_finding(findings(python, name, args=args, prefix=half_cpu.prefix), name, scenario,
                       culprit)
@@ -181,3 +181,34 @@ def test_ci_example_workflow_runs_the_checks_with_junit():
         assert "unknown metric" not in r.stderr and r.returncode == 5, (expr, r.stderr)
     publish = [s for s in steps if "junit" in s.get("uses", "")][0]
     assert publish["with"]["report_paths"] == "gilprobe-checks.xml"
+
+
+@CPU_HEAVY
+@pytest.mark.parametrize("python_alone", ALL)
+def test_prefork_server_diagnosis_covers_its_workers(python_alone):
+    """The master of a pre-fork server is idle; its two workers thrash the
+    GIL. With --subprocesses the bottom line is theirs: S2 in 2 of 2
+    workers, first in findings[] with their PIDs, seen by --fail-on."""
+    ex = Example(python_alone, "s2_prefork_server")
+    try:
+        with open("/proc/%d/task/%d/children" % (ex.pid, ex.pid)) as f:
+            workers = sorted(int(p) for p in f.read().split())
+        time.sleep(0.3)
+        r = run_gilprobe(["-p", str(ex.pid), "-d", "2.5", "--subprocesses", "--json",
+                          "--fail-on", "scenario=S2"], timeout=60)
+        text = run_gilprobe(["-p", str(ex.pid), "-d", "2", "--subprocesses"], timeout=60)
+    finally:
+        ex.stop()
+    assert r.returncode == 9, r.stderr  # the S2 check failed: the children's S2 counts
+    assert "check failed: scenario=S2" in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    top = doc["findings"][0]
+    assert top["scenario"] == "S2" and top["severity"] in ("warning", "critical"), doc["findings"]
+    assert sorted(top["subprocesses"]) == workers and top["pid"] in workers, top
+    assert top["subprocesses_sampled"] == 2 and "in 2 of 2 sampled subprocesses" in top["verdict"]
+    assert "handle_request (" in top["culprit"], top
+    # The text report ends with that finding, not "no known contention pattern".
+    assert text.returncode == 0, text.stderr
+    diagnosis = text.stdout.split("\nDiagnosis\n")[1]
+    assert "S2 GIL thrashing" in diagnosis and "(in 2 of 2 subprocesses)" in diagnosis, diagnosis
+    assert "no known contention pattern" not in diagnosis, diagnosis

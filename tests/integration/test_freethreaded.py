@@ -147,3 +147,12 @@ def test_gil_turned_back_on_is_measured(minor):
     gil = doc["gil"]
     assert gil["free_threaded"] is True and gil["disabled_pct"] == 0.0, gil
     assert gil["held_pct"] >= 90 and gil["contended_pct"] >= 50, gil
+
+
+def test_idle_waiters_are_idle_not_contending(minor):
+    """Without a GIL the waits are PyMutex parkings: still idle, no S5."""
+    w, doc = sampled(interpreter(minor), "idle_pools.py", ["idle"])
+    by_tid = {t["tid"]: t for t in doc["threads"]}
+    for name, tid in w.info["tids"].items():
+        assert by_tid[tid]["idle_wait_pct"] >= 90, (name, by_tid[tid])
+    assert [f for f in doc["findings"] if f["severity"] != "info"] == [], doc["findings"]

@@ -58,6 +58,21 @@ def test_run_profiles_from_the_first_instruction_and_keeps_the_exit_code(python,
     assert early >= 0.5 * 0.4 * doc["samples"]["rate_hz"], main["top_stacks"]
 
 
+@pytest.mark.parametrize("python", interpreter_params())
+def test_figures_of_a_program_that_exited_are_the_last_seen(python, tmp_path):
+    """The program exits before gilprobe reads the end of the run: its RSS
+    is the last one read while it lived (it held 48 MiB for 1.2 s), not a
+    read of a process that is gone (0, and a made-up shrink rate)."""
+    out = tmp_path / "r.json"
+    r = run(python, "memory", "--json", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["run"]["process_exited"]
+    mem = doc["system"]["memory"]
+    assert mem["rss_end_kb"] >= 48 * 1024, mem
+    assert mem["rss_growth_kb_per_s"] > 0, mem
+
+
 def test_run_exit_code_zero_and_report_on_stderr():
     python = INTERPRETERS[0][1]
     r = run(python, "early", code=0)

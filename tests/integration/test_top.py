@@ -88,8 +88,9 @@ class Pane:
         self.tmux.run("kill-session", "-t", self.name, check=False)
 
 
+# TID NAME HELD% GILW% LOCK% IDLE% IO% SLEEP% NOGIL% CPU% FRAME
 ROW = re.compile(r"^(\d+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
-                 r"\s+([\d.]+)\s+(\S+)\s+(.*)$")
+                 r"\s+([\d.]+)\s+([\d.]+)\s+(\S+)\s+(.*)$")
 
 
 def rows(text):
@@ -99,7 +100,7 @@ def rows(text):
         m = ROW.match(line.strip())
         if m:
             out.append((int(m.group(1)), m.group(2), float(m.group(3)), float(m.group(4)),
-                        m.group(10)))
+                        m.group(11)))
     return out
 
 

@@ -1,14 +1,21 @@
 #!/bin/sh
 # A Debian unstable chroot with CPython 3.14 (python3.14, its shared
-# libpython and its headers), for the 3.14 tests and the 3.14 layout table:
+# libpython, its headers and its own test suite), for the 3.14 tests, the
+# 3.14 layout table and CPython's threading tests run under gilprobe:
 # gilprobe attaches from outside, through /proc/PID/root.
 # Created once (about 40 s and 250 MB) and reused: $GILPROBE_CACHE (default
 # /var/cache/gilprobe)/unstable-chroot. Needs root and Debian's mirror.
 set -eu
 CACHE=${GILPROBE_CACHE:-/var/cache/gilprobe}
 DEST=$CACHE/unstable-chroot
-PACKAGES=python3.14,libpython3.14,libpython3.14-dev
+PACKAGES=python3.14,libpython3.14,libpython3.14-dev,libpython3.14-testsuite
 if [ -x "$DEST/usr/bin/python3.14" ] && [ -f "$DEST/usr/include/python3.14/internal/pycore_frame.h" ]; then
+    # A chroot made before the test suite was part of it gets it now.
+    if [ ! -f "$DEST/usr/lib/python3.14/test/test_threading.py" ]; then
+        chroot "$DEST" apt-get -qq -o Acquire::Check-Valid-Until=false update
+        chroot "$DEST" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            libpython3.14-testsuite >/dev/null
+    fi
     exit 0
 fi
 command -v mmdebstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "diagnose.h"
+#include "diagnose_children.h"
 #include "loops.h"
 #include "report_common.h"
 
@@ -297,6 +298,70 @@ static void test_loop_saturation_edges(void **state)
     release(f);
 }
 
+static json_object *child_report(int pid, const char *findings_json)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "{\"pid\": %d, \"findings\": %s}", pid, findings_json);
+    json_object *o = json_tokener_parse(text);
+    assert_non_null(o);
+    return o;
+}
+
+#define S2_FINDING(sev, waiters)                                                                  \
+    "{\"scenario\": \"S2\", \"severity\": \"" sev "\", \"title\": \"GIL thrashing\", "           \
+    "\"verdict\": \"threads wait\", \"culprit\": \"score (w.py:3)\", \"advice\": \"use processes\", " \
+    "\"evidence\": [{\"metric\": \"gil.waiters_mean\", \"value\": " waiters ", \"op\": \">=\", "  \
+    "\"threshold\": 1.5}]}"
+
+/* Subprocesses' findings join the target's diagnosis: one per scenario,
+ * "in N of M", the worst child's evidence first, sorted with the rest. */
+static void test_children_rolled_up(void **state)
+{
+    (void)state;
+    struct fixture *f = fresh();
+    diagnose(&f->m, &f->d);
+    assert_int_equal(f->d.n, 0); /* the master itself: nothing */
+    json_object *kids[4] = {
+        child_report(101, "[" S2_FINDING("warning", "2.0") "]"),
+        NULL, /* a child that could not be sampled */
+        child_report(102, "[" S2_FINDING("critical", "3.5") "]"),
+        child_report(103, "[]"),
+    };
+    diagnose_add_children(&f->d, kids, 4);
+    assert_int_equal(f->d.n, 1);
+    const struct finding *s2 = &f->d.findings[0];
+    assert_string_equal(s2->scenario, "S2");
+    assert_int_equal(s2->severity, SEV_CRITICAL); /* the worst child's */
+    assert_int_equal(s2->nchildren, 2);
+    assert_int_equal(s2->children[0], 102);
+    assert_int_equal(s2->children[1], 101);
+    assert_int_equal(s2->children_sampled, 3);
+    assert_non_null(strstr(s2->verdict, "in 2 of 3 sampled subprocesses"));
+    assert_non_null(strstr(s2->culprit, "in PID 102: score (w.py:3)"));
+    assert_string_equal(s2->evidence[0].metric, "gil.waiters_mean");
+    assert_true(s2->evidence[0].value == 3.5);
+    release(f);
+    for (int i = 0; i < 4; i++)
+        json_object_put(kids[i]);
+
+    /* The target's own warning stays ahead of a child's at equal severity;
+     * a child's critical goes first. */
+    f = fresh();
+    gil(f, 60, 2.0, 100); /* the target's own S2 warning */
+    diagnose(&f->m, &f->d);
+    json_object *one[1] = {child_report(201, "[" S2_FINDING("warning", "1.6") "]")};
+    diagnose_add_children(&f->d, one, 1);
+    assert_int_equal(f->d.n, 2);
+    assert_int_equal(f->d.findings[0].nchildren, 0);
+    assert_int_equal(f->d.findings[1].nchildren, 1);
+    json_object_put(one[0]);
+    one[0] = child_report(202, "[" S2_FINDING("critical", "4") "]");
+    diagnose_add_children(&f->d, one, 1);
+    assert_int_equal(f->d.findings[0].children[0], 202);
+    json_object_put(one[0]);
+    release(f);
+}
+
 static void test_nothing_wrong(void **state)
 {
     (void)state;
@@ -387,6 +452,7 @@ int run_diagnose_tests(void)
         cmocka_unit_test(test_loop_edges),
         cmocka_unit_test(test_loop_native_frames),
         cmocka_unit_test(test_loop_saturation_edges),
+        cmocka_unit_test(test_children_rolled_up),
         cmocka_unit_test(test_nothing_wrong),
         cmocka_unit_test(test_s4_edges),
         cmocka_unit_test(test_s6_edges),

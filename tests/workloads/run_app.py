@@ -8,6 +8,7 @@ Usage: run_app.py MODE [EXIT_CODE]
   child   starts a Python child that spins in child_work() for 1.5 s,
           after 0.3 s of its own
   sleep   sleeps in sleep_forever() until killed (signal handling tests)
+  memory  holds 48 MiB of touched memory, spins 1.2 s, exits
 Prints "out: MODE" lines on stdout; exits with EXIT_CODE (default 0).
 """
 import sys
@@ -53,6 +54,10 @@ def main():
         spin(0.3)
         code = "import sys; sys.path.insert(0, %r); import run_child" % sys.path[0]
         subprocess.run([sys.executable, "-c", code], check=True)
+    elif MODE == "memory":
+        held = [bytearray(1 << 20) for _ in range(48)]  # zero-filled: resident
+        spin(1.2)
+        del held
     elif MODE == "sleep":
         print("ready", flush=True)
         sleep_forever()

@@ -1,0 +1,63 @@
+"""Threads waiting for work or a signal are idle, not lock contention: an
+idle ThreadPoolExecutor, queue consumers (queue.Queue and the C
+SimpleQueue), Event/Condition/Barrier/Semaphore waiters and a Thread.join
+are in the idle_wait state, in `dump` "idle", and make no S5 (nor any
+warning). Real critical sections still do: a lock convoy around a 2 ms
+write and a Condition entered to do work are S5."""
+import json
+import os
+
+from conftest import Workload, run_gilprobe
+
+
+def sample(pid, *args, seconds=1.5):
+    r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_idle_waiters_are_idle_not_contending(python, tmp_path):
+    w = Workload(python, "idle_pools.py", ["idle"])
+    try:
+        doc = sample(w.pid)
+        collapsed = tmp_path / "idle.folded"
+        folded = run_gilprobe(["-p", str(w.pid), "-d", "0.5", "--collapsed", str(collapsed),
+                               "--state", "idle-wait"])
+        check = run_gilprobe(["-p", str(w.pid), "-d", "0.3",
+                              "--fail-on", "thread.max_idle_wait_pct>50"])
+        dump = json.loads(run_gilprobe(["dump", "-p", str(w.pid), "--json"]).stdout)
+    finally:
+        w.stop()
+    tids = w.info["tids"]
+    assert len(tids) == 26, tids  # 8 pool workers and 18 waiters of every kind
+    by_tid = {t["tid"]: t for t in doc["threads"]}
+    for name, tid in tids.items():
+        t = by_tid[tid]
+        assert t["idle_wait_pct"] >= 90 and t["lock_wait_pct"] <= 5, (name, t)
+    assert [f for f in doc["findings"] if f["scenario"] == "S5"] == [], doc["findings"]
+    assert [f for f in doc["findings"] if f["severity"] != "info"] == [], doc["findings"]
+    assert doc["locks"] == [], doc["locks"]
+    # The state everywhere a state is named: flame graphs, checks, dump.
+    assert folded.returncode == 0, folded.stderr
+    lines = collapsed.read_text().splitlines()
+    assert len(lines) >= 26 and all(";[idle_wait];" in ln for ln in lines), lines[:3]
+    assert check.returncode == 9 and "thread.max_idle_wait_pct>50" in check.stderr, check.stderr
+    blocked = {t["tid"]: t["blocked_on"] for t in dump["threads"]}
+    for name, tid in tids.items():
+        assert blocked[tid] == "idle", (name, blocked[tid])
+
+
+def test_critical_sections_are_still_lock_contention(python):
+    for mode in ("convoy", "condcs"):
+        w = Workload(python, "idle_pools.py", [mode])
+        try:
+            doc = sample(w.pid)
+        finally:
+            w.stop()
+        s5 = [f for f in doc["findings"] if f["scenario"] == "S5"]
+        assert s5 and s5[0]["severity"] in ("warning", "critical"), (mode, doc["findings"])
+        site = "idle_pools.py:" if mode == "convoy" else "__enter__ ("
+        assert site in s5[0]["culprit"], (mode, s5[0])
+        by_tid = {t["tid"]: t for t in doc["threads"]}
+        for name, tid in w.info["tids"].items():
+            assert by_tid[tid]["idle_wait_pct"] < 5, (mode, name, by_tid[tid])
