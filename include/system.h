@@ -44,6 +44,7 @@ struct system_view {
     uint64_t rss_last_kb, ticks_last;
     double last_seconds;
     bool have_last;
+    unsigned observations;
     double target_cpu_pct;       /* the target process itself, over the run */
     double children_growth_per_s;
     double rss_growth_kb_per_s;

@@ -375,7 +375,11 @@ void system_observe(pid_t pid, struct system_view *v, double seconds)
     uint64_t rss = rss_kb(pid);
     if (st == 'Z' || st == 'X' || st == '?' || !rss)
         return; /* gone, or going: not a reading of the living process */
-    tree(pid, &v->tree_last, false, seconds);
+    /* The process tree costs a file per thread (each one's children): with
+     * hundreds of threads that is milliseconds the sampler's refresh would
+     * wait for, so it is read every fifth time only. */
+    if (!v->have_last || ++v->observations % 5 == 0)
+        tree(pid, &v->tree_last, false, seconds);
     v->rss_last_kb = rss;
     v->ticks_last = process_ticks(pid);
     v->last_seconds = seconds;
