@@ -39,6 +39,9 @@ int stack_site_frames(const struct stack_entry *e, struct py_frame out[2]);
  * name without its class ("BaseEventLoop._run_once" -> "_run_once"; 3.8-3.10
  * code objects carry no qualified name). */
 bool code_file_ends_with(const char *path, const char *suffix);
+/* A byte per stack id (a classification cached by id, 0 = not yet
+ * decided), grown on demand: the byte for `stack`, NULL when out of memory. */
+uint8_t *stack_kind_slot(uint8_t **kind, uint32_t *cap, uint32_t stack);
 const char *code_bare_name(const char *name);
 
 /* A count per stack id (small maps: most threads see few stacks). */

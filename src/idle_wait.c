@@ -52,18 +52,12 @@ bool idle_wait_stack(const struct stack_entry *e)
 
 bool idle_classify(struct idle_classifier *ic, const struct stack_table *stacks, uint32_t stack)
 {
-    if (stack >= ic->cap) {
-        uint32_t ncap = stack + 1024;
-        uint8_t *nk = realloc(ic->kind, ncap);
-        if (!nk)
-            return false;
-        memset(nk + ic->cap, 0, ncap - ic->cap);
-        ic->kind = nk;
-        ic->cap = ncap;
-    }
-    if (!ic->kind[stack])
-        ic->kind[stack] = idle_wait_stack(stack_table_get(stacks, stack)) ? 2 : 1;
-    return ic->kind[stack] == 2;
+    uint8_t *k = stack_kind_slot(&ic->kind, &ic->cap, stack);
+    if (!k)
+        return false;
+    if (!*k)
+        *k = idle_wait_stack(stack_table_get(stacks, stack)) ? 2 : 1;
+    return *k == 2;
 }
 
 void idle_classifier_free(struct idle_classifier *ic)

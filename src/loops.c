@@ -96,20 +96,14 @@ static enum loop_sample classify_uvloop(const struct stack_table *stacks, struct
 enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_table *stacks,
                                 struct loop_track *l, uint32_t stack, long syscall_nr)
 {
-    if (stack >= lc->cap) {
-        uint32_t ncap = stack + 1024;
-        uint8_t *nk = realloc(lc->kind, ncap);
-        if (!nk)
-            return LOOP_NONE;
-        memset(nk + lc->cap, 0, ncap - lc->cap);
-        lc->kind = nk;
-        lc->cap = ncap;
-    }
-    if (!lc->kind[stack]) {
+    uint8_t *k = stack_kind_slot(&lc->kind, &lc->cap, stack);
+    if (!k)
+        return LOOP_NONE;
+    if (!*k) {
         const struct stack_entry *e = stack_table_get(stacks, stack);
-        lc->kind[stack] = e && e->nframes ? classify_stack(e) : 1;
+        *k = e && e->nframes ? classify_stack(e) : 1;
     }
-    switch (lc->kind[stack]) {
+    switch (*k) {
     case 2: return selector_syscall(syscall_nr) ? LOOP_IDLE : LOOP_BUSY;
     case 3: return LOOP_BUSY;
     default: return lc->uvloop ? classify_uvloop(stacks, l, stack, syscall_nr) : LOOP_NONE;

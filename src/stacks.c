@@ -177,3 +177,17 @@ const char *code_bare_name(const char *name)
     const char *dot = strrchr(name, '.');
     return dot ? dot + 1 : name;
 }
+
+uint8_t *stack_kind_slot(uint8_t **kind, uint32_t *cap, uint32_t stack)
+{
+    if (stack >= *cap) {
+        uint32_t ncap = stack + 1024;
+        uint8_t *nk = realloc(*kind, ncap);
+        if (!nk)
+            return NULL;
+        memset(nk + *cap, 0, ncap - *cap);
+        *kind = nk;
+        *cap = ncap;
+    }
+    return &(*kind)[stack];
+}
