@@ -4,9 +4,10 @@
  * on an address inside the GIL struct (raw syscall tracepoints, filtered
  * here by process and address range); a hold starts when such a run ends
  * or PyEval_RestoreThread / PyEval_AcquireThread (a new thread's first
- * take) returns, and ends when PyEval_SaveThread / PyEval_ReleaseThread /
- * PyThreadState_DeleteCurrent (a thread's last release) is entered, when
- * the next run of GIL futex waits begins, or when the thread exits (the
+ * take) returns, and ends when PyEval_SaveThread / PyEval_ReleaseThread is
+ * entered, when drop_gil signals the GIL's waiters, when
+ * PyThreadState_DeleteCurrent (a thread's last release) returns, when the
+ * next run of GIL futex waits begins, or when the thread exits (the
  * sched_process_exit tracepoint: whatever an exiting thread held or waited
  * for ends there, whichever path it left by). */
 #include "vmlinux.h"
@@ -35,6 +36,7 @@ struct run_state {
     __u64 run_start;  /* first futex wait of the run (0: no run) */
     __u64 run_last;   /* last futex exit of the run */
     __u64 released;   /* when it last gave the GIL up */
+    __u64 dropping;   /* 1: inside drop_gil, the GIL already counted as given up */
 };
 
 /* When any thread of the target last gave the GIL up: a thread that takes
@@ -106,6 +108,8 @@ static __always_inline void release_now(__u32 tid, struct gil_thread_stats *s,
 static __always_inline void retaken_unseen(struct gil_thread_stats *s, struct run_state *r,
                                            __u64 now)
 {
+    if (r)
+        r->dropping = 0;
     if (s->hold_start_ns || (r && r->run_start))
         return;
     __u64 since = r && r->released ? r->released : now;
@@ -153,6 +157,9 @@ static __always_inline void gil_signal(__u32 tid)
             retaken_unseen(s, r, now);
         return;
     }
+    if (r->dropping)
+        return; /* drop_gil's next wake-up (its mutex unlocked, after the
+                 * signal): the release is counted already, no new take */
     if (!got_gil_since(tid))
         return; /* a waiter that never got it, e.g. signalling on a timeout */
     if (r->run_start)
@@ -160,6 +167,12 @@ static __always_inline void gil_signal(__u32 tid)
     else
         retaken_unseen(s, r, now);
     release_now(tid, s, r, now);
+    /* Until its next other event, this thread is finishing drop_gil. Its
+     * mutex unlock may wake a thread too (a second FUTEX_WAKE): taken for
+     * an unseen re-take, every contended drop added a hold of a few
+     * microseconds - as many phantom holds as real ones on four CPU-bound
+     * threads. */
+    r->dropping = 1;
 }
 
 /* A release the probes did not see: an optimising build may inline
@@ -174,6 +187,8 @@ static __always_inline void check_unseen_release(__u32 tid)
     if (!s)
         return;
     struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
+    if (r)
+        r->dropping = 0; /* drop_gil makes no other syscall */
     int holds = holds_gil_now(tid);
     if (holds == 0 && s->hold_start_ns)
         release_now(tid, s, r, bpf_ktime_get_ns());
@@ -219,12 +234,30 @@ int gp_futex_enter(struct bpf_raw_tracepoint_args *ctx)
         r->in_futex = 1; /* the same wait goes on */
         return 0;
     }
+    if (!r->run_start && holds_gil_now(tid) == 1) {
+        /* Holding the GIL and waiting on its mutex: drop_gil, before it
+         * sets `locked` to 0. The GIL is being given up (where the probes
+         * on drop_gil end a hold): the hold ends here, but this is no wait
+         * for the GIL, and its signal once the mutex is got is no new
+         * take (counted as one, each contended drop made a hold of a few
+         * microseconds: half the holds of four CPU-bound threads). */
+        retaken_unseen(s, r, now);
+        release_now(tid, s, r, now);
+        r->dropping = 1;
+        return 0;
+    }
+    /* Straight from drop_gil to a wait (no other event between): a forced
+     * switch, after which the thread asks for the GIL back at once. It has
+     * waited since it gave it up, as the probes on take_gil count it -
+     * under CPU pressure the dropper loses its CPU to the thread it woke
+     * and reaches this wait milliseconds later (each of four CPU-bound
+     * threads was 8 points of wait short without this). */
+    __u64 since = r->dropping && r->released ? r->released : now;
+    r->dropping = 0;
     if (r->run_start)
         close_run(r, s);
-    else if (holds_gil_now(tid) == 1)
-        retaken_unseen(s, r, now); /* dropping it: e.g. drop_gil waiting for its mutex */
     release_now(tid, s, r, now); /* it had the GIL and is now waiting for it */
-    r->run_start = now;
+    r->run_start = since;
     r->run_last = now;
     r->in_futex = 1;
     return 0;
@@ -244,8 +277,8 @@ int gp_futex_exit(struct bpf_raw_tracepoint_args *ctx)
     return 0;
 }
 
-/* PyEval_SaveThread, PyEval_ReleaseThread, PyThreadState_DeleteCurrent:
- * the thread releases the GIL (around a blocking call, or for good). */
+/* PyEval_SaveThread, PyEval_ReleaseThread: the thread releases the GIL
+ * (around a blocking call, or for good). */
 SEC("uprobe")
 int gp_save_thread(struct pt_regs *ctx)
 {
@@ -263,6 +296,28 @@ int gp_save_thread(struct pt_regs *ctx)
     else
         retaken_unseen(s, r, now);
     release_now(tid, s, r, now);
+    return 0;
+}
+
+/* (_)PyThreadState_DeleteCurrent returned: the thread gave the GIL up for
+ * good inside it (drop_gil's signal, when it had waiters, already ended
+ * the hold; a phantom re-take must not open one). */
+SEC("uretprobe")
+int gp_thread_deleted(struct pt_regs *ctx)
+{
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    struct gil_thread_stats *s = bpf_map_lookup_elem(&gil_threads, &tid);
+    if (!s)
+        return 0;
+    struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
+    if (r) {
+        r->dropping = 0;
+        if (r->run_start) {
+            /* Waited for the GIL inside the deletion, then gave it up. */
+            close_run(r, s);
+        }
+    }
+    release_now(tid, s, r, bpf_ktime_get_ns());
     return 0;
 }
 
@@ -296,6 +351,8 @@ int gp_restore_thread(struct pt_regs *ctx)
         return 0;
     __u64 now = bpf_ktime_get_ns();
     struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
+    if (r)
+        r->dropping = 0;
     if (r && r->run_start) {
         /* It waited inside RestoreThread: that wait ends now. */
         r->run_last = now;

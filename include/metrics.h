@@ -99,6 +99,7 @@ struct exact_gil {
         uint32_t threads_compared;
         pid_t worst_tid;         /* largest per-thread wait difference */
         double worst_exact_wait_pct, worst_sampled_wait_pct, worst_wait_diff, worst_tolerance;
+        double sampler_missed_pct; /* ticks the sampler could not take */
     } check;
 };
 

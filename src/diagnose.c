@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "diagnose_pools.h"
 #include "report_common.h"
 
 /* Thresholds: starting points tuned on examples/, named here and nowhere
@@ -429,6 +430,7 @@ static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
     rule_process_growth,  /* S4 */
     rule_oversubscribed,  /* S6 */
     rule_many_threads,    /* S8 */
+    rule_worker_pools,    /* idle or fully occupied pools (information) */
 };
 
 /* Most severe first; at equal severity the target's own before those of

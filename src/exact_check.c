@@ -27,6 +27,8 @@ void exact_check(struct run_metrics *m)
         return;
     c->done = true;
     c->sampled_held_pct = m->held_pct;
+    uint64_t ticks = m->samples_taken + m->missed;
+    c->sampler_missed_pct = ticks ? 100.0 * (double)m->missed / (double)ticks : 0;
     c->held_diff = fabs(x->held_pct - m->held_pct);
     c->held_tolerance = exact_check_tolerance(m->held_pct, m->gil_samples, x->acquisitions);
     c->consistent = c->held_diff <= c->held_tolerance;

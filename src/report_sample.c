@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "classify.h"
+#include "exact_check.h"
 #include "report_common.h"
 #include "sample_report.h"
 
@@ -115,9 +116,13 @@ static void text_exact_check(FILE *out, const struct run_metrics *m)
         snprintf(threads, sizeof threads, "; GIL wait of %u threads, the furthest %d %.1f%% vs "
                  "%.1f%% (tolerance %.1f)", c->threads_compared, c->worst_tid,
                  c->worst_exact_wait_pct, c->worst_sampled_wait_pct, c->worst_tolerance);
-    fprintf(out, "  %s  held %.1f%% exact vs %.1f%% sampled (tolerance %.1f)%s%s\n",
+    char missed[200] = "";
+    if (c->sampler_missed_pct > EXACT_CHECK_MISSED_NOTE_PCT)
+        snprintf(missed, sizeof missed, "; the sampler, short of CPU, missed %.0f%% of its ticks, "
+                 "mostly while the target ran: the sampled shares lean low", c->sampler_missed_pct);
+    fprintf(out, "  %s  held %.1f%% exact vs %.1f%% sampled (tolerance %.1f)%s%s%s\n",
             c->consistent ? "checked:" : "INCONSISTENT:", m->exact.held_pct, c->sampled_held_pct,
-            c->held_tolerance, threads,
+            c->held_tolerance, threads, missed,
             c->consistent ? ""
                           : " - this mode missed GIL acquisitions or releases here: trust the "
                             "sampled figures, not the exact ones below");
@@ -545,6 +550,7 @@ static json_object *exact_json(const struct sample_report *r)
         json_object_object_add(ck, "sampled_held_pct", jd(c->sampled_held_pct));
         json_object_object_add(ck, "held_diff", jd(c->held_diff));
         json_object_object_add(ck, "held_tolerance", jd(c->held_tolerance));
+        json_object_object_add(ck, "sampler_missed_pct", jd(c->sampler_missed_pct));
         json_object_object_add(ck, "threads_compared", json_object_new_int((int)c->threads_compared));
         json_object *w = NULL;
         if (c->threads_compared) {

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS, Workload, marks, run_gilprobe
+from conftest import GILPROBE, INTERPRETERS, REFERENCE_NICE, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 # pyenv's runtimes have take_gil/drop_gil to probe; Debian's stripped 3.11
@@ -42,8 +42,9 @@ def test_costly_fallback_probes_need_bpf():
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 
 
-def sample(pid, *args, seconds=3):
-    r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
+def sample(pid, *args, seconds=3, nice=None):
+    r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60,
+                     nice=nice)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -80,7 +81,7 @@ def test_bursts_of_ten_ms_alone(python):
 def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     w = Workload(python, "contention.py", ["cpu4"])
     try:
-        doc = sample(w.pid, *forced(python), seconds=5)
+        doc = sample(w.pid, *forced(python), seconds=5, nice=REFERENCE_NICE)
     finally:
         w.stop()
     x = doc["gil_exact"]
@@ -103,16 +104,42 @@ def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
         # points on every interpreter, once a thread woken from its GIL
         # futex but not yet on a CPU counts as waiting (as take_gil has
         # not returned); 5 points apart before, in the CI run that failed.
-        # The futex fallback (stripped runtimes) sees a take only at the
-        # thread's next event: up to 4.5 points off under the suite's load
-        # (within 3 on an idle machine).
-        bound = 4.5 if x["mode"].startswith("fallback") else 3
+        # The sampler runs at REFERENCE_NICE: four CPU-bound threads on two
+        # cores leave it short of CPU otherwise, and its shares then lean
+        # towards off-CPU states. The futex fallback was 8 points of wait
+        # short under load until a dropper's wait counted from its drop
+        # (within 0.7 since, under the suite's load).
+        bound = 3
         assert abs(exact[tid]["wait_pct"] - sampled[tid]["gil_wait_pct"]) <= bound, (
-            exact[tid], sampled[tid])
+            x["mode"], exact[tid]["wait_pct"], sampled[tid]["gil_wait_pct"], x["check"])
     mean_exact = sum(exact[t]["wait_pct"] for t in tids) / len(tids)
     mean_sampled = sum(sampled[t]["gil_wait_pct"] for t in tids) / len(tids)
     assert abs(mean_exact - mean_sampled) <= bound, (mean_exact, mean_sampled)
     assert abs(x["held_pct"] - doc["gil"]["held_pct"]) <= bound, (x["held_pct"], doc["gil"])
+
+
+def test_a_sampler_short_of_cpu_says_so():
+    """Three CPU hogs at normal priority and gilprobe at the lowest: it
+    misses most of its 2000 ticks a second, and the exact check says that
+    the sampled shares lean low, in the JSON and in the text."""
+    label, python = INTERPRETERS[0]
+    hogs = [subprocess.Popen([python, "-c", "while True: pass"]) for _ in range(3)]
+    w = Workload(python, "contention.py", ["cpu4"])
+    try:
+        doc = sample(w.pid, "-r", "2000", seconds=2, nice=19)
+        r = run_gilprobe(["-p", str(w.pid), "-d", "2", "-r", "2000"], nice=19)
+    finally:
+        w.stop()
+        for h in hogs:
+            h.kill()
+            h.wait()
+    check = doc["gil_exact"]["check"]
+    missed = doc["samples"]["missed"]
+    assert check["sampler_missed_pct"] == pytest.approx(
+        100.0 * missed / (missed + doc["samples"]["taken"]))
+    assert check["sampler_missed_pct"] > 2, (check, doc["samples"])
+    assert r.returncode == 0, r.stderr
+    assert "short of CPU, missed" in r.stdout, r.stdout
 
 
 def test_no_bpf_turns_it_off():
@@ -251,22 +278,22 @@ def modes(python):
 
 
 @pytest.mark.parametrize("python", ALL)
-def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
+def test_exact_agrees_with_sampled_under_thread_churn_forks_and_exits(python):
     """Threads that start, take the GIL for the first time and give it up
     for the last time in their teardown (churn); a process that forks
-    (fork). Whatever path a thread gets or loses the GIL by, every exact
-    mode agrees with the sampled held share within 5 points (3 on an idle
-    machine), and says it checked."""
-    # gil_churn.py's third mode, "exit" (threads that die holding the GIL),
-    # agrees within 2 points on an idle machine, but under this suite's
-    # load the uprobe mode was seen 3.5-8.8 points off on 3.8/3.13: an open
-    # question (issue 14's note), measured by hand, not asserted here.
-    for mode in ("churn", "fork"):
+    (fork); threads that die holding the GIL (exit). Whatever path a thread
+    gets or loses the GIL by, every exact mode agrees with the sampled held
+    share (within 3 points on an idle machine, 4 under this suite's load),
+    and says it checked."""
+    for mode in ("churn", "fork", "exit"):
         w = Workload(python, "gil_churn.py", [mode])
         try:
             for label, args, env in modes(python):
-                r = run_gilprobe(["-p", str(w.pid), "-d", "3", "--json"] + args, env=env,
-                                 timeout=60)
+                # 2000 Hz: the sampled share's own error is then a few tenths
+                # of a point (measured: 0.1-0.6 apart on an idle machine;
+                # at 1000 Hz 0.3-2.6, the spread of 3000 samples).
+                r = run_gilprobe(["-p", str(w.pid), "-d", "3", "-r", "2000", "--json"] + args,
+                                 env=env, timeout=60, nice=REFERENCE_NICE)
                 assert r.returncode == 0, r.stderr
                 doc = json.loads(r.stdout)
                 x = doc["gil_exact"]
@@ -274,13 +301,11 @@ def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
                 assert x["mode"].startswith("fallback") == (label == "fallback" or
                                                             expected_mode(python) == "fallback")
                 sampled = doc["gil"]["held_pct"]
-                # The issue asks 3 points, which every mode keeps on an idle
-                # machine (-0.8..+2.3 seen); under this suite's parallel load
-                # up to 4.5 were seen (uprobes 3.4 on 3.8): the bound is the
-                # run's own consistency floor, 5 (issue 14's note).
-                bound = 5
-                assert abs(x["held_pct"] - sampled) <= bound, (mode, label, x["held_pct"],
-                                                               sampled)
+                # Within 3 on an idle machine in every mode (0.1-1.8 measured
+                # at 2000 Hz); under this suite's heaviest load (CPython's own
+                # tests beside it, the churn slowed to 30-60% held) up to 3.3
+                # apart once, the exact share the higher (issue 14's note).
+                assert abs(x["held_pct"] - sampled) <= 4, (mode, label, x["held_pct"], sampled)
                 assert x["consistent"] is True, (mode, label, x["check"])
                 assert x["check"]["sampled_held_pct"] == pytest.approx(sampled)
         finally:

@@ -36,6 +36,12 @@ def test_idle_waiters_are_idle_not_contending(python, tmp_path):
         assert t["idle_wait_pct"] >= 90 and t["lock_wait_pct"] <= 5, (name, t)
     assert [f for f in doc["findings"] if f["scenario"] == "S5"] == [], doc["findings"]
     assert [f for f in doc["findings"] if f["severity"] != "info"] == [], doc["findings"]
+    # The executor's eight workers are one pool, idle: information.
+    pools = [f for f in doc["findings"] if f["title"] == "Worker pool mostly idle" and
+             "_worker (" in f["culprit"]]
+    assert len(pools) == 1 and pools[0]["severity"] == "info", doc["findings"]
+    assert pools[0]["verdict"].startswith("8 of 8 threads running _worker ("), pools[0]
+    assert "larger than this load needs" in pools[0]["verdict"], pools[0]
     assert doc["locks"] == [], doc["locks"]
     # The state everywhere a state is named: flame graphs, checks, dump.
     assert folded.returncode == 0, folded.stderr
@@ -45,6 +51,22 @@ def test_idle_waiters_are_idle_not_contending(python, tmp_path):
     blocked = {t["tid"]: t["blocked_on"] for t in dump["threads"]}
     for name, tid in tids.items():
         assert blocked[tid] == "idle", (name, blocked[tid])
+
+
+def test_a_pool_with_work_queued_is_fully_occupied(python):
+    """Four executor workers whose 20 ms tasks keep a dozen more queued:
+    none waits for work, which the Diagnosis says as information (no
+    warning: waiting on I/O is what these tasks do)."""
+    w = Workload(python, "idle_pools.py", ["busy"])
+    try:
+        doc = sample(w.pid)
+    finally:
+        w.stop()
+    occupied = [f for f in doc["findings"] if f["title"] == "Every worker of a pool occupied"]
+    assert len(occupied) == 1 and occupied[0]["severity"] == "info", doc["findings"]
+    assert occupied[0]["verdict"].startswith("all 4 threads running _worker ("), occupied[0]
+    assert [f for f in doc["findings"] if f["severity"] != "info"] == [], doc["findings"]
+    assert not any(f["title"] == "Worker pool mostly idle" for f in doc["findings"])
 
 
 def test_critical_sections_are_still_lock_contention(python):

@@ -13,6 +13,9 @@ Usage: idle_pools.py MODE
            queue for the GIL, which is S2's business)
   condcs   6 threads enter one Condition (`with cond:`) for a ~2 ms write
            each (a Condition used as a critical section: contention)
+  busy     a ThreadPoolExecutor(4) whose tasks each wait 20 ms (I/O-like),
+           fed so that a dozen tasks always wait in its queue: every worker
+           occupied, never waiting for work
 Prints one JSON line: {"ready": true, "pid": ..., "tids": {name: tid}}; the
 names say what each thread waits in.
 """
@@ -94,6 +97,25 @@ def critical_sections(enter, inside):
     return 6
 
 
+def busy():
+    pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="busy")
+    keep.append(pool)
+
+    def task():
+        tids.setdefault("busy-%d" % threading.get_native_id(), threading.get_native_id())
+        time.sleep(0.020)
+
+    def feed():
+        pending = set()
+        while True:
+            pending = {f for f in pending if not f.done()}
+            while len(pending) < 16:
+                pending.add(pool.submit(task))
+            time.sleep(0.005)
+    threading.Thread(target=feed, daemon=True).start()
+    return 4
+
+
 def main():
     mode = sys.argv[1]
     if mode == "idle":
@@ -102,6 +124,8 @@ def main():
         expect = critical_sections(threading.Lock(), time.sleep)
     elif mode == "condcs":
         expect = critical_sections(threading.Condition(), time.sleep)
+    elif mode == "busy":
+        expect = busy()
     else:
         sys.exit("unknown mode " + mode)
     while len(tids) < expect:
