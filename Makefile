@@ -26,13 +26,13 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
             libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
-            libpython3.11-testsuite
+            libpython3.11-testsuite groff-base man-db mmdebstrap
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).
 .SECONDARY:
 
-.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean fuzz fuzz-seeds
+.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean fuzz fuzz-seeds install uninstall deb
 
 all: gilprobe
 
@@ -52,19 +52,23 @@ deps: $(STAMP)
 build/vmlinux.h: | $(STAMP)
 	bpftool btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-build/%.bpf.o: bpf/%.bpf.c build/vmlinux.h $(wildcard include/*.h)
-	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ibuild -Iinclude -c $< -o $@
+# Every object gets a dependency file (-MMD -MP): it is rebuilt when a
+# header it includes changes, and only then.
+DEPFLAGS := -MMD -MP
+
+build/%.bpf.o: bpf/%.bpf.c build/vmlinux.h
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror $(DEPFLAGS) -Ibuild -Iinclude -c $< -o $@
 
 build/%.skel.h: build/%.bpf.o
 	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-build/obj/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
+build/obj/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/asan/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
+build/asan/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -c $< -o $@
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
 gilprobe: $(OBJ) build/obj/main.o
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -87,6 +91,7 @@ unit: build/unit_tests testenv
 # (default /var/cache/gilprobe).
 testenv: $(STAMP)
 	tests/setup/unstable_chroot.sh
+	tests/setup/bookworm_chroot.sh
 	tests/setup/freethreaded.sh 3.13
 
 layouts-check: testenv
@@ -96,7 +101,7 @@ layouts: testenv
 	$(PYTHON) tools/gen_layouts.py
 
 # The integration tests run both the normal and the sanitized binary.
-test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check
+test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check deb
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
 check-asan: build/gilprobe-asan build/unit_tests
@@ -122,9 +127,9 @@ FUZZ_TIME  ?= 60
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/%.o)
 
-build/fuzz/%.o: src/%.c $(wildcard include/*.h) $(BPF_SKEL) | $(STAMP)
+build/fuzz/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
 	@mkdir -p $(dir $@)
-	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 build/fuzz_remote: fuzz/fuzz_remote.c fuzz/image.c fuzz/image.h $(FUZZ_OBJ)
 	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ifuzz \
@@ -142,5 +147,27 @@ fuzz: build/fuzz_remote
 fuzz-seeds: build/record_seed
 	$(PYTHON) fuzz/make_seeds.py build/record_seed fuzz/corpus
 
+# Installing: the binary and the man page, under $(DESTDIR)$(PREFIX).
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+MANDIR  := $(PREFIX)/share/man/man1
+VERSION := $(shell sed -n 's/^\#define GILPROBE_VERSION "\(.*\)"/\1/p' include/version.h)
+
+install: gilprobe gilprobe.1
+	install -D -m 755 gilprobe $(DESTDIR)$(BINDIR)/gilprobe
+	install -D -m 644 gilprobe.1 $(DESTDIR)$(MANDIR)/gilprobe.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gilprobe $(DESTDIR)$(MANDIR)/gilprobe.1
+
+# A Debian package of this build (tools/mkdeb.sh: Depends from the
+# libraries the binary links, found with dpkg -S).
+deb: build/gilprobe_$(VERSION).deb
+
+build/gilprobe_$(VERSION).deb: gilprobe gilprobe.1 tools/mkdeb.sh
+	tools/mkdeb.sh $(VERSION) $@
+
 clean:
 	rm -rf build gilprobe
+
+-include $(wildcard build/obj/*.d build/asan/*.d build/fuzz/*.d build/*.bpf.d)

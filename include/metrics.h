@@ -1,4 +1,4 @@
-/* What a run measured, independent of how (sampler now, eBPF later):
+/* What a run measured, independent of how (the sampler, the eBPF timings):
  * accumulators fed one observation at a time, then the derived figures the
  * report prints. The report computes nothing itself. */
 #ifndef GILPROBE_METRICS_H

@@ -18,10 +18,28 @@ struct proc_maps {
     size_t n;
 };
 
+/* Reads a small file (/proc, /sys) whole into buf, NUL-terminated: the
+ * bytes read, or -errno. */
+int proc_read_small_file(const char *path, char *buf, size_t sz);
+
+/* What gilprobe uses of a /proc/PID[/task/TID]/stat line: the one parser
+ * of it (the comm may contain spaces and parentheses: fields are counted
+ * from the last ')'). */
+struct proc_stat {
+    char comm[32];      /* control characters replaced by '?' */
+    char state;         /* R S D T t Z X I ... */
+    uint64_t utime, stime; /* clock ticks (fields 14, 15) */
+    uint64_t starttime; /* clock ticks since boot (field 22) */
+};
+
+/* 0 or -EINVAL for a line that is not a stat line. */
+int proc_stat_parse(const char *buf, struct proc_stat *out);
+/* The stat of a process (tid 0) or of one of its threads. 0 or -errno. */
+int proc_stat_read(pid_t pid, pid_t tid, struct proc_stat *out);
+
 /* 0 or -errno. */
 int proc_read_maps(pid_t pid, struct proc_maps *maps);
 void proc_maps_free(struct proc_maps *maps);
-const struct proc_map *proc_maps_find(const struct proc_maps *maps, uint64_t addr);
 
 /* A file of the target as seen from its own mount namespace. */
 void proc_root_path(pid_t pid, const char *path, char *out, size_t outsz);

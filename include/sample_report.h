@@ -64,7 +64,6 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err);
 int sample_attached(const struct sample_options *opt, struct pyrt *rt, const struct sample_driver *d,
                     struct gp_error *err);
 void report_sample_text(FILE *out, const struct sample_report *r);
-int report_sample_json(FILE *out, const struct sample_report *r);
 json_object *report_sample_doc(const struct sample_report *r);
 
 #endif

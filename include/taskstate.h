@@ -1,4 +1,4 @@
-/* One thread's kernel state as the BPF task iterator (bpf/taskstate.bpf.c)
+/* One thread's kernel state as the BPF task iterator (bpf/reader.bpf.c)
  * reports it: the same facts as /proc/PID/task/TID/syscall, for every
  * thread of a process in one read. Shared by the BPF program and
  * user space. */

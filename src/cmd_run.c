@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sample_report.h"
+#include "signals.h"
 
 static volatile sig_atomic_t g_child_exited;
 static volatile sig_atomic_t g_stop;
@@ -51,21 +52,13 @@ static void on_terminate(int sig)
 
 static void install_handlers(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_child;
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    sigaction(SIGCHLD, &sa, NULL);
-    sa.sa_handler = on_terminate;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    static const int child[] = {SIGCHLD}, terminate[] = {SIGTERM, SIGHUP},
+                     keyboard[] = {SIGINT, SIGQUIT};
+    signals_set(child, 1, on_child, SA_RESTART | SA_NOCLDSTOP);
+    signals_set(terminate, 2, on_terminate, SA_RESTART);
     /* Ctrl-C reaches the program directly (same process group): gilprobe
      * keeps sampling until the program is gone. */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
+    signals_set(keyboard, 2, SIG_IGN, 0);
 }
 
 static void resume_child(void *arg)
@@ -83,8 +76,10 @@ static void sleep_ms(double ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts argv with a pipe that tells whether exec worked. */
-static pid_t spawn(char **argv, int *exec_errno)
+/* Starts argv with a pipe that tells whether exec worked, and with the
+ * signal mask gilprobe was started with (`mask`: its SIGCHLD is blocked
+ * here only while the parent learns the child's PID). */
+static pid_t spawn(char **argv, const sigset_t *mask, int *exec_errno)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -101,6 +96,9 @@ static pid_t spawn(char **argv, int *exec_errno)
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
+        /* A blocked SIGCHLD survives exec: a program that waits for it
+         * (multiprocessing's forkserver, asyncio's child watchers) hung. */
+        sigprocmask(SIG_SETMASK, mask, NULL);
         execvp(argv[0], argv);
         int e = errno;
         if (write(fds[1], &e, sizeof e) < 0)
@@ -170,7 +168,7 @@ int cmd_run(struct sample_options *opt, char **argv, struct gp_error *err)
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, &old);
-    pid_t pid = spawn(argv, &exec_errno);
+    pid_t pid = spawn(argv, &old, &exec_errno);
     g_child = pid;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0 || exec_errno) {

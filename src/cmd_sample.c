@@ -13,25 +13,7 @@
 #include "sample_report.h"
 #include "diagnose_children.h"
 #include "subprocesses.h"
-
-static volatile sig_atomic_t g_stop;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-/* Ctrl-C and SIGTERM end the run early; the report is still printed. */
-static void install_stop_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+#include "signals.h"
 
 static void progress(double elapsed, double duration, uint64_t samples, void *arg)
 {
@@ -253,7 +235,7 @@ int cmd_sample(const struct sample_options *opt, struct gp_error *err)
     int r = pyrt_attach(opt->pid, &rt, err);
     if (r != GP_OK)
         return r;
-    install_stop_handlers();
-    struct sample_driver d = {.command = "sample", .report_out = stdout, .stop = &g_stop};
+    signals_catch_stop(false); /* Ctrl-C, SIGTERM: end early, still report */
+    struct sample_driver d = {.command = "sample", .report_out = stdout, .stop = &signals_stop_requested};
     return sample_attached(opt, &rt, &d, err);
 }

@@ -13,11 +13,11 @@
 
 #include "sampler.h"
 #include "top.h"
+#include "signals.h"
 
 /* Long enough to be "until stopped". */
 #define TOP_RUN_S (100.0 * 365 * 86400)
 
-static volatile sig_atomic_t g_stop;
 /* Terminal state for the signal-safe restore: what it was before ncurses,
  * and the sequence that leaves the alternate screen. */
 static volatile sig_atomic_t g_curses;
@@ -37,12 +37,6 @@ struct top_state {
     int write_errno; /* plain output failed */
 };
 
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
 /* Only async-signal-safe calls: used by the fatal-signal handler. */
 static void restore_tty_raw(void)
 {
@@ -60,28 +54,10 @@ static void restore_tty_raw(void)
     g_curses = 0;
 }
 
-static void on_fatal_signal(int sig)
-{
-    restore_tty_raw();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 static void install_signal_handlers(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    static const int fatal[] = {SIGQUIT, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
-    sa.sa_handler = on_fatal_signal;
-    sigfillset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
-        sigaction(fatal[i], &sa, NULL);
+    signals_catch_stop(true);
+    signals_undo_on_fatal(restore_tty_raw, NULL, 0);
 }
 
 static void end_curses(void)
@@ -189,7 +165,7 @@ static void on_window(struct run_metrics *m, void *arg)
     metrics_window_finish(m);
     if (top_view_update(&st->view, m) != 0) {
         st->oom = true;
-        g_stop = 1;
+        signals_stop_requested = 1;
     }
     metrics_window_reset(m);
     if (st->oom)
@@ -199,11 +175,11 @@ static void on_window(struct run_metrics *m, void *arg)
         draw(st);
     } else if (print_block(stdout, &st->view) != 0) {
         st->write_errno = errno ? errno : EIO;
-        g_stop = 1;
+        signals_stop_requested = 1;
     }
     if (st->opt->iterations && st->shown >= st->opt->iterations) {
         st->done = true;
-        g_stop = 1;
+        signals_stop_requested = 1;
     }
 }
 
@@ -233,7 +209,7 @@ static void on_progress(double elapsed, double duration, uint64_t samples, void 
     int ch;
     while ((ch = getch()) != ERR) {
         if (ch == 'q' || ch == 'Q') {
-            g_stop = 1;
+            signals_stop_requested = 1;
             return;
         }
         enum top_sort s = sort_for_key(ch, st->view.sort);
@@ -253,7 +229,7 @@ int cmd_top(const struct top_options *opt, struct gp_error *err)
     int r = pyrt_attach(opt->pid, &rt, err);
     if (r != GP_OK)
         return r;
-    g_stop = 0;
+    signals_stop_requested = 0;
     install_signal_handlers();
     struct top_state st = {.opt = opt};
     top_view_init(&st.view, opt->pid, &rt, opt->interval_s, opt->sort);
@@ -265,7 +241,7 @@ int cmd_top(const struct top_options *opt, struct gp_error *err)
     st.curses = isatty(STDOUT_FILENO) && start_curses();
     struct sampler_options so = {.duration_s = TOP_RUN_S,
                                  .rate_hz = opt->rate_hz,
-                                 .stop = &g_stop,
+                                 .stop = &signals_stop_requested,
                                  .no_bpf = opt->no_bpf,
                                  .progress = st.curses ? on_progress : NULL,
                                  .progress_arg = &st,

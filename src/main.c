@@ -13,8 +13,7 @@
 #include "run.h"
 #include "stopper.h"
 #include "top.h"
-
-#define GILPROBE_VERSION "0.1.0"
+#include "version.h"
 
 static void usage(FILE *out)
 {
@@ -48,8 +47,8 @@ static void usage(FILE *out)
             "  --speedscope FILE  also write the stacks as a speedscope profile (JSON),\n"
             "              one profile per thread, the state as the root frame\n"
             "  --state STATE  only these states in --collapsed/--speedscope (repeatable,\n"
-            "              or a comma list): gil-held, gil-wait, lock-wait, io-wait,\n"
-            "              sleep, nogil-running, other\n"
+            "              or a comma list): gil-held, gil-wait, lock-wait, idle-wait,\n"
+            "              io-wait, sleep, nogil-running, other\n"
             "  --fail-on EXPR  fail (exit 9) when EXPR holds for the run, e.g.\n"
             "              gil.held_pct>80, thread.max_gil_wait_pct>30, loop.stall_max_ms>100,\n"
             "              gil.wait_p99_ms>20, finding>=warning, scenario=S2 (repeatable;\n"

@@ -15,7 +15,7 @@
 #define MAX_MAPS 200000
 #define MAX_TASKS 100000
 
-static int read_small_file(const char *path, char *buf, size_t sz)
+int proc_read_small_file(const char *path, char *buf, size_t sz)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -67,21 +67,6 @@ void proc_maps_free(struct proc_maps *maps)
     free(maps->v);
     maps->v = NULL;
     maps->n = 0;
-}
-
-const struct proc_map *proc_maps_find(const struct proc_maps *maps, uint64_t addr)
-{
-    size_t lo = 0, hi = maps->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (addr < maps->v[mid].start)
-            hi = mid;
-        else if (addr >= maps->v[mid].end)
-            lo = mid + 1;
-        else
-            return &maps->v[mid];
-    }
-    return NULL;
 }
 
 void proc_root_path(pid_t pid, const char *path, char *out, size_t outsz)
@@ -158,12 +143,12 @@ void proc_parse_syscall(const char *text, struct task_info *t)
     }
 }
 
-/* Fields after "(comm)" in /proc/.../stat, 1-based from field 3 (state). */
-static int parse_stat(const char *buf, struct task_info *out)
+int proc_stat_parse(const char *buf, struct proc_stat *out)
 {
+    memset(out, 0, sizeof *out);
     const char *open = strchr(buf, '(');
-    const char *close = strrchr(buf, ')');
-    if (!open || !close || close < open)
+    const char *close = strrchr(buf, ')'); /* a comm may hold ')' itself */
+    if (!open || !close || close < open || close[1] != ' ' || !close[2])
         return -EINVAL;
     size_t len = (size_t)(close - open - 1);
     if (len >= sizeof out->comm)
@@ -176,19 +161,32 @@ static int parse_stat(const char *buf, struct task_info *out)
             out->comm[i] = '?';
     const char *p = close + 2;
     out->state = *p;
-    /* utime and stime are fields 14 and 15: 11 and 12 after state. */
-    int field = 3;
-    while (*p && field < 14) {
-        if (*p == ' ')
-            field++;
+    /* Fields are numbered from 1 (pid); state is 3. */
+    for (int field = 3; *p && field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            break;
         p++;
-    }
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p, "%llu %llu", &ut, &st) == 2) {
-        out->utime = ut;
-        out->stime = st;
+        unsigned long long v = strtoull(p, NULL, 10);
+        if (field + 1 == 14)
+            out->utime = v;
+        else if (field + 1 == 15)
+            out->stime = v;
+        else if (field + 1 == 22)
+            out->starttime = v;
     }
     return 0;
+}
+
+int proc_stat_read(pid_t pid, pid_t tid, struct proc_stat *out)
+{
+    char path[96], buf[1024];
+    if (tid)
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int r = proc_read_small_file(path, buf, sizeof buf);
+    return r < 0 ? r : proc_stat_parse(buf, out);
 }
 
 int proc_task_read(pid_t pid, pid_t tid, struct task_info *out)
@@ -196,14 +194,16 @@ int proc_task_read(pid_t pid, pid_t tid, struct task_info *out)
     char path[96], buf[1024];
     memset(out, 0, sizeof *out);
     out->tid = tid;
-    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-    int r = read_small_file(path, buf, sizeof buf);
+    struct proc_stat st;
+    int r = proc_stat_read(pid, tid, &st);
     if (r < 0)
         return r;
-    if (parse_stat(buf, out) < 0)
-        return -EINVAL;
+    memcpy(out->comm, st.comm, sizeof out->comm);
+    out->state = st.state;
+    out->utime = st.utime;
+    out->stime = st.stime;
     snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
-    r = read_small_file(path, buf, sizeof buf);
+    r = proc_read_small_file(path, buf, sizeof buf);
     if (r < 0) {
         /* Zombie threads have no syscall file content; keep the stat. */
         out->syscall_nr = SYSCALL_UNKNOWN;
@@ -220,7 +220,7 @@ int proc_cmdline(pid_t pid, char *buf, size_t sz)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    int n = read_small_file(path, buf, sz);
+    int n = proc_read_small_file(path, buf, sz);
     if (n < 0)
         return n;
     for (int i = 0; i < n; i++)
@@ -237,7 +237,7 @@ pid_t proc_ns_tid(pid_t pid, pid_t tid)
 {
     char path[96], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
-    if (read_small_file(path, buf, sizeof buf) < 0)
+    if (proc_read_small_file(path, buf, sizeof buf) < 0)
         return 0;
     char *p = strstr(buf, "\nNSpid:");
     if (!p)
@@ -257,34 +257,18 @@ pid_t proc_ns_tid(pid_t pid, pid_t tid)
 
 int proc_exists(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int r = read_small_file(path, buf, sizeof buf);
+    struct proc_stat st;
+    int r = proc_stat_read(pid, 0, &st);
     if (r < 0)
         return r;
     /* A zombie has exited: nothing of it is left to read. */
-    const char *p = strrchr(buf, ')');
-    if (p && (p[2] == 'Z' || p[2] == 'X'))
-        return -ESRCH;
-    return 0;
+    return st.state == 'Z' || st.state == 'X' ? -ESRCH : 0;
 }
 
 uint64_t proc_start_time(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (read_small_file(path, buf, sizeof buf) < 0)
-        return 0;
-    const char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    int field = 2;
-    while (*p && field < 22) {
-        if (*p == ' ')
-            field++;
-        p++;
-    }
-    return strtoull(p, NULL, 10);
+    struct proc_stat st;
+    return proc_stat_read(pid, 0, &st) < 0 ? 0 : st.starttime;
 }
 
 const char *proc_state_name(char state)

@@ -678,11 +678,6 @@ static json_object *loops_json(const struct sample_report *r)
     return arr;
 }
 
-int report_sample_json(FILE *out, const struct sample_report *r)
-{
-    return report_json_write(out, report_sample_doc(r));
-}
-
 json_object *report_sample_doc(const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;

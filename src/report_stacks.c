@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "report_common.h"
+#include "version.h"
 
 #define SPEEDSCOPE_SCHEMA "https://www.speedscope.app/file-format-schema.json"
-#define SPEEDSCOPE_EXPORTER "gilprobe 0.1.0"
+#define SPEEDSCOPE_EXPORTER "gilprobe " GILPROBE_VERSION
 
 struct stacks_out {
     const struct run_metrics *m;

@@ -109,19 +109,10 @@ static bool read_cpu_ticks(int fd, uint64_t *ticks)
     if (n <= 0)
         return false;
     buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    if (!p)
+    struct proc_stat st;
+    if (proc_stat_parse(buf, &st) < 0)
         return false;
-    int field = 2;
-    while (*p && field < 14) {
-        if (*p == ' ')
-            field++;
-        p++;
-    }
-    unsigned long long ut, st;
-    if (sscanf(p, "%llu %llu", &ut, &st) != 2)
-        return false;
-    *ticks = ut + st;
+    *ticks = st.utime + st.stime;
     return true;
 }
 
@@ -531,7 +522,7 @@ static void take_sample(struct sampler *s)
      * than blame a hand-off that came later. */
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
-        if (!t->holds || !t->sys.valid || t->sys.syscall_nr != 202 || !g.addr ||
+        if (!t->holds || !t->sys.valid || t->sys.syscall_nr != SYS_futex || !g.addr ||
             t->sys.args[0] < g.addr || t->sys.args[0] >= g.addr + g.size)
             continue;
         uint8_t again[GIL_READ_MAX];

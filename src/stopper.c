@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "signals.h"
 
 #define MAX_STOPPED 65536
 #define SEIZE_ROUNDS 5
@@ -46,24 +47,11 @@ uint64_t stopper_resume_all(void)
     return (now_ns() - g_stop_started_ns) / 1000;
 }
 
-static void on_fatal_signal(int sig)
-{
-    detach_all_raw();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 void stopper_install_signal_handlers(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
-                               SIGSEGV, SIGBUS,  SIGABRT, SIGFPE, SIGILL};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_fatal_signal;
-    sigfillset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaction(sigs[i], &sa, NULL);
+    /* Beyond the fatal ones: whatever ends gilprobe by default. */
+    static const int ending[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    signals_undo_on_fatal(detach_all_raw, ending, sizeof ending / sizeof ending[0]);
 }
 
 static bool is_stopped(pid_t tid)

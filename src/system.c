@@ -16,13 +16,7 @@
 
 static bool read_file(const char *path, char *buf, size_t sz)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sz - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return true;
+    return proc_read_small_file(path, buf, sz) >= 0;
 }
 
 void system_topology(const char *root, int *logical, int *physical)
@@ -109,12 +103,8 @@ static int running_tasks(void)
 
 static char proc_state(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (!read_file(path, buf, sizeof buf))
-        return '?';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] ? p[2] : '?';
+    struct proc_stat st;
+    return proc_stat_read(pid, 0, &st) < 0 ? '?' : st.state;
 }
 
 static bool is_python(pid_t pid)
@@ -159,21 +149,8 @@ static int children_of(pid_t pid, pid_t *out, int max)
 /* utime+stime of a whole process (clock ticks). */
 static uint64_t process_ticks(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (!read_file(path, buf, sizeof buf))
-        return 0;
-    const char *p = strrchr(buf, ')');
-    int field = 2;
-    while (p && *p && field < 14) {
-        if (*p == ' ')
-            field++;
-        p++;
-    }
-    unsigned long long ut = 0, st = 0;
-    if (p)
-        sscanf(p, "%llu %llu", &ut, &st);
-    return ut + st;
+    struct proc_stat st;
+    return proc_stat_read(pid, 0, &st) < 0 ? 0 : st.utime + st.stime;
 }
 
 /* CPU wanted by a process's main thread so far, in ns: time on a CPU plus

@@ -81,6 +81,24 @@ def test_run_exit_code_zero_and_report_on_stderr():
     assert "GIL (sampled" in r.stderr and "Threads" in r.stderr
 
 
+def test_the_program_gets_gilprobes_signal_mask_and_its_children_are_reaped():
+    """gilprobe blocks SIGCHLD while it learns the program's PID; the program
+    must not inherit that (a blocked SIGCHLD hung multiprocessing's
+    forkserver in CPython's test_concurrent_futures). The program prints
+    its blocked signals, then a forkserver pool runs a task."""
+    python = INTERPRETERS[0][1]
+    code = ("import signal, multiprocessing as mp\n"
+            "print(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))\n"
+            "if __name__ == '__main__':\n"
+            "    with mp.get_context('forkserver').Pool(1) as pool:\n"
+            "        print(pool.apply(abs, (-7,)))\n")
+    r = subprocess.run([GILPROBE, "run", "-d", "20", "--", python, "-c", code],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:1] == ["[]"], r.stdout
+    assert r.stdout.splitlines()[-1] == "7", r.stdout
+
+
 def test_run_killed_program_gives_128_plus_signal(tmp_path):
     python = INTERPRETERS[0][1]
     p = subprocess.Popen([GILPROBE, "run", "--", python, APP, "sleep"], stdout=subprocess.PIPE,

@@ -1,5 +1,6 @@
 /* C unit tests (cmocka). Line-table decoders are checked against fixtures
  * that each installed interpreter writes about its own code objects. */
+#include <errno.h>
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,6 +126,30 @@ static void test_parse_syscall(void **state)
     proc_parse_syscall("-1 0x7ffd 0x7f12\n", &t);
     assert_int_equal(t.syscall_nr, SYSCALL_UNKNOWN);
     assert_int_equal(t.sp, 0x7ffd);
+}
+
+static void test_parse_stat(void **state)
+{
+    (void)state;
+    struct proc_stat st;
+    /* A comm with spaces, parentheses and a control character; fields
+     * 14, 15 (utime, stime) and 22 (start time) counted from the last ')'. */
+    const char *line = "4242 (a) b\x1b(c)) S 1 4242 4242 0 -1 4194560 2 0 0 0 "
+                       "17 23 0 0 20 0 3 0 987654 1000 100 18446744073709551615\n";
+    assert_int_equal(proc_stat_parse(line, &st), 0);
+    assert_string_equal(st.comm, "a) b?(c)");
+    assert_int_equal(st.state, 'S');
+    assert_int_equal(st.utime, 17);
+    assert_int_equal(st.stime, 23);
+    assert_int_equal(st.starttime, 987654);
+    assert_int_equal(proc_stat_parse("4242 no parentheses S 1", &st), -EINVAL);
+    assert_int_equal(proc_stat_parse("4242 (cut)", &st), -EINVAL);
+    /* A line cut short: the fields it has, zeros for the rest. */
+    assert_int_equal(proc_stat_parse("1 (x) R 0 1 1 0 -1 0 0 0 0 0 5", &st), 0);
+    assert_int_equal(st.state, 'R');
+    assert_int_equal(st.utime, 5);
+    assert_int_equal(st.stime, 0);
+    assert_int_equal(st.starttime, 0);
 }
 
 static struct task_info blocked(long nr, uint64_t a0, uint64_t a1)
@@ -275,6 +300,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_linetable_negative_offset_is_first_line),
         cmocka_unit_test(test_linetable_garbage_is_bounded),
         cmocka_unit_test(test_parse_syscall),
+        cmocka_unit_test(test_parse_stat),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_addrmap),
         cmocka_unit_test(test_grow_for),
