@@ -32,7 +32,7 @@ STAMP   := build/.deps-ok
 # Keep generated BPF objects and skeletons (intermediate files).
 .SECONDARY:
 
-.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean fuzz fuzz-seeds install uninstall deb
+.PHONY: all deps test testenv check-asan unit integration demo bench layouts layouts-check clean fuzz fuzz-seeds install uninstall deb lint
 
 all: gilprobe
 
@@ -101,8 +101,12 @@ layouts: testenv
 	$(PYTHON) tools/gen_layouts.py
 
 # The integration tests run both the normal and the sanitized binary.
-test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check deb
+test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check deb lint
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
+
+# Code-shape checks: no function over 120 lines (generated code aside).
+lint:
+	$(PYTHON) tools/long_functions.py 120 src/*.c
 
 check-asan: build/gilprobe-asan build/unit_tests
 	GILPROBE=build/gilprobe-asan $(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
@@ -171,3 +175,8 @@ clean:
 	rm -rf build gilprobe
 
 -include $(wildcard build/obj/*.d build/asan/*.d build/fuzz/*.d build/*.bpf.d)
+# An object built before it had a dependency file depends on every header
+# until it is rebuilt with one (an old build tree must not link objects
+# compiled against an old struct layout).
+ALL_OBJ := $(OBJ) $(ASAN_OBJ) $(FUZZ_OBJ) build/obj/main.o build/asan/main.o
+$(foreach o,$(ALL_OBJ),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): $(wildcard include/*.h))))

@@ -33,6 +33,13 @@ struct mem_view {
     int stacks;                  /* blocked threads whose stack was found */
 };
 
+/* A child's CPU counters at the start of the run: which children are
+ * CPU-bound is told by their deltas at the end. */
+struct child_start {
+    pid_t pid;
+    uint64_t ticks, demand_ns;
+};
+
 struct system_view {
     struct cpu_view cpu;
     struct tree_view tree_start, tree_end;
@@ -46,6 +53,11 @@ struct system_view {
     bool have_last;
     unsigned observations;
     double target_cpu_pct;       /* the target process itself, over the run */
+    /* Start-of-run counters the end's deltas need (system_begin allocates
+     * children_start, system_end frees it). */
+    uint64_t cpu_total_start, cpu_steal_start, target_ticks_start;
+    struct child_start *children_start;
+    int nchildren_start;
     double children_growth_per_s;
     double rss_growth_kb_per_s;
 };

@@ -238,21 +238,22 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static const struct run_metrics *g_sort_m;
-
-static int thread_by_wait(const void *a, const void *b)
+/* Orders of index arrays: qsort_r passes what the indices point into. */
+static int thread_by_wait(const void *a, const void *b, void *ctx)
 {
-    const struct thread_metrics *x = &g_sort_m->threads[*(const uint32_t *)a];
-    const struct thread_metrics *y = &g_sort_m->threads[*(const uint32_t *)b];
+    const struct run_metrics *m = ctx;
+    const struct thread_metrics *x = &m->threads[*(const uint32_t *)a];
+    const struct thread_metrics *y = &m->threads[*(const uint32_t *)b];
     if (x->pct[TS_GIL_WAIT] != y->pct[TS_GIL_WAIT])
         return x->pct[TS_GIL_WAIT] < y->pct[TS_GIL_WAIT] ? 1 : -1;
     return (x->tid > y->tid) - (x->tid < y->tid);
 }
 
-static int lock_by_wait(const void *a, const void *b)
+static int lock_by_wait(const void *a, const void *b, void *ctx)
 {
-    uint64_t x = g_sort_m->locks[*(const uint32_t *)a].wait_samples;
-    uint64_t y = g_sort_m->locks[*(const uint32_t *)b].wait_samples;
+    const struct run_metrics *m = ctx;
+    uint64_t x = m->locks[*(const uint32_t *)a].wait_samples;
+    uint64_t y = m->locks[*(const uint32_t *)b].wait_samples;
     return (x < y) - (x > y);
 }
 
@@ -264,14 +265,13 @@ static uint64_t stack_count(const struct stack_counts *c, uint32_t id)
     return 0;
 }
 
-static const struct lock_metrics *g_sort_lock;
-
 /* By excess, then by share: ties (nothing stands out) show what was most
  * often seen. */
-static int act_by_excess(const void *a, const void *b)
+static int act_by_excess(const void *a, const void *b, void *ctx)
 {
-    const struct activity *x = &g_sort_lock->act[*(const uint32_t *)a];
-    const struct activity *y = &g_sort_lock->act[*(const uint32_t *)b];
+    const struct lock_metrics *l = ctx;
+    const struct activity *x = &l->act[*(const uint32_t *)a];
+    const struct activity *y = &l->act[*(const uint32_t *)b];
     double dx = x->excess_pct, dy = y->excess_pct;
     if (dx - dy > 0.5 || dy - dx > 0.5)
         return (dx < dy) - (dx > dy);
@@ -297,8 +297,7 @@ static void finish_lock(struct run_metrics *m, struct lock_metrics *l)
         return;
     for (uint32_t a = 0; a < l->nact; a++)
         l->act_order[a] = a;
-    g_sort_lock = l;
-    qsort(l->act_order, l->nact, sizeof *l->act_order, act_by_excess);
+    qsort_r(l->act_order, l->nact, sizeof *l->act_order, act_by_excess, l);
 }
 
 static void finish_thread(struct run_metrics *m, struct thread_metrics *t, bool final)
@@ -356,9 +355,8 @@ static void derive(struct run_metrics *m, bool final)
         m->thread_order[i] = i;
     for (uint32_t i = 0; i < m->nlocks; i++)
         m->lock_order[i] = i;
-    g_sort_m = m;
-    qsort(m->thread_order, m->nthreads, sizeof *m->thread_order, thread_by_wait);
-    qsort(m->lock_order, m->nlocks, sizeof *m->lock_order, lock_by_wait);
+    qsort_r(m->thread_order, m->nthreads, sizeof *m->thread_order, thread_by_wait, m);
+    qsort_r(m->lock_order, m->nlocks, sizeof *m->lock_order, lock_by_wait, m);
 }
 
 void metrics_finish(struct run_metrics *m)

@@ -678,16 +678,8 @@ static json_object *loops_json(const struct sample_report *r)
     return arr;
 }
 
-json_object *report_sample_doc(const struct sample_report *r)
+static json_object *run_json(const struct run_metrics *m)
 {
-    const struct run_metrics *m = r->m;
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "schema", json_object_new_int(SAMPLE_SCHEMA_VERSION));
-    json_object_object_add(root, "command", json_object_new_string(r->command ? r->command : "sample"));
-    json_object_object_add(root, "pid", json_object_new_int(r->pid));
-    json_object_object_add(root, "cmdline", json_object_new_string(r->cmdline));
-    json_object_object_add(root, "python", report_json_python(r->rt));
-
     json_object *run = json_object_new_object();
     json_object_object_add(run, "duration_s", jd(m->duration_s));
     json_object_object_add(run, "interrupted", json_object_new_boolean(m->interrupted));
@@ -704,8 +696,11 @@ json_object *report_sample_doc(const struct sample_report *r)
     json_object_object_add(ost, "created", json_object_new_int((int)m->os_created));
     json_object_object_add(ost, "exited", json_object_new_int((int)m->os_exited));
     json_object_object_add(run, "os_threads", ost);
-    json_object_object_add(root, "run", run);
+    return run;
+}
 
+static json_object *samples_json(const struct run_metrics *m)
+{
     json_object *samples = json_object_new_object();
     json_object_object_add(samples, "requested", json_object_new_int64((int64_t)m->samples_requested));
     json_object_object_add(samples, "taken", json_object_new_int64((int64_t)m->samples_taken));
@@ -714,8 +709,11 @@ json_object *report_sample_doc(const struct sample_report *r)
     json_object_object_add(samples, "requested_rate_hz", jd(m->requested_rate_hz));
     json_object_object_add(samples, "behind", json_object_new_boolean(m->behind));
     json_object_object_add(samples, "resolution_ms", jd(m->period_ms));
-    json_object_object_add(root, "samples", samples);
+    return samples;
+}
 
+static json_object *sampler_json(const struct sample_report *r)
+{
     json_object *sampler = json_object_new_object();
     json_object_object_add(sampler, "cpu_s", jd(r->cost->cpu_s));
     json_object_object_add(sampler, "us_per_thread_sample", jd(r->cost->us_per_thread_sample));
@@ -743,8 +741,11 @@ json_object *report_sample_doc(const struct sample_report *r)
         json_object_object_add(nat, "state_disagreed", json_object_new_int64((int64_t)np->disagree));
         json_object_object_add(sampler, "native", nat);
     }
-    json_object_object_add(root, "sampler", sampler);
+    return sampler;
+}
 
+static json_object *gil_json(const struct run_metrics *m)
+{
     json_object *gil = json_object_new_object();
     /* A free-threaded run whose GIL stayed off has no GIL figures: null,
      * not a misleading 0. */
@@ -760,21 +761,11 @@ json_object *report_sample_doc(const struct sample_report *r)
     json_object_object_add(gil, "mean_hold_ms", m->handoffs ? jd(m->mean_hold_ms) : NULL);
     json_object_object_add(gil, "switch_interval_ms", jd((double)m->interval_us / 1000.0));
     json_object_object_add(gil, "source", json_object_new_string("sampled"));
-    json_object_object_add(root, "gil", gil);
-    json_object_object_add(root, "gil_exact", exact_json(r));
-    json_object_object_add(root, "gil_exact_unavailable",
-                           m->exact.valid ? NULL : json_object_new_string(m->bpf_note));
+    return gil;
+}
 
-    json_object *threads = json_object_new_array();
-    for (uint32_t k = 0; k < m->nthreads; k++)
-        json_object_array_add(threads, thread_json(r, &m->threads[m->thread_order[k]]));
-    json_object_object_add(root, "threads", threads);
-    json_object *locks = json_object_new_array();
-    for (uint32_t k = 0; k < m->nlocks; k++)
-        json_object_array_add(locks, lock_json(r, &m->locks[m->lock_order[k]]));
-    json_object_object_add(root, "locks", locks);
-    json_object_object_add(root, "loops", loops_json(r));
-    const struct system_view *v = &m->system;
+static json_object *system_json(const struct system_view *v)
+{
     json_object *sys = json_object_new_object();
     json_object *cpu = json_object_new_object();
     json_object_object_add(cpu, "logical", json_object_new_int(v->cpu.logical));
@@ -810,41 +801,77 @@ json_object *report_sample_doc(const struct sample_report *r)
     json_object_object_add(mem, "stacks_resident_kb",
                            json_object_new_int64((int64_t)v->mem_end.stacks_resident_kb));
     json_object_object_add(sys, "memory", mem);
-    json_object_object_add(root, "system", sys);
-    json_object *findings = json_object_new_array();
-    for (int i = 0; r->diag && i < r->diag->n; i++) {
-        const struct finding *f = &r->diag->findings[i];
-        json_object *j = json_object_new_object();
-        json_object_object_add(j, "scenario", json_object_new_string(f->scenario));
-        /* The process it was found in: the target, or the worst child. */
-        json_object_object_add(j, "pid", json_object_new_int(f->nchildren ? f->children[0] : r->pid));
-        json_object *pids = NULL;
-        if (f->nchildren) {
-            pids = json_object_new_array();
-            for (int c = 0; c < f->nchildren; c++)
-                json_object_array_add(pids, json_object_new_int(f->children[c]));
-        }
-        json_object_object_add(j, "subprocesses", pids);
-        json_object_object_add(j, "subprocesses_sampled",
-                               f->nchildren ? json_object_new_int(f->children_sampled) : NULL);
-        json_object_object_add(j, "severity", json_object_new_string(severity_name(f->severity)));
-        json_object_object_add(j, "title", json_object_new_string(f->title));
-        json_object_object_add(j, "verdict", json_object_new_string(f->verdict));
-        json_object *ev = json_object_new_array();
-        for (int e = 0; e < f->nevidence; e++) {
-            json_object *x = json_object_new_object();
-            json_object_object_add(x, "metric", json_object_new_string(f->evidence[e].metric));
-            json_object_object_add(x, "value", jd(f->evidence[e].value));
-            json_object_object_add(x, "op", json_object_new_string(f->evidence[e].op));
-            json_object_object_add(x, "threshold", jd(f->evidence[e].threshold));
-            json_object_array_add(ev, x);
-        }
-        json_object_object_add(j, "evidence", ev);
-        json_object_object_add(j, "culprit", json_object_new_string(f->culprit));
-        json_object_object_add(j, "advice", json_object_new_string(f->advice));
-        json_object_array_add(findings, j);
+    return sys;
+}
+
+static json_object *finding_json(const struct sample_report *r, const struct finding *f)
+{
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "scenario", json_object_new_string(f->scenario));
+    /* The process it was found in: the target, or the worst child. */
+    json_object_object_add(j, "pid", json_object_new_int(f->nchildren ? f->children[0] : r->pid));
+    json_object *pids = NULL;
+    if (f->nchildren) {
+        pids = json_object_new_array();
+        for (int c = 0; c < f->nchildren; c++)
+            json_object_array_add(pids, json_object_new_int(f->children[c]));
     }
-    json_object_object_add(root, "findings", findings);
+    json_object_object_add(j, "subprocesses", pids);
+    json_object_object_add(j, "subprocesses_sampled",
+                           f->nchildren ? json_object_new_int(f->children_sampled) : NULL);
+    json_object_object_add(j, "severity", json_object_new_string(severity_name(f->severity)));
+    json_object_object_add(j, "title", json_object_new_string(f->title));
+    json_object_object_add(j, "verdict", json_object_new_string(f->verdict));
+    json_object *ev = json_object_new_array();
+    for (int e = 0; e < f->nevidence; e++) {
+        json_object *x = json_object_new_object();
+        json_object_object_add(x, "metric", json_object_new_string(f->evidence[e].metric));
+        json_object_object_add(x, "value", jd(f->evidence[e].value));
+        json_object_object_add(x, "op", json_object_new_string(f->evidence[e].op));
+        json_object_object_add(x, "threshold", jd(f->evidence[e].threshold));
+        json_object_array_add(ev, x);
+    }
+    json_object_object_add(j, "evidence", ev);
+    json_object_object_add(j, "culprit", json_object_new_string(f->culprit));
+    json_object_object_add(j, "advice", json_object_new_string(f->advice));
+    return j;
+}
+
+static json_object *findings_json(const struct sample_report *r)
+{
+    json_object *findings = json_object_new_array();
+    for (int i = 0; r->diag && i < r->diag->n; i++)
+        json_object_array_add(findings, finding_json(r, &r->diag->findings[i]));
+    return findings;
+}
+
+json_object *report_sample_doc(const struct sample_report *r)
+{
+    const struct run_metrics *m = r->m;
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "schema", json_object_new_int(SAMPLE_SCHEMA_VERSION));
+    json_object_object_add(root, "command", json_object_new_string(r->command ? r->command : "sample"));
+    json_object_object_add(root, "pid", json_object_new_int(r->pid));
+    json_object_object_add(root, "cmdline", json_object_new_string(r->cmdline));
+    json_object_object_add(root, "python", report_json_python(r->rt));
+    json_object_object_add(root, "run", run_json(m));
+    json_object_object_add(root, "samples", samples_json(m));
+    json_object_object_add(root, "sampler", sampler_json(r));
+    json_object_object_add(root, "gil", gil_json(m));
+    json_object_object_add(root, "gil_exact", exact_json(r));
+    json_object_object_add(root, "gil_exact_unavailable",
+                           m->exact.valid ? NULL : json_object_new_string(m->bpf_note));
+    json_object *threads = json_object_new_array();
+    for (uint32_t k = 0; k < m->nthreads; k++)
+        json_object_array_add(threads, thread_json(r, &m->threads[m->thread_order[k]]));
+    json_object_object_add(root, "threads", threads);
+    json_object *locks = json_object_new_array();
+    for (uint32_t k = 0; k < m->nlocks; k++)
+        json_object_array_add(locks, lock_json(r, &m->locks[m->lock_order[k]]));
+    json_object_object_add(root, "locks", locks);
+    json_object_object_add(root, "loops", loops_json(r));
+    json_object_object_add(root, "system", system_json(&m->system));
+    json_object_object_add(root, "findings", findings_json(r));
     json_object *subs = json_object_new_array();
     for (int i = 0; i < r->nchildren; i++)
         if (r->children[i])

@@ -433,24 +433,13 @@ static bool same_view(const struct task_info *a, const struct task_info *b)
            a->pc == b->pc && memcmp(a->args, b->args, sizeof a->args) == 0;
 }
 
-/* One sample, in as few syscalls as possible:
- * 1. one batched read: the GIL word and, per thread, its stack root and
- *    the top of its previous stack (a "settled" thread - blocked in the
- *    very same syscall at the same place twice in a row - gets only its
- *    top frame read, checked against what it was);
- * 2. each thread's syscall line (not the GIL holder's: it holds the GIL);
- * 3. roots of settled threads that turned out to have moved, if any;
- * 4. the stacks, lockstep, reusing every unchanged frame. */
-static void take_sample(struct sampler *s)
+/* Phase 1 of a sample: the batched read's requests (after the GIL word
+ * and the current thread state in reqs[0..1]): each thread's stack root
+ * unless settled, and its prefetched top frames. Returns how many. */
+static size_t build_requests(struct sampler *s)
 {
-    const struct py_layout *L = &s->rt->layout;
-    uint8_t gilbuf[GIL_READ_MAX];
-    pyobj_cache_next_epoch(s->cache);
-    uint64_t cur = 0;
     uint32_t n = s->n;
     size_t nreq = 2;
-    s->reqs[0] = (struct remote_req){s->gil_addr, gilbuf, (size_t)L->gil_size, false};
-    s->reqs[1] = (struct remote_req){s->tstate_current_addr, &cur, 8, false};
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
         s->roots[i] = t->prev_root;
@@ -474,15 +463,17 @@ static void take_sample(struct sampler *s)
         nreq += stackwalk_prefetch_requests(s->rt, &s->walks[i], ahead, &s->reqs[nreq]);
         s->pre_n[i] = nreq - s->pre_at[i];
     }
-    bool from_bpf = s->reader && read_with_bpf(s, nreq);
-    if (!from_bpf)
-        remote_readv(&s->rt->mem, s->reqs, nreq);
-    s->bpf_samples += from_bpf;
-    struct gil_state g = {0};
+    return nreq;
+}
+
+/* Phase 2: the GIL from the read; false when it could not be read (or is
+ * off in a free-threaded build). */
+static bool decode_gil(struct sampler *s, const uint8_t *gilbuf, uint64_t cur, struct gil_state *g)
+{
     bool gil_ok = s->reqs[0].ok && (!s->tstate_current_addr || s->reqs[1].ok);
     if (gil_ok) {
-        gil_decode(s->rt, s->gil_addr, gilbuf, cur, &g);
-        if (!g.enabled) {
+        gil_decode(s->rt, s->gil_addr, gilbuf, cur, g);
+        if (!g->enabled) {
             /* Free-threaded build, GIL off: no GIL figures from this sample. */
             gil_ok = false;
             s->m->gil_disabled_samples++;
@@ -490,7 +481,16 @@ static void take_sample(struct sampler *s)
     } else if (s->rt->mem.last_errno == ESRCH) {
         s->gone = true;
     }
+    return gil_ok;
+}
 
+/* Phase 3: each thread's kernel view (from the eBPF reader's records or
+ * its syscall file); the settled threads that moved get their root read.
+ * Returns how many roots to read (s->reqs[0..), s->root_of). */
+static size_t read_views(struct sampler *s, const struct gil_state *gp, bool gil_ok, bool from_bpf)
+{
+    const struct gil_state g = *gp;
+    uint32_t n = s->n;
     size_t nroot = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
@@ -516,6 +516,15 @@ static void take_sample(struct sampler *s)
         }
         t->next_settled = same_line && !running;
     }
+    return nroot;
+}
+
+/* Phase 4: see the comment inside. */
+static void recheck_handovers(struct sampler *s, const struct gil_state *gp, uint64_t cur)
+{
+    const struct py_layout *L = &s->rt->layout;
+    const struct gil_state g = *gp;
+    uint32_t n = s->n;
     /* A holder seen blocked inside the GIL struct is handing it over, if
      * it still held the GIL after its state was read: the syscall files are
      * read tens of microseconds after the GIL word, so check again rather
@@ -533,6 +542,12 @@ static void take_sample(struct sampler *s)
                 t->sys.syscall_nr = SYSCALL_NONE; /* it held the GIL when sampled */
         }
     }
+}
+
+/* Phase 5: the roots that were needed, then every thread's stack. */
+static void walk_stacks(struct sampler *s, size_t nroot)
+{
+    uint32_t n = s->n;
     if (nroot) {
         remote_readv(&s->rt->mem, s->reqs, nroot);
         for (size_t k = 0; k < nroot; k++)
@@ -544,6 +559,13 @@ static void take_sample(struct sampler *s)
         s->t[i].prev_root = s->roots[i];
     }
     stackwalk_run(s->rt, s->walks, n);
+}
+
+/* Phase 6: each thread's state and stack, into s->obs. */
+static void classify_threads(struct sampler *s, const struct gil_state *gp, bool gil_ok)
+{
+    const struct gil_state g = *gp;
+    uint32_t n = s->n;
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
         struct task_info ti = t->sys;
@@ -589,6 +611,36 @@ static void take_sample(struct sampler *s)
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
                                         kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys};
     }
+}
+
+/* One sample, in as few syscalls as possible:
+ * 1. one batched read: the GIL word and, per thread, its stack root and
+ *    the top of its previous stack (a "settled" thread - blocked in the
+ *    very same syscall at the same place twice in a row - gets only its
+ *    top frame read, checked against what it was);
+ * 2. each thread's syscall line (not the GIL holder's: it holds the GIL);
+ * 3. roots of settled threads that turned out to have moved, if any;
+ * 4. the stacks, lockstep, reusing every unchanged frame. */
+static void take_sample(struct sampler *s)
+{
+    const struct py_layout *L = &s->rt->layout;
+    uint8_t gilbuf[GIL_READ_MAX];
+    pyobj_cache_next_epoch(s->cache);
+    uint64_t cur = 0;
+    uint32_t n = s->n;
+    s->reqs[0] = (struct remote_req){s->gil_addr, gilbuf, (size_t)L->gil_size, false};
+    s->reqs[1] = (struct remote_req){s->tstate_current_addr, &cur, 8, false};
+    size_t nreq = build_requests(s);
+    bool from_bpf = s->reader && read_with_bpf(s, nreq);
+    if (!from_bpf)
+        remote_readv(&s->rt->mem, s->reqs, nreq);
+    s->bpf_samples += from_bpf;
+    struct gil_state g = {0};
+    bool gil_ok = decode_gil(s, gilbuf, cur, &g);
+    size_t nroot = read_views(s, &g, gil_ok, from_bpf);
+    recheck_handovers(s, &g, cur);
+    walk_stacks(s, nroot);
+    classify_threads(s, &g, gil_ok);
     if (s->opt->native)
         native_sample_done(s->opt->native);
     if (gil_ok && g.interval_us)
@@ -643,6 +695,59 @@ static void raise_fd_limit(void)
     }
 }
 
+/* The eBPF reader (one BPF program run per sample) where it works, and
+ * the first thread list. GP_OK or refresh's error. */
+static int start_reader(struct sampler *sp, struct sampler_cost *cost, struct gp_error *err)
+{
+    if (sp->opt->no_bpf)
+        snprintf(cost->bpf_why, sizeof cost->bpf_why, "eBPF turned off (--no-bpf)");
+    else
+        sp->reader = bpf_reader_open(sp->rt->pid, sp->rt->start_time, cost->bpf_why,
+                                     sizeof cost->bpf_why);
+    int r = refresh(sp, err);
+    /* The kernel's thread ids are the initial PID namespace's: from inside
+     * another namespace they would not match the tracked ones. With more
+     * threads than the reader has records for, some tracked threads have
+     * none (they are read from /proc): only no match at all means that. */
+    bool matched = false;
+    if (sp->reader && r == GP_OK && sp->n && read_with_bpf(sp, 0))
+        for (uint32_t i = 0; i < sp->n && !matched; i++)
+            matched = addrmap_get(&sp->rec_of_tid, (uint64_t)sp->t[i].tid) != NULL;
+    else
+        matched = true;
+    if (sp->reader && !matched) {
+        bpf_reader_close(sp->reader);
+        sp->reader = NULL;
+        snprintf(cost->bpf_why, sizeof cost->bpf_why,
+                 "the kernel's thread ids do not match this PID namespace's");
+    }
+    cost->bpf_reader = sp->reader != NULL;
+    if (sp->reader)
+        snprintf(cost->bpf_why, sizeof cost->bpf_why,
+                 "memory and thread states read in one BPF program run per sample");
+    return r;
+}
+
+static void sampler_free(struct sampler *s)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        close_tracked(&s->t[i]);
+    bpf_reader_close(s->reader);
+    addrmap_free(&s->rec_of_tid);
+    free(s->t);
+    free(s->reqs);
+    free(s->roots);
+    free(s->walks);
+    free(s->obs);
+    free(s->root_req);
+    free(s->pre_at);
+    free(s->pre_n);
+    free(s->root_of);
+    free(s->resolved);
+    free(s->os_tids);
+    idle_classifier_free(&s->idle);
+}
+
 int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler_options *opt,
                 struct run_metrics *m, struct sampler_cost *cost, struct gp_error *err)
 {
@@ -654,31 +759,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     m->requested_rate_hz = opt->rate_hz;
     m->free_threaded = rt->free_threaded;
     addrmap_init(&s.rec_of_tid);
-    if (opt->no_bpf)
-        snprintf(cost->bpf_why, sizeof cost->bpf_why, "eBPF turned off (--no-bpf)");
-    else
-        s.reader = bpf_reader_open(rt->pid, rt->start_time, cost->bpf_why, sizeof cost->bpf_why);
-    int r = refresh(&s, err);
-    /* The kernel's thread ids are the initial PID namespace's: from inside
-     * another namespace they would not match the tracked ones. With more
-     * threads than the reader has records for, some tracked threads have
-     * none (they are read from /proc): only no match at all means that. */
-    bool matched = false;
-    if (s.reader && r == GP_OK && s.n && read_with_bpf(&s, 0))
-        for (uint32_t i = 0; i < s.n && !matched; i++)
-            matched = addrmap_get(&s.rec_of_tid, (uint64_t)s.t[i].tid) != NULL;
-    else
-        matched = true;
-    if (s.reader && !matched) {
-        bpf_reader_close(s.reader);
-        s.reader = NULL;
-        snprintf(cost->bpf_why, sizeof cost->bpf_why,
-                 "the kernel's thread ids do not match this PID namespace's");
-    }
-    cost->bpf_reader = s.reader != NULL;
-    if (s.reader)
-        snprintf(cost->bpf_why, sizeof cost->bpf_why,
-                 "memory and thread states read in one BPF program run per sample");
+    int r = start_reader(&s, cost, err);
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
     s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(now_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
@@ -752,21 +833,6 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     cost->native = opt->native != NULL;
     if (opt->native)
         native_sampling_stats(opt->native, &cost->native_pause);
-    for (uint32_t i = 0; i < s.n; i++)
-        close_tracked(&s.t[i]);
-    bpf_reader_close(s.reader);
-    addrmap_free(&s.rec_of_tid);
-    free(s.t);
-    free(s.reqs);
-    free(s.roots);
-    free(s.walks);
-    free(s.obs);
-    free(s.root_req);
-    free(s.pre_at);
-    free(s.pre_n);
-    free(s.root_of);
-    free(s.resolved);
-    free(s.os_tids);
-    idle_classifier_free(&s.idle);
+    sampler_free(&s);
     return r;
 }

@@ -166,14 +166,15 @@ static uint64_t process_demand_ns(pid_t pid)
     return on_cpu + waiting;
 }
 
-/* Children's CPU ticks at the start, to tell CPU-bound ones at the end. */
-static uint64_t g_child_demand[MAX_TREE / 16];
-static pid_t g_child_pid[MAX_TREE / 16];
-static uint64_t g_child_ticks[MAX_TREE / 16];
-static int g_nchildren;
-static uint64_t g_target_ticks;
+/* Children's CPU counters kept at the start (at most this many), to tell
+ * the CPU-bound ones at the end. */
+#define MAX_CHILDREN_START (MAX_TREE / 16)
 
-static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
+/* The process tree below pid. At the start (start set), each child's CPU
+ * counters go into v's children_start; later, the deltas since then tell
+ * which children are CPU-bound. */
+static void tree(pid_t pid, struct tree_view *t, struct system_view *v, bool start,
+                 double seconds)
 {
     memset(t, 0, sizeof *t);
     pid_t *queue = malloc(MAX_TREE * sizeof *queue);
@@ -185,7 +186,7 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
         return;
     }
     if (start)
-        g_nchildren = 0;
+        v->nchildren_start = 0;
     int head = 0, tail = children_of(pid, queue, MAX_TREE);
     for (int i = 0; i < tail; i++)
         parent[i] = pid;
@@ -213,18 +214,16 @@ static void tree(pid_t pid, struct tree_view *t, bool start, double seconds)
         t->python_children += st != 'Z' && is_python(c);
         uint64_t ticks = st == 'Z' ? 0 : process_ticks(c);
         uint64_t demand = st == 'Z' ? 0 : process_demand_ns(c);
-        if (start && g_nchildren < MAX_TREE / 16) {
-            g_child_pid[g_nchildren] = c;
-            g_child_demand[g_nchildren] = demand;
-            g_child_ticks[g_nchildren++] = ticks;
+        if (start && v->children_start && v->nchildren_start < MAX_CHILDREN_START) {
+            v->children_start[v->nchildren_start++] = (struct child_start){c, ticks, demand};
         } else if (!start && seconds > 0) {
-            for (int i = 0; i < g_nchildren; i++) {
-                if (g_child_pid[i] != c || ticks < g_child_ticks[i])
+            for (int i = 0; i < v->nchildren_start; i++) {
+                const struct child_start *s = &v->children_start[i];
+                if (s->pid != c || ticks < s->ticks)
                     continue;
-                double share = (double)(ticks - g_child_ticks[i]) /
-                               (double)sysconf(_SC_CLK_TCK) / seconds;
-                double wanted = demand > g_child_demand[i]
-                                    ? (double)(demand - g_child_demand[i]) / 1e9 / seconds
+                double share = (double)(ticks - s->ticks) / (double)sysconf(_SC_CLK_TCK) / seconds;
+                double wanted = demand > s->demand_ns
+                                    ? (double)(demand - s->demand_ns) / 1e9 / seconds
                                     : 0;
                 /* Oversubscribed workers cannot each get a whole CPU:
                  * getting a quarter of one, or wanting (running or
@@ -328,8 +327,6 @@ int system_python_descendants(pid_t pid, pid_t *out, int max)
     return n;
 }
 
-static uint64_t g_total0, g_steal0;
-
 void system_begin(pid_t pid, struct system_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -340,10 +337,11 @@ void system_begin(pid_t pid, struct system_view *v)
         v->cpu.affinity = CPU_COUNT(&set);
     v->cpu.quota_cpus = cgroup_quota(pid);
     v->cpu.running_start = running_tasks();
-    stat_cpu(&g_total0, &g_steal0);
-    tree(pid, &v->tree_start, true, 0);
+    stat_cpu(&v->cpu_total_start, &v->cpu_steal_start);
+    v->children_start = calloc(MAX_CHILDREN_START, sizeof *v->children_start);
+    tree(pid, &v->tree_start, v, true, 0);
     memory(pid, &v->mem_start);
-    g_target_ticks = process_ticks(pid);
+    v->target_ticks_start = process_ticks(pid);
 }
 
 void system_observe(pid_t pid, struct system_view *v, double seconds)
@@ -356,7 +354,7 @@ void system_observe(pid_t pid, struct system_view *v, double seconds)
      * hundreds of threads that is milliseconds the sampler's refresh would
      * wait for, so it is read every fifth time only. */
     if (!v->have_last || ++v->observations % 5 == 0)
-        tree(pid, &v->tree_last, false, seconds);
+        tree(pid, &v->tree_last, v, false, seconds);
     v->rss_last_kb = rss;
     v->ticks_last = process_ticks(pid);
     v->last_seconds = seconds;
@@ -366,8 +364,9 @@ void system_observe(pid_t pid, struct system_view *v, double seconds)
 void system_end(pid_t pid, struct system_view *v, double seconds, bool gone)
 {
     uint64_t total, steal;
-    if (stat_cpu(&total, &steal) && total > g_total0)
-        v->cpu.steal_pct = 100.0 * (double)(steal - g_steal0) / (double)(total - g_total0);
+    if (stat_cpu(&total, &steal) && total > v->cpu_total_start)
+        v->cpu.steal_pct = 100.0 * (double)(steal - v->cpu_steal_start) /
+                           (double)(total - v->cpu_total_start);
     v->cpu.running_end = running_tasks();
     uint64_t ticks;
     if (gone) {
@@ -376,17 +375,20 @@ void system_end(pid_t pid, struct system_view *v, double seconds, bool gone)
         v->tree_end = v->have_last ? v->tree_last : v->tree_start;
         if (v->have_last)
             v->mem_end.rss_kb = v->rss_last_kb;
-        ticks = v->have_last ? v->ticks_last : g_target_ticks;
+        ticks = v->have_last ? v->ticks_last : v->target_ticks_start;
         seconds = v->have_last ? v->last_seconds : seconds;
     } else {
-        tree(pid, &v->tree_end, false, seconds);
+        tree(pid, &v->tree_end, v, false, seconds);
         memory(pid, &v->mem_end);
         ticks = process_ticks(pid);
     }
     v->seconds = seconds;
-    if (seconds > 0 && ticks >= g_target_ticks)
-        v->target_cpu_pct =
-            100.0 * (double)(ticks - g_target_ticks) / (double)sysconf(_SC_CLK_TCK) / seconds;
+    if (seconds > 0 && ticks >= v->target_ticks_start)
+        v->target_cpu_pct = 100.0 * (double)(ticks - v->target_ticks_start) /
+                            (double)sysconf(_SC_CLK_TCK) / seconds;
+    free(v->children_start);
+    v->children_start = NULL;
+    v->nchildren_start = 0;
     if (seconds > 0) {
         v->children_growth_per_s =
             (double)(v->tree_end.children - v->tree_start.children) / seconds;
