@@ -1,4 +1,4 @@
-/* Diagnoses: which known failure scenario (S1-S8, ../shared/SCENARIOS.md)
+/* Diagnoses: which known failure scenario (S1-S8, the README's table)
  * a run's metrics show, with the evidence and what to do. Reads metrics
  * only; never the target. */
 #ifndef GILPROBE_DIAGNOSE_H

@@ -11,7 +11,7 @@
 #include "report_common.h"
 
 /* Thresholds: starting points tuned on examples/, named here and nowhere
- * else (SCENARIOS.md: "keep them as named constants in one place"). */
+ * else (one place for them: easy to find, to tune, to test). */
 #define S1_STALLED_PCT_WARN 5.0     /* loop stalled by on-CPU work */
 #define S1_STALLED_PCT_CRIT 20.0
 #define S1_MAX_STALL_CRIT_MS 1000.0

@@ -1,4 +1,4 @@
-"""Installing gilprobe like other Linux tools: `make install`/`uninstall`
+"""Installing gilprobe like other Linux tools, and reading about it: `make install`/`uninstall`
 under DESTDIR and PREFIX, the man page (renders without warnings, names
 every option --help names, the version of the binary), and the Debian
 package from `make deb` installed with apt into a fresh Debian 12 root
@@ -88,3 +88,20 @@ def test_the_deb_installs_with_apt_on_fresh_debian_12_and_runs(tmp_path):
         assert status.stdout == "install ok installed", status.stdout
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_readme_is_a_short_guide_and_every_doc_link_resolves():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    lines = readme.split("\n")
+    assert len(lines) <= 350, len(lines)
+    first_screen = "\n".join(lines[:25])
+    assert "make demo" in first_screen and "make test" in first_screen
+    docs = [os.path.join(ROOT, "README.md")] + glob.glob(os.path.join(ROOT, "docs", "*.md"))
+    broken = []
+    for path in docs:
+        text = open(path).read()
+        assert "../shared" not in text, path  # nothing outside the repository
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            if not os.path.exists(os.path.join(os.path.dirname(path), target)):
+                broken.append((os.path.relpath(path, ROOT), target))
+    assert broken == [], broken
