@@ -26,7 +26,7 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libbpf-dev bpftool linux-libc-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
             libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
-            libpython3.11-testsuite groff-base man-db mmdebstrap
+            libpython3.11-testsuite groff-base man-db mmdebstrap python3-jsonschema
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).

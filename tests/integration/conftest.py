@@ -140,10 +140,46 @@ def run_gilprobe(args, binary=None, env=None, timeout=60, nice=None):
                           text=True, timeout=timeout, env=full_env)
 
 
+SCHEMA_DIR = os.path.join(ROOT, "docs", "schema")
+_validators = {}
+
+
+def _validator(name):
+    if name not in _validators:
+        import jsonschema  # Debian's python3-jsonschema
+        with open(os.path.join(SCHEMA_DIR, name + ".schema.json")) as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _validators[name] = jsonschema.Draft202012Validator(schema)
+    return _validators[name]
+
+
+def gp_json(text):
+    """Parses JSON; a gilprobe report or dump (an object with "schema" and
+    "command") is validated against its schema in docs/schema/ first, so
+    every document a test reads is checked. Other JSON (workload lines,
+    speedscope files) is returned as parsed."""
+    doc = json.loads(text)
+    if isinstance(doc, dict) and "schema" in doc and "command" in doc:
+        collect = os.environ.get("GILPROBE_COLLECT_JSON")
+        if collect:
+            os.makedirs(collect, exist_ok=True)
+            with open(os.path.join(collect, "%d-%d.json" % (os.getpid(), time.monotonic_ns())),
+                      "w") as f:
+                f.write(text)
+        else:
+            name = "dump" if doc["command"] == "dump" else "report"
+            errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(e.path))
+            assert not errors, "%s JSON does not match docs/schema/%s.schema.json: %s" % (
+                doc["command"], name, "; ".join("%s: %s" % ("/".join(map(str, e.path)), e.message)
+                                               for e in errors[:5]))
+    return doc
+
+
 def dump_json(pid, *extra, binary=None):
     r = run_gilprobe(["dump", "-p", str(pid), "--json"] + list(extra), binary=binary)
     assert r.returncode == 0, "gilprobe failed (%d): %s" % (r.returncode, r.stderr)
-    return json.loads(r.stdout)
+    return gp_json(r.stdout)
 
 
 def task_states(pid):

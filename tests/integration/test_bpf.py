@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS, REFERENCE_NICE, Workload, marks, run_gilprobe
+from conftest import gp_json, GILPROBE, INTERPRETERS, REFERENCE_NICE, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 # pyenv's runtimes have take_gil/drop_gil to probe; Debian's stripped 3.11
@@ -46,7 +46,7 @@ def sample(pid, *args, seconds=3, nice=None):
     r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60,
                      nice=nice)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return gp_json(r.stdout)
 
 
 def exact_threads(doc):
@@ -163,7 +163,7 @@ def test_fallback_mode_on_a_runtime_with_symbols():
                          env={"GILPROBE_TEST_HIDE_SYMBOLS": "take_gil,drop_gil"})
     finally:
         w.stop()
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     x = doc["gil_exact"]
     assert x["mode"].startswith("fallback"), x["mode"]
     t = exact_threads(doc)[w.info["tids"]["burster"]]
@@ -176,7 +176,7 @@ def test_nothing_to_probe_says_why():
     try:
         hide = {"GILPROBE_TEST_HIDE_SYMBOLS":
                 "take_gil,drop_gil,PyEval_SaveThread,PyEval_RestoreThread"}
-        doc = json.loads(run_gilprobe(["-p", str(w.pid), "-d", "0.5", "--json"], env=hide).stdout)
+        doc = gp_json(run_gilprobe(["-p", str(w.pid), "-d", "0.5", "--json"], env=hide).stdout)
         text = run_gilprobe(["-p", str(w.pid), "-d", "0.3"], env=hide).stdout
     finally:
         w.stop()
@@ -206,7 +206,7 @@ def live_bpf_ids():
     ids = set()
     for kind, key in (("prog", "prog_id"), ("link", "link_id")):
         out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True)
-        for obj in json.loads(out.stdout or "[]"):
+        for obj in gp_json(out.stdout or "[]"):
             ids.add((key, obj["id"]))
     return ids
 
@@ -260,7 +260,7 @@ def test_works_without_tracefs():
     finally:
         w.stop()
     assert r.returncode == 0, (r.returncode, r.stderr)
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     assert doc["gil_exact"] is not None, doc["gil_exact_unavailable"]
     assert doc["gil_exact"]["acquisitions"] > 0
 
@@ -295,7 +295,7 @@ def test_exact_agrees_with_sampled_under_thread_churn_forks_and_exits(python):
                 r = run_gilprobe(["-p", str(w.pid), "-d", "3", "-r", "2000", "--json"] + args,
                                  env=env, timeout=60, nice=REFERENCE_NICE)
                 assert r.returncode == 0, r.stderr
-                doc = json.loads(r.stdout)
+                doc = gp_json(r.stdout)
                 x = doc["gil_exact"]
                 assert x, (mode, label, doc["gil_exact_unavailable"])
                 assert x["mode"].startswith("fallback") == (label == "fallback" or

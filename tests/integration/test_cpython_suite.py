@@ -11,7 +11,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS
+from conftest import gp_json, GILPROBE, INTERPRETERS
 
 TESTS = {
     "debian-3.11": ["test_threading", "test_queue", "test_thread", "test_threading_local",
@@ -37,7 +37,7 @@ def test_cpython_threading_tests_pass_under_gilprobe_run(label, tmp_path):
     assert r.returncode == 0, "CPython's tests failed under gilprobe:\n" + r.stdout[-3000:] + \
         r.stderr[-2000:]
     assert "Tests result: SUCCESS" in r.stdout or "Result: SUCCESS" in r.stdout, r.stdout[-2000:]
-    doc = json.loads(report.read_text())
+    doc = gp_json(report.read_text())
     assert doc["run"]["process_exited"], doc["run"]
     # Hundreds of threads came and went.
     assert doc["run"]["python_threads"]["created"] >= 100, doc["run"]

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import (GILPROBE_ASAN, MISSING_INTERPRETERS, Workload, cpu_ticks, dump_json,
+from conftest import (gp_json, GILPROBE_ASAN, MISSING_INTERPRETERS, Workload, cpu_ticks, dump_json,
                       interpreter_params, marks,
                       python_version, run_gilprobe, task_states)
 
@@ -112,13 +112,13 @@ def test_output_file(known_threads, tmp_path):
     out = tmp_path / "dump.json"
     r = run_gilprobe(["dump", "-p", str(known_threads.pid), "--json", "-o", str(out)])
     assert r.returncode == 0 and r.stdout == "", r.stderr
-    check_known_threads(json.loads(out.read_text()), known_threads)
+    check_known_threads(gp_json(out.read_text()), known_threads)
 
 
 def test_sanitized_binary_reads_the_same(known_threads):
     r = run_gilprobe(["dump", "-p", str(known_threads.pid), "--json"], binary=GILPROBE_ASAN)
     assert r.returncode == 0 and "Sanitizer" not in r.stderr, r.stderr
-    check_known_threads(json.loads(r.stdout), known_threads)
+    check_known_threads(gp_json(r.stdout), known_threads)
 
 
 def assert_running_and_progressing(w):
@@ -178,7 +178,7 @@ def test_runtime_found_without_symbols(known_threads):
     r = run_gilprobe(["dump", "-p", str(w.pid), "--json"],
                      env={"GILPROBE_TEST_HIDE_SYMBOLS": ",".join(hidden)})
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     if minor >= 10:
         assert doc["python"]["found_by"] == ".PyRuntime section"
     expected_source = "_Py_DebugOffsets" if minor >= 13 else "version string"

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import INTERPRETERS, ROOT, interpreter_params, run_gilprobe
+from conftest import gp_json, INTERPRETERS, ROOT, interpreter_params, run_gilprobe
 
 EXAMPLES = os.path.join(ROOT, "examples")
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
@@ -24,7 +24,7 @@ class Example:
                                      start_new_session=True)
         line = self.proc.stdout.readline()
         assert line, self.proc.stderr.read()
-        self.pid = json.loads(line)["pid"]
+        self.pid = gp_json(line)["pid"]
 
     def stop(self):
         try:
@@ -43,7 +43,7 @@ def findings(python, name, seconds=2.5, extra=(), args=(), prefix=()):
     finally:
         ex.stop()
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["findings"]
+    return gp_json(r.stdout)["findings"]
 
 
 # (test id, example, its arguments, scenario, text in the culprit)
@@ -201,7 +201,7 @@ def test_prefork_server_diagnosis_covers_its_workers(python_alone):
         ex.stop()
     assert r.returncode == 9, r.stderr  # the S2 check failed: the children's S2 counts
     assert "check failed: scenario=S2" in r.stderr, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     top = doc["findings"][0]
     assert top["scenario"] == "S2" and top["severity"] in ("warning", "critical"), doc["findings"]
     assert sorted(top["subprocesses"]) == workers and top["pid"] in workers, top

@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from conftest import GILPROBE_ASAN, INTERPRETERS, Workload, marks, run_gilprobe
+from conftest import gp_json, GILPROBE_ASAN, INTERPRETERS, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 RATE_HZ = 1000
@@ -26,8 +26,8 @@ def sample_with_stacks(pid, tmp_path, *extra, binary=None, tag="all"):
                      binary=binary)
     assert r.returncode == 0, r.stderr
     assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
-    doc = json.loads(r.stdout)
-    return doc, folded.read_text(), json.loads(speedscope.read_text())
+    doc = gp_json(r.stdout)
+    return doc, folded.read_text(), gp_json(speedscope.read_text())
 
 
 def parse_folded(text):
@@ -195,7 +195,7 @@ def test_unwritable_stack_files_fail_with_exit_8(tmp_path):
             assert r.returncode == 8, r.stderr
             assert path in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
             # The report itself was still written.
-            assert json.loads(r.stdout)["command"] == "sample"
+            assert gp_json(r.stdout)["command"] == "sample"
     finally:
         w.stop()
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import Workload, marks, python_version, run_gilprobe
+from conftest import gp_json, Workload, marks, python_version, run_gilprobe
 from interpreters import FREE_THREADED_MINORS, free_threaded_missing, free_threaded_python
 
 MARKS = marks("contention.py")
@@ -33,7 +33,7 @@ def test_free_threaded_build_is_there(minor):
 def sample(pid, *args, seconds=1.5):
     r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return gp_json(r.stdout)
 
 
 def sampled(python, script, args, seconds=1.5):
@@ -54,7 +54,7 @@ def test_dump_says_the_gil_is_disabled(minor):
     finally:
         w.stop()
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     # "3.13.15t": the interpreter's own version, and the build's "t".
     assert doc["python"]["version"] == python_version(python) + "t", doc["python"]
     assert doc["python"]["version"].startswith(minor + "."), doc["python"]
@@ -81,7 +81,7 @@ def test_running_threads_at_their_lines(minor):
     finally:
         w.stop()
     assert r.returncode == 0, r.stderr
-    by_tid = {t["tid"]: t for t in json.loads(r.stdout)["threads"]}
+    by_tid = {t["tid"]: t for t in gp_json(r.stdout)["threads"]}
     # The loop's body or its `while True:` line (its jump back on 3.13).
     loop = (MARKS["spin"] - 1, MARKS["spin"])
     for name, tid in w.info["tids"].items():

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS, ROOT, WORKLOADS, Workload, run_gilprobe
+from conftest import gp_json, GILPROBE, INTERPRETERS, ROOT, WORKLOADS, Workload, run_gilprobe
 
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 FUZZER = os.path.join(ROOT, "build", "fuzz_remote")
@@ -91,7 +91,7 @@ def test_sampler_without_bpf_is_valgrind_clean(threads312):
     r = subprocess.run(VALGRIND + [RELEASE, "-p", str(threads312.pid), "-d", "2", "--no-bpf",
                                    "--json"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr[-4000:]
-    assert json.loads(r.stdout)["samples"]["taken"] > 0
+    assert gp_json(r.stdout)["samples"]["taken"] > 0
 
 
 @CPU_HEAVY
@@ -102,7 +102,7 @@ def test_sampler_with_bpf_is_valgrind_clean(threads312):
                                    str(threads312.pid), "-d", "2", "--json"],
                        capture_output=True, text=True, timeout=90)
     assert r.returncode == 0, r.stderr[-4000:]
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     assert doc["samples"]["taken"] > 0
 
 
@@ -161,7 +161,7 @@ def test_nobody_on_its_own_process_never_tries_bpf_noisily(tmp_path):
         w.wait()
     assert r.returncode == 0, r.stderr
     assert r.stderr == "", r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     assert doc["samples"]["taken"] > 0
     assert doc["gil_exact"] is None and doc["gil_exact_unavailable"], doc["gil_exact_unavailable"]
 
@@ -185,7 +185,7 @@ def test_dump_of_2000_threads(two_thousand_threads):
     rc, out, err, wall, rss = run_measured([GILPROBE, "dump", "-p", str(two_thousand_threads.pid),
                                             "--json"])
     assert rc == 0, err
-    doc = json.loads(out)
+    doc = gp_json(out)
     print("dump of %d threads: %.2f s, max RSS %.0f MiB" % (len(doc["threads"]), wall, rss))
     assert len(doc["threads"]) == THREADS + 1
     assert all(t["tid"] for t in doc["threads"])
@@ -198,7 +198,7 @@ def test_sampling_2000_threads(two_thousand_threads, mode):
     rc, out, err, wall, rss = run_measured([GILPROBE, "-p", str(two_thousand_threads.pid), "-d",
                                             "2", "--json"] + mode)
     assert rc == 0, err
-    doc = json.loads(out)
+    doc = gp_json(out)
     taken = doc["samples"]["taken"]
     print("-p of %d threads%s: %.2f s wall, max RSS %.0f MiB, %d samples (%.0f/s)" % (
         len(doc["threads"]), " ".join(mode), wall, rss, taken, taken / doc["run"]["duration_s"]))
@@ -259,7 +259,7 @@ def test_threads_churning_at_1000_per_second_are_counted(tmp_path, mode):
     finally:
         w.stop()
     assert g.returncode == 0, err
-    run = json.loads(out)["run"]
+    run = gp_json(out)["run"]
     print("started %d exited %d; gilprobe %s" % (started, exited, run))
     assert started == exited and started >= 1500  # it really churned
     for kind in ("python_threads", "os_threads"):
@@ -281,7 +281,7 @@ def test_process_forking_workers_continuously(forking_args):
     finally:
         w.stop()
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     tree = doc["system"]["process_tree"]
     for key in ("children_start", "children_end"):
         assert 3 <= tree[key] <= 30, tree
@@ -301,7 +301,7 @@ def reuse_pid(mode, *args):
                         os.path.join(WORKLOADS, "pid_reuse.py"), GILPROBE, PY312, mode]
                        + list(args), capture_output=True, text=True, timeout=90)
     assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = gp_json(r.stdout.strip().splitlines()[-1])
     assert res["first"] == res["second"], res  # the PID really was reused
     return res
 
@@ -316,7 +316,7 @@ def test_pid_reused_during_dump_is_not_read_as_the_same_process():
 def test_pid_reused_during_sampling_ends_the_run_as_exited(mode):
     res = reuse_pid("sample", *mode)
     assert res["rc"] == 0, res
-    doc = json.loads(res["stdout"])
+    doc = gp_json(res["stdout"])
     assert doc["run"]["process_exited"] is True
     assert doc["run"]["duration_s"] < 4
     # Only the first process's one thread; nothing of the newcomer's six.

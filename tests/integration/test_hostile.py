@@ -4,7 +4,7 @@ a hang or a sanitizer report."""
 import json
 
 import pytest
-from conftest import GILPROBE_ASAN, Workload, interpreter_params, run_gilprobe
+from conftest import gp_json, GILPROBE_ASAN, Workload, interpreter_params, run_gilprobe
 
 
 @pytest.fixture(scope="module", params=interpreter_params())
@@ -31,7 +31,7 @@ def test_dumps_of_a_churning_process_never_fail(churn, binary):
         r = run_gilprobe(["dump", "-p", str(churn.pid), "--json"], binary=binary, timeout=20)
         assert r.returncode == 0, r.stderr
         assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
-        doc = json.loads(r.stdout)
+        doc = gp_json(r.stdout)
         check_dump(doc)
         deep = max([deep] + [len(t["frames"]) for t in doc["threads"]])
     assert deep > 20, "the recursing threads were seen with their deep stacks"

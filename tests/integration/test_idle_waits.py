@@ -7,13 +7,13 @@ write and a Condition entered to do work are S5."""
 import json
 import os
 
-from conftest import Workload, run_gilprobe
+from conftest import gp_json, Workload, run_gilprobe
 
 
 def sample(pid, *args, seconds=1.5):
     r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return gp_json(r.stdout)
 
 
 def test_idle_waiters_are_idle_not_contending(python, tmp_path):
@@ -25,7 +25,7 @@ def test_idle_waiters_are_idle_not_contending(python, tmp_path):
                                "--state", "idle-wait"])
         check = run_gilprobe(["-p", str(w.pid), "-d", "0.3",
                               "--fail-on", "thread.max_idle_wait_pct>50"])
-        dump = json.loads(run_gilprobe(["dump", "-p", str(w.pid), "--json"]).stdout)
+        dump = gp_json(run_gilprobe(["dump", "-p", str(w.pid), "--json"]).stdout)
     finally:
         w.stop()
     tids = w.info["tids"]

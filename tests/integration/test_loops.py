@@ -4,7 +4,7 @@ import json
 import subprocess
 
 import pytest
-from conftest import INTERPRETERS, Workload, marks, run_gilprobe
+from conftest import gp_json, INTERPRETERS, Workload, marks, run_gilprobe
 
 MARKS = marks("asyncio_loop.py")
 PERIOD_S, STALL_MS = 1.0, 300
@@ -29,9 +29,9 @@ def sample_loops(python, *args, seconds=3.5):
     finally:
         w.stop()
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     # The stalls the workload injected, as it measured them itself.
-    w.injected_ms = [json.loads(l)["injected_ms"] for l in w.proc.stdout.read().splitlines()
+    w.injected_ms = [gp_json(l)["injected_ms"] for l in w.proc.stdout.read().splitlines()
                      if "injected_ms" in l]
     return w, doc, {l["tid"]: l for l in doc["loops"]}
 
@@ -149,9 +149,9 @@ def test_stall_threshold_option_and_no_bpf(python):
         r2 = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--no-bpf", "--json"])
     finally:
         w.stop()
-    loop = json.loads(r.stdout)["loops"][0]
+    loop = gp_json(r.stdout)["loops"][0]
     assert loop["stall_threshold_ms"] == 500 and loop["stall_count"] == 0, loop
     assert loop["exact"]["stall_count"] == 0
-    loop = json.loads(r2.stdout)["loops"][0]
+    loop = gp_json(r2.stdout)["loops"][0]
     assert loop["exact"] is None and "--no-bpf" in loop["exact_unavailable"]
     assert loop["stall_count"] >= 1  # the sampler alone still sees them

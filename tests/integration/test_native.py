@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (GILPROBE, INTERPRETERS, Workload, dump_json, interpreter_params, marks,
+from conftest import (gp_json, GILPROBE, INTERPRETERS, Workload, dump_json, interpreter_params, marks,
                       run_gilprobe, task_states)
 
 KT = marks("known_threads.py")
@@ -194,7 +194,7 @@ def test_native_only_thread_is_listed(lock_target):
 def test_sampler_native_records_mixed_stacks(cpu4):
     r = run_gilprobe(["-p", str(cpu4.pid), "--native", "-d", "1", "--no-bpf", "--json"])
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     assert doc["samples"]["requested_rate_hz"] == 100
     nat = doc["sampler"]["native"]
     assert nat["thread_stops"] > 0 and nat["failed"] <= nat["thread_stops"] // 10

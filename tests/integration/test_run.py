@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import GILPROBE, INTERPRETERS, WORKLOADS, interpreter_params, marks
+from conftest import gp_json, GILPROBE, INTERPRETERS, WORKLOADS, interpreter_params, marks
 
 APP = os.path.join(WORKLOADS, "run_app.py")
 MARKS = marks("run_app.py")
@@ -46,7 +46,7 @@ def test_run_profiles_from_the_first_instruction_and_keeps_the_exit_code(python,
     assert r.returncode == 3, r.stderr
     # stdout is the program's own, untouched.
     assert r.stdout == "out: early\nout: done\n"
-    doc = json.loads(out.read_text())
+    doc = gp_json(out.read_text())
     assert doc["command"] == "run"
     assert doc["run"]["process_exited"] and not doc["run"]["interrupted"]
     # early_work() is the program's first call and lasts 0.4 s: a profiler
@@ -66,7 +66,7 @@ def test_figures_of_a_program_that_exited_are_the_last_seen(python, tmp_path):
     out = tmp_path / "r.json"
     r = run(python, "memory", "--json", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    doc = json.loads(out.read_text())
+    doc = gp_json(out.read_text())
     assert doc["run"]["process_exited"]
     mem = doc["system"]["memory"]
     assert mem["rss_end_kb"] >= 48 * 1024, mem
@@ -123,7 +123,7 @@ def test_sigterm_to_gilprobe_is_passed_on_and_the_report_still_printed():
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 128 + signal.SIGTERM  # the program died of it
-    doc = json.loads(err[err.index("{"):])
+    doc = gp_json(err[err.index("{"):])
     assert ("sleep_forever", MARKS["sleep"]) in functions_seen(doc)
 
 
@@ -151,7 +151,7 @@ def test_fail_on_trips_with_the_documented_code_and_names_the_expression(tmp_pat
     assert "gilprobe: 5 checks, 2 passed, 3 failed" in lines
     assert sum(ln.startswith("::error title=gilprobe check failed::") for ln in lines) == 3
 
-    doc = json.loads(out.read_text())
+    doc = gp_json(out.read_text())
     results = {c["expr"]: c["result"] for c in doc["checks"]}
     assert results == {"gil.held_pct>80": "failed", "thread.max_gil_wait_pct>30": "failed",
                        "loop.stall_max_ms>100": "passed", "scenario=S5": "passed",
@@ -243,7 +243,7 @@ def test_run_follows_python_children_with_subprocesses(tmp_path):
     out = tmp_path / "r.json"
     r = run(python, "child", "--subprocesses", "--json", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    doc = json.loads(out.read_text())
+    doc = gp_json(out.read_text())
     assert len(doc["subprocesses"]) == 1, doc["subprocesses"]
     child = doc["subprocesses"][0]
     assert child["pid"] != doc["pid"]

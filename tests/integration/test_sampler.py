@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import GILPROBE, Workload, marks, run_gilprobe
+from conftest import gp_json, GILPROBE, Workload, marks, run_gilprobe
 
 MARKS = marks("contention.py")
 
@@ -15,7 +15,7 @@ MARKS = marks("contention.py")
 def sample(pid, *args, seconds=2):
     r = run_gilprobe(["-p", str(pid), "-d", str(seconds), "--json"] + list(args), timeout=60)
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     assert doc["schema"] == 1 and doc["command"] == "sample"
     assert doc["samples"]["taken"] >= 0.5 * doc["samples"]["requested"], doc["samples"]
     return doc
@@ -180,7 +180,7 @@ def test_ctrl_c_ends_early_and_still_reports(python):
     finally:
         w.stop()
     assert p.returncode == 0, err
-    doc = json.loads(out)
+    doc = gp_json(out)
     assert doc["run"]["interrupted"] is True
     assert 0.5 <= doc["run"]["duration_s"] <= 10
     assert doc["locks"][0]["waiters"] == 3
@@ -194,7 +194,7 @@ def test_target_exiting_midway_is_reported(python):
     w.stop()
     out, err = p.communicate(timeout=20)
     assert p.returncode == 0, err
-    doc = json.loads(out)
+    doc = gp_json(out)
     assert doc["run"]["process_exited"] is True
     assert doc["run"]["duration_s"] < 10
     assert doc["samples"]["taken"] > 100

@@ -4,13 +4,13 @@ import os
 import signal
 
 import pytest
-from conftest import INTERPRETERS, Workload, run_gilprobe
+from conftest import gp_json, INTERPRETERS, Workload, run_gilprobe
 
 
 def system_of(w, seconds=1.5):
     r = run_gilprobe(["-p", str(w.pid), "-d", str(seconds), "--json"], timeout=60)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["system"]
+    return gp_json(r.stdout)["system"]
 
 
 def test_process_tree_growth_and_zombies(python):
@@ -51,7 +51,7 @@ def test_cpus_and_thread_stacks(python):
 def findings(w, seconds=2.0):
     r = run_gilprobe(["-p", str(w.pid), "-d", str(seconds), "--json"], timeout=60)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["findings"]
+    return gp_json(r.stdout)["findings"]
 
 
 def test_growing_tree_is_s4(python):
@@ -140,7 +140,7 @@ def test_subprocesses_are_sampled_too(python):
     finally:
         os.killpg(w.pid, signal.SIGKILL)
         w.stop()
-    doc = json.loads(r.stdout)
+    doc = gp_json(r.stdout)
     # The parent is idle; its child's four threads fight for the GIL.
     assert doc["gil"]["held_pct"] < 10
     child = [c for c in doc["subprocesses"] if c["pid"] == w.info["child"]]
