@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report_common.h"
+#include "stacks.h"
 
 /* The frames threading.Thread runs a target under. */
 static bool threading_bootstrap(const struct py_frame *f)

@@ -158,18 +158,11 @@ def gp_json(text):
     speedscope files) is returned as parsed."""
     doc = json.loads(text)
     if isinstance(doc, dict) and "schema" in doc and "command" in doc:
-        collect = os.environ.get("GILPROBE_COLLECT_JSON")
-        if collect:
-            os.makedirs(collect, exist_ok=True)
-            with open(os.path.join(collect, "%d-%d.json" % (os.getpid(), time.monotonic_ns())),
-                      "w") as f:
-                f.write(text)
-        else:
-            name = "dump" if doc["command"] == "dump" else "report"
-            errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(e.path))
-            assert not errors, "%s JSON does not match docs/schema/%s.schema.json: %s" % (
-                doc["command"], name, "; ".join("%s: %s" % ("/".join(map(str, e.path)), e.message)
-                                               for e in errors[:5]))
+        name = "dump" if doc["command"] == "dump" else "report"
+        errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, "%s JSON does not match docs/schema/%s.schema.json: %s" % (
+            doc["command"], name, "; ".join("%s: %s" % ("/".join(map(str, e.path)), e.message)
+                                           for e in errors[:5]))
     return doc
 
 
