@@ -93,7 +93,11 @@ def test_four_cpu_bound_threads_exact_and_sampled_agree(python):
     # acquisitions or releases would give holds far from that (a fraction
     # of a ms, or whole seconds).
     assert 3 <= x["hold"]["p50_ms"] <= 12.5, x["hold"]
-    assert x["held_pct"] >= 95, x
+    # Four threads always want the GIL, so it is free only between a drop
+    # and the next take: a woken waiter that has no CPU yet. 97-99% on an
+    # idle machine; 91.8% seen under the suite's load on two cores (the
+    # sampled figure agreed). Misread releases would give far less.
+    assert x["held_pct"] >= 80, x
     assert x["acquisitions"] > 0
     sampled = {t["tid"]: t for t in doc["threads"]}
     exact = exact_threads(doc)
