@@ -16,7 +16,7 @@ BPF_SKEL:=
 endif
 PYTHON  := /usr/bin/python3
 
-SRC     := $(filter-out src/main.c,$(wildcard src/*.c))
+SRC     := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
 ASAN_OBJ:= $(SRC:src/%.c=build/asan/%.o)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -70,10 +70,10 @@ build/asan/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-gilprobe: $(OBJ) build/obj/main.o
+gilprobe: $(OBJ) build/obj/cli/main.o
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-build/gilprobe-asan: $(ASAN_OBJ) build/asan/main.o
+build/gilprobe-asan: $(ASAN_OBJ) build/asan/cli/main.o
 	$(CC) $(ASAN_FLAGS) $^ -o $@ $(LDLIBS)
 
 # C unit tests (cmocka), under ASan+UBSan.
@@ -104,10 +104,12 @@ layouts: testenv
 test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check deb lint
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
-# Code-shape checks: no function over 120 lines (generated code aside);
-# docs/layout.md lists every source file.
+# Code-shape checks: no include against the layer order (src/ folders);
+# no function over 120 lines (generated code aside); docs/layout.md lists
+# every source file.
 lint:
-	$(PYTHON) tools/long_functions.py 120 src/*.c
+	$(PYTHON) tools/check_layers.py
+	$(PYTHON) tools/long_functions.py 120 src/*/*.c
 	$(PYTHON) tools/check_layout_doc.py
 
 check-asan: build/gilprobe-asan build/unit_tests
@@ -157,7 +159,7 @@ fuzz-seeds: build/record_seed
 PREFIX  ?= /usr/local
 BINDIR  := $(PREFIX)/bin
 MANDIR  := $(PREFIX)/share/man/man1
-VERSION := $(shell sed -n 's/^\#define GILPROBE_VERSION "\(.*\)"/\1/p' include/version.h)
+VERSION := $(shell sed -n 's/^\#define GILPROBE_VERSION "\(.*\)"/\1/p' include/util/version.h)
 
 install: gilprobe gilprobe.1
 	install -D -m 755 gilprobe $(DESTDIR)$(BINDIR)/gilprobe
@@ -176,9 +178,9 @@ build/gilprobe_$(VERSION).deb: gilprobe gilprobe.1 tools/mkdeb.sh
 clean:
 	rm -rf build gilprobe
 
--include $(wildcard build/obj/*.d build/asan/*.d build/fuzz/*.d build/*.bpf.d)
+-include $(wildcard build/obj/*/*.d build/asan/*/*.d build/fuzz/*/*.d build/*.bpf.d)
 # An object built before it had a dependency file depends on every header
 # until it is rebuilt with one (an old build tree must not link objects
 # compiled against an old struct layout).
-ALL_OBJ := $(OBJ) $(ASAN_OBJ) $(FUZZ_OBJ) build/obj/main.o build/asan/main.o
-$(foreach o,$(ALL_OBJ),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): $(wildcard include/*.h))))
+ALL_OBJ := $(OBJ) $(ASAN_OBJ) $(FUZZ_OBJ) build/obj/cli/main.o build/asan/cli/main.o
+$(foreach o,$(ALL_OBJ),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): $(wildcard include/*/*.h src/*/*.h))))

@@ -4,7 +4,7 @@
 #ifndef GILPROBE_GIL_COMMON_BPF_H
 #define GILPROBE_GIL_COMMON_BPF_H
 
-#include "gil_bpf.h"
+#include "ebpf/gil_shared.h"
 
 const volatile __u64 long_hold_ns = 5000000;
 const volatile struct gil_bpf_layout layout = {};

@@ -9,7 +9,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
-#include "loop_bpf.h"
+#include "ebpf/loop_shared.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

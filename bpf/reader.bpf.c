@@ -8,7 +8,7 @@
 
 #include <bpf/bpf_helpers.h>
 
-#include "bpf_reader.h"
+#include "ebpf/reader_shared.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

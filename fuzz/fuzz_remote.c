@@ -9,20 +9,21 @@
 #include <json-c/json.h>
 #include <stdio.h>
 
-#include "diagnose.h"
-#include "dump.h"
-#include "gil.h"
+#include "analysis/figures.h"
+#include "analysis/diagnose.h"
+#include "report/dump.h"
+#include "python/gil.h"
 #include "image.h"
-#include "metrics.h"
-#include "proc.h"
-#include "sample_report.h"
-#include "sampler.h"
-#include "linetable.h"
-#include "pylayout.h"
-#include "pyobj.h"
-#include "pyrt.h"
-#include "snapshot.h"
-#include "stackwalk.h"
+#include "record/metrics.h"
+#include "target/proc.h"
+#include "report/sample.h"
+#include "sample/sampler.h"
+#include "python/linetable.h"
+#include "python/pylayout.h"
+#include "python/pyobj.h"
+#include "python/pyrt.h"
+#include "python/snapshot.h"
+#include "python/stackwalk.h"
 
 extern const struct py_layout py_generated_layouts[];
 extern const size_t py_generated_layout_count;

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "image.h"
-#include "pyobj.h"
-#include "pyrt.h"
-#include "snapshot.h"
+#include "python/pyobj.h"
+#include "python/pyrt.h"
+#include "python/snapshot.h"
 
 extern const struct py_layout py_generated_layouts[];
 extern const size_t py_generated_layout_count;

@@ -104,4 +104,37 @@ def test_readme_is_a_short_guide_and_every_doc_link_resolves():
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             if not os.path.exists(os.path.join(os.path.dirname(path), target)):
                 broken.append((os.path.relpath(path, ROOT), target))
+        # Paths named in code spans exist: a file moved or renamed cannot
+        # leave a stale pointer behind.
+        for named in re.findall(r"`((?:src|include|bpf|tools|tests|fuzz|bench|docs)/[\w./-]+)`", text):
+            if not os.path.exists(os.path.join(ROOT, named)):
+                broken.append((os.path.relpath(path, ROOT), named))
     assert broken == [], broken
+
+
+def _layer_check(root):
+    return subprocess.run([shutil.which("python3") or "/usr/bin/python3",
+                           os.path.join(ROOT, "tools", "check_layers.py"), root],
+                          capture_output=True, text=True)
+
+
+def test_layering_holds_and_the_check_catches_an_upward_include(tmp_path):
+    """The tree passes tools/check_layers.py; a copy with one include of a
+    higher layer (target -> report), one of a sibling (ebpf -> native) and
+    a stray folder fails it, naming each."""
+    ok = _layer_check(ROOT)
+    assert ok.returncode == 0, ok.stdout
+    root = str(tmp_path / "tree")
+    for part in ("src", "include"):
+        shutil.copytree(os.path.join(ROOT, part), os.path.join(root, part))
+    proc = os.path.join(root, "src", "target", "proc.c")
+    with open(proc, "a") as f:
+        f.write('\n#include "report/common.h"\n')
+    with open(os.path.join(root, "src", "ebpf", "loop.c"), "a") as f:
+        f.write('\n#include "native/merge.h"\n')
+    os.mkdir(os.path.join(root, "src", "misc"))
+    bad = _layer_check(root)
+    assert bad.returncode == 1
+    assert 'src/target/proc.c (layer target) includes "report/common.h" of layer report, which is above it' in bad.stdout
+    assert 'src/ebpf/loop.c (layer ebpf) includes "native/merge.h" of layer native, which is beside it' in bad.stdout
+    assert "src/misc/: not a layer" in bad.stdout

@@ -8,10 +8,10 @@
 
 #include <cmocka.h>
 
-#include "diagnose.h"
-#include "diagnose_children.h"
-#include "loops.h"
-#include "report_common.h"
+#include "analysis/diagnose.h"
+#include "analysis/diagnose_children.h"
+#include "record/loops.h"
+#include "report/common.h"
 
 static struct code_info CODE = {.name = "work", .filename = "app.py", .firstlineno = 1};
 
@@ -206,7 +206,7 @@ static void test_loop_native_frames(void **state)
     assert_ptr_equal(site[0].code, &epoll);
     assert_ptr_equal(site[1].code, &CODE);
     char text[256];
-    report_format_site(e, text, sizeof text);
+    stack_site_text(e, text, sizeof text);
     assert_string_equal(text, "work (app.py:7), in C: epoll_wait ([libc.so.6])");
     free(lc.kind);
     stack_table_free(&st);

@@ -12,10 +12,10 @@
 
 #include <cmocka.h>
 
-#include "pylayout.h"
-#include "pyobj.h"
-#include "pyrt.h"
-#include "stackwalk.h"
+#include "python/pylayout.h"
+#include "python/pyobj.h"
+#include "python/pyrt.h"
+#include "python/stackwalk.h"
 
 #define FIRSTLINE 10
 #define UNITS 8 /* code units: 0-3 on line 10, 4-7 on line 11 */

@@ -10,15 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cmocka.h>
 
-#include "addrmap.h"
-#include "classify.h"
-#include "grow.h"
-#include "linetable.h"
-#include "proc.h"
-#include "pyrt.h"
-#include "quantiles.h"
+#include "util/addrmap.h"
+#include "python/classify.h"
+#include "util/grow.h"
+#include "python/linetable.h"
+#include "target/proc.h"
+#include "python/pyrt.h"
+#include "util/quantiles.h"
 
 #define MAX_FIXTURES 32
 
@@ -126,6 +128,21 @@ static void test_parse_syscall(void **state)
     proc_parse_syscall("-1 0x7ffd 0x7f12\n", &t);
     assert_int_equal(t.syscall_nr, SYSCALL_UNKNOWN);
     assert_int_equal(t.sp, 0x7ffd);
+}
+
+/* Status lines by key, for the process and a thread: whole keys only. */
+static void test_status_value(void **state)
+{
+    (void)state;
+    uint64_t v = 0;
+    assert_int_equal(proc_status_value(getpid(), 0, "VmRSS", &v), 0);
+    assert_true(v > 0);
+    assert_int_equal(proc_status_value(getpid(), (pid_t)syscall(SYS_gettid),
+                                       "nonvoluntary_ctxt_switches", &v), 0);
+    /* "Vm" is the start of several keys but no key of its own. */
+    assert_int_equal(proc_status_value(getpid(), 0, "Vm", &v), -EINVAL);
+    assert_int_equal(proc_status_value(getpid(), 0, "NoSuchKey", &v), -EINVAL);
+    assert_true(proc_status_value(0x7ffffff0, 0, "VmRSS", &v) < 0);
 }
 
 static void test_parse_stat(void **state)
@@ -301,6 +318,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_linetable_garbage_is_bounded),
         cmocka_unit_test(test_parse_syscall),
         cmocka_unit_test(test_parse_stat),
+        cmocka_unit_test(test_status_value),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_addrmap),
         cmocka_unit_test(test_grow_for),

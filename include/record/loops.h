@@ -1,0 +1,91 @@
+/* asyncio event loops, from the sampled stacks: which threads run a loop,
+ * when each is in its selector wait (idle) or out of it (busy), stalls
+ * (busy stretches longer than a threshold), their culprits and the lateness
+ * a timer on the loop would suffer. Backend-agnostic, fed by metrics. */
+#ifndef GILPROBE_LOOPS_H
+#define GILPROBE_LOOPS_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "record/stacks.h"
+
+#define LOOPS_DEFAULT_STALL_MS 100.0
+#define LOOP_MAX_CULPRITS 16
+
+enum loop_sample {
+    LOOP_NONE = 0,  /* not running an event loop in this sample */
+    LOOP_IDLE,      /* blocked in the selector (epoll_wait/select/poll) */
+    LOOP_BUSY,      /* anywhere else: callbacks, coroutine steps, GIL waits */
+};
+
+struct loop_culprit {
+    uint32_t frame;    /* interned one-frame stack: the innermost frame */
+    double stalled_ms;
+    uint32_t on_cpu_samples, blocked_samples;
+    uint32_t gil_wait_samples; /* of the blocked ones: waiting for the GIL */
+    long syscall;      /* most frequent blocking syscall (-1 none) */
+    uint32_t syscall_votes;
+    /* derived */
+    double share_pct;
+};
+
+struct loop_stall {
+    double start_s, ms;
+};
+
+struct loop_track {
+    bool seen;
+    uint32_t uv_base; /* uvloop: the stack seen idle in epoll_wait (0: none) */
+    uint64_t samples, busy_samples;
+    /* the busy stretch in progress */
+    bool in_run;
+    double run_start, run_last;
+    struct loop_culprit run_culprits[LOOP_MAX_CULPRITS];
+    uint32_t nrun_culprits;
+    /* finished stalls */
+    struct loop_stall *stalls;
+    uint32_t nstalls, capstalls;
+    struct loop_culprit culprits[LOOP_MAX_CULPRITS];
+    uint32_t nculprits;
+    /* every busy stretch, stall or not: where the loop's busy time goes
+     * (a loop can be saturated by work that never stalls it for long) */
+    struct loop_culprit busy_culprits[LOOP_MAX_CULPRITS];
+    uint32_t nbusy_culprits;
+    double busy_max_ms; /* the longest busy stretch */
+    /* exact stall durations from eBPF, when it ran */
+    bool exact;
+    double *exact_ms;
+    uint32_t nexact;
+    double exact_p50_ms, exact_p99_ms, exact_max_ms;
+    /* derived */
+    double busy_pct, stalled_pct, stall_p50_ms, stall_p99_ms, stall_max_ms;
+    double timer_lag_mean_ms, timer_lag_max_ms;
+    /* busy_culprits sorted by on-CPU samples; share_pct: of the busy samples */
+};
+
+struct loop_classifier {
+    uint8_t *kind; /* per stack id: 0 unknown, 1 no loop, 2 in select(), 3 other loop frame */
+    uint32_t cap;
+    /* uvloop is loaded: its loop runs no Python frame of its own, so a
+     * thread idle in epoll_wait under plain Python frames is taken for its
+     * loop, and the same frames with more on top for the loop at work. */
+    bool uvloop;
+};
+
+/* What one thread's sample says about its loop (l: that thread's track). */
+enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_table *stacks,
+                                struct loop_track *l, uint32_t stack, long syscall_nr);
+/* Feeds one sample of a loop thread (t: seconds since the start). */
+void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
+                   double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
+                   bool gil_wait, long syscall_nr);
+void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
+                  double duration_s);
+/* Windowed runs: the derived figures of the stalls finished so far, the
+ * busy stretch in progress left running; then a fresh window that keeps
+ * that stretch (a stall is counted in the window it ends in). */
+void loops_derive(struct loop_track *l, double duration_s);
+void loops_window_reset(struct loop_track *l);
+void loops_free(struct loop_track *l);
+
+#endif

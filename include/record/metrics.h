@@ -1,0 +1,212 @@
+/* What a run recorded, independent of how (the sampler, the eBPF timings):
+ * accumulators fed one observation at a time. The figures derived from them
+ * (analysis/figures.h) fill the "derived" fields; the report computes
+ * nothing itself. */
+#ifndef GILPROBE_METRICS_H
+#define GILPROBE_METRICS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "record/loops.h"
+#include "record/stacks.h"
+#include "target/system.h"
+#include "util/addrmap.h"
+
+enum tstate_kind {
+    TS_GIL_HELD,
+    TS_GIL_WAIT,
+    TS_LOCK_WAIT,
+    TS_IDLE_WAIT, /* blocked waiting for work or a notification (idle_wait.h) */
+    TS_IO_WAIT,
+    TS_SLEEP,
+    TS_NOGIL_RUNNING, /* on a CPU (or runnable) without the GIL: native code */
+    TS_OTHER,
+    TS_COUNT
+};
+
+const char *tstate_kind_key(enum tstate_kind k);   /* "gil_wait" ... */
+const char *tstate_kind_label(enum tstate_kind k); /* "waiting for the GIL" ... */
+
+struct dist_ms {
+    uint64_t count;
+    double p50, p99, max;
+};
+
+#define LOCK_MAX_WAITERS 64
+
+struct thread_metrics {
+    pid_t tid;
+    char name[32];
+    uint64_t tstate;
+    bool exited;
+    uint64_t samples;
+    uint64_t state[TS_COUNT];
+    struct stack_counts stacks[TS_COUNT];
+    uint32_t wait_run;             /* current run of GIL-wait samples */
+    uint32_t *wait_runs;           /* finished runs, in samples */
+    size_t nwait_runs, capwait_runs;
+    uint64_t cpu_first, cpu_last;  /* utime+stime, clock ticks */
+    uint64_t ivcs_first, ivcs_last; /* involuntary context switches */
+    double t_first, t_last;        /* when those were read */
+    bool cpu_valid;
+    struct loop_track loop;       /* when it runs an asyncio event loop */
+    /* derived by metrics_finish */
+    double pct[TS_COUNT];
+    double cpu_pct, ivcs_per_s;
+    struct dist_ms wait;
+};
+
+/* Exact GIL figures (eBPF): distributions of hold and wait times. */
+struct exact_dist {
+    uint64_t count;
+    double total_ms, mean_ms, p50_ms, p90_ms, p99_ms, max_ms;
+};
+
+struct exact_thread {
+    pid_t tid;
+    uint64_t acquisitions;
+    struct exact_dist hold, wait;
+    double held_pct, wait_pct; /* of the measured window */
+};
+
+#define EXACT_LONGEST 5
+
+struct exact_long_hold {
+    pid_t tid;
+    double ms;
+    uint32_t stack; /* Python stack when the hold ended */
+};
+
+struct exact_gil {
+    bool valid;
+    char mode[160];        /* how it was measured */
+    int probes;           /* probes attached */
+    double window_s;
+    double held_pct;
+    uint64_t acquisitions;
+    struct exact_dist hold, wait;
+    struct exact_thread *threads;
+    uint32_t nthreads;
+    struct exact_long_hold longest[EXACT_LONGEST];
+    uint32_t nlongest;
+    uint64_t long_hold_events;
+    double long_hold_threshold_ms;
+    /* Checked against the sampled figures (metrics_finish): a figure
+     * called exact must agree with the samples within their error. */
+    struct exact_check {
+        bool done, consistent;
+        double sampled_held_pct, held_diff, held_tolerance;
+        uint32_t threads_compared;
+        pid_t worst_tid;         /* largest per-thread wait difference */
+        double worst_exact_wait_pct, worst_sampled_wait_pct, worst_wait_diff, worst_tolerance;
+        double sampler_missed_pct; /* ticks the sampler could not take */
+    } check;
+};
+
+struct activity {
+    uint32_t thread; /* index into threads */
+    enum tstate_kind kind;
+    uint32_t stack;
+    uint64_t count;
+    /* derived: share of the recorded wait samples, the thread's share of
+     * the same (state, stack) over the whole run, and the difference: what
+     * the thread does *because* (or while) the lock is waited on */
+    double share_pct, baseline_pct, excess_pct;
+};
+
+struct lock_metrics {
+    uint64_t addr;
+    uint64_t wait_samples;
+    uint32_t waiters[LOCK_MAX_WAITERS]; /* thread indices */
+    uint32_t nwaiters;
+    uint64_t samples_with_waiters;
+    uint64_t activity_samples;          /* samples whose "meanwhile" was recorded */
+    uint64_t last_sample;               /* sample number it was last seen waited on */
+    struct stack_counts sites;          /* where waiters wait */
+    struct activity *act;               /* what the others did meanwhile */
+    uint32_t nact, capact;
+    struct addrmap act_index;           /* (thread, kind, stack) -> act index + 1 */
+    /* derived */
+    double wait_pct;
+    uint32_t *act_order; /* by excess_pct, descending */
+};
+
+struct thread_obs {
+    uint32_t thread; /* index into run_metrics.threads */
+    enum tstate_kind kind;
+    uint64_t lock_addr;
+    uint32_t stack;
+    long syscall_nr; /* blocking syscall, or < 0 when running / unknown */
+};
+
+struct sample_obs {
+    double time; /* seconds since the run started */
+    bool gil_valid;
+    int locked;
+    uint64_t switch_number;
+    const struct thread_obs *t;
+    size_t n;
+};
+
+struct run_metrics {
+    double duration_s;
+    bool process_exited, interrupted;
+    double requested_rate_hz;
+    uint64_t samples_requested, samples_taken, missed;
+    uint64_t gil_samples, held, contended, waiters_sum;
+    bool free_threaded;            /* a free-threaded build: the GIL is normally off */
+    uint64_t gil_disabled_samples; /* samples that found the GIL off */
+    uint32_t waiters_max;
+    uint64_t switch_first, switch_last;
+    bool switch_seen;
+    uint64_t interval_us;
+    uint32_t py_min, py_max, py_created, py_exited;
+    uint32_t os_min, os_max, os_created, os_exited;
+    struct thread_metrics *threads;
+    uint32_t nthreads, capthreads;
+    struct lock_metrics *locks;
+    uint32_t nlocks, caplocks;
+    struct addrmap lock_index; /* futex address -> lock index + 1 */
+    uint32_t *waited;          /* scratch: locks waited on in this sample */
+    uint32_t capwaited;
+    struct stack_table stacks;
+    struct exact_gil exact;    /* filled by the eBPF backend when it ran */
+    struct loop_classifier loop_cls;
+    double sample_period_s;    /* requested sample period */
+    double stall_ms;           /* loop stall threshold */
+    char bpf_note[192];        /* why it did not, when it did not */
+    char loop_bpf_note[192];   /* the same for exact event-loop stalls */
+    struct system_view system; /* process tree, CPUs, memory */
+    /* derived */
+    double rate_hz, period_ms;
+    bool behind;
+    double held_pct, contended_pct, waiters_mean;
+    double gil_disabled_pct;    /* of samples taken */
+    uint64_t handoffs;
+    double handoffs_per_s, mean_hold_ms;
+    uint32_t *thread_order; /* by GIL wait, descending */
+    uint32_t *lock_order;   /* by wait samples, descending */
+};
+
+void metrics_init(struct run_metrics *m);
+void metrics_free(struct run_metrics *m);
+/* Index of a new thread record (returns UINT32_MAX on OOM). */
+uint32_t metrics_add_thread(struct run_metrics *m, pid_t tid, const char *name, uint64_t tstate);
+void metrics_observe(struct run_metrics *m, const struct sample_obs *s);
+void metrics_thread_counts(struct run_metrics *m, uint32_t python, uint32_t os);
+/* Ends a thread's GIL-wait run in progress (the run's end, or a window's). */
+void metrics_end_wait_run(struct thread_metrics *t);
+/* Windowed runs (gilprobe top), after analysis/figures.h's
+ * metrics_window_finish: clears every per-window count and figure for the
+ * next window, keeping the thread table, the stacks and the runs in
+ * progress (GIL waits, event-loop busy stretches). */
+void metrics_window_reset(struct run_metrics *m);
+/* Recording what every other thread does while a lock is waited on costs
+ * locks x threads per sample; above this many updates a sample, only every
+ * k-th sample records it (shares use the recorded samples only). */
+#define METRICS_ACTIVITY_BUDGET 256
+/* Behind schedule: fewer than this share of requested samples taken. */
+#define METRICS_BEHIND_RATIO 0.9
+
+#endif

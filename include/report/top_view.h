@@ -1,0 +1,67 @@
+/* `gilprobe top -p PID`: a live view of the GIL and every thread, one
+ * interval at a time. The view model (top_view_*) is built from a window's
+ * metrics and formatted into lines shared by the ncurses screen and the
+ * plain-text output used when standard output is not a terminal. */
+#ifndef GILPROBE_TOP_H
+#define GILPROBE_TOP_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "python/pyrt.h"
+#include "record/metrics.h"
+#include "util/errors.h"
+
+#define TOP_LINE 512
+
+enum top_sort { TOP_SORT_GIL_WAIT, TOP_SORT_HELD, TOP_SORT_CPU, TOP_SORT_LOCK, TOP_SORT_TID,
+                TOP_SORT_NAME, TOP_SORT_COUNT };
+
+/* "gil-wait" ... ; 0, or -1 for an unknown key. */
+int top_sort_parse(const char *s, enum top_sort *out);
+const char *top_sort_name(enum top_sort s);
+/* "gil-wait, held, cpu, lock, tid, name" */
+const char *top_sort_keys(void);
+
+struct top_row {
+    pid_t tid;
+    char name[32];
+    bool exited;
+    bool cpu_valid;
+    double pct[TS_COUNT];
+    double cpu_pct;
+    char frame[400]; /* innermost frame of its most frequent stack */
+};
+
+struct top_view {
+    bool valid; /* an interval has been measured */
+    pid_t pid;
+    char cmdline[200];
+    char version[32];
+    time_t when;
+    double interval_s, duration_s;
+    double held_pct, contended_pct, waiters_mean, handoffs_per_s;
+    uint32_t waiters_max;
+    double rate_hz, requested_rate_hz;
+    bool behind;
+    uint64_t samples, missed;
+    uint32_t loops, stalls;
+    double stall_max_ms;
+    enum top_sort sort;
+    struct top_row *rows;
+    uint32_t nrows, caprows;
+};
+
+void top_view_init(struct top_view *v, pid_t pid, const struct pyrt *rt, double interval_s,
+                   enum top_sort sort);
+void top_view_free(struct top_view *v);
+/* Takes a window's figures (after metrics_window_finish); -1 on OOM. */
+int top_view_update(struct top_view *v, const struct run_metrics *m);
+void top_view_sort(struct top_view *v, enum top_sort sort);
+/* Header lines (at most max; TOP_LINE chars each); returns how many. */
+int top_view_header(const struct top_view *v, char (*lines)[TOP_LINE], int max);
+void top_view_columns(char *buf, size_t sz);
+void top_view_row(const struct top_row *r, char *buf, size_t sz);
+
+#endif

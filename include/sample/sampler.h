@@ -1,0 +1,62 @@
+/* The sampler: reads the GIL word, every thread's blocking syscall and its
+ * Python stack at a fixed rate without stopping the target, and feeds each
+ * sample to the metrics. */
+#ifndef GILPROBE_SAMPLER_H
+#define GILPROBE_SAMPLER_H
+#include <signal.h>
+#include <stdbool.h>
+
+#include "python/pyobj.h"
+#include "python/pyrt.h"
+#include "python/snapshot.h"
+#include "record/metrics.h"
+#include "sample/native_sample.h"
+#include "util/errors.h"
+
+#define SAMPLER_DEFAULT_SECONDS 5.0
+#define SAMPLER_DEFAULT_HZ 1000.0
+#define SAMPLER_MAX_HZ 100000.0
+/* How often the thread list and per-thread CPU counters are re-read. */
+#define SAMPLER_REFRESH_S 0.1
+/* ...or less often, up to this, when a refresh is expensive (many threads). */
+#define SAMPLER_REFRESH_MAX_S 0.5
+
+struct sampler_options {
+    double duration_s;
+    double rate_hz;
+    volatile sig_atomic_t *stop; /* set asynchronously to end early */
+    bool no_bpf;                 /* never use eBPF, even where it works */
+    struct native_sampling *native; /* --native: mixed stacks; NULL: off */
+    void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
+    void *progress_arg;
+    /* Called with each fresh thread list (every SAMPLER_REFRESH_S). */
+    void (*on_refresh)(const struct snapshot *snap, void *arg);
+    void *refresh_arg;
+    /* Windowed runs: called every window_s seconds with m->duration_s and
+     * m->samples_requested set for the window since the last call; the
+     * callee typically derives the window's figures and starts the next
+     * one (metrics_window_finish, metrics_window_reset). At the end, m's
+     * duration covers the window in progress only. */
+    double window_s;
+    void (*on_window)(struct run_metrics *m, void *arg);
+    void *window_arg;
+};
+
+struct sampler_cost {
+    double cpu_s;               /* gilprobe's own CPU time while sampling */
+    uint64_t thread_samples;    /* sum over samples of threads sampled */
+    double us_per_thread_sample;
+    uint64_t syscalls;          /* process_vm_readv calls */
+    bool bpf_reader;            /* the BPF sample reader was available */
+    uint64_t bpf_samples;       /* samples read through it */
+    char bpf_why[192];          /* why not, when not; when it is used, otherwise */
+    bool native;                /* --native: what its stops cost the target */
+    struct native_pause_stats native_pause;
+};
+
+/* GP_OK (also when the target exited midway: m->process_exited) or an
+ * exit code with err filled. */
+int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler_options *opt,
+                struct run_metrics *m, struct sampler_cost *cost, struct gp_error *err);
+
+#endif

@@ -1,0 +1,81 @@
+/* The commands (`-p`, `run`, `dump`, `top`): their options as the command
+ * line fills them and their entry points. Private to the cli layer: main.c
+ * parses, each command file runs one. */
+#ifndef GILPROBE_COMMANDS_H
+#define GILPROBE_COMMANDS_H
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "analysis/checks.h"
+#include "python/pyrt.h"
+#include "report/top_view.h"
+#include "util/errors.h"
+
+struct sample_options {
+    pid_t pid;
+    double duration_s;
+    double rate_hz;
+    bool json;
+    bool no_bpf;
+    bool force_bpf;      /* --bpf: exact GIL probes even where they are costly */
+    bool native;         /* --native: mixed native/Python stacks */
+    double long_hold_ms; /* holds this long are reported with their stack */
+    double stall_ms;     /* event-loop stall threshold */
+    bool subprocesses;   /* sample Python child processes too */
+    const char *output;
+    struct check *checks; /* --fail-on */
+    size_t nchecks;
+    const char *junit;    /* --junit FILE */
+    const char *collapsed_path;  /* --collapsed: folded stacks */
+    const char *speedscope_path; /* --speedscope: speedscope JSON */
+    unsigned state_mask;         /* --state: 1u << enum tstate_kind; 0 = all */
+};
+
+/* How `run` drives a sampling session that `-p` drives by itself. */
+struct sample_driver {
+    const char *command;                 /* "run" */
+    FILE *report_out;                    /* without -o (standard error for run) */
+    volatile sig_atomic_t *stop;         /* ends the sampling */
+    volatile sig_atomic_t *target_exited; /* set when the stop was the target's exit */
+    void (*before_sampling)(void *arg);  /* everything is attached: let it run */
+    void *arg;
+};
+
+/* `gilprobe -p`: GP_OK, an error exit code, or GP_CHECKS_FAILED. */
+int cmd_sample(const struct sample_options *opt, struct gp_error *err);
+/* The same for an attached runtime, driven by d. */
+int sample_attached(const struct sample_options *opt, struct pyrt *rt, const struct sample_driver *d,
+                    struct gp_error *err);
+
+/* `gilprobe run [options] -- COMMAND ARGS...`: the program's exit code
+ * (128+N when killed by signal N), or GP_CHECKS_FAILED, or gilprobe's error
+ * code (err filled and printed). */
+int cmd_run(struct sample_options *opt, char **argv, struct gp_error *err);
+
+struct dump_options {
+    pid_t pid;
+    bool json;
+    bool blocking;
+    bool stats;         /* cost of the read on stderr */
+    bool native;        /* C stacks merged with the Python ones */
+    const char *output; /* NULL: stdout */
+};
+
+int cmd_dump(const struct dump_options *opt, struct gp_error *err);
+
+#define TOP_DEFAULT_INTERVAL_S 1.0
+
+struct top_options {
+    pid_t pid;
+    double interval_s;
+    double rate_hz;
+    enum top_sort sort;
+    bool no_bpf;
+    long iterations; /* intervals to show; 0: until the process exits or a signal */
+};
+
+int cmd_top(const struct top_options *opt, struct gp_error *err);
+
+#endif

@@ -1,0 +1,540 @@
+#include "ebpf/gil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <time.h>
+
+#include "ebpf/gil_shared.h"
+#include "python/gil.h"
+#include "python/stackwalk.h"
+#include "target/elfsym.h"
+#include "util/addrmap.h"
+#include "util/grow.h"
+#include "util/quantiles.h"
+
+#ifdef GILPROBE_NO_BPF
+
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
+                                  size_t whysz)
+{
+    (void)rt;
+    (void)long_hold_ms;
+    (void)force;
+    snprintf(why, whysz, "gilprobe was built without eBPF (no kernel BTF at build time)");
+    return NULL;
+}
+
+void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
+{
+    (void)g;
+    (void)snap;
+}
+
+void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
+                       struct run_metrics *m)
+{
+    (void)g;
+    (void)rt;
+    (void)c;
+    (void)m;
+}
+
+void gil_exact_stop(struct gil_exact *g)
+{
+    (void)g;
+}
+
+#else
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "gil.skel.h"
+#include "gil_probes.h"
+
+
+
+static int map_fd(const struct gil_exact *g, const char *name)
+{
+    return bpf_map__fd(bpf_object__find_map_by_name(g->obj, name));
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    (void)fmt;
+    (void)ap;
+    return 0;
+}
+
+/* Keeps the EXACT_LONGEST longest holds. */
+static int on_long_hold(void *ctx, void *data, size_t len)
+{
+    struct gil_exact *g = ctx;
+    const struct long_hold_event *ev = data;
+    if (len < sizeof *ev)
+        return 0;
+    g->events++;
+    uint32_t slot = g->nlongest;
+    if (slot == EXACT_LONGEST) {
+        slot = 0;
+        for (uint32_t i = 1; i < EXACT_LONGEST; i++)
+            if (g->longest[i].hold_ns < g->longest[slot].hold_ns)
+                slot = i;
+        if (g->longest[slot].hold_ns >= ev->hold_ns)
+            return 0;
+    } else {
+        g->nlongest++;
+    }
+    g->longest[slot] = *ev;
+    return 0;
+}
+
+void gil_fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L)
+{
+    bl->frame_model = L->frame_model;
+    bl->root_off = stackwalk_root_offset(L);
+    bl->cframe_current_frame = L->cframe_current_frame;
+    if (L->frame_model == FRAME_OBJECTS) {
+        bl->frame_code = L->frameobj_code;
+        bl->frame_pos = L->frameobj_lasti;
+        bl->frame_prev = L->frameobj_back;
+        bl->frame_owner = -1;
+        bl->pos_is_int = 1;
+    } else {
+        bl->frame_code = L->iframe_code;
+        bl->frame_pos = L->iframe_instr;
+        bl->frame_prev = L->iframe_previous;
+        bl->frame_owner = L->iframe_owner;
+        bl->pos_is_int = 0;
+    }
+}
+
+/* A uprobe on an instruction the kernel cannot emulate is single-stepped
+ * out of line: a second trap per hit. CET builds (e.g. Debian's 3.14) start
+ * every function with endbr64, which is such an instruction and does
+ * nothing for the probe; the next one (often a push, emulated) does as
+ * well, with the same registers and the return address still on top of the
+ * stack, so entry and return probes go there. Measured on this VM: target
+ * CPU 13% -> 50% with the probes on endbr64 on an I/O-bound workload. */
+static uint64_t past_endbr64(int fd, uint64_t off)
+{
+    static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+    uint8_t insn[4];
+    if (pread(fd, insn, sizeof insn, (off_t)off) == (ssize_t)sizeof insn &&
+        memcmp(insn, endbr64, sizeof insn) == 0)
+        return off + sizeof insn;
+    return off;
+}
+
+/* Whether the kernel emulates the instruction at `off` (a push: one trap
+ * per hit) rather than single-stepping it out of line (two traps). */
+static bool emulated_push(int fd, uint64_t off)
+{
+    uint8_t insn[2];
+    if (pread(fd, insn, sizeof insn, (off_t)off) != (ssize_t)sizeof insn)
+        return false;
+    return (insn[0] >= 0x50 && insn[0] <= 0x57) ||
+           (insn[0] == 0x41 && insn[1] >= 0x50 && insn[1] <= 0x57);
+}
+
+/* File offsets at which to probe every function named `base` or a clone
+ * of it. */
+static size_t function_offsets(struct elf_file *ef, const char *base, uint64_t *off)
+{
+    uint64_t v[MAX_CLONES];
+    size_t n = elf_file_functions(ef, base, v, MAX_CLONES), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (elf_file_offset_of(ef, v[i], &off[k])) {
+            off[k] = past_endbr64(ef->fd, off[k]);
+            k++;
+        }
+    return k;
+}
+
+bool gil_attach_uprobes(struct gil_exact *g, struct bpf_program *prog, bool ret, pid_t pid,
+                       const char *path, const uint64_t *off, size_t n)
+{
+    for (size_t i = 0; i < n && g->nlinks < (int)(sizeof g->links / sizeof g->links[0]); i++) {
+        g->links[g->nlinks] = bpf_program__attach_uprobe(prog, ret, pid, path, off[i]);
+        if (!g->links[g->nlinks])
+            return false;
+        g->nlinks++;
+    }
+    return true;
+}
+
+/* The sched_process_exit tracepoint: where a thread's hold or wait ends
+ * whatever path it left by. */
+bool gil_attach_exit(struct gil_exact *g, struct bpf_program *prog)
+{
+    if (g->nlinks == (int)(sizeof g->links / sizeof g->links[0]))
+        return false;
+    g->links[g->nlinks] = bpf_program__attach_raw_tracepoint(prog, "sched_process_exit");
+    return g->links[g->nlinks] && ++g->nlinks;
+}
+
+const char *gil_load_error(int e)
+{
+    return e == EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "";
+}
+
+/* take_gil/drop_gil mode. */
+static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *take, size_t ntake,
+                          const uint64_t *drop, size_t ndrop, char *why, size_t whysz)
+{
+    g->uprobes = gil_bpf__open();
+    if (!g->uprobes) {
+        snprintf(why, whysz, "cannot open the GIL BPF program: %s", strerror(errno));
+        return false;
+    }
+    g->obj = g->uprobes->obj;
+    g->uprobes->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
+    g->uprobes->rodata->target_tgid = (uint32_t)rt->pid;
+    gil_fill_layout((struct gil_bpf_layout *)&g->uprobes->rodata->layout, &rt->layout);
+    if (gil_bpf__load(g->uprobes) != 0) {
+        int e = errno;
+        snprintf(why, whysz, "cannot load the GIL BPF program: %s%s", strerror(e), gil_load_error(e));
+        return false;
+    }
+    struct gil_bpf *k = g->uprobes;
+    if (!gil_attach_uprobes(g, k->progs.gp_take_gil_in, false, rt->pid, rt->binary_open, take, ntake) ||
+        !gil_attach_uprobes(g, k->progs.gp_take_gil_out, true, rt->pid, rt->binary_open, take, ntake) ||
+        !gil_attach_uprobes(g, k->progs.gp_drop_gil, false, rt->pid, rt->binary_open, drop, ndrop) ||
+        !gil_attach_uprobes(g, k->progs.gp_drop_gil_out, true, rt->pid, rt->binary_open, drop, ndrop) ||
+        !gil_attach_exit(g, k->progs.gp_thread_exit)) {
+        snprintf(why, whysz, "cannot attach uprobes to %s: %s", rt->binary, strerror(errno));
+        return false;
+    }
+    snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes",
+             g->nlinks);
+    return true;
+}
+
+
+static void begin_window(struct gil_exact *g, struct pyrt *rt);
+
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
+                                  size_t whysz)
+{
+    if (rt->free_threaded) {
+        snprintf(why, whysz, "a free-threaded build: the GIL is normally off, nothing to time");
+        return NULL;
+    }
+    struct elf_file ef;
+    if (elf_file_open(rt->binary_open, &ef) != 0) {
+        snprintf(why, whysz, "cannot open %s for its symbols", rt->binary);
+        return NULL;
+    }
+    uint64_t take[MAX_CLONES], drop[MAX_CLONES], save[MAX_CLONES], restore[MAX_CLONES];
+    size_t ntake = function_offsets(&ef, "take_gil", take);
+    size_t ndrop = function_offsets(&ef, "drop_gil", drop);
+    size_t nsave = function_offsets(&ef, "PyEval_SaveThread", save);
+    size_t nrestore = function_offsets(&ef, "PyEval_RestoreThread", restore);
+    struct futex_more more = {0};
+    more.nacquire = function_offsets(&ef, "PyEval_AcquireThread", more.acquire);
+    more.nrelease = function_offsets(&ef, "PyEval_ReleaseThread", more.release);
+    more.ndeleted = function_offsets(&ef, "PyThreadState_DeleteCurrent", more.deleted);
+    more.ndeleted += function_offsets(&ef, "_PyThreadState_DeleteCurrent",
+                                      more.deleted + more.ndeleted);
+    /* The fallback probes fire on every GIL release around a blocking
+     * call. Where PyEval_SaveThread starts with an instruction the kernel
+     * must single-step (Debian's 3.14: sub after endbr64), each hit costs
+     * two traps: measured on this VM, an I/O-bound target's CPU went from
+     * 15% to 38% and its GIL holds stretched 5x. Not by default, then. */
+    bool costly = !(ntake && ndrop) && nsave && !emulated_push(ef.fd, save[0]);
+    elf_file_close(&ef);
+    if (costly && !force) {
+        snprintf(why, whysz, "not by default for this build: probing its PyEval_SaveThread "
+                 "needs a single-step per hit (costs an I/O-bound target 2-3x CPU); --bpf "
+                 "measures anyway");
+        return NULL;
+    }
+    libbpf_set_print(quiet);
+    struct gil_exact *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->threshold_ms = long_hold_ms;
+    bool ok;
+    if (ntake && ndrop)
+        ok = start_uprobes(g, rt, take, ntake, drop, ndrop, why, whysz);
+    else if (nsave && nrestore && !gil_locate(rt)) {
+        /* Not created yet: finished by gil_exact_update once it is. */
+        g->pending = ok = true;
+        g->rt = rt;
+        memcpy(g->save, save, sizeof save);
+        memcpy(g->restore, restore, sizeof restore);
+        g->nsave = nsave;
+        g->nrestore = nrestore;
+        g->more = more;
+        g->why = why;
+        g->whysz = whysz;
+        snprintf(why, whysz, "the program had not created its GIL before it ended");
+    } else if (nsave && nrestore)
+        ok = gil_futex_start(g, rt, save, nsave, restore, nrestore, &more, why, whysz);
+    else {
+        snprintf(why, whysz, "%s has neither take_gil/drop_gil nor PyEval_SaveThread/"
+                 "RestoreThread to probe", rt->binary);
+        ok = false;
+    }
+    if (!ok) {
+        gil_exact_stop(g);
+        return NULL;
+    }
+    if (g->pending)
+        return g;
+    begin_window(g, rt);
+    return g;
+}
+
+/* The measured window begins: long-hold events, the clock, and the hold of
+ * whoever has the GIL now (taken before the probes could see it). */
+static void begin_window(struct gil_exact *g, struct pyrt *rt)
+{
+    g->rb = ring_buffer__new(map_fd(g, "long_holds"), on_long_hold, g, NULL);
+    g->t_start = mono_s();
+    /* Thread states for the stacks of long holds from the start; and the
+     * thread holding the GIL now took it before we could see: count its
+     * hold from now on. */
+    struct gil_state gs;
+    struct snapshot snap;
+    struct gp_error err = {0};
+    gil_read(rt, &gs);
+    if (snapshot_take(rt, NULL, false, &snap, &err) == GP_OK) {
+        gil_exact_update(g, &snap);
+        for (size_t i = 0; i < snap.nthreads && gs.locked == 1; i++) {
+            if (snap.threads[i].tstate != gs.holder || !snap.threads[i].tid)
+                continue;
+            struct gil_thread_stats z;
+            memset(&z, 0, sizeof z);
+            z.hold_start_ns = (uint64_t)(g->t_start * 1e9);
+            __u32 tid = (__u32)snap.threads[i].tid;
+            bpf_map_update_elem(map_fd(g, "gil_threads"), &tid, &z, BPF_NOEXIST);
+        }
+        snapshot_free(&snap);
+    }
+}
+
+void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
+{
+    if (!g || g->failed)
+        return;
+    if (g->pending) {
+        if (!gil_locate(g->rt))
+            return;
+        g->pending = false;
+        if (!gil_futex_start(g, g->rt, g->save, g->nsave, g->restore, g->nrestore, &g->more, g->why,
+                         g->whysz)) {
+            g->failed = true;
+            return;
+        }
+        begin_window(g, g->rt); /* calls back here with the threads */
+        return;
+    }
+    int fd = map_fd(g, "tstates");
+    for (size_t i = 0; i < snap->nthreads; i++) {
+        __u32 tid = (__u32)snap->threads[i].tid;
+        __u64 ts = snap->threads[i].tstate;
+        if (tid)
+            bpf_map_update_elem(fd, &tid, &ts, BPF_ANY);
+    }
+    /* Forget threads that are gone (their statistics stay): a long run
+     * with thread churn must not fill the map. One walk collects the dead
+     * keys, then they are deleted: restarting the walk after each delete,
+     * with a linear search of the live list per key, was quadratic and at
+     * ~1000 new threads/s made each refresh take 50-350 ms, long enough to
+     * miss whole thread lifetimes. */
+    struct addrmap live;
+    addrmap_init(&live);
+    for (size_t i = 0; i < snap->nthreads; i++)
+        if (snap->threads[i].tid > 0)
+            addrmap_put(&live, (uint64_t)snap->threads[i].tid, (void *)1);
+    __u32 key, next, *dead = NULL;
+    size_t ndead = 0, cap = 0;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if (next && addrmap_get(&live, next))
+            continue;
+        if (!(cap = grow_for(&dead, sizeof *dead, ndead, cap, 64)))
+            break;
+        dead[ndead++] = next;
+    }
+    for (size_t i = 0; i < ndead; i++)
+        bpf_map_delete_elem(fd, &dead[i]);
+    free(dead);
+    addrmap_free(&live);
+    if (g->rb)
+        ring_buffer__consume(g->rb);
+}
+
+/* Lower and upper bound (ns) of a histogram bucket. */
+static void bucket_range(uint32_t b, double *lo, double *hi)
+{
+    if (b == 0) {
+        *lo = 0;
+        *hi = (double)(1ULL << HIST_MIN_SHIFT);
+        return;
+    }
+    uint32_t msb = b / HIST_SUB + HIST_MIN_SHIFT, sub = b % HIST_SUB;
+    double step = (double)(1ULL << (msb - HIST_SUB_BITS));
+    *lo = (HIST_SUB + sub) * step;
+    *hi = *lo + step;
+}
+
+static double hist_percentile(const uint64_t *h, uint64_t n, double p, double max_ns)
+{
+    if (!n)
+        return 0;
+    uint64_t rank = (uint64_t)nearest_rank_index((size_t)n, p) + 1, seen = 0;
+    for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+        if (!h[b])
+            continue;
+        if (seen + h[b] >= rank) {
+            double lo, hi;
+            bucket_range(b, &lo, &hi);
+            /* Linear within the bucket, never beyond the true maximum. */
+            double v = lo + (hi - lo) * ((double)(rank - seen) - 0.5) / (double)h[b];
+            return v < max_ns ? v : max_ns;
+        }
+        seen += h[b];
+    }
+    return max_ns;
+}
+
+static void make_dist(struct exact_dist *d, const uint64_t *h, uint64_t count, uint64_t total_ns,
+                      uint64_t max_ns)
+{
+    d->count = count;
+    d->total_ms = (double)total_ns / 1e6;
+    d->mean_ms = count ? d->total_ms / (double)count : 0;
+    d->max_ms = (double)max_ns / 1e6;
+    d->p50_ms = hist_percentile(h, count, 0.50, (double)max_ns) / 1e6;
+    d->p90_ms = hist_percentile(h, count, 0.90, (double)max_ns) / 1e6;
+    d->p99_ms = hist_percentile(h, count, 0.99, (double)max_ns) / 1e6;
+}
+
+void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
+                       struct run_metrics *m)
+{
+    if (!g || g->pending || g->failed)
+        return;
+    if (g->rb)
+        ring_buffer__consume(g->rb);
+    struct exact_gil *x = &m->exact;
+    double now = mono_s();
+    uint64_t now_ns = (uint64_t)(now * 1e9), start_ns = (uint64_t)(g->t_start * 1e9);
+    x->window_s = now - g->t_start;
+    x->valid = true;
+    x->probes = g->nlinks;
+    snprintf(x->mode, sizeof x->mode, "%s", g->mode);
+    x->long_hold_threshold_ms = g->threshold_ms;
+    x->long_hold_events = g->events;
+    int fd = map_fd(g, "gil_threads");
+    static uint64_t hold_all[HIST_BUCKETS], wait_all[HIST_BUCKETS];
+    memset(hold_all, 0, sizeof hold_all);
+    memset(wait_all, 0, sizeof wait_all);
+    uint64_t hold_n = 0, hold_total = 0, hold_max = 0, wait_n = 0, wait_total = 0, wait_max = 0;
+    double held_ns = 0;
+    __u32 key, next;
+    struct gil_thread_stats s;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if (bpf_map_lookup_elem(fd, &key, &s) != 0)
+            continue;
+        struct exact_thread *nt = realloc(x->threads, (x->nthreads + 1) * sizeof *nt);
+        if (!nt)
+            break;
+        x->threads = nt;
+        struct exact_thread *t = &x->threads[x->nthreads++];
+        memset(t, 0, sizeof *t);
+        t->tid = (pid_t)key;
+        t->acquisitions = s.acquisitions;
+        uint64_t h[HIST_BUCKETS], w[HIST_BUCKETS];
+        for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+            h[b] = s.hold_hist[b];
+            w[b] = s.wait_hist[b];
+            hold_all[b] += h[b];
+            wait_all[b] += w[b];
+        }
+        make_dist(&t->hold, h, s.holds, s.hold_total_ns, s.hold_max_ns);
+        make_dist(&t->wait, w, s.waits, s.wait_total_ns, s.wait_max_ns);
+        /* Intervals still open at the end count toward the shares. */
+        double open_hold = s.hold_start_ns && s.hold_start_ns < now_ns
+                               ? (double)(now_ns - (s.hold_start_ns > start_ns ? s.hold_start_ns
+                                                                               : start_ns))
+                               : 0;
+        double open_wait = s.wait_start_ns && s.wait_start_ns < now_ns
+                               ? (double)(now_ns - (s.wait_start_ns > start_ns ? s.wait_start_ns
+                                                                               : start_ns))
+                               : 0;
+        t->held_pct = 100.0 * ((double)s.hold_total_ns + open_hold) / (x->window_s * 1e9);
+        t->wait_pct = 100.0 * ((double)s.wait_total_ns + open_wait) / (x->window_s * 1e9);
+        held_ns += (double)s.hold_total_ns + open_hold;
+        hold_n += s.holds;
+        hold_total += s.hold_total_ns;
+        wait_n += s.waits;
+        wait_total += s.wait_total_ns;
+        if (s.hold_max_ns > hold_max)
+            hold_max = s.hold_max_ns;
+        if (s.wait_max_ns > wait_max)
+            wait_max = s.wait_max_ns;
+        x->acquisitions += s.acquisitions;
+    }
+    /* Fallback boundaries are approximate (microseconds apart): keep the
+     * total a share of wall time. */
+    x->held_pct = 100.0 * held_ns / (x->window_s * 1e9);
+    if (x->held_pct > 100.0)
+        x->held_pct = 100.0;
+    make_dist(&x->hold, hold_all, hold_n, hold_total, hold_max);
+    make_dist(&x->wait, wait_all, wait_n, wait_total, wait_max);
+    /* Longest holds, longest first, with their stacks resolved now. */
+    for (uint32_t i = 0; i < g->nlongest; i++)
+        for (uint32_t j = i + 1; j < g->nlongest; j++)
+            if (g->longest[j].hold_ns > g->longest[i].hold_ns) {
+                struct long_hold_event tmp = g->longest[i];
+                g->longest[i] = g->longest[j];
+                g->longest[j] = tmp;
+            }
+    for (uint32_t i = 0; i < g->nlongest; i++) {
+        const struct long_hold_event *ev = &g->longest[i];
+        struct raw_frame raw[LONG_HOLD_FRAMES];
+        struct py_frame frames[LONG_HOLD_FRAMES];
+        uint32_t nf = ev->nframes < LONG_HOLD_FRAMES ? ev->nframes : LONG_HOLD_FRAMES;
+        for (uint32_t k = 0; k < nf; k++)
+            raw[k] = (struct raw_frame){.code = ev->frames[k].code & ~(uint64_t)3,
+                                        .pos = ev->frames[k].pos,
+                                        .owner = ev->frames[k].owner};
+        bool partial = false;
+        int n = stackwalk_resolve(rt, c, raw, (int)nf, frames, LONG_HOLD_FRAMES, &partial);
+        x->longest[x->nlongest++] = (struct exact_long_hold){
+            (pid_t)ev->tid, (double)ev->hold_ns / 1e6, stack_table_intern(&m->stacks, frames, n)};
+    }
+}
+
+void gil_exact_stop(struct gil_exact *g)
+{
+    if (!g)
+        return;
+    ring_buffer__free(g->rb);
+    for (int i = 0; i < g->nlinks; i++)
+        bpf_link__destroy(g->links[i]);
+    gil_bpf__destroy(g->uprobes);
+    gil_futex_destroy(g);
+    free(g);
+}
+
+#endif

@@ -1,0 +1,74 @@
+/* What the two ways of timing the GIL share (private to src/ebpf/): the
+ * session, the probe attachment helpers, and the futex fallback's start
+ * (gil_futex.c, the user side of bpf/gil_futex.bpf.c; gil.c is that of
+ * bpf/gil.bpf.c and of everything common). */
+#ifndef GILPROBE_GIL_PROBES_H
+#define GILPROBE_GIL_PROBES_H
+#ifndef GILPROBE_NO_BPF
+#include <bpf/libbpf.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebpf/gil.h"
+#include "ebpf/gil_shared.h"
+#include "python/pylayout.h"
+
+#define MAX_CLONES 8
+
+/* Where else the fallback must look: a new thread's first take
+ * (PyEval_AcquireThread), other releases (PyEval_ReleaseThread) and a
+ * thread's last one (PyThreadState_DeleteCurrent, and the internal
+ * _PyThreadState_DeleteCurrent that 3.9+ threads call). The last release
+ * happens inside the deletion, after the thread state is unlinked (under
+ * a lock it may wait for while holding the GIL): it is probed at the
+ * return. At the entry, a loaded machine saw the exiting threads' holds
+ * end up to 5 points of wall time early. */
+struct futex_more {
+    uint64_t acquire[MAX_CLONES], release[MAX_CLONES], deleted[2 * MAX_CLONES];
+    size_t nacquire, nrelease, ndeleted;
+};
+
+struct gil_exact {
+    struct gil_bpf *uprobes;      /* take_gil/drop_gil mode, or */
+    struct gil_futex_bpf *futex;  /* the futex fallback */
+    struct bpf_object *obj;
+    struct bpf_link *links[8 * MAX_CLONES + 8];
+    int nlinks;
+    struct ring_buffer *rb;
+    double t_start;            /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
+    struct long_hold_event longest[EXACT_LONGEST];
+    uint32_t nlongest;
+    uint64_t events;
+    double threshold_ms;
+    char mode[160];
+    /* The fallback needs the GIL's address; a program `run` just started
+     * may not have created its GIL yet (3.12+: per interpreter): the start
+     * then completes at the first thread-list refresh that finds it. */
+    bool pending, failed;
+    struct pyrt *rt;
+    uint64_t save[MAX_CLONES], restore[MAX_CLONES];
+    size_t nsave, nrestore;
+    struct futex_more more;
+    char *why;
+    size_t whysz;
+};
+
+/* The GIL and frame layout the programs read stacks with. */
+void gil_fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L);
+/* Entry (ret false) or return probes on each of n offsets of path. */
+bool gil_attach_uprobes(struct gil_exact *g, struct bpf_program *prog, bool ret, pid_t pid,
+                        const char *path, const uint64_t *off, size_t n);
+/* The sched_process_exit tracepoint. */
+bool gil_attach_exit(struct gil_exact *g, struct bpf_program *prog);
+/* What to add to a load failure's message for errno e. */
+const char *gil_load_error(int e);
+/* The fallback: futex waits on the GIL plus PyEval_SaveThread/RestoreThread
+ * and the other ways a thread gets or loses the GIL (struct futex_more). */
+bool gil_futex_start(struct gil_exact *g, struct pyrt *rt, const uint64_t *save, size_t nsave,
+                     const uint64_t *restore, size_t nrestore, const struct futex_more *more,
+                     char *why, size_t whysz);
+void gil_futex_destroy(struct gil_exact *g);
+
+#endif
+#endif

@@ -1,0 +1,811 @@
+#include "sample/sampler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ebpf/reader.h"
+#include "python/classify.h"
+#include "python/gil.h"
+#include "python/parking_lot.h"
+#include "python/snapshot.h"
+#include "python/stackwalk.h"
+#include "sample/idle_wait.h"
+#include "util/addrmap.h"
+#include "util/grow.h"
+
+struct tracked {
+    uint64_t tstate;
+    pid_t tid;
+    uint32_t metrics_idx;
+    int syscall_fd;
+    int stat_fd;
+    struct raw_frame *prev, *spare;
+    int nprev, capprev, capspare;
+    uint64_t prev_root;
+    struct task_info sys;    /* this sample's kernel view (valid: readable) */
+    bool holds;
+    bool settled, next_settled; /* blocked in the same syscall twice running */
+    enum tstate_kind last_kind;
+    uint32_t runnable_samples; /* consecutive samples runnable without the GIL */
+    uint32_t stack_id;
+    uint64_t parked_futex, parked_lock; /* last parking-lot wait resolved */
+    bool parked_in_queue_get;           /* that wait is inside SimpleQueue.get */
+};
+
+struct sampler {
+    const struct sampler_options *opt;
+    struct pyrt *rt;
+    struct pyobj_cache *cache;
+    struct run_metrics *m;
+    uint64_t gil_addr, tstate_current_addr;
+    double period_s;
+    uint64_t jitter_state; /* xorshift64 state for each period's sampling instant */
+    double start;
+    struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
+    const struct task_rec *recs; /* this sample's, from the reader */
+    struct addrmap rec_of_tid;   /* tid -> rec index + 1, per sample */
+    uint64_t bpf_samples;        /* samples read through it */
+    int32_t root_off;
+    struct tracked *t;
+    uint32_t n, cap;
+    struct idle_classifier idle;   /* which stacks wait for work, not a lock */
+    struct queue_module queue_mod; /* where the C SimpleQueue's code is */
+    /* scratch, grown with the thread count */
+    struct remote_req *reqs;
+    uint64_t *roots;
+    size_t *root_req, *pre_at, *pre_n;
+    uint32_t *root_of;
+    struct stack_walk *walks;
+    struct thread_obs *obs;
+    struct py_frame *resolved;
+    int resolved_cap;
+    uint32_t scratch_cap;
+    pid_t *os_tids;
+    size_t n_os;
+    bool first_refresh;
+    uint32_t refreshes;
+    bool gone;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void close_tracked(struct tracked *t)
+{
+    if (t->syscall_fd >= 0)
+        close(t->syscall_fd);
+    if (t->stat_fd >= 0)
+        close(t->stat_fd);
+    t->syscall_fd = t->stat_fd = -1;
+    free(t->prev);
+    free(t->spare);
+    t->prev = t->spare = NULL;
+    t->nprev = t->capprev = t->capspare = 0;
+}
+
+/* utime+stime from an open stat file. */
+static bool read_cpu_ticks(int fd, uint64_t *ticks)
+{
+    char buf[1024];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    struct proc_stat st;
+    if (proc_stat_parse(buf, &st) < 0)
+        return false;
+    *ticks = st.utime + st.stime;
+    return true;
+}
+
+static void update_cpu(struct sampler *s, struct tracked *t)
+{
+    struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
+    uint64_t ticks, ivcs;
+    if (t->stat_fd < 0 || !read_cpu_ticks(t->stat_fd, &ticks) ||
+        proc_status_value(s->rt->pid, t->tid, "nonvoluntary_ctxt_switches", &ivcs) != 0)
+        return;
+    double now = now_s();
+    if (!tm->cpu_valid) {
+        tm->cpu_first = ticks;
+        tm->ivcs_first = ivcs;
+        tm->t_first = now;
+        tm->cpu_valid = true;
+    }
+    tm->cpu_last = ticks;
+    tm->ivcs_last = ivcs;
+    tm->t_last = now;
+}
+
+static bool grow_scratch(struct sampler *s, uint32_t need)
+{
+    /* A sample always reads the GIL (reqs[0..1]), even of a process whose
+     * thread list is empty (starting, finalizing, or unreadable). */
+    if (need == 0)
+        need = 1;
+    if (need <= s->scratch_cap)
+        return true;
+    uint32_t cap = need * 2;
+    /* Each may move alone: one that failed keeps its old, smaller size,
+     * and scratch_cap only grows once all have. */
+    if (!resize_array(&s->reqs, sizeof *s->reqs, cap * (1 + STACKWALK_PREFETCH_REQS) + 2) ||
+        !resize_array(&s->roots, sizeof *s->roots, cap) ||
+        !resize_array(&s->walks, sizeof *s->walks, cap) ||
+        !resize_array(&s->obs, sizeof *s->obs, cap) ||
+        !resize_array(&s->root_req, sizeof *s->root_req, cap) ||
+        !resize_array(&s->pre_at, sizeof *s->pre_at, cap) ||
+        !resize_array(&s->pre_n, sizeof *s->pre_n, cap) ||
+        !resize_array(&s->root_of, sizeof *s->root_of, cap))
+        return false;
+    s->scratch_cap = cap;
+    return true;
+}
+
+static int track_thread(struct sampler *s, const struct py_thread *pt)
+{
+    size_t ncap = grow_for(&s->t, sizeof *s->t, s->n, s->cap, 16);
+    if (!ncap)
+        return -1;
+    s->cap = (uint32_t)ncap;
+    struct task_info ti;
+    const char *name = "?";
+    if (proc_task_read(s->rt->pid, pt->tid, &ti) == 0)
+        name = ti.comm;
+    uint32_t idx = metrics_add_thread(s->m, pt->tid, name, pt->tstate);
+    if (idx == UINT32_MAX)
+        return -1;
+    struct tracked *t = &s->t[s->n++];
+    memset(t, 0, sizeof *t);
+    t->tstate = pt->tstate;
+    t->tid = pt->tid;
+    t->metrics_idx = idx;
+    t->last_kind = TS_OTHER;
+    t->syscall_fd = pt->tid ? proc_task_open(s->rt->pid, pt->tid, "syscall") : -1;
+    t->stat_fd = pt->tid ? proc_task_open(s->rt->pid, pt->tid, "stat") : -1;
+    update_cpu(s, t);
+    return 0;
+}
+
+/* A thread state listed before its OS thread ran has no TID yet: when it
+ * gets one it is the same thread, not one that exited and another that
+ * started (which miscounted churn: 2000 threads counted 2003-2009). */
+static void adopt_tid(struct sampler *s, struct tracked *t, pid_t tid)
+{
+    struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
+    struct task_info ti;
+    t->tid = tm->tid = tid;
+    if (proc_task_read(s->rt->pid, tid, &ti) == 0)
+        snprintf(tm->name, sizeof tm->name, "%s", ti.comm);
+    t->syscall_fd = proc_task_open(s->rt->pid, tid, "syscall");
+    t->stat_fd = proc_task_open(s->rt->pid, tid, "stat");
+}
+
+/* uvloop's extension module is mapped: its loops need recognising too. */
+static bool maps_have_uvloop(pid_t pid)
+{
+    struct proc_maps maps;
+    if (proc_read_maps(pid, &maps) != 0)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < maps.n && !found; i++)
+        found = strstr(maps.v[i].path, "/uvloop/loop.") != NULL;
+    proc_maps_free(&maps);
+    return found;
+}
+
+static bool contains(const pid_t *v, size_t n, pid_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* Re-reads the thread list: new threads are tracked, gone ones retired,
+ * CPU counters refreshed. */
+static int refresh(struct sampler *s, struct gp_error *err)
+{
+    struct snapshot snap;
+    struct gp_error local = {0};
+    if (proc_exists(s->rt->pid) != 0 || proc_start_time(s->rt->pid) != s->rt->start_time) {
+        s->gone = true;
+        return GP_OK;
+    }
+    if (snapshot_take(s->rt, s->cache, false, &snap, &local) != GP_OK) {
+        s->gone = local.code == GP_ERR_EXITED;
+        if (!s->gone)
+            *err = local;
+        return s->gone ? GP_OK : local.code;
+    }
+    /* Checked again after the read: a process that took over the PID
+     * while it was read must not have its threads mixed in. */
+    if (proc_start_time(s->rt->pid) != s->rt->start_time) {
+        snapshot_free(&snap);
+        s->gone = true;
+        return GP_OK;
+    }
+    /* Threads are known by (tstate, tid): a tstate address is reused by
+     * the next thread, a TID by the next process. */
+    struct addrmap listed;
+    addrmap_init(&listed);
+    for (size_t k = 0; k < snap.nthreads; k++)
+        addrmap_put(&listed, snap.threads[k].tstate, (void *)(uintptr_t)(k + 1));
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        struct tracked *t = &s->t[i];
+        uintptr_t k = (uintptr_t)addrmap_get(&listed, t->tstate);
+        if (k && !t->tid && snap.threads[k - 1].tid)
+            adopt_tid(s, t, snap.threads[k - 1].tid);
+        if (k && snap.threads[k - 1].tid == t->tid) {
+            update_cpu(s, t);
+            addrmap_put(&listed, t->tstate, (void *)(uintptr_t)-1); /* seen */
+            s->t[kept++] = *t;
+            continue;
+        }
+        s->m->threads[t->metrics_idx].exited = true;
+        s->m->py_exited++;
+        close_tracked(t);
+    }
+    s->n = kept;
+    for (size_t k = 0; k < snap.nthreads; k++) {
+        if ((uintptr_t)addrmap_get(&listed, snap.threads[k].tstate) == (uintptr_t)-1)
+            continue;
+        if (track_thread(s, &snap.threads[k]) != 0)
+            break;
+        if (!s->first_refresh)
+            s->m->py_created++;
+    }
+    addrmap_free(&listed);
+    /* 3.12+ keeps the GIL per interpreter: a program just started by `run`
+     * may not have created it when sampling began. */
+    if (!s->gil_addr && snap.nthreads)
+        s->gil_addr = gil_locate(s->rt);
+    pid_t *tids;
+    size_t ntids;
+    if (proc_list_tasks(s->rt->pid, &tids, &ntids) == 0) {
+        if (!s->first_refresh) {
+            for (size_t i = 0; i < ntids; i++)
+                s->m->os_created += !contains(s->os_tids, s->n_os, tids[i]);
+            for (size_t i = 0; i < s->n_os; i++)
+                s->m->os_exited += !contains(tids, ntids, s->os_tids[i]);
+        }
+        free(s->os_tids);
+        s->os_tids = tids;
+        s->n_os = ntids;
+    }
+    metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
+    if (!s->m->loop_cls.uvloop && s->refreshes++ % 10 == 0)
+        s->m->loop_cls.uvloop = maps_have_uvloop(s->rt->pid);
+    if (s->opt->on_refresh)
+        s->opt->on_refresh(&snap, s->opt->refresh_arg);
+    snapshot_free(&snap);
+    s->first_refresh = false;
+    return grow_scratch(s, s->n) ? GP_OK : GP_ERR_INTERNAL;
+}
+
+/* A thread on a CPU (or runnable) without the GIL is either in native code
+ * that released it, or between two steps of take_gil/drop_gil: woken to
+ * retry, or handing the GIL over. The latter lasts microseconds, longer
+ * only when CPUs are short; so a thread that just waited for or held the
+ * GIL, while someone else holds it, counts as waiting for at most this
+ * long, and as running without the GIL after. */
+#define GIL_RUNNABLE_WAIT_MAX_S 0.005
+
+/* FUTEX_WAIT or FUTEX_WAIT_BITSET, whatever the private/clock flags. */
+static bool futex_op_waits(uint64_t op)
+{
+    return (op & 127) == 0 || (op & 127) == 9;
+}
+
+static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, bool holds,
+                                bool gil_locked, double period_s)
+{
+    enum tstate_kind k;
+    if (holds && b->kind == BLOCK_GIL)
+        k = TS_GIL_WAIT; /* blocked inside drop_gil: handing the GIL over */
+    else if (holds)
+        k = TS_GIL_HELD;
+    else if (b->kind == BLOCK_GIL)
+        k = TS_GIL_WAIT;
+    else if (b->kind != BLOCK_NONE)
+        k = b->kind == BLOCK_LOCK    ? TS_LOCK_WAIT
+            : b->kind == BLOCK_IO    ? TS_IO_WAIT
+            : b->kind == BLOCK_SLEEP ? TS_SLEEP
+                                     : TS_OTHER;
+    /* Runnable right after waiting: still in take_gil (woken, or spinning
+     * on its mutex) until it holds the GIL, whether or not the releaser's
+     * hand-off is done; runnable right after a forced drop while another
+     * holds it: asking for it back. */
+    else if ((t->last_kind == TS_GIL_WAIT || (t->last_kind == TS_GIL_HELD && gil_locked)) &&
+             (double)t->runnable_samples * period_s < GIL_RUNNABLE_WAIT_MAX_S)
+        k = TS_GIL_WAIT;
+    else
+        k = TS_NOGIL_RUNNING;
+    t->runnable_samples = b->kind == BLOCK_NONE && !holds ? t->runnable_samples + 1 : 0;
+    return k;
+}
+
+static uint32_t stack_of(struct sampler *s, struct tracked *t, struct stack_walk *w)
+{
+    /* Double buffering: this walk's frames become the next walk's "prev". */
+    struct raw_frame *old = t->prev;
+    int oldcap = t->capprev;
+    t->prev = w->frames;
+    t->capprev = w->cap;
+    t->nprev = w->nframes;
+    t->spare = old;
+    t->capspare = oldcap;
+    if (w->unchanged && t->stack_id != STACK_NONE)
+        return t->stack_id;
+    if (w->nframes > s->resolved_cap) {
+        if (!resize_array(&s->resolved, sizeof *s->resolved, (size_t)w->nframes))
+            return STACK_NONE;
+        s->resolved_cap = w->nframes;
+    }
+    bool partial = false;
+    int n = stackwalk_resolve(s->rt, s->cache, w->frames, w->nframes, s->resolved, w->nframes,
+                              &partial);
+    t->stack_id = stack_table_intern(&s->m->stacks, s->resolved, n);
+    return t->stack_id;
+}
+
+/* Kernel view of t from its /proc/.../syscall file (kept open). */
+static void read_proc_syscall(struct tracked *t, struct task_info *out)
+{
+    char buf[256];
+    ssize_t r = t->syscall_fd >= 0 ? pread(t->syscall_fd, buf, sizeof buf - 1, 0) : -1;
+    out->valid = r > 0;
+    if (r <= 0)
+        return;
+    buf[r] = '\0';
+    proc_parse_syscall(buf, out);
+}
+
+/* The sample's memory and every thread's kernel view in one BPF program
+ * run; false when it failed (the caller then reads the old way). */
+static bool read_with_bpf(struct sampler *s, size_t nreq)
+{
+    bool complete;
+    int n = bpf_reader_sample(s->reader, &s->rt->mem, s->reqs, nreq, &s->recs, &complete);
+    if (n < 0)
+        return n == -ESRCH; /* gone: the failed reads tell the caller */
+    addrmap_clear(&s->rec_of_tid);
+    for (int i = 0; i < n; i++)
+        addrmap_put(&s->rec_of_tid, s->recs[i].tid, (void *)(uintptr_t)(i + 1));
+    return true;
+}
+
+static void view_from_rec(const struct task_rec *r, struct task_info *out)
+{
+    out->valid = true;
+    memcpy(out->args, r->args, sizeof out->args);
+    out->sp = r->sp;
+    out->pc = r->pc;
+    out->syscall_nr = r->state == 0 ? SYSCALL_NONE
+                      : r->syscall_nr < 0 ? SYSCALL_UNKNOWN
+                                          : (long)r->syscall_nr;
+    /* Off CPU, its registers are those it entered the kernel with: a
+     * syscall's number, or -1 when an interrupt preempted user code. On a
+     * CPU they are stale. */
+    out->woken_in_syscall = r->state == 0 && !r->on_cpu ? (long)r->syscall_nr : -1;
+}
+
+static bool same_view(const struct task_info *a, const struct task_info *b)
+{
+    return a->valid && b->valid && a->syscall_nr == b->syscall_nr && a->sp == b->sp &&
+           a->pc == b->pc && memcmp(a->args, b->args, sizeof a->args) == 0;
+}
+
+/* Phase 1 of a sample: the batched read's requests (after the GIL word
+ * and the current thread state in reqs[0..1]): each thread's stack root
+ * unless settled, and its prefetched top frames. Returns how many. */
+static size_t build_requests(struct sampler *s)
+{
+    uint32_t n = s->n;
+    size_t nreq = 2;
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        s->roots[i] = t->prev_root;
+        s->root_req[i] = SIZE_MAX;
+        if (!t->settled) {
+            s->root_req[i] = nreq;
+            s->reqs[nreq++] = (struct remote_req){t->tstate + (uint64_t)s->root_off,
+                                                  &s->roots[i], 8, false};
+        }
+        s->walks[i] = (struct stack_walk){.prev = t->prev, .nprev = t->nprev,
+                                          .prev_root = t->prev_root, .frames = t->spare,
+                                          .cap = t->capspare};
+        /* A thread that ran last time probably changed at the top: its
+         * caller frame is read ahead too. */
+        int ahead = t->settled || t->last_kind == TS_GIL_WAIT || t->last_kind == TS_SLEEP ||
+                            t->last_kind == TS_IO_WAIT || t->last_kind == TS_LOCK_WAIT ||
+                            t->last_kind == TS_IDLE_WAIT
+                        ? 1
+                        : 2;
+        s->pre_at[i] = nreq;
+        nreq += stackwalk_prefetch_requests(s->rt, &s->walks[i], ahead, &s->reqs[nreq]);
+        s->pre_n[i] = nreq - s->pre_at[i];
+    }
+    return nreq;
+}
+
+/* Phase 2: the GIL from the read; false when it could not be read (or is
+ * off in a free-threaded build). */
+static bool decode_gil(struct sampler *s, const uint8_t *gilbuf, uint64_t cur, struct gil_state *g)
+{
+    bool gil_ok = s->reqs[0].ok && (!s->tstate_current_addr || s->reqs[1].ok);
+    if (gil_ok) {
+        gil_decode(s->rt, s->gil_addr, gilbuf, cur, g);
+        if (!g->enabled) {
+            /* Free-threaded build, GIL off: no GIL figures from this sample. */
+            gil_ok = false;
+            s->m->gil_disabled_samples++;
+        }
+    } else if (s->rt->mem.last_errno == ESRCH) {
+        s->gone = true;
+    }
+    return gil_ok;
+}
+
+/* Phase 3: each thread's kernel view (from the eBPF reader's records or
+ * its syscall file); the settled threads that moved get their root read.
+ * Returns how many roots to read (s->reqs[0..), s->root_of). */
+static size_t read_views(struct sampler *s, const struct gil_state *gp, bool gil_ok, bool from_bpf)
+{
+    const struct gil_state g = *gp;
+    uint32_t n = s->n;
+    size_t nroot = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        struct stack_walk *w = &s->walks[i];
+        stackwalk_prefetch_done(w, &s->reqs[s->pre_at[i]], s->pre_n[i]);
+        if (s->root_req[i] != SIZE_MAX && !s->reqs[s->root_req[i]].ok)
+            s->roots[i] = 0;
+        t->holds = gil_ok && g.holder == t->tstate;
+        struct task_info view = {.tid = t->tid, .state = 'S', .woken_in_syscall = -1};
+        uintptr_t k = from_bpf ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid) : 0;
+        if (k)
+            view_from_rec(&s->recs[k - 1], &view);
+        else
+            read_proc_syscall(t, &view); /* no eBPF, or more threads than records */
+        bool same_line = !t->holds && same_view(&view, &t->sys);
+        t->sys = view;
+        bool running = !view.valid || view.syscall_nr == SYSCALL_NONE;
+        /* A settled thread whose top frame or syscall moved needs its root. */
+        if (t->settled && (!same_line || !stackwalk_top_unchanged(s->rt, w))) {
+            s->reqs[nroot] = (struct remote_req){t->tstate + (uint64_t)s->root_off, &s->roots[i],
+                                                 8, false};
+            s->root_of[nroot++] = i;
+        }
+        t->next_settled = same_line && !running;
+    }
+    return nroot;
+}
+
+/* Phase 4: see the comment inside. */
+static void recheck_handovers(struct sampler *s, const struct gil_state *gp, uint64_t cur)
+{
+    const struct py_layout *L = &s->rt->layout;
+    const struct gil_state g = *gp;
+    uint32_t n = s->n;
+    /* A holder seen blocked inside the GIL struct is handing it over, if
+     * it still held the GIL after its state was read: the syscall files are
+     * read tens of microseconds after the GIL word, so check again rather
+     * than blame a hand-off that came later. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        if (!t->holds || !t->sys.valid || t->sys.syscall_nr != SYS_futex || !g.addr ||
+            t->sys.args[0] < g.addr || t->sys.args[0] >= g.addr + g.size)
+            continue;
+        uint8_t again[GIL_READ_MAX];
+        struct gil_state g2;
+        if (remote_read(&s->rt->mem, s->gil_addr, again, (size_t)L->gil_size) == 0) {
+            gil_decode(s->rt, s->gil_addr, again, cur, &g2);
+            if (g2.switch_number != g.switch_number || g2.locked != 1)
+                t->sys.syscall_nr = SYSCALL_NONE; /* it held the GIL when sampled */
+        }
+    }
+}
+
+/* Phase 5: the roots that were needed, then every thread's stack. */
+static void walk_stacks(struct sampler *s, size_t nroot)
+{
+    uint32_t n = s->n;
+    if (nroot) {
+        remote_readv(&s->rt->mem, s->reqs, nroot);
+        for (size_t k = 0; k < nroot; k++)
+            if (!s->reqs[k].ok)
+                s->roots[s->root_of[k]] = 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        s->walks[i].root = s->roots[i];
+        s->t[i].prev_root = s->roots[i];
+    }
+    stackwalk_run(s->rt, s->walks, n);
+}
+
+/* Phase 6: each thread's state and stack, into s->obs. */
+static void classify_threads(struct sampler *s, const struct gil_state *gp, bool gil_ok)
+{
+    const struct gil_state g = *gp;
+    uint32_t n = s->n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct tracked *t = &s->t[i];
+        struct task_info ti = t->sys;
+        if (ti.syscall_nr == SYSCALL_NONE) {
+            ti.state = 'R';
+            /* Off CPU inside a futex call on the GIL, as the exact timing
+             * counts it: woken from a wait, take_gil has not returned, so it
+             * still waits; preempted while waking the next holder, a
+             * dropper is handing over (a forced drop waits from the drop),
+             * but a new holder waking the dropper holds the GIL. */
+            if (ti.woken_in_syscall == SYS_futex && g.addr && ti.args[0] >= g.addr &&
+                ti.args[0] < g.addr + g.size && (futex_op_waits(ti.args[1]) || !t->holds)) {
+                ti.state = 'S';
+                ti.syscall_nr = SYS_futex;
+            }
+        }
+        struct block_info b;
+        classify_task(&ti, g.addr, g.size, &b);
+        if (b.kind == BLOCK_LOCK) {
+            if (b.wait_addr != t->parked_futex) {
+                t->parked_futex = b.wait_addr;
+                t->parked_lock = parking_lot_lock_key(s->rt, b.wait_addr, ti.sp);
+                queue_module_refresh(&s->queue_mod, s->rt->pid, now_s());
+                t->parked_in_queue_get = idle_wait_in_queue_get(&s->queue_mod, &s->rt->mem, ti.sp);
+            }
+            b.wait_addr = t->parked_lock;
+        }
+        enum tstate_kind kind = kind_of(t, &b, t->holds, gil_ok && g.locked == 1, s->period_s);
+        t->settled = t->next_settled;
+        uint32_t stack = stack_of(s, t, &s->walks[i]);
+        if (s->opt->native && t->tid)
+            stack = native_sample_thread(s->opt->native, s->rt, s->cache, &s->m->stacks, t->tid,
+                                         t->tstate, b.kind, stack);
+        if (kind == TS_LOCK_WAIT &&
+            (t->parked_in_queue_get || idle_classify(&s->idle, &s->m->stacks, stack)))
+            kind = TS_IDLE_WAIT;
+        t->last_kind = kind;
+        /* A thread woken in a syscall is still in it for an event loop: a
+         * loop whose epoll_wait returned is in its selector until it runs. */
+        long sys = !ti.valid                              ? SYSCALL_UNKNOWN
+                   : ti.syscall_nr == SYSCALL_NONE && ti.woken_in_syscall >= 0 ? ti.woken_in_syscall
+                                                                          : ti.syscall_nr;
+        s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
+                                        kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys};
+    }
+}
+
+/* One sample, in as few syscalls as possible:
+ * 1. one batched read: the GIL word and, per thread, its stack root and
+ *    the top of its previous stack (a "settled" thread - blocked in the
+ *    very same syscall at the same place twice in a row - gets only its
+ *    top frame read, checked against what it was);
+ * 2. each thread's syscall line (not the GIL holder's: it holds the GIL);
+ * 3. roots of settled threads that turned out to have moved, if any;
+ * 4. the stacks, lockstep, reusing every unchanged frame. */
+static void take_sample(struct sampler *s)
+{
+    const struct py_layout *L = &s->rt->layout;
+    uint8_t gilbuf[GIL_READ_MAX];
+    pyobj_cache_next_epoch(s->cache);
+    uint64_t cur = 0;
+    uint32_t n = s->n;
+    s->reqs[0] = (struct remote_req){s->gil_addr, gilbuf, (size_t)L->gil_size, false};
+    s->reqs[1] = (struct remote_req){s->tstate_current_addr, &cur, 8, false};
+    size_t nreq = build_requests(s);
+    bool from_bpf = s->reader && read_with_bpf(s, nreq);
+    if (!from_bpf)
+        remote_readv(&s->rt->mem, s->reqs, nreq);
+    s->bpf_samples += from_bpf;
+    struct gil_state g = {0};
+    bool gil_ok = decode_gil(s, gilbuf, cur, &g);
+    size_t nroot = read_views(s, &g, gil_ok, from_bpf);
+    recheck_handovers(s, &g, cur);
+    walk_stacks(s, nroot);
+    classify_threads(s, &g, gil_ok);
+    if (s->opt->native)
+        native_sample_done(s->opt->native);
+    if (gil_ok && g.interval_us)
+        s->m->interval_us = g.interval_us;
+    /* Held: locked, and its holder is not blocked in the middle of handing
+     * it over (the same line the exact eBPF timing draws). */
+    bool held = gil_ok && g.locked == 1;
+    for (uint32_t i = 0; i < n && held; i++)
+        if (s->t[i].holds && s->obs[i].kind != TS_GIL_HELD)
+            held = false;
+    struct sample_obs so = {now_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs, n};
+    metrics_observe(s->m, &so);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_until(double t)
+{
+    struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* Samples at a fixed period fall in step with a periodic workload (a timer
+ * every 50 ms against a sample every 1 ms): a run then sees the workload's
+ * edges at one fixed phase, and its held share was up to 3 points off the
+ * exact figure, differently on every run. One sample at a uniformly random
+ * instant of each period (stratified sampling) keeps the rate and the
+ * resolution and removes that bias. Returns a fraction in [0, 1). */
+static double instant_in_period(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (double)(x >> 11) * 0x1.0p-53;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* The eBPF reader (one BPF program run per sample) where it works, and
+ * the first thread list. GP_OK or refresh's error. */
+static int start_reader(struct sampler *sp, struct sampler_cost *cost, struct gp_error *err)
+{
+    if (sp->opt->no_bpf)
+        snprintf(cost->bpf_why, sizeof cost->bpf_why, "eBPF turned off (--no-bpf)");
+    else
+        sp->reader = bpf_reader_open(sp->rt->pid, sp->rt->start_time, cost->bpf_why,
+                                     sizeof cost->bpf_why);
+    int r = refresh(sp, err);
+    /* The kernel's thread ids are the initial PID namespace's: from inside
+     * another namespace they would not match the tracked ones. With more
+     * threads than the reader has records for, some tracked threads have
+     * none (they are read from /proc): only no match at all means that. */
+    bool matched = false;
+    if (sp->reader && r == GP_OK && sp->n && read_with_bpf(sp, 0))
+        for (uint32_t i = 0; i < sp->n && !matched; i++)
+            matched = addrmap_get(&sp->rec_of_tid, (uint64_t)sp->t[i].tid) != NULL;
+    else
+        matched = true;
+    if (sp->reader && !matched) {
+        bpf_reader_close(sp->reader);
+        sp->reader = NULL;
+        snprintf(cost->bpf_why, sizeof cost->bpf_why,
+                 "the kernel's thread ids do not match this PID namespace's");
+    }
+    cost->bpf_reader = sp->reader != NULL;
+    if (sp->reader)
+        snprintf(cost->bpf_why, sizeof cost->bpf_why,
+                 "memory and thread states read in one BPF program run per sample");
+    return r;
+}
+
+static void sampler_free(struct sampler *s)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        close_tracked(&s->t[i]);
+    bpf_reader_close(s->reader);
+    addrmap_free(&s->rec_of_tid);
+    free(s->t);
+    free(s->reqs);
+    free(s->roots);
+    free(s->walks);
+    free(s->obs);
+    free(s->root_req);
+    free(s->pre_at);
+    free(s->pre_n);
+    free(s->root_of);
+    free(s->resolved);
+    free(s->os_tids);
+    idle_classifier_free(&s->idle);
+}
+
+int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler_options *opt,
+                struct run_metrics *m, struct sampler_cost *cost, struct gp_error *err)
+{
+    struct sampler s = {.opt = opt, .rt = rt, .cache = cache, .m = m, .first_refresh = true};
+    raise_fd_limit();
+    s.gil_addr = gil_locate(rt);
+    s.tstate_current_addr = gil_tstate_current_addr(rt);
+    s.root_off = stackwalk_root_offset(&rt->layout);
+    m->requested_rate_hz = opt->rate_hz;
+    m->free_threaded = rt->free_threaded;
+    addrmap_init(&s.rec_of_tid);
+    int r = start_reader(&s, cost, err);
+    double period = 1.0 / opt->rate_hz;
+    s.period_s = period;
+    s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(now_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
+    double cpu0 = cpu_seconds();
+    uint64_t calls0 = rt->mem.calls, thread_samples = 0;
+    double start = now_s(), next = start, last_refresh = start, last_progress = start;
+    double window_start = start, refresh_every = SAMPLER_REFRESH_S;
+    s.start = start;
+    m->sample_period_s = period;
+    double end = start + opt->duration_s;
+    while (r == GP_OK && !s.gone && !(opt->stop && *opt->stop)) {
+        double now = now_s();
+        if (now >= end)
+            break;
+        take_sample(&s);
+        thread_samples += s.n;
+        if (opt->native && opt->native->fatal) {
+            *err = opt->native->err;
+            r = opt->native->fatal;
+            break;
+        }
+        next += period;
+        now = now_s();
+        if (now > next + period) {
+            /* Fell behind: skip the ticks that cannot be taken any more. */
+            uint64_t skip = (uint64_t)((now - next) / period);
+            m->missed += skip;
+            next += (double)skip * period;
+        }
+        /* No Python thread yet (a program just started by `run`): look
+         * every sample, so its first instructions are not missed. */
+        if (s.n == 0 || now - last_refresh >= refresh_every) {
+            double t0 = now_s();
+            r = refresh(&s, err);
+            last_refresh = now_s();
+            /* A refresh reads a few /proc files per thread: with thousands
+             * of threads it cost more than the samples (2000 threads: 40%
+             * of the time, 3-30 samples/s). Keep it to about a quarter. */
+            refresh_every = 3 * (last_refresh - t0);
+            if (refresh_every < SAMPLER_REFRESH_S)
+                refresh_every = SAMPLER_REFRESH_S;
+            if (refresh_every > SAMPLER_REFRESH_MAX_S)
+                refresh_every = SAMPLER_REFRESH_MAX_S;
+        }
+        if (opt->progress && now - last_progress >= 0.1) {
+            opt->progress(now - start, opt->duration_s, m->samples_taken, opt->progress_arg);
+            last_progress = now;
+        }
+        if (opt->on_window && now - window_start >= opt->window_s) {
+            m->duration_s = now - window_start;
+            m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
+            window_start = now;
+            opt->on_window(m, opt->window_arg);
+        }
+        double at = next + period * instant_in_period(&s.jitter_state);
+        if (at < end)
+            sleep_until(at);
+    }
+    double stop = now_s();
+    if (r == GP_OK && !s.gone)
+        refresh(&s, err); /* final CPU counters */
+    m->duration_s = stop - (opt->on_window ? window_start : start);
+    m->process_exited = s.gone;
+    m->interrupted = opt->stop && *opt->stop;
+    m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
+    cost->cpu_s = cpu_seconds() - cpu0;
+    cost->thread_samples = thread_samples;
+    cost->us_per_thread_sample = thread_samples ? cost->cpu_s * 1e6 / (double)thread_samples : 0;
+    cost->syscalls = rt->mem.calls - calls0;
+    cost->bpf_samples = s.bpf_samples;
+    cost->native = opt->native != NULL;
+    if (opt->native)
+        native_sampling_stats(opt->native, &cost->native_pause);
+    sampler_free(&s);
+    return r;
+}
