@@ -53,20 +53,26 @@ bool proc_same_root(pid_t pid)
            ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
+/* /proc/PID/NAME for the process (tid 0), /proc/PID/task/TID/NAME for a thread. */
+static void task_file(pid_t pid, pid_t tid, const char *name, char *out, size_t outsz)
+{
+    if (tid)
+        snprintf(out, outsz, "/proc/%d/task/%d/%s", pid, tid, name);
+    else
+        snprintf(out, outsz, "/proc/%d/%s", pid, name);
+}
+
 int proc_task_open(pid_t pid, pid_t tid, const char *name)
 {
     char path[96];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/%s", pid, tid, name);
+    task_file(pid, tid, name, path, sizeof path);
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 int proc_status_value(pid_t pid, pid_t tid, const char *key, uint64_t *out)
 {
     char path[96], buf[8192];
-    if (tid)
-        snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
-    else
-        snprintf(path, sizeof path, "/proc/%d/status", pid);
+    task_file(pid, tid, "status", path, sizeof path);
     int r = proc_read_small_file(path, buf, sizeof buf);
     if (r < 0)
         return r;
@@ -231,10 +237,7 @@ int proc_stat_parse(const char *buf, struct proc_stat *out)
 int proc_stat_read(pid_t pid, pid_t tid, struct proc_stat *out)
 {
     char path[96], buf[1024];
-    if (tid)
-        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-    else
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    task_file(pid, tid, "stat", path, sizeof path);
     int r = proc_read_small_file(path, buf, sizeof buf);
     return r < 0 ? r : proc_stat_parse(buf, out);
 }
@@ -252,7 +255,7 @@ int proc_task_read(pid_t pid, pid_t tid, struct task_info *out)
     out->state = st.state;
     out->utime = st.utime;
     out->stime = st.stime;
-    snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+    task_file(pid, tid, "syscall", path, sizeof path);
     r = proc_read_small_file(path, buf, sizeof buf);
     if (r < 0) {
         /* Zombie threads have no syscall file content; keep the stat. */
@@ -286,7 +289,7 @@ int proc_cmdline(pid_t pid, char *buf, size_t sz)
 pid_t proc_ns_tid(pid_t pid, pid_t tid)
 {
     char path[96], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    task_file(pid, tid, "status", path, sizeof path);
     if (proc_read_small_file(path, buf, sizeof buf) < 0)
         return 0;
     char *p = strstr(buf, "\nNSpid:");
