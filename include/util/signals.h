@@ -15,6 +15,9 @@ extern volatile sig_atomic_t signals_stop_requested;
 void signals_catch_stop(bool hangup);
 /* `handler` for each of sigs[0..n), with an empty mask and these flags. */
 void signals_set(const int *sigs, size_t n, void (*handler)(int), int flags);
+/* SIGALRM only interrupts a blocking call (EINTR, no SA_RESTART): a timer
+ * bounds a wait that nothing else would. Idempotent. */
+void signals_interrupt_on_alarm(void);
 /* On SIGQUIT, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL and the `extra`
  * signals: every undo registered so far runs (async-signal-safe calls
  * only), then the signal kills gilprobe as it would have. At most

@@ -94,8 +94,8 @@ static pid_t spawn(char **argv, const sigset_t *mask, int *exec_errno)
         return -1;
     }
     if (pid == 0) {
-        signal(SIGINT, SIG_DFL);
-        signal(SIGQUIT, SIG_DFL);
+        static const int ours[] = {SIGINT, SIGQUIT}; /* gilprobe's handling, not the program's */
+        signals_set(ours, 2, SIG_DFL, 0);
         /* A blocked SIGCHLD survives exec: a program that waits for it
          * (multiprocessing's forkserver, asyncio's child watchers) hung. */
         sigprocmask(SIG_SETMASK, mask, NULL);

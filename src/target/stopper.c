@@ -174,26 +174,13 @@ int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err)
 
 static uint64_t g_thread_stop_ns, g_thread_stopped_ns, g_thread_detached_ns;
 
-static void on_alarm(int sig)
-{
-    (void)sig; /* only there to interrupt waitpid */
-}
-
 /* Blocks in waitpid until tid stops: woken the moment it does, and no CPU
  * taken from the target meanwhile (polling would, on a busy machine). A
  * repeating timer bounds the wait; repeating, so that a tick landing just
  * before waitpid blocks cannot leave it blocked for good. */
 static bool wait_stopped_blocking(pid_t tid, uint64_t deadline_ns, bool *gone)
 {
-    static bool installed;
-    if (!installed) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_alarm;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGALRM, &sa, NULL);
-        installed = true;
-    }
+    signals_interrupt_on_alarm();
     struct itimerval it = {{0, 2000}, {0, 2000}};
     setitimer(ITIMER_REAL, &it, NULL);
     bool stopped = false;

@@ -56,3 +56,18 @@ bool signals_undo_on_fatal(void (*undo)(void), const int *extra, size_t nextra)
         sigaction(extra[i], &sa, NULL);
     return true;
 }
+
+static void on_alarm(int sig)
+{
+    (void)sig; /* only there to interrupt the blocking call */
+}
+
+void signals_interrupt_on_alarm(void)
+{
+    static bool installed;
+    if (installed)
+        return;
+    int sig = SIGALRM;
+    signals_set(&sig, 1, on_alarm, 0);
+    installed = true;
+}
