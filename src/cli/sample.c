@@ -63,6 +63,13 @@ static void poll_children(struct companions *c)
                                    c->nprobes, SUBPROCESSES_MAX);
 }
 
+/* The exact GIL figures cover the sampled window, not the set-up around it. */
+static void on_bounds(bool end, void *arg)
+{
+    struct companions *c = arg;
+    gil_exact_mark(c->gil, end);
+}
+
 static void on_refresh(const struct snapshot *snap, void *arg)
 {
     struct companions *c = arg;
@@ -154,6 +161,8 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
                                                  ? progress
                                                  : NULL,
                                  .progress_arg = &pid,
+                                 .on_bounds = on_bounds,
+                                 .bounds_arg = comp,
                                  .on_refresh = on_refresh,
                                  .refresh_arg = comp};
     system_begin(opt->pid, &m.system);

@@ -42,6 +42,12 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
     (void)m;
 }
 
+void gil_exact_mark(struct gil_exact *g, bool end)
+{
+    (void)g;
+    (void)end;
+}
+
 void gil_exact_stop(struct gil_exact *g)
 {
     (void)g;
@@ -425,6 +431,102 @@ static void make_dist(struct exact_dist *d, const uint64_t *h, uint64_t count, u
     d->p99_ms = hist_percentile(h, count, 0.99, (double)max_ns) / 1e6;
 }
 
+/* Every thread's aggregates now, into mk. */
+static void read_mark(struct gil_exact *g, struct gil_mark *mk)
+{
+    int fd = map_fd(g, "gil_threads");
+    mk->set = true;
+    mk->ns = (uint64_t)(mono_s() * 1e9);
+    mk->n = 0;
+    __u32 key, next;
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+        first = false;
+        key = next;
+        size_t ncap = grow_for(&mk->v, sizeof *mk->v, mk->n, mk->cap, 64);
+        if (!ncap)
+            break;
+        mk->cap = ncap;
+        if (bpf_map_lookup_elem(fd, &key, &mk->v[mk->n].s) == 0)
+            mk->v[mk->n++].tid = key;
+    }
+}
+
+void gil_exact_mark(struct gil_exact *g, bool end)
+{
+    if (g && !g->pending && !g->failed)
+        read_mark(g, &g->marks[end ? 1 : 0]);
+}
+
+static uint64_t less(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0; /* a torn or reused entry never goes negative */
+}
+
+/* The part of an interval open at `at` (started at `since`, 0: none) that
+ * lies in the window from start_ns. */
+static double open_part(uint64_t since, uint64_t at, uint64_t start_ns)
+{
+    if (!since || since >= at)
+        return 0;
+    return (double)(at - (since > start_ns ? since : start_ns));
+}
+
+/* What of a completed total precedes the window: the part before start_ns
+ * of the interval open then (started at `then`, 0: none), when that
+ * interval has ended since (`now` is the one open at the end). */
+static uint64_t before_window(uint64_t then, uint64_t now, uint64_t start_ns)
+{
+    return then && then < start_ns && then != now ? start_ns - then : 0;
+}
+
+/* One thread over the window [start_ns, end_ns]: its aggregates at the end
+ * less those at the start (b NULL: it had none then), the intervals open
+ * at either edge cut there. *held_ns and *wait_ns: its time in each. */
+static void window_stats(const struct gil_thread_stats *e, const struct gil_thread_stats *b,
+                         uint64_t start_ns, uint64_t end_ns, struct gil_thread_stats *d,
+                         double *held_ns, double *wait_ns)
+{
+    static const struct gil_thread_stats none;
+    if (!b)
+        b = &none;
+    memset(d, 0, sizeof *d);
+    d->acquisitions = less(e->acquisitions, b->acquisitions);
+    d->holds = less(e->holds, b->holds);
+    d->waits = less(e->waits, b->waits);
+    uint32_t top_hold = 0, top_wait = 0;
+    for (uint32_t k = 0; k < HIST_BUCKETS; k++) {
+        d->hold_hist[k] = e->hold_hist[k] > b->hold_hist[k] ? e->hold_hist[k] - b->hold_hist[k] : 0;
+        d->wait_hist[k] = e->wait_hist[k] > b->wait_hist[k] ? e->wait_hist[k] - b->wait_hist[k] : 0;
+        top_hold = d->hold_hist[k] ? k : top_hold;
+        top_wait = d->wait_hist[k] ? k : top_wait;
+    }
+    /* An interval open at the start and ended since is in the end's totals
+     * whole: the part before the start is not the window's. */
+    d->hold_total_ns = less(e->hold_total_ns, b->hold_total_ns +
+                                                  before_window(b->hold_start_ns, e->hold_start_ns,
+                                                                start_ns));
+    d->wait_total_ns = less(e->wait_total_ns, b->wait_total_ns +
+                                                  before_window(b->wait_start_ns, e->wait_start_ns,
+                                                                start_ns));
+    /* A maximum cannot be subtracted: unchanged, it may be from before the
+     * window, so no more than the top bucket the window filled. */
+    double lo, hi;
+    bucket_range(top_hold, &lo, &hi);
+    d->hold_max_ns = e->hold_max_ns != b->hold_max_ns || hi > (double)e->hold_max_ns
+                         ? e->hold_max_ns : (uint64_t)hi;
+    bucket_range(top_wait, &lo, &hi);
+    d->wait_max_ns = e->wait_max_ns != b->wait_max_ns || hi > (double)e->wait_max_ns
+                         ? e->wait_max_ns : (uint64_t)hi;
+    if (!d->holds)
+        d->hold_max_ns = 0;
+    if (!d->waits)
+        d->wait_max_ns = 0;
+    /* Intervals still open at the end count toward the shares. */
+    *held_ns = (double)d->hold_total_ns + open_part(e->hold_start_ns, end_ns, start_ns);
+    *wait_ns = (double)d->wait_total_ns + open_part(e->wait_start_ns, end_ns, start_ns);
+}
+
 void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
                        struct run_metrics *m)
 {
@@ -433,57 +535,56 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
     if (g->rb)
         ring_buffer__consume(g->rb);
     struct exact_gil *x = &m->exact;
-    double now = mono_s();
-    uint64_t now_ns = (uint64_t)(now * 1e9), start_ns = (uint64_t)(g->t_start * 1e9);
-    x->window_s = now - g->t_start;
-    x->valid = true;
+    /* The sampled window when the sampler marked it; else from the probes'
+     * start to now. */
+    const struct gil_mark *base = g->marks[0].set ? &g->marks[0] : NULL;
+    if (!g->marks[1].set)
+        read_mark(g, &g->marks[1]);
+    const struct gil_mark *fin = &g->marks[1];
+    uint64_t start_ns = base ? base->ns : (uint64_t)(g->t_start * 1e9), end_ns = fin->ns;
+    x->window_s = (double)less(end_ns, start_ns) / 1e9;
+    x->valid = x->window_s > 0;
     x->probes = g->nlinks;
     snprintf(x->mode, sizeof x->mode, "%s", g->mode);
     x->long_hold_threshold_ms = g->threshold_ms;
     x->long_hold_events = g->events;
-    int fd = map_fd(g, "gil_threads");
+    struct addrmap at_start; /* tid -> index + 1 in base */
+    addrmap_init(&at_start);
+    for (size_t i = 0; base && i < base->n; i++)
+        addrmap_put(&at_start, base->v[i].tid, (void *)(uintptr_t)(i + 1));
     static uint64_t hold_all[HIST_BUCKETS], wait_all[HIST_BUCKETS];
     memset(hold_all, 0, sizeof hold_all);
     memset(wait_all, 0, sizeof wait_all);
     uint64_t hold_n = 0, hold_total = 0, hold_max = 0, wait_n = 0, wait_total = 0, wait_max = 0;
     double held_ns = 0;
-    __u32 key, next;
-    struct gil_thread_stats s;
-    bool first = true;
-    while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-        first = false;
-        key = next;
-        if (bpf_map_lookup_elem(fd, &key, &s) != 0)
-            continue;
+    static struct gil_thread_stats s; /* 4 KiB: not on the stack */
+    for (size_t i = 0; i < fin->n && x->valid; i++) {
+        uintptr_t bi = (uintptr_t)addrmap_get(&at_start, fin->v[i].tid);
+        double t_held, t_wait;
+        window_stats(&fin->v[i].s, bi ? &base->v[bi - 1].s : NULL, start_ns, end_ns, &s, &t_held,
+                     &t_wait);
+        if (!s.acquisitions && !s.holds && !s.waits && t_held <= 0 && t_wait <= 0)
+            continue; /* nothing of it in the window */
         struct exact_thread *nt = realloc(x->threads, (x->nthreads + 1) * sizeof *nt);
         if (!nt)
             break;
         x->threads = nt;
         struct exact_thread *t = &x->threads[x->nthreads++];
         memset(t, 0, sizeof *t);
-        t->tid = (pid_t)key;
+        t->tid = (pid_t)fin->v[i].tid;
         t->acquisitions = s.acquisitions;
         uint64_t h[HIST_BUCKETS], w[HIST_BUCKETS];
-        for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
-            h[b] = s.hold_hist[b];
-            w[b] = s.wait_hist[b];
-            hold_all[b] += h[b];
-            wait_all[b] += w[b];
+        for (uint32_t k = 0; k < HIST_BUCKETS; k++) {
+            h[k] = s.hold_hist[k];
+            w[k] = s.wait_hist[k];
+            hold_all[k] += h[k];
+            wait_all[k] += w[k];
         }
         make_dist(&t->hold, h, s.holds, s.hold_total_ns, s.hold_max_ns);
         make_dist(&t->wait, w, s.waits, s.wait_total_ns, s.wait_max_ns);
-        /* Intervals still open at the end count toward the shares. */
-        double open_hold = s.hold_start_ns && s.hold_start_ns < now_ns
-                               ? (double)(now_ns - (s.hold_start_ns > start_ns ? s.hold_start_ns
-                                                                               : start_ns))
-                               : 0;
-        double open_wait = s.wait_start_ns && s.wait_start_ns < now_ns
-                               ? (double)(now_ns - (s.wait_start_ns > start_ns ? s.wait_start_ns
-                                                                               : start_ns))
-                               : 0;
-        t->held_pct = 100.0 * ((double)s.hold_total_ns + open_hold) / (x->window_s * 1e9);
-        t->wait_pct = 100.0 * ((double)s.wait_total_ns + open_wait) / (x->window_s * 1e9);
-        held_ns += (double)s.hold_total_ns + open_hold;
+        t->held_pct = 100.0 * t_held / (x->window_s * 1e9);
+        t->wait_pct = 100.0 * t_wait / (x->window_s * 1e9);
+        held_ns += t_held;
         hold_n += s.holds;
         hold_total += s.hold_total_ns;
         wait_n += s.waits;
@@ -494,6 +595,9 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
             wait_max = s.wait_max_ns;
         x->acquisitions += s.acquisitions;
     }
+    addrmap_free(&at_start);
+    if (!x->valid)
+        return;
     /* Fallback boundaries are approximate (microseconds apart): keep the
      * total a share of wall time. */
     x->held_pct = 100.0 * held_ns / (x->window_s * 1e9);
@@ -530,6 +634,8 @@ void gil_exact_stop(struct gil_exact *g)
     if (!g)
         return;
     ring_buffer__free(g->rb);
+    free(g->marks[0].v);
+    free(g->marks[1].v);
     for (int i = 0; i < g->nlinks; i++)
         bpf_link__destroy(g->links[i]);
     gil_bpf__destroy(g->uprobes);

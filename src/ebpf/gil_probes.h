@@ -29,6 +29,19 @@ struct futex_more {
     size_t nacquire, nrelease, ndeleted;
 };
 
+/* Every thread's aggregates at one instant (gil_exact_mark). */
+struct gil_mark_thread {
+    __u32 tid;
+    struct gil_thread_stats s;
+};
+
+struct gil_mark {
+    bool set;
+    uint64_t ns; /* CLOCK_MONOTONIC */
+    struct gil_mark_thread *v;
+    size_t n, cap;
+};
+
 struct gil_exact {
     struct gil_bpf *uprobes;      /* take_gil/drop_gil mode, or */
     struct gil_futex_bpf *futex;  /* the futex fallback */
@@ -52,6 +65,7 @@ struct gil_exact {
     struct futex_more more;
     char *why;
     size_t whysz;
+    struct gil_mark marks[2]; /* the sampled window's start and end */
 };
 
 /* The GIL and frame layout the programs read stacks with. */

@@ -284,21 +284,20 @@ def modes(python):
 def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
     """Threads that start, take the GIL for the first time and give it up
     for the last time in their teardown (churn); a process that forks
-    (fork). Whatever path a thread gets or loses the GIL by, every exact
-    mode agrees with the sampled held share (within 3 points on an idle
-    machine, 5 under this suite's load), and says it checked."""
-    # The exit mode is measured by hand, not asserted here (issue 14's
-    # note): within 1.5 points alone and under CPU hogs, but 5-25 points
-    # apart in some runs of the full suite.
-    for mode in ("churn", "fork"):
+    (fork); threads that end while holding the GIL (exit). Whatever path a
+    thread gets or loses the GIL by, every exact mode agrees with the
+    sampled held share over the same window (within 3 points on an idle
+    machine, the run's own tolerance under this suite's load), and says it
+    checked."""
+    for mode in ("churn", "fork", "exit"):
         w = Workload(python, "gil_churn.py", [mode])
         try:
             for label, args, env in modes(python):
-                # One measurement again when they disagree: in some runs of
-                # the full suite (two loaded test workers on 2 cores) both
-                # the probes and the fallback were 11-25 points under the
-                # sampled share, never alone nor under CPU hogs (issue 14's
-                # note, open); each run's own check flagged it. A real
+                # One measurement again when they disagree: a sampler short
+                # of CPU (the suite's two loaded workers on 2 cores) missed
+                # up to 96% of its ticks in some runs, and the samples it
+                # did take cluster in time; its tolerance then widens, and
+                # each run's own check flagged the disagreement. A real
                 # miscount disagrees every time.
                 for attempt in (1, 2):
                     r = run_gilprobe(["-p", str(w.pid), "-d", "3", "--json"] + args, env=env,
@@ -311,18 +310,22 @@ def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
                         label == "fallback" or expected_mode(python) == "fallback")
                     sampled = doc["gil"]["held_pct"]
                     tolerance = x["check"]["held_tolerance"]
-                    assert 5 <= tolerance <= 8, x["check"]
+                    # The exact window is the sampled one, not the set-up
+                    # and tear-down around it (seconds under load).
+                    assert x["window_s"] == pytest.approx(doc["run"]["duration_s"], abs=0.05), (
+                        x["window_s"], doc["run"]["duration_s"])
                     # A disagreement beyond the tolerance is never printed as truth.
                     if abs(x["held_pct"] - sampled) > tolerance:
                         assert x["consistent"] is False, x["check"]
                     assert x["check"]["sampled_held_pct"] == pytest.approx(sampled)
                     if x["consistent"]:
                         break
-                # Within 3 on an idle machine in every mode (0.1-1.8
+                # Within 3 on an idle machine in every mode (0.0-1.3
                 # measured); under the suite's parallel load the sampler,
                 # short of CPU, leans low by up to 5.3 (seen): the bound is
                 # the run's own check, its 5-point floor plus 3 standard
                 # errors of the sampled share.
+                assert 5 <= tolerance <= 8, x["check"]
                 assert abs(x["held_pct"] - sampled) <= tolerance, (mode, label, x["held_pct"],
                                                                    sampled, tolerance, attempt)
                 assert x["consistent"] is True, (mode, label, x["check"])
