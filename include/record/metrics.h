@@ -185,6 +185,8 @@ struct run_metrics {
     double gil_disabled_pct;    /* of samples taken */
     uint64_t handoffs;
     double handoffs_per_s, mean_hold_ms;
+    double cpu_s;              /* CPU time its threads used in the run */
+    double handoffs_per_cpu_s; /* hand-offs per second of that; 0: too little to tell */
     uint32_t *thread_order; /* by GIL wait, descending */
     uint32_t *lock_order;   /* by wait samples, descending */
 };
@@ -206,6 +208,8 @@ void metrics_window_reset(struct run_metrics *m);
  * locks x threads per sample; above this many updates a sample, only every
  * k-th sample records it (shares use the recorded samples only). */
 #define METRICS_ACTIVITY_BUDGET 256
+/* Less CPU than this (5 clock ticks) makes a per-CPU-second rate noise. */
+#define METRICS_MIN_CPU_S 0.05
 /* Behind schedule: fewer than this share of requested samples taken. */
 #define METRICS_BEHIND_RATIO 0.9
 

@@ -171,6 +171,8 @@ static const struct check_metric METRICS[] = {
     {"gil.waiters_mean", get_path, "gil.waiters_mean", "mean number of GIL waiters"},
     {"gil.waiters_max", get_path, "gil.waiters_max", "most GIL waiters at once"},
     {"gil.handoffs_per_s", get_path, "gil.handoffs_per_s", "GIL hand-offs per second"},
+    {"gil.handoffs_per_cpu_s", get_path, "gil.handoffs_per_cpu_s",
+     "GIL hand-offs per second of the process's CPU time"},
     {"gil.mean_hold_ms", get_path, "gil.mean_hold_ms", "mean GIL hold per hand-off (ms)"},
     {"gil.wait_p99_ms", get_first,
      "gil_exact.wait.p99_ms;threads|gil_wait_stretches.p99_ms",

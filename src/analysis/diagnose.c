@@ -224,8 +224,12 @@ static void rule_loop_lateness(const struct run_metrics *m, struct diagnosis *d)
 /* S2: many threads fight for the GIL; short holds, long waits. */
 static void rule_gil_thrashing(const struct run_metrics *m, struct diagnosis *d)
 {
+    /* Hand-offs per second of wall time, or of the CPU the process got: on
+     * an oversubscribed machine or under a tight quota (S2's own story)
+     * eight fighting threads measured 20/s of wall time, 204 per CPU-second. */
+    bool per_cpu = m->handoffs_per_s < S2_HANDOFFS_PER_S;
     if (m->contended_pct < S2_CONTENDED_PCT || m->waiters_mean < S2_WAITERS_MEAN_WARN ||
-        m->handoffs_per_s < S2_HANDOFFS_PER_S)
+        (per_cpu && m->handoffs_per_cpu_s < S2_HANDOFFS_PER_S))
         return;
     uint32_t waiting = 0;
     const struct thread_metrics *worst = NULL;
@@ -241,15 +245,22 @@ static void rule_gil_thrashing(const struct run_metrics *m, struct diagnosis *d)
     if (!f || !worst)
         return;
     double p99 = m->exact.valid ? m->exact.wait.p99_ms : worst->wait.p99;
+    char starved[160] = "";
+    if (per_cpu && m->duration_s > 0)
+        text(starved, sizeof starved, " (%.0f per second of CPU: the process got %.0f%% of one CPU)",
+             m->handoffs_per_cpu_s, 100.0 * m->cpu_s / m->duration_s);
     text(f->verdict, sizeof f->verdict,
          "%u threads wait for the GIL %.0f%%+ of the time; on average %.1f threads wait while "
-         "one runs, the GIL changes hands %.0f times/s, p99 wait %.1f ms vs a %.3g ms switch "
+         "one runs, the GIL changes hands %.0f times/s%s, p99 wait %.1f ms vs a %.3g ms switch "
          "interval",
-         waiting, S2_THREAD_WAIT_PCT, m->waiters_mean, m->handoffs_per_s, p99,
+         waiting, S2_THREAD_WAIT_PCT, m->waiters_mean, m->handoffs_per_s, starved, p99,
          (double)m->interval_us / 1000.0);
     evidence(f, "gil.contended_pct", m->contended_pct, ">=", S2_CONTENDED_PCT);
     evidence(f, "gil.waiters_mean", m->waiters_mean, ">=", S2_WAITERS_MEAN_WARN);
-    evidence(f, "gil.handoffs_per_s", m->handoffs_per_s, ">=", S2_HANDOFFS_PER_S);
+    if (per_cpu)
+        evidence(f, "gil.handoffs_per_cpu_s", m->handoffs_per_cpu_s, ">=", S2_HANDOFFS_PER_S);
+    else
+        evidence(f, "gil.handoffs_per_s", m->handoffs_per_s, ">=", S2_HANDOFFS_PER_S);
     evidence(f, "gil.wait_p99_ms", p99, ">=", 0);
     evidence(f, "thread.max_gil_wait_pct", worst->pct[TS_GIL_WAIT], ">=", S2_THREAD_WAIT_PCT);
     char where[600] = "";

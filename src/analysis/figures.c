@@ -123,6 +123,15 @@ static void derive(struct run_metrics *m, bool final)
     m->waiters_mean = m->gil_samples ? (double)m->waiters_sum / (double)m->gil_samples : 0;
     m->handoffs = m->switch_seen ? m->switch_last - m->switch_first : 0;
     m->handoffs_per_s = m->duration_s > 0 ? (double)m->handoffs / m->duration_s : 0;
+    /* Per second of the CPU the process got: a process starved of CPU (an
+     * oversubscribed VM, a tight quota) hands the GIL over less often per
+     * second of wall time, however hard its threads fight for it. */
+    m->cpu_s = 0;
+    for (uint32_t i = 0; i < m->nthreads; i++)
+        if (m->threads[i].cpu_valid)
+            m->cpu_s += (double)(m->threads[i].cpu_last - m->threads[i].cpu_first) /
+                        (double)sysconf(_SC_CLK_TCK);
+    m->handoffs_per_cpu_s = m->cpu_s >= METRICS_MIN_CPU_S ? (double)m->handoffs / m->cpu_s : 0;
     m->mean_hold_ms = m->handoffs ? m->held_pct / 100.0 * m->duration_s * 1000.0 / (double)m->handoffs
                                   : 0;
     for (uint32_t i = 0; i < m->nlocks; i++)

@@ -262,4 +262,5 @@ void metrics_window_reset(struct run_metrics *m)
     m->held_pct = m->contended_pct = m->waiters_mean = 0;
     m->handoffs = 0;
     m->handoffs_per_s = m->mean_hold_ms = 0;
+    m->cpu_s = m->handoffs_per_cpu_s = 0;
 }

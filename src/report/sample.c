@@ -83,6 +83,8 @@ static void text_gil(FILE *out, const struct sample_report *r)
     fprintf(out, "  contended    %5.1f%% of wall time with >=1 waiter (mean %.2f, max %u waiters)\n",
             m->contended_pct, m->waiters_mean, m->waiters_max);
     fprintf(out, "  hand-offs    %.1f/s (%" PRIu64 " in the run)", m->handoffs_per_s, m->handoffs);
+    if (m->handoffs_per_cpu_s > 0)
+        fprintf(out, ", %.1f per CPU-second", m->handoffs_per_cpu_s);
     if (m->handoffs)
         fprintf(out, ", mean hold %.3g ms per hand-off\n", m->mean_hold_ms);
     else
@@ -758,6 +760,8 @@ static json_object *gil_json(const struct run_metrics *m)
     json_object_object_add(gil, "waiters_max", none ? NULL : json_object_new_int((int)m->waiters_max));
     json_object_object_add(gil, "handoffs", none ? NULL : json_object_new_int64((int64_t)m->handoffs));
     json_object_object_add(gil, "handoffs_per_s", none ? NULL : jd(m->handoffs_per_s));
+    json_object_object_add(gil, "handoffs_per_cpu_s",
+                           none || m->handoffs_per_cpu_s <= 0 ? NULL : jd(m->handoffs_per_cpu_s));
     json_object_object_add(gil, "mean_hold_ms", m->handoffs ? jd(m->mean_hold_ms) : NULL);
     json_object_object_add(gil, "switch_interval_ms", jd((double)m->interval_us / 1000.0));
     json_object_object_add(gil, "source", json_object_new_string("sampled"));

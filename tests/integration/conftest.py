@@ -199,27 +199,28 @@ def pyenv_root_versions(minor):
 
 
 class HalfCpu:
-    """A cgroup whose processes get half a CPU between them (cgroup v2's
+    """A cgroup whose processes get half a CPU (or `share` of one) between them (cgroup v2's
     cpu.max, or v1's CFS quota where that is what the machine mounts): a
     target started under `prefix` runs about half as fast as the machine,
     the way a slower machine or a container with a quota would run it."""
 
     PERIOD_US = 100000
 
-    def __init__(self, name):
+    def __init__(self, name, share=0.5):
+        quota = int(self.PERIOD_US * share)
         v2 = "/sys/fs/cgroup/cgroup.controllers"
         if os.path.exists(v2) and "cpu" in open(v2).read().split():
             self.path = os.path.join("/sys/fs/cgroup", name)
             os.makedirs(self.path, exist_ok=True)
             with open(os.path.join(self.path, "cpu.max"), "w") as f:
-                f.write("%d %d" % (self.PERIOD_US // 2, self.PERIOD_US))
+                f.write("%d %d" % (quota, self.PERIOD_US))
         elif os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
             self.path = os.path.join("/sys/fs/cgroup/cpu", name)
             os.makedirs(self.path, exist_ok=True)
             with open(os.path.join(self.path, "cpu.cfs_period_us"), "w") as f:
                 f.write(str(self.PERIOD_US))
             with open(os.path.join(self.path, "cpu.cfs_quota_us"), "w") as f:
-                f.write(str(self.PERIOD_US // 2))
+                f.write(str(quota))
         else:
             raise RuntimeError("no cgroup cpu controller (v2 cpu.max or v1 cpu.cfs_quota_us) "
                                "to slow a target down with; the tests need one (run as root)")
@@ -240,5 +241,13 @@ class HalfCpu:
 @pytest.fixture(scope="module")
 def half_cpu():
     cg = HalfCpu("gilprobe-tests-%d" % os.getpid())
+    yield cg
+    cg.close()
+
+
+@pytest.fixture(scope="module")
+def tenth_cpu():
+    """An oversubscribed machine: a tenth of a CPU for the target."""
+    cg = HalfCpu("gilprobe-tests-tenth-%d" % os.getpid(), share=0.1)
     yield cg
     cg.close()

@@ -99,6 +99,31 @@ def test_scenario_example_on_half_a_cpu(python, half_cpu, test_id, name, args, s
                       culprit)
 
 
+def test_gil_thrashing_on_a_tenth_of_a_cpu(python, tenth_cpu):
+    """S2's own story: the same eight fighting threads on an oversubscribed
+    machine (a tenth of a CPU). The GIL changes hands about 20 times a
+    second of wall time (under the 50/s the rule asks for), about 200 times
+    per second of the CPU the process got: still S2, on that evidence."""
+    ex = Example(python, "s2_gil_thrashing", (), tenth_cpu.prefix)
+    try:
+        time.sleep(0.3)
+        r = run_gilprobe(["-p", str(ex.pid), "-d", "3", "--json"], timeout=60)
+    finally:
+        ex.stop()
+    assert r.returncode == 0, r.stderr
+    doc = gp_json(r.stdout)
+    gil = doc["gil"]
+    assert gil["handoffs_per_s"] < 50, gil  # the wall-time rate alone would miss it
+    assert gil["handoffs_per_cpu_s"] >= 50, gil
+    cpu = sum(t["cpu_pct"] or 0 for t in doc["threads"])
+    assert 3 <= cpu <= 15, cpu  # the quota held: about a tenth of a CPU
+    found = doc["findings"]
+    check_top_finding(found, "s2_gil_thrashing", "S2", "score_batch (")
+    metrics = [e["metric"] for e in found[0]["evidence"]]
+    assert "gil.handoffs_per_cpu_s" in metrics, found[0]
+    assert "of one CPU" in found[0]["verdict"], found[0]
+
+
 @pytest.mark.parametrize("name", CONTROLS)
 def test_negative_control_on_half_a_cpu(python, half_cpu, name):
     found = findings(python, name, seconds=1.5, prefix=half_cpu.prefix)
