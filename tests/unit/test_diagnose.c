@@ -76,6 +76,26 @@ static void test_s2_edges(void **state)
     diagnose(&f->m, &f->d);
     assert_int_equal(find(&f->d, "S2")->severity, SEV_CRITICAL);
     release(f);
+
+    /* Starved of CPU: few hand-offs per wall second, many per CPU-second
+     * (a tenth of a CPU); the evidence says which rate made it. */
+    f = fresh();
+    gil(f, 100, 7.0, 20);
+    f->m.duration_s = 3;
+    f->m.cpu_s = 0.3;
+    f->m.handoffs_per_cpu_s = 50;
+    diagnose(&f->m, &f->d);
+    s2 = find(&f->d, "S2");
+    assert_non_null(s2);
+    assert_string_equal(s2->evidence[2].metric, "gil.handoffs_per_cpu_s");
+    assert_non_null(strstr(s2->verdict, "10% of one CPU"));
+    release(f);
+    f = fresh();
+    gil(f, 100, 7.0, 20);
+    f->m.handoffs_per_cpu_s = 49.9;
+    diagnose(&f->m, &f->d);
+    assert_null(find(&f->d, "S2"));
+    release(f);
 }
 
 static void lock(struct fixture *f, uint32_t waiters, double wait_pct)
