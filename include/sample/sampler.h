@@ -30,9 +30,10 @@ struct sampler_options {
     void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
     void *progress_arg;
     /* Called as the sampled window starts (end false) and as it ends (end
-     * true), before and after the set-up and tear-down around it: other
-     * measurements can cover the same stretch of time. */
-    void (*on_bounds)(bool end, void *arg);
+     * true), with its start or end time (CLOCK_MONOTONIC seconds), inside
+     * the set-up and tear-down around it: other measurements can cover the
+     * same stretch of time. */
+    void (*on_bounds)(bool end, double at, void *arg);
     void *bounds_arg;
     /* Called with each fresh thread list (every SAMPLER_REFRESH_S). */
     void (*on_refresh)(const struct snapshot *snap, void *arg);

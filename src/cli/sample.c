@@ -64,10 +64,10 @@ static void poll_children(struct companions *c)
 }
 
 /* The exact GIL figures cover the sampled window, not the set-up around it. */
-static void on_bounds(bool end, void *arg)
+static void on_bounds(bool end, double at, void *arg)
 {
     struct companions *c = arg;
-    gil_exact_mark(c->gil, end);
+    gil_exact_mark(c->gil, end, at);
 }
 
 static void on_refresh(const struct snapshot *snap, void *arg)

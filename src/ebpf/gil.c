@@ -42,10 +42,11 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
     (void)m;
 }
 
-void gil_exact_mark(struct gil_exact *g, bool end)
+void gil_exact_mark(struct gil_exact *g, bool end, double at)
 {
     (void)g;
     (void)end;
+    (void)at;
 }
 
 void gil_exact_stop(struct gil_exact *g)
@@ -452,10 +453,13 @@ static void read_mark(struct gil_exact *g, struct gil_mark *mk)
     }
 }
 
-void gil_exact_mark(struct gil_exact *g, bool end)
+void gil_exact_mark(struct gil_exact *g, bool end, double at)
 {
-    if (g && !g->pending && !g->failed)
-        read_mark(g, &g->marks[end ? 1 : 0]);
+    if (!g || g->pending || g->failed)
+        return;
+    struct gil_mark *mk = &g->marks[end ? 1 : 0];
+    read_mark(g, mk);
+    mk->ns = (uint64_t)(at * 1e9);
 }
 
 static uint64_t less(uint64_t a, uint64_t b)

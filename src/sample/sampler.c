@@ -743,7 +743,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     s.start = start;
     m->sample_period_s = period;
     if (opt->on_bounds)
-        opt->on_bounds(false, opt->bounds_arg);
+        opt->on_bounds(false, start, opt->bounds_arg);
     double end = start + opt->duration_s;
     while (r == GP_OK && !s.gone && !(opt->stop && *opt->stop)) {
         double now = now_s();
@@ -795,7 +795,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     }
     double stop = now_s();
     if (opt->on_bounds)
-        opt->on_bounds(true, opt->bounds_arg);
+        opt->on_bounds(true, stop, opt->bounds_arg);
     if (r == GP_OK && !s.gone)
         refresh(&s, err); /* final CPU counters */
     m->duration_s = stop - (opt->on_window ? window_start : start);

@@ -77,9 +77,15 @@ def test_scenario_example(python, test_id, name, args, scenario, culprit):
     top = check_top_finding(findings(python, name, args=args), name, scenario, culprit)
     if test_id == "s1_saturated_below_stall_threshold":
         # No stall: the loop is saturated, which is a finding of its own.
-        assert "saturates" in top["title"], top
+        # On a loaded machine a 30 ms stretch preempted for 70 ms more is a
+        # real 100 ms stall the loop lived through (seen once in a full
+        # run): then the stall finding, with that stall as its evidence.
         evidence = {e["metric"]: e["value"] for e in top["evidence"]}
-        assert evidence["loop.busy_pct"] >= 50, top
+        if "saturates" in top["title"]:
+            assert evidence["loop.busy_pct"] >= 50, top
+        else:
+            assert "blocks the asyncio event loop" in top["title"], top
+            assert evidence["loop.stall_max_ms"] >= 100, top
 
 
 @pytest.mark.parametrize("name", CONTROLS)
@@ -219,14 +225,21 @@ def test_prefork_server_diagnosis_covers_its_workers(python_alone):
         with open("/proc/%d/task/%d/children" % (ex.pid, ex.pid)) as f:
             workers = sorted(int(p) for p in f.read().split())
         time.sleep(0.3)
-        r = run_gilprobe(["-p", str(ex.pid), "-d", "2.5", "--subprocesses", "--json",
+        # 4 s: each child's own gilprobe attaches (three eBPF loads) before
+        # it samples, which takes a good part of a second on a loaded machine.
+        r = run_gilprobe(["-p", str(ex.pid), "-d", "4", "--subprocesses", "--json",
                           "--fail-on", "scenario=S2"], timeout=60)
-        text = run_gilprobe(["-p", str(ex.pid), "-d", "2", "--subprocesses"], timeout=60)
+        text = run_gilprobe(["-p", str(ex.pid), "-d", "3", "--subprocesses"], timeout=60)
     finally:
         ex.stop()
-    assert r.returncode == 9, r.stderr  # the S2 check failed: the children's S2 counts
-    assert "check failed: scenario=S2" in r.stderr, r.stderr
     doc = gp_json(r.stdout)
+    children = [(c.get("pid"), c.get("error"), (c.get("samples") or {}).get("taken"),
+                 (c.get("gil") or {}).get("handoffs_per_s"),
+                 [f["scenario"] for f in c.get("findings") or []])
+                for c in doc.get("subprocesses") or []]
+    # The S2 check failed: the children's S2 counts.
+    assert r.returncode == 9, (r.stderr, children)
+    assert "check failed: scenario=S2" in r.stderr, r.stderr
     top = doc["findings"][0]
     assert top["scenario"] == "S2" and top["severity"] in ("warning", "critical"), doc["findings"]
     assert sorted(top["subprocesses"]) == workers and top["pid"] in workers, top
