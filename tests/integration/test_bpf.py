@@ -329,5 +329,10 @@ def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
                 assert abs(x["held_pct"] - sampled) <= tolerance, (mode, label, x["held_pct"],
                                                                    sampled, tolerance, attempt)
                 assert x["consistent"] is True, (mode, label, x["check"])
+                # The bound wherever the sampler got its ticks (under
+                # 1% missed: not short of CPU): within 3 points.
+                if x["check"]["sampler_missed_pct"] < 1.0:
+                    assert abs(x["held_pct"] - sampled) <= 3, (mode, label, x["held_pct"],
+                                                               sampled, x["check"])
         finally:
             w.stop()
