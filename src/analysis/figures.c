@@ -82,6 +82,12 @@ static void finish_lock(struct run_metrics *m, struct lock_metrics *l)
     qsort_r(l->act_order, l->nact, sizeof *l->act_order, act_by_excess, l);
 }
 
+/* CPU time a thread used between its first and last counter reads. */
+static double thread_cpu_s(const struct thread_metrics *t)
+{
+    return t->cpu_valid ? (double)(t->cpu_last - t->cpu_first) / (double)sysconf(_SC_CLK_TCK) : 0;
+}
+
 static void finish_thread(struct run_metrics *m, struct thread_metrics *t, bool final)
 {
     if (final)
@@ -90,7 +96,7 @@ static void finish_thread(struct run_metrics *m, struct thread_metrics *t, bool 
         t->pct[k] = pct(t->state[k], t->samples);
     double span = t->t_last - t->t_first;
     if (t->cpu_valid && span > 0) {
-        t->cpu_pct = 100.0 * (double)(t->cpu_last - t->cpu_first) / (double)sysconf(_SC_CLK_TCK) / span;
+        t->cpu_pct = 100.0 * thread_cpu_s(t) / span;
         t->ivcs_per_s = (double)(t->ivcs_last - t->ivcs_first) / span;
     }
     t->wait.count = t->nwait_runs;
@@ -109,8 +115,10 @@ static void derive(struct run_metrics *m, bool final)
     m->period_ms = m->rate_hz > 0 ? 1000.0 / m->rate_hz : 0;
     m->behind = m->samples_requested &&
                 (double)m->samples_taken < METRICS_BEHIND_RATIO * (double)m->samples_requested;
+    m->cpu_s = 0;
     for (uint32_t i = 0; i < m->nthreads; i++) {
         finish_thread(m, &m->threads[i], final);
+        m->cpu_s += thread_cpu_s(&m->threads[i]);
         if (m->threads[i].loop.seen && final)
             loops_finish(&m->threads[i].loop, m->duration_s, m->period_ms / 1000.0, m->stall_ms,
                          m->duration_s);
@@ -126,11 +134,6 @@ static void derive(struct run_metrics *m, bool final)
     /* Per second of the CPU the process got: a process starved of CPU (an
      * oversubscribed VM, a tight quota) hands the GIL over less often per
      * second of wall time, however hard its threads fight for it. */
-    m->cpu_s = 0;
-    for (uint32_t i = 0; i < m->nthreads; i++)
-        if (m->threads[i].cpu_valid)
-            m->cpu_s += (double)(m->threads[i].cpu_last - m->threads[i].cpu_first) /
-                        (double)sysconf(_SC_CLK_TCK);
     m->handoffs_per_cpu_s = m->cpu_s >= METRICS_MIN_CPU_S ? (double)m->handoffs / m->cpu_s : 0;
     m->mean_hold_ms = m->handoffs ? m->held_pct / 100.0 * m->duration_s * 1000.0 / (double)m->handoffs
                                   : 0;

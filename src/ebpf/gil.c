@@ -62,8 +62,6 @@ void gil_exact_stop(struct gil_exact *g)
 #include "gil.skel.h"
 #include "gil_probes.h"
 
-
-
 static int map_fd(const struct gil_exact *g, const char *name)
 {
     return bpf_map__fd(bpf_object__find_map_by_name(g->obj, name));

@@ -272,7 +272,7 @@ int proc_task_read(pid_t pid, pid_t tid, struct task_info *out)
 int proc_cmdline(pid_t pid, char *buf, size_t sz)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    task_file(pid, 0, "cmdline", path, sizeof path);
     int n = proc_read_small_file(path, buf, sz);
     if (n < 0)
         return n;
