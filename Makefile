@@ -101,7 +101,7 @@ layouts: testenv
 	$(PYTHON) tools/gen_layouts.py
 
 # The integration tests run both the normal and the sanitized binary.
-test: gilprobe build/gilprobe-asan build/fuzz_remote unit layouts-check deb lint
+test: gilprobe build/gilprobe-asan build/fuzz_remote build/replay_image unit layouts-check deb lint
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
 
 # Code-shape checks: no include against the layer order (src/ folders);
@@ -142,6 +142,9 @@ build/fuzz/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
 build/fuzz_remote: fuzz/fuzz_remote.c fuzz/image.c fuzz/image.h $(FUZZ_OBJ)
 	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ifuzz \
 	  fuzz/fuzz_remote.c fuzz/image.c $(FUZZ_OBJ) -o $@ $(LDLIBS)
+
+build/replay_image: fuzz/replay_image.c fuzz/image.c fuzz/image.h $(OBJ)
+	$(CC) $(CFLAGS) -Ifuzz fuzz/replay_image.c fuzz/image.c $(OBJ) -o $@ $(LDLIBS)
 
 build/record_seed: fuzz/record_seed.c fuzz/image.h $(OBJ)
 	$(CC) $(CFLAGS) -Ifuzz fuzz/record_seed.c $(OBJ) -o $@ $(LDLIBS)

@@ -2,7 +2,8 @@
 live interpreters: each workload of tests/workloads is started under every
 interpreter of tests/interpreters.py and build/record_seed dumps what a
 snapshot with stacks reads of it (format: fuzz/image.h).
-Usage: make_seeds.py RECORD_SEED OUTDIR"""
+Usage: make_seeds.py RECORD_SEED OUTDIR [LABEL...] (default: every
+interpreter; e.g. unstable-3.15 for that one only)"""
 import json
 import os
 import subprocess
@@ -18,9 +19,11 @@ WORKLOADS = [("known_threads", "known_threads.py", []),
 
 
 def main():
-    record, outdir = sys.argv[1], sys.argv[2]
+    record, outdir, only = sys.argv[1], sys.argv[2], set(sys.argv[3:])
     found, _ = interpreters()
     for label, python in found:
+        if only and label not in only:
+            continue
         for name, script, args in WORKLOADS:
             p = subprocess.Popen([python, os.path.join(ROOT, "tests", "workloads", script)] + args,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     const struct py_layout *L = py_layout_for((int)(rt.version_hex >> 24),
                                               (int)((rt.version_hex >> 16) & 0xff), rt.free_threaded);
     uint8_t hdr[IMAGE_HEADER] = {0};
-    hdr[0] = (uint8_t)(L - py_generated_layouts);
+    hdr[0] = (uint8_t)(L ? L - py_generated_layouts : 0);
     hdr[1] = (uint8_t)((rt.code_type && rt.unicode_type ? 1 : 0) | (rt.debug_offsets ? 2 : 0));
     hdr[2] = (uint8_t)(rt.pthread_tid_off >= 0 ? rt.pthread_tid_off / 4 : 0);
     memcpy(hdr + 8, &rt.runtime, 8);

@@ -1,7 +1,7 @@
 """The CPython interpreters every test runs against, in one place.
 
 pyenv's 3.8-3.13 under $(pyenv root)/versions, Debian's stripped
-/usr/bin/python3.11 and CPython 3.14 in a Debian unstable chroot
+/usr/bin/python3.11 and CPython 3.14 and 3.15 in a Debian unstable chroot
 (tests/setup/unstable_chroot.sh, which `make test` runs first) are expected
 on every machine of this project; a missing one is an error (the tests fail
 and say so), never a skip.
@@ -17,7 +17,7 @@ SYSTEM_PYTHON = "/usr/bin/python3.11"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("GILPROBE_CACHE", "/var/cache/gilprobe")
 CHROOT = os.path.join(CACHE, "unstable-chroot")
-CHROOT_PYTHON = os.path.join(ROOT, "tests", "setup", "python3.14")
+CHROOT_MINORS = ("3.14", "3.15")
 # What the interpreters run: copied into the chroot under the same path.
 SHARED_DIRS = ("tests", "examples", "bench")
 
@@ -61,11 +61,12 @@ def interpreters():
         found.append(("debian-3.11", SYSTEM_PYTHON))
     else:
         missing.append("Debian's %s (apt-get install python3.11)" % SYSTEM_PYTHON)
-    if os.access(os.path.join(CHROOT, "usr", "bin", "python3.14"), os.X_OK):
-        sync_into_chroot()
-        found.append(("unstable-3.14", CHROOT_PYTHON))
-    else:
-        missing.append("CPython 3.14 in %s (run tests/setup/unstable_chroot.sh)" % CHROOT)
+    for minor in CHROOT_MINORS:
+        if os.access(os.path.join(CHROOT, "usr", "bin", "python" + minor), os.X_OK):
+            sync_into_chroot()
+            found.append(("unstable-" + minor, os.path.join(ROOT, "tests", "setup", "python" + minor)))
+        else:
+            missing.append("CPython %s in %s (run tests/setup/unstable_chroot.sh)" % (minor, CHROOT))
     return found, missing
 
 

@@ -3,14 +3,15 @@
 version, by compiling tools/layout_probe.c against each version's installed
 headers and running it.  One command regenerates all: `make layouts`.
 
-Usage: gen_layouts.py [--check] [PREFIX[:t] ...]
+Usage: gen_layouts.py [--check] [PREFIX[=3.X][:t] ...]
   PREFIX: an install prefix holding include/python3.X (default: every
-  pyenv version 3.8+ under $(pyenv root)/versions, CPython 3.14 from the
-  Debian unstable chroot that tests/setup/unstable_chroot.sh makes, the
-  free-threaded 3.13t that tests/setup/freethreaded.sh builds, and 3.14t
-  from the chroot's 3.14 headers, see below).
-  PREFIX:t: that prefix's (default build) headers compiled as a
-  free-threaded build (-DPy_GIL_DISABLED=1).
+  pyenv version 3.8+ under $(pyenv root)/versions, CPython 3.14 and 3.15
+  from the Debian unstable chroot that tests/setup/unstable_chroot.sh
+  makes, the free-threaded 3.13t that tests/setup/freethreaded.sh builds,
+  and 3.14t from the chroot's 3.14 headers, see below).
+  =3.X: which include/python3.X of a prefix that holds several.
+  :t: that prefix's (default build) headers compiled as a free-threaded
+  build (-DPy_GIL_DISABLED=1).
   --check: do not write; exit 1 if the committed file differs.
 
 3.14t: Debian ships no free-threaded 3.14 and its python3.14 source is not
@@ -52,21 +53,44 @@ def default_prefixes():
         m = re.fullmatch(r"3\.(\d+)\.(\d+)", name)
         if m and int(m.group(1)) >= 8:
             out.append(os.path.join(vdir, name))
-    if not os.path.isdir(os.path.join(CHROOT_PREFIX, "include", "python3.14")):
-        sys.exit("gen_layouts: no CPython 3.14 headers in %s; run tests/setup/unstable_chroot.sh"
-                 % CHROOT_PREFIX)
-    out.append(CHROOT_PREFIX)
+    for minor in ("3.14", "3.15"):
+        if not os.path.isdir(os.path.join(CHROOT_PREFIX, "include", "python" + minor)):
+            sys.exit("gen_layouts: no CPython %s headers in %s; run tests/setup/unstable_chroot.sh"
+                     % (minor, CHROOT_PREFIX))
+        out.append(CHROOT_PREFIX + "=" + minor)
     if not os.path.isdir(os.path.join(FT_PREFIX, "include", "python3.13t")):
         sys.exit("gen_layouts: no free-threaded CPython 3.13t headers in %s; run "
                  "tests/setup/freethreaded.sh" % FT_PREFIX)
     out.append(FT_PREFIX)
-    out.append(CHROOT_PREFIX + ":t")  # 3.14t, see the docstring
+    out.append(CHROOT_PREFIX + "=3.14:t")  # 3.14t, see the docstring
     return out
+
+
+def build_defines(prefix, include_dir):
+    """The interpreter's own -D_Py.../-DPy_... compile flags, which its
+    pyconfig.h does not carry: Debian builds 3.14 and 3.15 with the JIT
+    (-D_Py_TIER2=3 -D_Py_JIT), which adds fields to PyInterpreterState
+    (3.15's _PyRuntime is 8 bytes larger with them). Read from the
+    install's _sysconfigdata (CONFIGURE_CFLAGS_NODIST)."""
+    libdir = os.path.join(prefix, "lib", include_dir)
+    if not os.path.isdir(libdir):
+        return []
+    flags = []
+    for name in sorted(os.listdir(libdir)):
+        if name.startswith("_sysconfigdata_") and name.endswith(".py"):
+            text = open(os.path.join(libdir, name)).read()
+            m = re.search(r"'CONFIGURE_CFLAGS_NODIST': '([^']*)'", text)
+            if m:
+                flags = re.findall(r"-D_?Py\w*(?:=\w+)?", m.group(1))
+            break
+    return flags
 
 
 def probe(arg):
     prefix, free_threaded = (arg[:-2], True) if arg.endswith(":t") else (arg, False)
-    incs = [d for d in os.listdir(os.path.join(prefix, "include")) if d.startswith("python3")]
+    prefix, _, minor = prefix.partition("=")
+    want = "python" + minor if minor else "python3"
+    incs = [d for d in os.listdir(os.path.join(prefix, "include")) if d.startswith(want)]
     if len(incs) != 1:
         sys.exit("gen_layouts: expected one include/python3.X in %s, found %s" % (prefix, incs))
     inc = os.path.join(prefix, "include", incs[0])
@@ -74,7 +98,9 @@ def probe(arg):
         exe = os.path.join(tmp, "probe")
         # -idirafter: Debian's multiarch pyconfig.h (<x86_64-linux-gnu/python3.X/
         # pyconfig.h>) from the prefix, everything else from this system.
-        defines = ["-DPy_GIL_DISABLED=1"] if free_threaded else []
+        # :t compiles a default install's headers as a free-threaded source
+        # build would have them: without the install's JIT flags.
+        defines = ["-DPy_GIL_DISABLED=1"] if free_threaded else build_defines(prefix, incs[0])
         subprocess.run(["gcc", "-w"] + defines + ["-I", inc, "-idirafter",
                         os.path.join(prefix, "include"), os.path.join(HERE, "layout_probe.c"),
                         "-o", exe], check=True)
@@ -91,7 +117,8 @@ def probe(arg):
 
 def render(tables):
     fields = macro_names("PY_LAYOUT_FIELDS")
-    dbg = ["dbg_" + n for n in macro_names("PY_DEBUG_FIELDS")] + ["dbg_size"]
+    dbg = ["dbg_" + n for n in macro_names("PY_DEBUG_FIELDS") + macro_names("PY_DEBUG_EXTRA")]
+    dbg.append("dbg_size")
     out = ["/* GENERATED by tools/gen_layouts.py from each version's headers. DO NOT EDIT. */",
            '#include "python/pylayout.h"', "", "const struct py_layout py_generated_layouts[] = {"]
     for version, values in tables:

@@ -58,8 +58,13 @@ int main(void)
 #else
     P("lasti_scale", 2);
 #endif
-    /* Interpreter frames that are not Python code: 3.12+ FRAME_OWNED_BY_CSTACK */
-#if PY_VERSION_HEX >= 0x030C0000
+    /* Interpreter frames that are not Python code: owners from this value
+     * up. 3.12-3.14: FRAME_OWNED_BY_CSTACK; 3.15 dropped it and, as its own
+     * _PyFrame_IsIncomplete says, frames owned by FRAME_OWNED_BY_INTERPRETER
+     * or above are not Python code. */
+#if PY_VERSION_HEX >= 0x030F0000
+    P("owner_cstack", FRAME_OWNED_BY_INTERPRETER);
+#elif PY_VERSION_HEX >= 0x030C0000
     P("owner_cstack", FRAME_OWNED_BY_CSTACK);
 #else
     NONE("owner_cstack");
@@ -226,6 +231,29 @@ int main(void)
 #if defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x030E0000
     P("dbg_iframe_tlbc_index", offsetof(_Py_DebugOffsets, interpreter_frame.tlbc_index));
     P("dbg_code_tlbc", offsetof(_Py_DebugOffsets, code_object.co_tlbc));
+#endif
+    /* What a version without a generated table is read with (see
+     * python/debug_offsets.h): each section's size, to bound its offsets,
+     * and the interpreter's embedded GIL. */
+    P("dbg_sec_runtime", offsetof(_Py_DebugOffsets, runtime_state.size));
+    P("dbg_sec_interp", offsetof(_Py_DebugOffsets, interpreter_state.size));
+    P("dbg_sec_tstate", offsetof(_Py_DebugOffsets, thread_state.size));
+    P("dbg_sec_iframe", offsetof(_Py_DebugOffsets, interpreter_frame.size));
+    P("dbg_sec_code", offsetof(_Py_DebugOffsets, code_object.size));
+    P("dbg_sec_object", offsetof(_Py_DebugOffsets, pyobject.size));
+    P("dbg_sec_type", offsetof(_Py_DebugOffsets, type_object.size));
+    P("dbg_sec_bytes", offsetof(_Py_DebugOffsets, bytes_object.size));
+    P("dbg_sec_str", offsetof(_Py_DebugOffsets, unicode_object.size));
+    P("dbg_interp_id", offsetof(_Py_DebugOffsets, interpreter_state.id));
+    P("dbg_interp_gil_state", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state));
+    P("dbg_interp_gil_locked", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked));
+    P("dbg_interp_gil_holder", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder));
+    P("dbg_interp_gil_enabled", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_enabled));
+#if PY_VERSION_HEX >= 0x030E0000
+    P("dbg_interp_code_generation", offsetof(_Py_DebugOffsets, interpreter_state.code_object_generation));
+#endif
+#if PY_VERSION_HEX >= 0x030F0000
+    P("dbg_str_compact_data", offsetof(_Py_DebugOffsets, unicode_object.compactunicodeobject_size));
 #endif
     P("dbg_size", sizeof(_Py_DebugOffsets));
 #endif

@@ -17,6 +17,9 @@ struct gil_state {
     uint64_t holder;      /* tstate holding it, 0 when free */
     uint64_t switch_number;
     uint64_t interval_us;
+    bool counters_known;  /* switch_number and interval_us were read: not
+                           * for a version read through _Py_DebugOffsets,
+                           * which publishes neither */
 };
 
 /* Address of the main interpreter's GIL struct; 0 if unreadable. */

@@ -43,6 +43,17 @@
     X(bytes_data) X(str_length) X(str_state) X(str_ascii_data) \
     X(iframe_tlbc_index) X(code_tlbc)
 
+/* Positions inside _Py_DebugOffsets of what only a version without a
+ * generated table is read with (python/debug_offsets.h): every section's
+ * size (sec_*), the interpreter's id and embedded GIL, the field after
+ * that GIL (3.14+: where it ends) and (3.15+) the compact str header's
+ * size. */
+#define PY_DEBUG_EXTRA(X) \
+    X(sec_runtime) X(sec_interp) X(sec_tstate) X(sec_iframe) X(sec_code) \
+    X(sec_object) X(sec_type) X(sec_bytes) X(sec_str) X(interp_id) \
+    X(interp_gil_state) X(interp_gil_locked) X(interp_gil_holder) \
+    X(interp_gil_enabled) X(interp_code_generation) X(str_compact_data)
+
 enum frame_model { FRAME_OBJECTS = 0, FRAME_CFRAME = 1, FRAME_CURRENT = 2 };
 enum linetable_format { LT_LNOTAB = 0, LT_310 = 1, LT_LOCATIONS = 2 };
 
@@ -53,6 +64,7 @@ struct py_layout {
 #undef X
 #define X(name) int32_t dbg_##name;
     PY_DEBUG_FIELDS(X)
+    PY_DEBUG_EXTRA(X)
 #undef X
     int32_t dbg_size; /* sizeof(_Py_DebugOffsets), 0 before 3.13 */
 };

@@ -29,6 +29,7 @@ struct pyrt {
     const char *version_source;
     struct py_layout layout;
     bool debug_offsets;    /* layout values taken from the process's table */
+    bool unknown_version;  /* no generated table: read through that table alone */
     uint64_t code_type;    /* &PyCode_Type, 0 if unknown */
     uint64_t unicode_type; /* &PyUnicode_Type, 0 if unknown */
     uint64_t bytes_type;   /* &PyBytes_Type, 0 if unknown */
@@ -42,6 +43,13 @@ struct pyrt {
 /* Finds the runtime and picks the layout. GP_OK or an exit code with
  * err filled. Never stops the target. */
 int pyrt_attach(pid_t pid, struct pyrt *rt, struct gp_error *err);
+
+/* Picks the layout for rt->version_hex (read from rt->version_source):
+ * the generated table, or for a 3.13+ version without one the process's
+ * own _Py_DebugOffsets, validated (rt->unknown_version). runtime_size: the
+ * _PyRuntime symbol's size to cross-check, 0 when unknown. GP_OK or an
+ * exit code with err filled. */
+int pyrt_choose_layout(struct pyrt *rt, uint64_t runtime_size, struct gp_error *err);
 
 /* 3.13+: replaces layout values with those of the process's own
  * _Py_DebugOffsets table at rt->runtime, when they are all plausible. */

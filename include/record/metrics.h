@@ -161,6 +161,9 @@ struct run_metrics {
     uint64_t switch_first, switch_last;
     bool switch_seen;
     uint64_t interval_us;
+    bool handoffs_unmeasured;  /* no GIL switch number or interval in the
+                                * layout (a version read through its
+                                * _Py_DebugOffsets): hand-offs not measured */
     uint32_t py_min, py_max, py_created, py_exited;
     uint32_t os_min, os_max, os_created, os_exited;
     struct thread_metrics *threads;

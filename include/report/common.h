@@ -10,6 +10,14 @@
 #include "python/stackwalk.h"
 #include "record/stacks.h"
 
+/* Why a figure of a version read through its _Py_DebugOffsets is missing. */
+#define REPORT_UNPUBLISHED "not published by this version's _Py_DebugOffsets"
+/* The warning for a version gilprobe has no table for (rt->unknown_version). */
+#define REPORT_UNTESTED_FMT                                                                  \
+    "Python %s is a version this gilprobe was not tested on (tested: %s); it is read through " \
+    "the process's own _Py_DebugOffsets, and what they do not publish (GIL hand-offs, the "  \
+    "switch interval) is not measured"
+
 const char *report_runtime_kind(const struct pyrt *rt);
 /* "Python 3.12.1 (libpython shared /path, with symbols)" */
 void report_python_line(FILE *out, const struct pyrt *rt);

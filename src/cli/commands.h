@@ -78,4 +78,8 @@ struct top_options {
 
 int cmd_top(const struct top_options *opt, struct gp_error *err);
 
+/* pyrt_attach, and the warning line for a version read through its own
+ * _Py_DebugOffsets (cli/attach.c). */
+int cli_attach(pid_t pid, struct pyrt *rt, struct gp_error *err);
+
 #endif

@@ -108,7 +108,7 @@ static void as_text(FILE *out, const void *report)
 int cmd_dump(const struct dump_options *opt, struct gp_error *err)
 {
     struct pyrt rt;
-    int r = pyrt_attach(opt->pid, &rt, err);
+    int r = cli_attach(opt->pid, &rt, err);
     if (r != GP_OK)
         return r;
     struct dump d;

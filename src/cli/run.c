@@ -132,7 +132,7 @@ static int wait_for_python(pid_t pid, struct pyrt *rt, struct gp_error *err)
             return err->code;
         }
         struct gp_error local = {0};
-        if (pyrt_attach(pid, rt, &local) == GP_OK) {
+        if (cli_attach(pid, rt, &local) == GP_OK) {
             g_child_held = kill(pid, SIGSTOP) == 0;
             return GP_OK;
         }

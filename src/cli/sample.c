@@ -245,7 +245,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
 int cmd_sample(const struct sample_options *opt, struct gp_error *err)
 {
     struct pyrt rt;
-    int r = pyrt_attach(opt->pid, &rt, err);
+    int r = cli_attach(opt->pid, &rt, err);
     if (r != GP_OK)
         return r;
     signals_catch_stop(false); /* Ctrl-C, SIGTERM: end early, still report */

@@ -228,7 +228,7 @@ static void on_progress(double elapsed, double duration, uint64_t samples, void 
 int cmd_top(const struct top_options *opt, struct gp_error *err)
 {
     struct pyrt rt;
-    int r = pyrt_attach(opt->pid, &rt, err);
+    int r = cli_attach(opt->pid, &rt, err);
     if (r != GP_OK)
         return r;
     signals_stop_requested = 0;

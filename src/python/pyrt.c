@@ -8,9 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "python/debug_offsets.h"
 #include "target/elfsym.h"
 
-#define DEBUG_COOKIE "xdebugpy"
+#define DEBUG_COOKIE DEBUG_OFFSETS_COOKIE
 #define VERSION_SCAN_MAX (16u << 20)
 #define PTHREAD_SCAN_BYTES 2048
 
@@ -204,6 +205,86 @@ static int unsupported(struct gp_error *err, pid_t pid, const char *version)
     return err->code;
 }
 
+/* The test switch that withholds generated tables ("3.15", "3.15,3.14t"),
+ * so that a version gilprobe knows is read as one it has never seen. */
+static bool layout_withheld(const char *version_minor)
+{
+    const char *list = getenv("GILPROBE_TEST_WITHHOLD_LAYOUT");
+    if (!list || !*list)
+        return false;
+    size_t n = strlen(version_minor);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, version_minor, n) == 0)
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
+}
+
+/* A 3.13+ version without a generated table: its own block, validated. */
+static int layout_from_debug_offsets(struct pyrt *rt, struct gp_error *err)
+{
+    size_t want = debug_offsets_read_size(rt->free_threaded);
+    uint8_t table[4096];
+    char why[200] = "";
+    if (want == 0 || want > sizeof table ||
+        remote_read(&rt->mem, rt->runtime, table, want) != 0 ||
+        debug_offsets_layout(table, want, rt->version_hex, rt->free_threaded, &rt->layout, why,
+                             sizeof why) != 0) {
+        gp_error_set(err, GP_ERR_UNSUPPORTED,
+                     "process %d runs Python %s, which has no layout table in this gilprobe, and "
+                     "its _Py_DebugOffsets cannot be used: %s; use a supported interpreter "
+                     "(%s) or a newer gilprobe",
+                     rt->pid, rt->version, why[0] ? why : "it could not be read",
+                     py_layout_supported_list());
+        return err->code;
+    }
+    rt->debug_offsets = true;
+    rt->unknown_version = true;
+    return GP_OK;
+}
+
+int pyrt_choose_layout(struct pyrt *rt, uint64_t runtime_size, struct gp_error *err)
+{
+    int major = (int)(rt->version_hex >> 24), minor = (int)((rt->version_hex >> 16) & 0xff);
+    pyrt_format_version(rt->version_hex, rt->version, sizeof rt->version - 1);
+    if (rt->free_threaded)
+        strcat(rt->version, "t");
+    char minor_name[16];
+    snprintf(minor_name, sizeof minor_name, "%d.%d%s", major, minor, rt->free_threaded ? "t" : "");
+    const struct py_layout *L =
+        layout_withheld(minor_name) ? NULL : py_layout_for(major, minor, rt->free_threaded);
+    if (!L) {
+        if (rt->version_hex < DEBUG_OFFSETS_MIN_VERSION ||
+            strcmp(rt->version_source, "_Py_DebugOffsets") != 0)
+            return unsupported(err, rt->pid, rt->version);
+        if (layout_from_debug_offsets(rt, err) != GP_OK)
+            return err->code;
+        L = &rt->layout;
+    }
+    /* The symbol's size is sizeof(_PyRuntimeState): a free cross-check
+     * that the version (or block) we read matches the runtime we found. */
+    if (runtime_size && (int64_t)runtime_size != L->runtime_size) {
+        gp_error_set(err, GP_ERR_UNSUPPORTED,
+                     "process %d: _PyRuntime in %s is %lu bytes, but CPython %s's is %d%s; "
+                     "this build's layout differs from the one gilprobe knows",
+                     rt->pid, rt->binary, (unsigned long)runtime_size, rt->version,
+                     L->runtime_size, rt->unknown_version ? " by its _Py_DebugOffsets" : "");
+        return err->code;
+    }
+    if (!rt->unknown_version) {
+        rt->layout = *L;
+        pyrt_overlay_debug_offsets(rt);
+    }
+    if (rt->layout.ts_native_thread_id < 0)
+        find_pthread_tid_candidates(rt);
+    return GP_OK;
+}
+
 static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp_error *err)
 {
     struct candidate cands[64];
@@ -279,7 +360,6 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
             rt->bytes_type = bias + t;
         elf_file_close(&ef);
 
-        int major = (int)(rt->version_hex >> 24), minor = (int)((rt->version_hex >> 16) & 0xff);
         if (!rt->version_hex) {
             if (cands[i].minor_hint >= 0 && !py_layout_for(3, cands[i].minor_hint, false)) {
                 char v[16];
@@ -292,26 +372,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
                          rt->pid, rt->binary);
             return err->code;
         }
-        pyrt_format_version(rt->version_hex, rt->version, sizeof rt->version - 1);
-        if (rt->free_threaded)
-            strcat(rt->version, "t");
-        const struct py_layout *L = py_layout_for(major, minor, rt->free_threaded);
-        if (!L)
-            return unsupported(err, rt->pid, rt->version);
-        /* The symbol's size is sizeof(_PyRuntimeState): a free cross-check
-         * that the version we read matches the runtime we found. */
-        if (size && (int64_t)size != L->runtime_size && !by_section) {
-            gp_error_set(err, GP_ERR_UNSUPPORTED,
-                         "process %d: _PyRuntime in %s is %lu bytes, but CPython %s's is %d; "
-                         "this build's layout differs from the one gilprobe knows",
-                         rt->pid, rt->binary, (unsigned long)size, rt->version, L->runtime_size);
-            return err->code;
-        }
-        rt->layout = *L;
-        pyrt_overlay_debug_offsets(rt);
-        if (rt->layout.ts_native_thread_id < 0)
-            find_pthread_tid_candidates(rt);
-        return GP_OK;
+        return pyrt_choose_layout(rt, by_section ? 0 : size, err);
     }
     gp_error_set(err, GP_ERR_NOT_PYTHON,
                  "process %d (%s) is not a CPython process: no _PyRuntime in its executable "

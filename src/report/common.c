@@ -13,9 +13,10 @@ const char *report_runtime_kind(const struct pyrt *rt)
 
 void report_python_line(FILE *out, const struct pyrt *rt)
 {
-    fprintf(out, "Python %s (%s %s, %s%s)\n", rt->version, report_runtime_kind(rt), rt->binary,
+    fprintf(out, "Python %s (%s %s, %s%s%s)\n", rt->version, report_runtime_kind(rt), rt->binary,
             rt->stripped ? "stripped" : "with symbols",
-            rt->found_by_section ? ", found by .PyRuntime section" : "");
+            rt->found_by_section ? ", found by .PyRuntime section" : "",
+            rt->unknown_version ? "; untested version, read through its _Py_DebugOffsets" : "");
 }
 
 json_object *report_json_hex(uint64_t v)
@@ -40,9 +41,11 @@ json_object *report_json_python(const struct pyrt *rt)
                                                                       ? ".PyRuntime section"
                                                                       : "_PyRuntime symbol"));
     json_object_object_add(py, "runtime_address", report_json_hex(rt->runtime));
-    json_object_object_add(py, "layout", json_object_new_string(rt->debug_offsets
-                                                                    ? "_Py_DebugOffsets"
-                                                                    : "generated table"));
+    json_object_object_add(py, "layout",
+                           json_object_new_string(rt->unknown_version ? "_Py_DebugOffsets only"
+                                                  : rt->debug_offsets ? "_Py_DebugOffsets"
+                                                                      : "generated table"));
+    json_object_object_add(py, "untested_version", json_object_new_boolean(rt->unknown_version));
     return py;
 }
 

@@ -85,8 +85,10 @@ void report_dump_text(FILE *out, const struct dump *d)
         fprintf(out, "GIL: held by thread %d", d->gil_holder_tid);
     else
         fprintf(out, "GIL: free");
-    if (d->snap.gil.addr)
+    if (d->snap.gil.addr && d->snap.gil.counters_known)
         fprintf(out, "; switch interval %.3g ms\n", (double)d->snap.gil.interval_us / 1000.0);
+    else if (d->snap.gil.addr)
+        fprintf(out, "; switch interval not measured (%s)\n", REPORT_UNPUBLISHED);
     fprintf(out, "Threads: %zu Python, %zu OS\n", d->nthreads, d->os_threads);
     if (d->blocking)
         fprintf(out, "Mode: blocking (target stopped for %.2f ms)\n", (double)d->paused_us / 1000.0);
@@ -220,10 +222,13 @@ int report_dump_json(FILE *out, const struct dump *d)
     json_object_object_add(gil, "holder_tid",
                            d->gil_holder_tid ? json_object_new_int(d->gil_holder_tid) : NULL);
     json_object_object_add(gil, "switch_interval_ms",
-                           g->addr ? json_object_new_double((double)g->interval_us / 1000.0)
-                                   : NULL);
+                           g->addr && g->counters_known
+                               ? json_object_new_double((double)g->interval_us / 1000.0)
+                               : NULL);
     json_object_object_add(gil, "switch_number",
-                           g->addr ? json_object_new_int64((int64_t)g->switch_number) : NULL);
+                           g->addr && g->counters_known
+                               ? json_object_new_int64((int64_t)g->switch_number)
+                               : NULL);
     json_object_object_add(root, "gil", gil);
 
     json_object_object_add(root, "python_threads", json_object_new_int((int)d->nthreads));

@@ -82,6 +82,11 @@ static void text_gil(FILE *out, const struct sample_report *r)
     fprintf(out, "  held         %5.1f%% of wall time\n", m->held_pct);
     fprintf(out, "  contended    %5.1f%% of wall time with >=1 waiter (mean %.2f, max %u waiters)\n",
             m->contended_pct, m->waiters_mean, m->waiters_max);
+    if (m->handoffs_unmeasured) {
+        fprintf(out, "  hand-offs    not measured (%s)\n", REPORT_UNPUBLISHED);
+        fprintf(out, "  switch interval not measured (%s)\n", REPORT_UNPUBLISHED);
+        return;
+    }
     fprintf(out, "  hand-offs    %.1f/s (%" PRIu64 " in the run)", m->handoffs_per_s, m->handoffs);
     if (m->handoffs_per_cpu_s > 0)
         fprintf(out, ", %.1f per CPU-second", m->handoffs_per_cpu_s);
@@ -758,12 +763,14 @@ static json_object *gil_json(const struct run_metrics *m)
     json_object_object_add(gil, "contended_pct", none ? NULL : jd(m->contended_pct));
     json_object_object_add(gil, "waiters_mean", none ? NULL : jd(m->waiters_mean));
     json_object_object_add(gil, "waiters_max", none ? NULL : json_object_new_int((int)m->waiters_max));
+    none = none || m->handoffs_unmeasured; /* from here: hand-off figures */
     json_object_object_add(gil, "handoffs", none ? NULL : json_object_new_int64((int64_t)m->handoffs));
     json_object_object_add(gil, "handoffs_per_s", none ? NULL : jd(m->handoffs_per_s));
     json_object_object_add(gil, "handoffs_per_cpu_s",
                            none || m->handoffs_per_cpu_s <= 0 ? NULL : jd(m->handoffs_per_cpu_s));
     json_object_object_add(gil, "mean_hold_ms", m->handoffs ? jd(m->mean_hold_ms) : NULL);
-    json_object_object_add(gil, "switch_interval_ms", jd((double)m->interval_us / 1000.0));
+    json_object_object_add(gil, "switch_interval_ms",
+                           m->handoffs_unmeasured ? NULL : jd((double)m->interval_us / 1000.0));
     json_object_object_add(gil, "source", json_object_new_string("sampled"));
     return gil;
 }

@@ -731,6 +731,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     s.root_off = stackwalk_root_offset(&rt->layout);
     m->requested_rate_hz = opt->rate_hz;
     m->free_threaded = rt->free_threaded;
+    m->handoffs_unmeasured = rt->layout.gil_switch_number < 0 || rt->layout.gil_interval < 0;
     addrmap_init(&s.rec_of_tid);
     int r = start_reader(&s, cost, err);
     double period = 1.0 / opt->rate_hz;

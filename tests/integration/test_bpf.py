@@ -17,13 +17,15 @@ ALL = [pytest.param(p, id=label) for label, p in INTERPRETERS]
 
 def expected_mode(python):
     # Debian strips its binaries: no take_gil symbol, so the fallback.
-    stripped = {dict(INTERPRETERS).get("debian-3.11"), dict(INTERPRETERS).get("unstable-3.14")}
+    stripped = {dict(INTERPRETERS).get(label)
+                for label in ("debian-3.11", "unstable-3.14", "unstable-3.15")}
     return "fallback" if python in stripped else "uprobes on take_gil"
 
 
 def forced(python):
     """Debian's 3.14 is a CET build: its fallback probes are single-stepped,
-    so exact timing is off unless --bpf asks for it (see the test below)."""
+    so exact timing is off unless --bpf asks for it (see the test below).
+    Its 3.15 is not (no IBT property): on by default."""
     return ["--bpf"] if python == dict(INTERPRETERS).get("unstable-3.14") else []
 
 
@@ -69,10 +71,12 @@ def test_bursts_of_ten_ms_alone(python):
     assert 15 <= t["held_pct"] <= 25, t
     assert 15 <= x["held_pct"] <= 25, x
     # Every hold of the burster ended when it went to sleep: >= 5 ms holds
-    # carry that stack.
+    # carry that stack. A hold that missed its release would run on through
+    # the 40 ms sleep into the next burst (>= 60 ms); one preempted between
+    # its burst and its sleep is real and, under the suite's load, ran 50 ms.
     longest = x["longest_holds"][0]
     assert longest["tid"] == w.info["tids"]["burster"]
-    assert 10 <= longest["hold_ms"] <= 40
+    assert 10 <= longest["hold_ms"] < 60
     assert [f["function"] for f in longest["frames"][:1]] == ["burster"]
 
 

@@ -2,8 +2,8 @@
 a workload: real, hostile concurrency that nobody here wrote (hundreds of
 threads started and joined, forks, timeouts, daemon threads left at exit).
 Run under `gilprobe run` on the distribution Pythons that production runs
-(Debian's stripped 3.11 and unstable's 3.14, whose exact GIL timing is the
-futex fallback): CPython's tests still pass, gilprobe exits with their
+(Debian's stripped 3.11 and unstable's 3.14 and 3.15, whose exact GIL
+timing is the futex fallback): CPython's tests still pass, gilprobe exits with their
 code, and its exact GIL figures pass their own check against the sampled
 ones. The longer list is bench/bench_cpython_suite.py."""
 import json
@@ -19,6 +19,8 @@ TESTS = {
     "unstable-3.14": ["test_threading", "test_queue", "test_thread", "test_threading_local",
                       "test_asyncio.test_locks", "test_asyncio.test_queues",
                       "test_concurrent_futures.test_thread_pool"],
+    "unstable-3.15": ["test_threading", "test_queue", "test_thread", "test_threading_local",
+                      "test_asyncio.test_locks", "test_asyncio.test_queues"],
 }
 # Debian's 3.14 probes need a single-step per hit: exact timing only when
 # asked for (--bpf), which is what this test is about.

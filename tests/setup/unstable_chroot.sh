@@ -1,7 +1,8 @@
 #!/bin/sh
-# A Debian unstable chroot with CPython 3.14 (python3.14, its shared
-# libpython, its headers and its own test suite), for the 3.14 tests, the
-# 3.14 layout table and CPython's threading tests run under gilprobe:
+# A Debian unstable chroot with CPython 3.14 and 3.15 (python3.X, its
+# shared libpython, its headers and its own test suite), for the 3.14 and
+# 3.15 tests, their layout tables and CPython's threading tests run under
+# gilprobe:
 # gilprobe attaches from outside, through /proc/PID/root.
 # Created once (about 40 s and 250 MB) and reused: $GILPROBE_CACHE (default
 # /var/cache/gilprobe)/unstable-chroot. Needs root and Debian's mirror.
@@ -9,12 +10,15 @@ set -eu
 CACHE=${GILPROBE_CACHE:-/var/cache/gilprobe}
 DEST=$CACHE/unstable-chroot
 PACKAGES=python3.14,libpython3.14,libpython3.14-dev,libpython3.14-testsuite
+PACKAGES=$PACKAGES,python3.15,libpython3.15,libpython3.15-dev,libpython3.15-testsuite
 if [ -x "$DEST/usr/bin/python3.14" ] && [ -f "$DEST/usr/include/python3.14/internal/pycore_frame.h" ]; then
-    # A chroot made before the test suite was part of it gets it now.
-    if [ ! -f "$DEST/usr/lib/python3.14/test/test_threading.py" ]; then
+    # A chroot made before the test suite or 3.15 were part of it gets them now.
+    if [ ! -f "$DEST/usr/lib/python3.14/test/test_threading.py" ] ||
+        [ ! -f "$DEST/usr/lib/python3.15/test/test_threading.py" ] ||
+        [ ! -f "$DEST/usr/include/python3.15/internal/pycore_frame.h" ]; then
         chroot "$DEST" apt-get -qq -o Acquire::Check-Valid-Until=false update
         chroot "$DEST" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            libpython3.14-testsuite >/dev/null
+            $(echo "$PACKAGES" | tr , ' ') >/dev/null
     fi
     exit 0
 fi
@@ -26,4 +30,4 @@ mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
     --include="$PACKAGES" unstable "$DEST.tmp" http://deb.debian.org/debian
 rm -rf "$DEST"
 mv "$DEST.tmp" "$DEST"
-echo "unstable-chroot: $("$DEST/usr/bin/python3.14" -V 2>/dev/null || chroot "$DEST" python3.14 -V) in $DEST"
+echo "unstable-chroot: $(chroot "$DEST" python3.14 -V), $(chroot "$DEST" python3.15 -V) in $DEST"
