@@ -102,7 +102,7 @@ layouts: testenv
 
 # The integration tests run both the normal and the sanitized binary.
 test: gilprobe build/gilprobe-asan build/fuzz_remote build/replay_image unit layouts-check deb lint
-	$(PYTHON) -m pytest -n 2 --dist loadgroup -q tests/integration
+	$(PYTHON) -m pytest -n 2 --dist loadgroup -q --durations=25 tests/integration
 
 # Code-shape checks: no include against the layer order (src/ folders);
 # no function over 120 lines (generated code aside); docs/layout.md lists
