@@ -24,6 +24,7 @@
 #include "python/pyrt.h"
 #include "python/snapshot.h"
 #include "python/stackwalk.h"
+#include "python/thread_names.h"
 
 extern const struct py_layout py_generated_layouts[];
 extern const size_t py_generated_layout_count;
@@ -193,6 +194,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pyobj_cache_init(&cache);
     struct snapshot s;
     struct gp_error err = {0};
+    struct thread_names names;
+    thread_names_init(&names);
+    thread_names_read(&rt, &cache, &names); /* sys.modules, threading._active, instance dicts */
+    thread_names_free(&names);
     if (snapshot_take(&rt, &cache, true, &s, &err) == GP_OK) {
         sampler_like(&rt, &cache, &s);
         dump_reports(&rt, &s);

@@ -12,6 +12,7 @@
 #include "python/pyobj.h"
 #include "python/pyrt.h"
 #include "python/snapshot.h"
+#include "python/thread_names.h"
 
 extern const struct py_layout py_generated_layouts[];
 extern const size_t py_generated_layout_count;
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
     }
     struct pyobj_cache cache;
     pyobj_cache_init(&cache);
+    struct thread_names names; /* what reading the names reads, too */
+    thread_names_init(&names);
+    thread_names_read(&rt, &cache, &names);
     struct snapshot s;
     if (snapshot_take(&rt, &cache, true, &s, &err) != GP_OK) {
         fprintf(stderr, "record_seed: %s\n", err.msg);
@@ -130,7 +134,8 @@ int main(int argc, char **argv)
         i = j;
     }
     fclose(f);
-    printf("{\"threads\": %zu, \"frames\": %zu, \"regions\": %zu, \"bytes\": %zu}\n", s.nthreads,
-           frames, regions, bytes);
+    printf("{\"threads\": %zu, \"frames\": %zu, \"names\": %u, \"regions\": %zu, \"bytes\": %zu}\n",
+           s.nthreads, frames, names.n, regions, bytes);
+    thread_names_free(&names);
     return 0;
 }

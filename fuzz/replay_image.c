@@ -16,6 +16,7 @@
 #include "python/pyobj.h"
 #include "python/pyrt.h"
 #include "python/snapshot.h"
+#include "python/thread_names.h"
 
 static struct image im;
 
@@ -96,17 +97,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "gilprobe: %s\n", err.msg);
         return err.code;
     }
+    struct thread_names names;
+    thread_names_init(&names);
+    thread_names_read(&rt, &cache, &names);
     printf("python %s layout %s\n", rt.version,
            rt.unknown_version ? "_Py_DebugOffsets-only" : "generated");
     printf("gil locked=%d holder=0x%llx\n", s.gil.locked, (unsigned long long)s.gil.holder);
     for (size_t i = 0; i < s.nthreads; i++) {
         const struct py_thread *t = &s.threads[i];
-        printf("thread 0x%llx gil=%d", (unsigned long long)t->pthread, t->holds_gil ? 1 : 0);
+        const char *why;
+        const char *name = thread_names_find(&names, t->pthread, &why);
+        printf("thread 0x%llx gil=%d name=%s", (unsigned long long)t->pthread,
+               t->holds_gil ? 1 : 0, name ? name : "-");
         for (int k = 0; k < t->nframes; k++)
             printf(" | %s (%s:%d)", t->frames[k].code->name,
                    t->frames[k].code->filename, t->frames[k].line);
         printf("\n");
     }
+    thread_names_free(&names);
     snapshot_free(&s);
     pyobj_cache_free(&cache);
     free(data);

@@ -21,6 +21,13 @@
 #if PY_VERSION_HEX >= 0x030D0000
 #include "internal/pycore_tstate.h"
 #endif
+#if PY_VERSION_HEX >= 0x030A0000
+#include "internal/pycore_moduleobject.h"
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_dict.h"
+#include "internal/pycore_object.h"
+#endif
 
 #define P(name, expr) printf("%s %ld\n", name, (long)(expr))
 #define NONE(name) printf("%s -1\n", name)
@@ -198,6 +205,97 @@ int main(void)
     P("str_state", offsetof(PyASCIIObject, state));
     P("str_ascii_data", sizeof(PyASCIIObject));
     P("str_compact_data", sizeof(PyCompactUnicodeObject));
+
+    /* Thread names: threading._active (a dict of int ident -> Thread) in
+     * sys.modules, and each Thread's instance attributes. */
+#if PY_VERSION_HEX >= 0x030C0000
+    P("interp_modules", offsetof(PyInterpreterState, imports.modules));
+#else
+    P("interp_modules", offsetof(PyInterpreterState, modules));
+#endif
+#if PY_VERSION_HEX >= 0x030A0000
+    P("module_dict", offsetof(PyModuleObject, md_dict));
+#else
+    /* Objects/moduleobject.c (not installed): PyObject_HEAD, then md_dict. */
+    P("module_dict", sizeof(PyObject));
+#endif
+    P("dict_keys", offsetof(PyDictObject, ma_keys));
+    P("dict_values", offsetof(PyDictObject, ma_values));
+#if PY_VERSION_HEX >= 0x030B0000
+    NONE("dk_size");
+    P("dk_log2_size", offsetof(PyDictKeysObject, dk_log2_size));
+    P("dk_log2_index_bytes", offsetof(PyDictKeysObject, dk_log2_index_bytes));
+    P("dk_kind", offsetof(PyDictKeysObject, dk_kind));
+    P("dk_nentries", offsetof(PyDictKeysObject, dk_nentries));
+    P("dk_indices", offsetof(PyDictKeysObject, dk_indices));
+    P("dict_entry_size", sizeof(PyDictKeyEntry));
+    P("dict_unicode_entry_size", sizeof(PyDictUnicodeEntry));
+#else
+    /* Objects/dict-common.h (not installed): Py_ssize_t dk_refcnt, dk_size;
+     * dict_lookup_func dk_lookup; Py_ssize_t dk_usable, dk_nentries; char
+     * dk_indices[]; entries {Py_hash_t me_hash; PyObject *me_key, *me_value}. */
+    P("dk_size", sizeof(Py_ssize_t));
+    NONE("dk_log2_size");
+    NONE("dk_log2_index_bytes");
+    NONE("dk_kind");
+    P("dk_nentries", 4 * sizeof(Py_ssize_t));
+    P("dk_indices", 5 * sizeof(Py_ssize_t));
+    P("dict_entry_size", sizeof(Py_hash_t) + 2 * sizeof(PyObject *));
+    NONE("dict_unicode_entry_size");
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    P("dict_values_values", offsetof(PyDictValues, values));
+    P("dict_values_valid", offsetof(PyDictValues, valid));
+#else
+    P("dict_values_values", 0); /* <=3.10 PyObject **; 3.11/3.12 values[] first */
+    NONE("dict_values_valid");
+#endif
+    P("type_flags", offsetof(PyTypeObject, tp_flags));
+    P("type_dictoffset", offsetof(PyTypeObject, tp_dictoffset));
+    P("type_basicsize", offsetof(PyTypeObject, tp_basicsize));
+    P("heap_cached_keys", offsetof(PyHeapTypeObject, ht_cached_keys));
+    /* Where an instance's attributes live: 0 at tp_dictoffset (<=3.10);
+     * 1 a managed dict or, when none, values beside it (3.11); 2 one
+     * tagged dict-or-values word (3.12); 3 a managed dict or inline
+     * values after the object, valid while not materialised (3.13+). */
+#if PY_VERSION_HEX >= 0x030D0000
+    P("dict_model", 3);
+    P("managed_dict", MANAGED_DICT_OFFSET);
+    NONE("managed_values");
+    P("flag_inline_values", Py_TPFLAGS_INLINE_VALUES);
+#elif PY_VERSION_HEX >= 0x030C0000
+    P("dict_model", 2);
+    P("managed_dict", -3 * (long)sizeof(PyObject *)); /* _PyObject_DictOrValuesPointer */
+    NONE("managed_values");
+    NONE("flag_inline_values");
+#elif PY_VERSION_HEX >= 0x030B0000
+    P("dict_model", 1);
+    P("managed_dict", MANAGED_DICT_OFFSET);
+    P("managed_values", -4 * (long)sizeof(PyObject *)); /* _PyObject_ValuesPointer */
+    NONE("flag_inline_values");
+#else
+    P("dict_model", 0);
+    NONE("managed_dict");
+    NONE("managed_values");
+    NONE("flag_inline_values");
+#endif
+#ifdef Py_TPFLAGS_MANAGED_DICT
+    P("flag_managed_dict", Py_TPFLAGS_MANAGED_DICT);
+#else
+    NONE("flag_managed_dict");
+#endif
+    /* int: <=3.11 ob_size is the signed digit count; 3.12+ lv_tag holds
+     * the count above _PyLong_NON_SIZE_BITS and the sign below. */
+#if PY_VERSION_HEX >= 0x030C0000
+    P("long_model", 1);
+    P("long_size", offsetof(PyLongObject, long_value.lv_tag));
+    P("long_digits", offsetof(PyLongObject, long_value.ob_digit));
+#else
+    P("long_model", 0);
+    P("long_size", offsetof(PyVarObject, ob_size));
+    P("long_digits", offsetof(PyLongObject, ob_digit));
+#endif
+    P("long_shift", PyLong_SHIFT);
 
 #if PY_VERSION_HEX >= 0x030D0000
     /* Where each value sits inside _Py_DebugOffsets, so that the process's

@@ -29,7 +29,14 @@
     X(code_filename) X(code_name) X(code_firstlineno) X(code_linetable) \
     X(code_qualname) X(code_code_adaptive) X(code_firsttraceable) \
     X(obj_type) X(type_name) X(bytes_size) X(bytes_data) \
-    X(str_length) X(str_state) X(str_ascii_data) X(str_compact_data)
+    X(str_length) X(str_state) X(str_ascii_data) X(str_compact_data) \
+    X(interp_modules) X(module_dict) X(dict_keys) X(dict_values) \
+    X(dk_size) X(dk_log2_size) X(dk_log2_index_bytes) X(dk_kind) \
+    X(dk_nentries) X(dk_indices) X(dict_entry_size) X(dict_unicode_entry_size) \
+    X(dict_values_values) X(dict_values_valid) X(type_flags) X(type_dictoffset) \
+    X(type_basicsize) X(heap_cached_keys) X(dict_model) X(managed_dict) \
+    X(managed_values) X(flag_inline_values) X(flag_managed_dict) \
+    X(long_model) X(long_size) X(long_digits) X(long_shift)
 
 /* Fields that _Py_DebugOffsets (3.13+) publishes; the layout keeps, for
  * each, its byte position inside that table (dbg_<field>). */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "python/thread_names.h"
 #include "record/loops.h"
 #include "record/stacks.h"
 #include "target/system.h"
@@ -37,7 +38,9 @@ struct dist_ms {
 
 struct thread_metrics {
     pid_t tid;
-    char name[32];
+    char name[32];                     /* the OS (kernel) name */
+    char python_name[THREAD_NAME_MAX]; /* threading.Thread.name, "" when none */
+    const char *python_name_why;       /* why none (static text), NULL when there is */
     uint64_t tstate;
     bool exited;
     uint64_t samples;
@@ -52,6 +55,7 @@ struct thread_metrics {
     bool cpu_valid;
     struct loop_track loop;       /* when it runs an asyncio event loop */
     /* derived by metrics_finish */
+    char display[THREAD_NAME_MAX + 40]; /* thread_display_name: what text reports show */
     double pct[TS_COUNT];
     double cpu_pct, ivcs_per_s;
     struct dist_ms wait;
@@ -164,6 +168,7 @@ struct run_metrics {
     bool handoffs_unmeasured;  /* no GIL switch number or interval in the
                                 * layout (a version read through its
                                 * _Py_DebugOffsets): hand-offs not measured */
+    char process_name[32]; /* its main thread's OS name, which threads inherit */
     uint32_t py_min, py_max, py_created, py_exited;
     uint32_t os_min, os_max, os_created, os_exited;
     struct thread_metrics *threads;

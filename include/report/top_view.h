@@ -26,7 +26,7 @@ const char *top_sort_keys(void);
 
 struct top_row {
     pid_t tid;
-    char name[32];
+    char name[THREAD_NAME_MAX + 40]; /* as thread_display_name shows it */
     bool exited;
     bool cpu_valid;
     double pct[TS_COUNT];

@@ -9,6 +9,7 @@
 #include "python/classify.h"
 #include "python/pyrt.h"
 #include "python/snapshot.h"
+#include "python/thread_names.h"
 
 #define DUMP_SCHEMA_VERSION 1
 
@@ -36,6 +37,8 @@ struct dump_thread {
     struct block_info block;
     bool idle;   /* a lock-like wait for work or a notification (idle_wait.h) */
     bool is_main;
+    char python_name[THREAD_NAME_MAX]; /* threading.Thread.name; "" when none */
+    const char *python_name_why;       /* why there is none (NULL when there is) */
 };
 
 struct dump {

@@ -117,6 +117,9 @@ static void derive(struct run_metrics *m, bool final)
                 (double)m->samples_taken < METRICS_BEHIND_RATIO * (double)m->samples_requested;
     m->cpu_s = 0;
     for (uint32_t i = 0; i < m->nthreads; i++) {
+        struct thread_metrics *t = &m->threads[i];
+        thread_display_name(t->python_name, t->name, m->process_name, t->display,
+                            sizeof t->display);
         finish_thread(m, &m->threads[i], final);
         m->cpu_s += thread_cpu_s(&m->threads[i]);
         if (m->threads[i].loop.seen && final)

@@ -58,7 +58,7 @@ static struct task_info *read_tasks(pid_t pid, size_t *n, struct gp_error *err)
 }
 
 static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *tasks,
-                      size_t ntasks)
+                      size_t ntasks, const struct thread_names *names)
 {
     d->nthreads = d->snap.nthreads;
     d->threads = calloc(d->nthreads ? d->nthreads : 1, sizeof *d->threads);
@@ -75,6 +75,8 @@ static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *t
                 t->task = tasks[k];
         if (!t->task.valid)
             snprintf(t->task.comm, sizeof t->task.comm, "?");
+        const char *pyname = thread_names_find(names, t->py->pthread, &t->python_name_why);
+        snprintf(t->python_name, sizeof t->python_name, "%s", pyname ? pyname : "");
         classify_task(&t->task, d->snap.gil.addr, d->snap.gil.size, &t->block);
         if (t->block.kind == BLOCK_LOCK) {
             t->block.wait_addr = parking_lot_lock_key(rt, t->block.wait_addr, t->task.sp);
@@ -130,6 +132,10 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     struct pyobj_cache cache;
     pyobj_cache_init(&cache);
     r = snapshot_take(&rt, &cache, true, &d.snap, err);
+    struct thread_names names;
+    thread_names_init(&names);
+    if (r == GP_OK)
+        thread_names_read(&rt, &cache, &names);
     d.native = opt->native;
     if (r == GP_OK && opt->native)
         r = dump_native_collect(&d, &rt, &cache, tasks, ntasks, opt->blocking, err);
@@ -145,13 +151,14 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
                      opt->pid);
         r = err->code;
     }
-    if (r == GP_OK && build_dump(&d, &rt, tasks, ntasks) != 0) {
+    if (r == GP_OK && build_dump(&d, &rt, tasks, ntasks, &names) != 0) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory building the report");
         r = err->code;
     }
     if (r == GP_OK)
         r = report_write(opt->output, opt->json, as_json, as_text, &d, err);
     free(d.threads);
+    thread_names_free(&names);
     dump_native_free(&d);
     snapshot_free(&d.snap);
     pyobj_cache_free(&cache);

@@ -225,6 +225,42 @@ static bool layout_withheld(const char *version_minor)
     return false;
 }
 
+/* A layout read from a block must also make sense of the process: the
+ * bounds alone would accept a block whose fields moved inside a section
+ * (3.15 added three thread_state fields in the middle of 3.14's). Every
+ * thread state of the newest interpreter must point back to it, with a
+ * pthread_t that looks like an address and a TID inside pid_max (both 0
+ * in a thread state whose thread has not started yet). */
+#define PID_MAX_LIMIT (1 << 22)
+
+static bool threads_make_sense(struct pyrt *rt, char *why, size_t whysz)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t interp = 0, ts = 0;
+    if (!remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_head, &interp) ||
+        !interp || !remote_u64(&rt->mem, interp + (uint64_t)L->interp_threads_head, &ts)) {
+        snprintf(why, whysz, "its interpreter list cannot be read through it");
+        return false;
+    }
+    for (int seen = 0; ts && seen < 4096; seen++) {
+        uint64_t back = 0, pthread = 0, next = 0;
+        int32_t tid = 0;
+        if (!remote_u64(&rt->mem, ts + (uint64_t)L->ts_interp, &back) ||
+            !remote_u64(&rt->mem, ts + (uint64_t)L->ts_thread_id, &pthread) ||
+            !remote_i32(&rt->mem, ts + (uint64_t)L->ts_native_thread_id, &tid) ||
+            !remote_u64(&rt->mem, ts + (uint64_t)L->ts_next, &next) || back != interp ||
+            (pthread && (pthread < 4096 || (pthread & 7))) || tid < 0 || tid >= PID_MAX_LIMIT) {
+            snprintf(why, whysz,
+                     "the thread states it describes do not hold together (interp 0x%llx, "
+                     "thread id 0x%llx, native id %d)",
+                     (unsigned long long)back, (unsigned long long)pthread, (int)tid);
+            return false;
+        }
+        ts = next;
+    }
+    return true;
+}
+
 /* A 3.13+ version without a generated table: its own block, validated. */
 static int layout_from_debug_offsets(struct pyrt *rt, struct gp_error *err)
 {
@@ -234,7 +270,8 @@ static int layout_from_debug_offsets(struct pyrt *rt, struct gp_error *err)
     if (want == 0 || want > sizeof table ||
         remote_read(&rt->mem, rt->runtime, table, want) != 0 ||
         debug_offsets_layout(table, want, rt->version_hex, rt->free_threaded, &rt->layout, why,
-                             sizeof why) != 0) {
+                             sizeof why) != 0 ||
+        !threads_make_sense(rt, why, sizeof why)) {
         gp_error_set(err, GP_ERR_UNSUPPORTED,
                      "process %d runs Python %s, which has no layout table in this gilprobe, and "
                      "its _Py_DebugOffsets cannot be used: %s; use a supported interpreter "

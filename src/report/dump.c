@@ -72,6 +72,15 @@ static void native_text(FILE *out, const struct dump_native *dn, enum block_kind
                      "one)\n");
 }
 
+/* The process's own name: its main thread's, which threads inherit. */
+static const char *process_name(const struct dump *d)
+{
+    for (size_t i = 0; i < d->nthreads; i++)
+        if (d->threads[i].is_main)
+            return d->threads[i].task.comm;
+    return NULL;
+}
+
 void report_dump_text(FILE *out, const struct dump *d)
 {
     const struct pyrt *rt = d->rt;
@@ -102,7 +111,9 @@ void report_dump_text(FILE *out, const struct dump *d)
         const struct dump_thread *t = &d->threads[i];
         char blocked[128];
         describe_block(t, blocked, sizeof blocked);
-        fprintf(out, "\nThread %d \"%s\"%s  state=%s%s%s\n", t->py->tid, t->task.comm,
+        char name[THREAD_NAME_MAX + 24];
+        thread_display_name(t->python_name, t->task.comm, process_name(d), name, sizeof name);
+        fprintf(out, "\nThread %d \"%s\"%s  state=%s%s%s\n", t->py->tid, name,
                 t->is_main ? " (main)" : "",
                 t->task.valid ? proc_state_name(t->task.state) : "unknown",
                 t->py->holds_gil ? "  holds the GIL" : "", blocked);
@@ -178,6 +189,11 @@ static json_object *thread_json(const struct dump_thread *t)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "tid", json_object_new_int(t->py->tid));
     json_object_object_add(o, "name", json_object_new_string(t->task.comm));
+    json_object_object_add(o, "python_name", t->python_name[0]
+                                                 ? json_object_new_string(t->python_name)
+                                                 : NULL);
+    json_object_object_add(o, "python_name_unavailable",
+                           t->python_name_why ? json_object_new_string(t->python_name_why) : NULL);
     json_object_object_add(o, "is_main", json_object_new_boolean(t->is_main));
     json_object_object_add(o, "holds_gil", json_object_new_boolean(t->py->holds_gil));
     json_object_object_add(o, "state", json_object_new_string(t->task.valid

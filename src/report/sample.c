@@ -101,7 +101,7 @@ static const char *name_of(const struct run_metrics *m, pid_t tid)
 {
     for (uint32_t i = 0; i < m->nthreads; i++)
         if (m->threads[i].tid == tid)
-            return m->threads[i].name;
+            return m->threads[i].display;
     return "?";
 }
 
@@ -182,7 +182,7 @@ static void text_threads(FILE *out, const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
     fprintf(out, "\nThreads (sorted by GIL wait; %% of the thread's samples)\n");
-    fprintf(out, "  %-8s %-16s %6s %6s %6s %6s %6s %6s %6s %6s %8s  %s\n", "TID", "NAME", "HELD",
+    fprintf(out, "  %-8s %-24s %6s %6s %6s %6s %6s %6s %6s %6s %8s  %s\n", "TID", "NAME", "HELD",
             "GILW", "LOCK", "IDLE", "IO", "SLEEP", "NOGIL", "CPU%", "INVCS/s",
             "GIL WAIT p50/p99/max ms");
     for (uint32_t k = 0; k < m->nthreads; k++) {
@@ -191,8 +191,8 @@ static void text_threads(FILE *out, const struct sample_report *r)
         if (t->wait.count)
             snprintf(waits, sizeof waits, "%.1f/%.1f/%.1f (%" PRIu64 ")", t->wait.p50,
                      t->wait.p99, t->wait.max, t->wait.count);
-        fprintf(out, "  %-8d %-16.16s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %8.1f  %s%s\n",
-                t->tid, t->name, t->pct[TS_GIL_HELD], t->pct[TS_GIL_WAIT], t->pct[TS_LOCK_WAIT],
+        fprintf(out, "  %-8d %-24.24s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %8.1f  %s%s\n",
+                t->tid, t->display, t->pct[TS_GIL_HELD], t->pct[TS_GIL_WAIT], t->pct[TS_LOCK_WAIT],
                 t->pct[TS_IDLE_WAIT], t->pct[TS_IO_WAIT], t->pct[TS_SLEEP], t->pct[TS_NOGIL_RUNNING], t->cpu_pct,
                 t->ivcs_per_s, waits, t->exited ? "  (exited)" : "");
     }
@@ -210,7 +210,7 @@ static void text_threads(FILE *out, const struct sample_report *r)
                 continue;
             const struct stack_entry *e = stack(r, c->ids[rank[0]]);
             if (!header)
-                fprintf(out, "  %d %s\n", t->tid, t->name);
+                fprintf(out, "  %d %s\n", t->tid, t->display);
             header = true;
             char frame[1024] = "(no Python frames)", caller[1024] = "";
             if (e && e->nframes) {
@@ -254,7 +254,7 @@ static void text_loops(FILE *out, const struct sample_report *r)
                          "sample go unseen; stall = out of the selector >= %.0f ms)\n",
                     m->period_ms, m->stall_ms);
         header = true;
-        fprintf(out, "  %d %s: busy %.1f%%, idle %.1f%%; %u stall%s", t->tid, t->name, l->busy_pct,
+        fprintf(out, "  %d %s: busy %.1f%%, idle %.1f%%; %u stall%s", t->tid, t->display, l->busy_pct,
                 100.0 - l->busy_pct, l->nstalls, l->nstalls == 1 ? "" : "s");
         if (l->nstalls)
             fprintf(out, " (p50 %.0f, p99 %.0f, max %.0f ms; %.1f%% of the time stalled)",
@@ -321,10 +321,10 @@ static void text_locks(FILE *out, const struct sample_report *r)
             stack_site_text(stack(r, a->stack), frame, sizeof frame);
             if (correlated)
                 fprintf(out, "    meanwhile      %d %s %s %.0f%% of the time (%.0f%% otherwise): %s\n",
-                        t->tid, t->name, tstate_kind_label(a->kind), a->share_pct,
+                        t->tid, t->display, tstate_kind_label(a->kind), a->share_pct,
                         a->baseline_pct, frame);
             else
-                fprintf(out, "    seen meanwhile %d %s %s %.0f%%: %s\n", t->tid, t->name,
+                fprintf(out, "    seen meanwhile %d %s %s %.0f%%: %s\n", t->tid, t->display,
                         tstate_kind_label(a->kind), a->share_pct, frame);
             shown++;
         }
@@ -470,6 +470,10 @@ static json_object *thread_json(const struct sample_report *r, const struct thre
     json_object *o = json_object_new_object();
     json_object_object_add(o, "tid", json_object_new_int(t->tid));
     json_object_object_add(o, "name", json_object_new_string(t->name));
+    json_object_object_add(o, "python_name",
+                           t->python_name[0] ? json_object_new_string(t->python_name) : NULL);
+    json_object_object_add(o, "python_name_unavailable",
+                           t->python_name_why ? json_object_new_string(t->python_name_why) : NULL);
     json_object_object_add(o, "samples", json_object_new_int64((int64_t)t->samples));
     json_object_object_add(o, "exited", json_object_new_boolean(t->exited));
     for (int kind = 0; kind < TS_COUNT; kind++) {

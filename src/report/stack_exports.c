@@ -105,7 +105,7 @@ static void as_collapsed(FILE *out, const void *arg)
             for (uint32_t j = 0; selected(o->mask, kind) && j < c->n; j++) {
                 const struct stack_entry *e = stack_table_get(&m->stacks, c->ids[j]);
                 fputs("thread ", out);
-                put_clean(out, t->name);
+                put_clean(out, t->display);
                 fprintf(out, " (%d);[%s]", (int)t->tid, tstate_kind_key(kind));
                 for (int f = e ? e->nframes - 1 : -1; f >= 0; f--) {
                     fputc(';', out);
@@ -255,8 +255,8 @@ static json_object *profile_json(const struct stacks_out *o, const struct frame_
             json_object_array_add(weights, seconds_json(w));
         }
     }
-    char name[64];
-    snprintf(name, sizeof name, "%s (%d)", t->name, (int)t->tid);
+    char name[sizeof t->display + 16];
+    snprintf(name, sizeof name, "%s (%d)", t->display, (int)t->tid);
     json_object *p = json_object_new_object();
     json_object_object_add(p, "type", json_object_new_string("sampled"));
     json_object_object_add(p, "name", json_object_new_string(name));

@@ -123,7 +123,7 @@ int top_view_update(struct top_view *v, const struct run_metrics *m)
             continue; /* exited before this window, or not sampled yet */
         struct top_row *r = &v->rows[v->nrows++];
         r->tid = t->tid;
-        snprintf(r->name, sizeof r->name, "%s", t->name);
+        snprintf(r->name, sizeof r->name, "%s", t->display);
         r->exited = t->exited;
         memcpy(r->pct, t->pct, sizeof r->pct);
         r->cpu_valid = t->cpu_valid && t->t_last > t->t_first;
@@ -203,7 +203,7 @@ int top_view_header(const struct top_view *v, char (*lines)[TOP_LINE], int max)
 
 void top_view_columns(char *buf, size_t sz)
 {
-    snprintf(buf, sz, "%-8s %-16s %6s %6s %6s %6s %6s %6s %6s %6s  %s", "TID", "NAME", "HELD%",
+    snprintf(buf, sz, "%-8s %-24s %6s %6s %6s %6s %6s %6s %6s %6s  %s", "TID", "NAME", "HELD%",
              "GILW%", "LOCK%", "IDLE%", "IO%", "SLEEP%", "NOGIL%", "CPU%", "CURRENT FRAME");
 }
 
@@ -212,7 +212,7 @@ void top_view_row(const struct top_row *r, char *buf, size_t sz)
     char cpu[16] = "-";
     if (r->cpu_valid)
         snprintf(cpu, sizeof cpu, "%.1f", r->cpu_pct);
-    snprintf(buf, sz, "%-8d %-16.16s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6s  %s%s", r->tid,
+    snprintf(buf, sz, "%-8d %-24.24s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6s  %s%s", r->tid,
              r->name, r->pct[TS_GIL_HELD], r->pct[TS_GIL_WAIT], r->pct[TS_LOCK_WAIT],
              r->pct[TS_IDLE_WAIT], r->pct[TS_IO_WAIT], r->pct[TS_SLEEP], r->pct[TS_NOGIL_RUNNING], cpu, r->frame,
              r->exited ? " (exited)" : "");

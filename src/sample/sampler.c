@@ -21,6 +21,7 @@
 
 struct tracked {
     uint64_t tstate;
+    uint64_t pthread; /* its ident, the key of threading._active */
     pid_t tid;
     uint32_t metrics_idx;
     int syscall_fd;
@@ -68,6 +69,9 @@ struct sampler {
     uint32_t scratch_cap;
     pid_t *os_tids;
     size_t n_os;
+    struct thread_names names;
+    bool names_due;        /* a thread was added: read the names again */
+    uint32_t names_age;    /* refreshes since they were read */
     bool first_refresh;
     uint32_t refreshes;
     bool gone;
@@ -167,8 +171,10 @@ static int track_thread(struct sampler *s, const struct py_thread *pt)
     struct tracked *t = &s->t[s->n++];
     memset(t, 0, sizeof *t);
     t->tstate = pt->tstate;
+    t->pthread = pt->pthread;
     t->tid = pt->tid;
     t->metrics_idx = idx;
+    s->names_due = true;
     t->last_kind = TS_OTHER;
     t->syscall_fd = pt->tid ? proc_task_open(s->rt->pid, pt->tid, "syscall") : -1;
     t->stat_fd = pt->tid ? proc_task_open(s->rt->pid, pt->tid, "stat") : -1;
@@ -209,6 +215,31 @@ static bool contains(const pid_t *v, size_t n, pid_t x)
         if (v[i] == x)
             return true;
     return false;
+}
+
+/* Python thread names: when a thread was added, and every
+ * SAMPLER_NAMES_EVERY refreshes (a thread can be renamed any time). A
+ * thread that leaves threading._active keeps the name it had. */
+#define SAMPLER_NAMES_EVERY 50
+
+static void read_names(struct sampler *s)
+{
+    if (!s->names_due && ++s->names_age < SAMPLER_NAMES_EVERY)
+        return;
+    s->names_due = false;
+    s->names_age = 0;
+    thread_names_read(s->rt, s->cache, &s->names);
+    for (uint32_t i = 0; i < s->n; i++) {
+        struct thread_metrics *tm = &s->m->threads[s->t[i].metrics_idx];
+        const char *why;
+        const char *name = thread_names_find(&s->names, s->t[i].pthread, &why);
+        if (name) {
+            snprintf(tm->python_name, sizeof tm->python_name, "%s", name);
+            tm->python_name_why = NULL;
+        } else if (!tm->python_name[0]) {
+            tm->python_name_why = why;
+        }
+    }
 }
 
 /* Re-reads the thread list: new threads are tracked, gone ones retired,
@@ -284,6 +315,7 @@ static int refresh(struct sampler *s, struct gp_error *err)
         s->n_os = ntids;
     }
     metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
+    read_names(s);
     if (!s->m->loop_cls.uvloop && s->refreshes++ % 10 == 0)
         s->m->loop_cls.uvloop = maps_have_uvloop(s->rt->pid);
     if (s->opt->on_refresh)
@@ -718,6 +750,7 @@ static void sampler_free(struct sampler *s)
     free(s->root_of);
     free(s->resolved);
     free(s->os_tids);
+    thread_names_free(&s->names);
     idle_classifier_free(&s->idle);
 }
 
@@ -731,6 +764,9 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     s.root_off = stackwalk_root_offset(&rt->layout);
     m->requested_rate_hz = opt->rate_hz;
     m->free_threaded = rt->free_threaded;
+    struct task_info main_task;
+    if (proc_task_read(rt->pid, rt->pid, &main_task) == 0)
+        snprintf(m->process_name, sizeof m->process_name, "%s", main_task.comm);
     m->handoffs_unmeasured = rt->layout.gil_switch_number < 0 || rt->layout.gil_interval < 0;
     addrmap_init(&s.rec_of_tid);
     int r = start_reader(&s, cost, err);

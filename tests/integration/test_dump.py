@@ -2,6 +2,7 @@
 to sit at marked lines (tests/workloads/known_threads.py)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -97,7 +98,9 @@ def test_dump_text(known_threads):
                                                          % w.info["lock_sem"]),
                           ("reader", "blocked=io (recvfrom)")):
         header = [l for l in out.splitlines() if l.startswith("Thread %d " % tids[name])]
-        assert len(header) == 1 and '"gp-%s"' % name in header[0] and blocked in header[0], header
+        # Its Python name, then the OS name the workload gave it (it says more).
+        assert len(header) == 1 and ' [gp-%s]"' % name in header[0] and blocked in header[0], header
+        assert re.match(r'Thread \d+ "Thread-\d+( \(%s\))? \[' % name, header[0]), header
     lines = out.splitlines()
     i = next(k for k, l in enumerate(lines) if l.startswith("Thread %d " % tids["waiter"]))
     assert lines[i + 1].strip().startswith("waiter (")

@@ -74,8 +74,15 @@ def check_speedscope(ss, doc, states=STATES):
             assert frames[s[0]]["name"] in ["[%s]" % k for k in states], "state at the root"
             assert not any(frames[i]["name"].startswith("[") for i in s[1:])
         by_name[p["name"]] = p
-    expected = {"%s (%d)" % (t["name"], t["tid"]): t for t in doc["threads"]
-                if any(t["%s_pct" % k] > 0 for k in states)}
+    # A profile is named as the report shows its thread: the Python name
+    # (the OS name after it when that says more), then the TID.
+    expected = {}
+    for t in doc["threads"]:
+        if any(t["%s_pct" % k] > 0 for k in states):
+            shown = [n for n in by_name if n.endswith(" (%d)" % t["tid"])]
+            assert len(shown) == 1, (t, sorted(by_name))
+            assert shown[0].startswith(t["python_name"] or t["name"]), (shown, t)
+            expected[shown[0]] = t
     assert set(by_name) == set(expected)
     if states == STATES:
         for name, t in expected.items():

@@ -89,7 +89,7 @@ class Pane:
 
 
 # TID NAME HELD% GILW% LOCK% IDLE% IO% SLEEP% NOGIL% CPU% FRAME
-ROW = re.compile(r"^(\d+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+ROW = re.compile(r"^(\d+)\s+(.+?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
                  r"\s+([\d.]+)\s+([\d.]+)\s+(\S+)\s+(.*)$")
 
 
