@@ -127,6 +127,7 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
 	$(PYTHON) bench/bench_native.py ./gilprobe
 	$(PYTHON) bench/bench_cpython_suite.py ./gilprobe
+	$(PYTHON) bench/bench_tachyon.py ./gilprobe
 
 # libFuzzer target for the code that parses remote memory (README.md,
 # "Fuzzing"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,

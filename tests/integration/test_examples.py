@@ -226,8 +226,15 @@ def test_ci_example_workflow_runs_the_checks_with_junit():
     assert publish["with"]["report_paths"] == "gilprobe-checks.xml"
 
 
+# The pre-fork roll-up is the same code on every version; it runs on the
+# oldest, the two stripped distribution builds and the newest (the suite's
+# time limit: 12-28 s each, on the serial CPU-heavy worker).
+PREFORK_PYTHONS = [p for p in ALL
+                   if p.id in ("pyenv-3.8", "debian-3.11", "unstable-3.14", "unstable-3.15")]
+
+
 @CPU_HEAVY
-@pytest.mark.parametrize("python_alone", ALL)
+@pytest.mark.parametrize("python_alone", PREFORK_PYTHONS)
 def test_prefork_server_diagnosis_covers_its_workers(python_alone):
     """The master of a pre-fork server is idle; its two workers thrash the
     GIL. With --subprocesses the bottom line is theirs: S2 in 2 of 2

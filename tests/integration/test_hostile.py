@@ -15,8 +15,10 @@ def churn(request):
 
 
 def check_dump(doc):
-    assert doc["python_threads"] >= 3
     assert isinstance(doc["partial"], bool)
+    # main, the spawner and the breathing stack live throughout; a walk the
+    # churn cut short may miss one, and then must say it is partial.
+    assert doc["python_threads"] >= 3 or doc["partial"], doc
     for t in doc["threads"]:
         assert isinstance(t["frames_complete"], bool)
         for f in t["frames"]:
