@@ -47,6 +47,11 @@ def parse_folded(text):
     return out
 
 
+def label_tid(thread_frame):
+    """The TID at the end of a folded stack's thread frame."""
+    return int(re.search(r"\((\d+)\)$", thread_frame).group(1))
+
+
 def py_frame(text):
     m = PY_FRAME.fullmatch(text)
     assert m, text
@@ -55,7 +60,8 @@ def py_frame(text):
 
 def check_speedscope(ss, doc, states=STATES):
     """The schema's required keys and shapes; one profile per thread that
-    has samples in `states`, weighing what the report counted."""
+    has samples in `states`, weighing what the report counted; returned by
+    TID."""
     assert ss["$schema"] == SPEEDSCOPE_SCHEMA
     assert ss["exporter"].startswith("gilprobe ")
     assert ss["activeProfileIndex"] == 0 and isinstance(ss["name"], str)
@@ -87,7 +93,7 @@ def check_speedscope(ss, doc, states=STATES):
     if states == STATES:
         for name, t in expected.items():
             assert sum(by_name[name]["weights"]) / PERIOD_S == pytest.approx(t["samples"], rel=1e-6)
-    return by_name
+    return {t["tid"]: by_name[name] for name, t in expected.items()}
 
 
 def innermost_functions(ss, profile):
@@ -111,13 +117,15 @@ def test_four_cpu_bound_threads_as_flame_graphs(python, tmp_path):
     lines = parse_folded(folded)
     per_thread = {}
     for thread, state, frames, count in lines:
-        per_thread[thread] = per_thread.get(thread, 0) + count
+        per_thread[label_tid(thread)] = per_thread.get(label_tid(thread), 0) + count
+        # Named as the report shows the thread: its Python name first.
+        t = [t for t in doc["threads"] if t["tid"] == label_tid(thread)][0]
+        assert thread.startswith("thread %s" % (t["python_name"] or t["name"])), (thread, t)
     # Every sample of every thread is on exactly one line.
-    assert per_thread == {"thread %s (%d)" % (t["name"], t["tid"]): t["samples"]
-                          for t in doc["threads"] if t["samples"]}
+    assert per_thread == {t["tid"]: t["samples"] for t in doc["threads"] if t["samples"]}
     assert all(n <= taken for n in per_thread.values())
     for tid, name in spins.items():
-        mine = [(s, f, n) for th, s, f, n in lines if th == "thread %s (%d)" % (name, tid)]
+        mine = [(s, f, n) for th, s, f, n in lines if label_tid(th) == tid]
         assert {s for s, f, n in mine} >= {"gil_held", "gil_wait"}, mine
         for state, frames, n in mine:
             # Outermost first: threading's bootstrap at the root, spin on top.
@@ -131,17 +139,17 @@ def test_four_cpu_bound_threads_as_flame_graphs(python, tmp_path):
 
     profiles = check_speedscope(ss, doc)
     for tid, name in spins.items():
-        assert innermost_functions(ss, profiles["%s (%d)" % (name, tid)]) == {"spin"}
+        assert innermost_functions(ss, profiles[tid]) == {"spin"}
 
     # --state gil-wait: only the GIL waits, which the spinners spend most
     # of their time in (4 threads, one GIL), in spin.
     wait_lines = parse_folded(wait_folded)
     assert {s for th, s, f, n in wait_lines} == {"gil_wait"}
     for tid, name in spins.items():
-        mine = [f for th, s, f, n in wait_lines if th == "thread %s (%d)" % (name, tid)]
+        mine = [f for th, s, f, n in wait_lines if label_tid(th) == tid]
         assert mine and all(py_frame(f[-1])[0] == "spin" for f in mine), wait_lines
     profiles = check_speedscope(wait_ss, wait_doc, states=("gil_wait",))
-    assert {p for p in profiles} == {"%s (%d)" % (n, t) for t, n in spins.items()}
+    assert set(profiles) == set(spins)
     assert [f["name"] for f in wait_ss["shared"]["frames"] if f["name"].startswith("[")] \
         == ["[gil_wait]"]
 
@@ -156,7 +164,7 @@ def test_lock_and_sleep_states_by_either_spelling(python, tmp_path):
     lines = parse_folded(folded)
     assert {s for th, s, f, n in lines} <= {"lock_wait", "sleep"}
     for name, tid in w.info["tids"].items():
-        mine = [(s, f) for th, s, f, n in lines if th == "thread %s (%d)" % (name, tid)]
+        mine = [(s, f) for th, s, f, n in lines if label_tid(th) == tid]
         want = ("sleep", "holder", MARKS["hold"]) if name == "holder" else \
             ("lock_wait", "lock_waiter", MARKS["lock_wait"])
         # Blocked the whole time, always at the same line.

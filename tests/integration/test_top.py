@@ -141,7 +141,9 @@ def test_view_shows_threads_and_q_quits(cpu4, tmux):
         assert "q quit" in text and "sorted by gil-wait" in text, text
         by_tid = {r[0]: r for r in rows(text)}
         for name, tid in cpu4.info["tids"].items():
-            assert by_tid[tid][1] == name
+            # Its Python name, then the OS name the workload gave it.
+            assert by_tid[tid][1].startswith("Thread-") and by_tid[tid][1].endswith(
+                "[%s]" % name), by_tid[tid]
             assert by_tid[tid][4].startswith("spin (contention.py:"), by_tid[tid]
         start = time.time()
         pane.keys("q")

@@ -45,7 +45,10 @@ def main():
         ctypes.CDLL(None).prctl(15, ctypes.c_char_p(thread_name), 0, 0, 0)  # PR_SET_NAME
         tids["odd"] = threading.get_native_id()
 
-    threading.Thread(target=nap, args=(register,), daemon=True).start()
+    # Its Python name is as odd as its OS name (and the same, so that is
+    # the name shown).
+    threading.Thread(target=nap, args=(register,), daemon=True,
+                     name=thread_name.decode()).start()
     while not tids:
         time.sleep(0.01)
     time.sleep(0.3)
