@@ -38,10 +38,11 @@ struct top_view {
     bool valid; /* an interval has been measured */
     pid_t pid;
     char cmdline[200];
-    char version[32];
+    char version[64]; /* "3.12.1", with " (untested version)" when read through its _Py_DebugOffsets */
     time_t when;
     double interval_s, duration_s;
     double held_pct, contended_pct, waiters_mean, handoffs_per_s;
+    bool handoffs_unmeasured; /* a version read through its _Py_DebugOffsets */
     uint32_t waiters_max;
     double rate_hz, requested_rate_hz;
     bool behind;

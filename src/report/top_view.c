@@ -38,7 +38,8 @@ void top_view_init(struct top_view *v, pid_t pid, const struct pyrt *rt, double 
     v->pid = pid;
     v->interval_s = interval_s;
     v->sort = sort;
-    snprintf(v->version, sizeof v->version, "%s", rt->version);
+    snprintf(v->version, sizeof v->version, "%s%s", rt->version,
+             rt->unknown_version ? " (untested version)" : "");
     if (proc_cmdline(pid, v->cmdline, sizeof v->cmdline) != 0)
         v->cmdline[0] = '\0';
 }
@@ -103,6 +104,7 @@ int top_view_update(struct top_view *v, const struct run_metrics *m)
     v->waiters_mean = m->waiters_mean;
     v->waiters_max = m->waiters_max;
     v->handoffs_per_s = m->handoffs_per_s;
+    v->handoffs_unmeasured = m->handoffs_unmeasured;
     v->rate_hz = m->rate_hz;
     v->requested_rate_hz = m->requested_rate_hz;
     v->behind = m->behind;
@@ -177,12 +179,14 @@ int top_view_header(const struct top_view *v, char (*lines)[TOP_LINE], int max)
             snprintf(lines[n++], TOP_LINE, "sampling the first %.3g s interval...", v->interval_s);
         return n;
     }
+    char handoffs[32] = "not measured";
+    if (!v->handoffs_unmeasured)
+        snprintf(handoffs, sizeof handoffs, "%.1f/s", v->handoffs_per_s);
     if (n < max)
         snprintf(lines[n++], TOP_LINE,
                  "GIL held %5.1f%%  contended %5.1f%%  waiters mean %.2f max %u  "
-                 "hand-offs %.1f/s",
-                 v->held_pct, v->contended_pct, v->waiters_mean, v->waiters_max,
-                 v->handoffs_per_s);
+                 "hand-offs %s",
+                 v->held_pct, v->contended_pct, v->waiters_mean, v->waiters_max, handoffs);
     if (n < max) {
         char loops[160] = "";
         if (v->loops && v->stalls)

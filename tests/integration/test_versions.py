@@ -111,6 +111,10 @@ def test_315_text_report_says_what_is_not_measured(known_315):
     assert "hand-offs    not measured (not published by this version's _Py_DebugOffsets)" \
         in r.stdout
     assert r.stderr.count("warning") == 1, r.stderr
+    top = run_gilprobe(["top", "-p", str(known_315.pid), "-n", "1", "-i", "0.5"], env=WITHHELD)
+    assert top.returncode == 0, top.stderr
+    assert "hand-offs not measured" in top.stdout, top.stdout
+    assert "untested version" in top.stdout, top.stdout
 
 
 def patched(data, version=None, at=None, value=None):
