@@ -336,7 +336,14 @@ def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
                     if abs(x["held_pct"] - sampled) > tolerance:
                         assert x["consistent"] is False, x["check"]
                     assert x["check"]["sampled_held_pct"] == pytest.approx(sampled)
-                    if x["consistent"]:
+                    # Measured again too when a sampler that missed under 1% of
+                    # its ticks still leans more than 3 points off: under the
+                    # suite's load its ticks come late while the target runs
+                    # (exact 27.2 vs sampled 22.7 once on Debian's 3.11; 0.0-0.7
+                    # apart in six idle runs). A real miscount is off both times.
+                    close = (x["check"]["sampler_missed_pct"] >= 1.0 or
+                             abs(x["held_pct"] - sampled) <= 3)
+                    if x["consistent"] and close:
                         break
                 # Within 3 on an idle machine in every mode (0.0-1.3
                 # measured); under the suite's parallel load the sampler,
