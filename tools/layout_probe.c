@@ -342,7 +342,6 @@ int main(void)
     P("dbg_sec_type", offsetof(_Py_DebugOffsets, type_object.size));
     P("dbg_sec_bytes", offsetof(_Py_DebugOffsets, bytes_object.size));
     P("dbg_sec_str", offsetof(_Py_DebugOffsets, unicode_object.size));
-    P("dbg_interp_id", offsetof(_Py_DebugOffsets, interpreter_state.id));
     P("dbg_interp_gil_state", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state));
     P("dbg_interp_gil_locked", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked));
     P("dbg_interp_gil_holder", offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder));

@@ -52,12 +52,12 @@
 
 /* Positions inside _Py_DebugOffsets of what only a version without a
  * generated table is read with (python/debug_offsets.h): every section's
- * size (sec_*), the interpreter's id and embedded GIL, the field after
+ * size (sec_*), the interpreter's embedded GIL, the field after
  * that GIL (3.14+: where it ends) and (3.15+) the compact str header's
  * size. */
 #define PY_DEBUG_EXTRA(X) \
     X(sec_runtime) X(sec_interp) X(sec_tstate) X(sec_iframe) X(sec_code) \
-    X(sec_object) X(sec_type) X(sec_bytes) X(sec_str) X(interp_id) \
+    X(sec_object) X(sec_type) X(sec_bytes) X(sec_str) \
     X(interp_gil_state) X(interp_gil_locked) X(interp_gil_holder) \
     X(interp_gil_enabled) X(interp_code_generation) X(str_compact_data)
 
@@ -91,6 +91,10 @@ const char *py_layout_check(const struct py_layout *L);
 /* The generated table for (major, minor) of the default build (GIL) or the
  * free-threaded one (Py_GIL_DISABLED, "3.13t"), or NULL when unsupported. */
 const struct py_layout *py_layout_for(int major, int minor, bool free_threaded);
+/* Whether the layout locates the GIL's switch number and interval (a
+ * version read through its _Py_DebugOffsets alone does not: its hand-offs
+ * and switch interval are not measured). */
+bool py_layout_has_gil_counters(const struct py_layout *L);
 /* "3.8, 3.9, ..., 3.13t" for messages. */
 const char *py_layout_supported_list(void);
 

@@ -44,6 +44,10 @@ struct pyrt {
  * err filled. Never stops the target. */
 int pyrt_attach(pid_t pid, struct pyrt *rt, struct gp_error *err);
 
+/* The main interpreter's address (interpreters.main, or where the layout
+ * has none, the tail of the interpreter list); 0 when unreadable. */
+uint64_t pyrt_main_interp(struct pyrt *rt);
+
 /* Picks the layout for rt->version_hex (read from rt->version_source):
  * the generated table, or for a 3.13+ version without one the process's
  * own _Py_DebugOffsets, validated (rt->unknown_version). runtime_size: the

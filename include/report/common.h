@@ -23,6 +23,9 @@ const char *report_runtime_kind(const struct pyrt *rt);
 void report_python_line(FILE *out, const struct pyrt *rt);
 json_object *report_json_python(const struct pyrt *rt);
 json_object *report_json_hex(uint64_t v); /* NULL (JSON null) for 0 */
+/* Adds "python_name" (null for "") and "python_name_unavailable" (why,
+ * null when there is a name) to a thread's object. */
+void report_json_python_name(json_object *thread, const char *python_name, const char *why);
 json_object *report_json_frame(const struct py_frame *f);
 json_object *report_json_frames(const struct py_frame *f, int n);
 /* A stack as one place in the code, as JSON (stack_site_text in

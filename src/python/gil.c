@@ -8,25 +8,7 @@ uint64_t gil_locate(struct pyrt *rt)
     if (L->rt_gil >= 0)
         return rt->runtime + (uint64_t)L->rt_gil;
     /* 3.12+: per interpreter, through the ceval.gil pointer. */
-    uint64_t interp = 0, gil = 0;
-    if (L->rt_interpreters_main >= 0) {
-        if (!remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_main, &interp))
-            return 0;
-    } else {
-        /* Read through _Py_DebugOffsets, which does not publish
-         * interpreters.main: the main interpreter is the one created
-         * first, the tail of the list new ones are pushed onto. */
-        uint64_t next = 0;
-        if (!remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_head, &next))
-            return 0;
-        for (int hops = 0; next && hops < 256; hops++) {
-            interp = next;
-            if (!remote_u64(&rt->mem, interp + (uint64_t)L->interp_next, &next))
-                return 0;
-        }
-        if (next)
-            return 0; /* a cycle or a list too long to be real */
-    }
+    uint64_t interp = pyrt_main_interp(rt), gil = 0;
     if (!interp || !remote_u64(&rt->mem, interp + (uint64_t)L->interp_ceval_gil, &gil))
         return 0;
     return gil;
@@ -57,9 +39,9 @@ void gil_decode(const struct pyrt *rt, uint64_t addr, const uint8_t *buf, uint64
     g->locked = locked;
     g->last_holder = u64_at(buf, L->gil_last_holder);
     /* Neither is published by _Py_DebugOffsets: 0 (not measured) then. */
-    g->counters_known = L->gil_switch_number >= 0 && L->gil_interval >= 0;
-    g->switch_number = L->gil_switch_number >= 0 ? u64_at(buf, L->gil_switch_number) : 0;
-    g->interval_us = L->gil_interval >= 0 ? u64_at(buf, L->gil_interval) : 0;
+    g->counters_known = py_layout_has_gil_counters(L);
+    g->switch_number = g->counters_known ? u64_at(buf, L->gil_switch_number) : 0;
+    g->interval_us = g->counters_known ? u64_at(buf, L->gil_interval) : 0;
     g->enabled = true;
     if (L->gil_enabled >= 0) {
         /* Free-threaded: 0 = off; transient or permanent requests count up. */

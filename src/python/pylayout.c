@@ -57,6 +57,11 @@ const char *py_layout_check(const struct py_layout *L)
     return NULL;
 }
 
+bool py_layout_has_gil_counters(const struct py_layout *L)
+{
+    return L->gil_switch_number >= 0 && L->gil_interval >= 0;
+}
+
 const char *py_layout_supported_list(void)
 {
     static char buf[128];

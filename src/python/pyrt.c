@@ -11,7 +11,6 @@
 #include "python/debug_offsets.h"
 #include "target/elfsym.h"
 
-#define DEBUG_COOKIE DEBUG_OFFSETS_COOKIE
 #define VERSION_SCAN_MAX (16u << 20)
 #define PTHREAD_SCAN_BYTES 2048
 
@@ -205,6 +204,28 @@ static int unsupported(struct gp_error *err, pid_t pid, const char *version)
     return err->code;
 }
 
+uint64_t pyrt_main_interp(struct pyrt *rt)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t interp = 0;
+    if (L->rt_interpreters_main >= 0)
+        return remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_main, &interp)
+                   ? interp
+                   : 0;
+    /* Read through _Py_DebugOffsets, which does not publish
+     * interpreters.main: the main interpreter is the one created first,
+     * the tail of the list new ones are pushed onto. */
+    uint64_t next = 0;
+    if (!remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_head, &next))
+        return 0;
+    for (int hops = 0; next && hops < 256; hops++) {
+        interp = next;
+        if (!remote_u64(&rt->mem, interp + (uint64_t)L->interp_next, &next))
+            return 0;
+    }
+    return next ? 0 : interp; /* not ended: a cycle or a list too long to be real */
+}
+
 /* The test switch that withholds generated tables ("3.15", "3.15,3.14t"),
  * so that a version gilprobe knows is read as one it has never seen. */
 static bool layout_withheld(const char *version_minor)
@@ -373,7 +394,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
         char cookie[24];
         uint64_t pv;
         if (remote_read(&rt->mem, rt->runtime, cookie, sizeof cookie) == 0 &&
-            memcmp(cookie, DEBUG_COOKIE, 8) == 0) {
+            memcmp(cookie, DEBUG_OFFSETS_COOKIE, 8) == 0) {
             uint64_t hex;
             memcpy(&hex, cookie + 8, 8);
             rt->version_hex = (unsigned)hex;

@@ -209,14 +209,14 @@ static int instance_attrs(struct pyrt *rt, uint64_t obj, struct entry *out, int 
     return keys_entries(rt, keys, values + (uint64_t)L->dict_values_values, out, max);
 }
 
-/* threading._active, through sys.modules of the main interpreter. */
+/* threading._active, through sys.modules of the main interpreter (the
+ * list's head is the newest interpreter, a subinterpreter's own modules). */
 static uint64_t find_active(struct pyrt *rt, struct pyobj_cache *c, const char **why)
 {
     const struct py_layout *L = &rt->layout;
-    uint64_t interp = 0, modules = 0;
+    uint64_t interp = pyrt_main_interp(rt), modules = 0;
     *why = NO_TABLE;
-    if (!read_u64(rt, rt->runtime + (uint64_t)L->rt_interpreters_head, &interp) ||
-        !read_u64(rt, interp + (uint64_t)L->interp_modules, &modules) || !modules)
+    if (!interp || !read_u64(rt, interp + (uint64_t)L->interp_modules, &modules) || !modules)
         return 0;
     struct entry *e = malloc(DICT_MAX_ENTRIES * sizeof *e);
     if (!e)

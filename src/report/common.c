@@ -28,6 +28,14 @@ json_object *report_json_hex(uint64_t v)
     return json_object_new_string(buf);
 }
 
+void report_json_python_name(json_object *thread, const char *python_name, const char *why)
+{
+    json_object_object_add(thread, "python_name",
+                           python_name[0] ? json_object_new_string(python_name) : NULL);
+    json_object_object_add(thread, "python_name_unavailable",
+                           why ? json_object_new_string(why) : NULL);
+}
+
 json_object *report_json_python(const struct pyrt *rt)
 {
     json_object *py = json_object_new_object();

@@ -189,11 +189,7 @@ static json_object *thread_json(const struct dump_thread *t)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "tid", json_object_new_int(t->py->tid));
     json_object_object_add(o, "name", json_object_new_string(t->task.comm));
-    json_object_object_add(o, "python_name", t->python_name[0]
-                                                 ? json_object_new_string(t->python_name)
-                                                 : NULL);
-    json_object_object_add(o, "python_name_unavailable",
-                           t->python_name_why ? json_object_new_string(t->python_name_why) : NULL);
+    report_json_python_name(o, t->python_name, t->python_name_why);
     json_object_object_add(o, "is_main", json_object_new_boolean(t->is_main));
     json_object_object_add(o, "holds_gil", json_object_new_boolean(t->py->holds_gil));
     json_object_object_add(o, "state", json_object_new_string(t->task.valid

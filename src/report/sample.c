@@ -470,10 +470,7 @@ static json_object *thread_json(const struct sample_report *r, const struct thre
     json_object *o = json_object_new_object();
     json_object_object_add(o, "tid", json_object_new_int(t->tid));
     json_object_object_add(o, "name", json_object_new_string(t->name));
-    json_object_object_add(o, "python_name",
-                           t->python_name[0] ? json_object_new_string(t->python_name) : NULL);
-    json_object_object_add(o, "python_name_unavailable",
-                           t->python_name_why ? json_object_new_string(t->python_name_why) : NULL);
+    report_json_python_name(o, t->python_name, t->python_name_why);
     json_object_object_add(o, "samples", json_object_new_int64((int64_t)t->samples));
     json_object_object_add(o, "exited", json_object_new_boolean(t->exited));
     for (int kind = 0; kind < TS_COUNT; kind++) {

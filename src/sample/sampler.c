@@ -767,7 +767,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     struct task_info main_task;
     if (proc_task_read(rt->pid, rt->pid, &main_task) == 0)
         snprintf(m->process_name, sizeof m->process_name, "%s", main_task.comm);
-    m->handoffs_unmeasured = rt->layout.gil_switch_number < 0 || rt->layout.gil_interval < 0;
+    m->handoffs_unmeasured = !py_layout_has_gil_counters(&rt->layout);
     addrmap_init(&s.rec_of_tid);
     int r = start_reader(&s, cost, err);
     double period = 1.0 / opt->rate_hz;
