@@ -12,6 +12,7 @@
 #include "record/metrics.h"
 
 struct gil_exact;
+struct gil_mark;
 
 /* Attaches; NULL with the reason in why when exact timing is not possible
  * here (not root, no BTF, no take_gil/drop_gil symbols, ...). */
@@ -32,6 +33,19 @@ void gil_exact_mark(struct gil_exact *g, bool end, double at);
  * m->stacks). */
 void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
                        struct run_metrics *m);
+/* Long runs (gilprobe watch): every thread's aggregates now, to collect
+ * the span between two of them later; NULL when there is no exact timing
+ * (g NULL, not started, or out of memory). */
+struct gil_mark *gil_exact_mark_take(struct gil_exact *g);
+void gil_exact_mark_free(struct gil_mark *mk);
+/* Into m->exact (empty: see gil_exact_clear): the exact figures of the
+ * span between two marks, with the longest holds that ended in it among
+ * the latest GIL_RECENT_LONG_HOLDS. */
+void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
+                            const struct gil_mark *to, struct pyrt *rt, struct pyobj_cache *c,
+                            struct run_metrics *m);
+/* Empties m->exact for the next collection. */
+void gil_exact_clear(struct run_metrics *m);
 /* Detaches everything; safe with NULL. */
 void gil_exact_stop(struct gil_exact *g);
 

@@ -212,6 +212,12 @@ void metrics_end_wait_run(struct thread_metrics *t);
  * next window, keeping the thread table, the stacks and the runs in
  * progress (GIL waits, event-loop busy stretches). */
 void metrics_window_reset(struct run_metrics *m);
+/* Long-running windowed runs (gilprobe watch), right after a window reset:
+ * drops the records of threads that exited, so thread churn cannot grow
+ * the table for as long as the run lasts. remap (m->nthreads entries on
+ * entry) receives each old index's new one, UINT32_MAX for dropped ones.
+ * Returns how many were dropped. */
+uint32_t metrics_prune_exited(struct run_metrics *m, uint32_t *remap);
 /* Recording what every other thread does while a lock is waited on costs
  * locks x threads per sample; above this many updates a sample, only every
  * k-th sample records it (shares use the recorded samples only). */

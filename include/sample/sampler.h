@@ -46,6 +46,14 @@ struct sampler_options {
     double window_s;
     void (*on_window)(struct run_metrics *m, void *arg);
     void *window_arg;
+    /* After each window: threads that exited leave m's table (their
+     * thread_obs indices are void from then on), so a run of hours with
+     * thread churn keeps a table the size of the live threads. */
+    bool prune_exited;
+    /* Called with every sample as metrics_observe got it (thread indices
+     * into m->threads). */
+    void (*on_sample)(const struct run_metrics *m, const struct sample_obs *s, void *arg);
+    void *sample_arg;
 };
 
 struct sampler_cost {

@@ -31,6 +31,7 @@ struct sample_options {
     const char *collapsed_path;  /* --collapsed: folded stacks */
     const char *speedscope_path; /* --speedscope: speedscope JSON */
     unsigned state_mask;         /* --state: 1u << enum tstate_kind; 0 = all */
+    const char *html_path;       /* --html: the report as an HTML page */
 };
 
 /* How `run` drives a sampling session that `-p` drives by itself. */
@@ -77,6 +78,31 @@ struct top_options {
 };
 
 int cmd_top(const struct top_options *opt, struct gp_error *err);
+
+#define WATCH_DEFAULT_HZ 100.0
+#define WATCH_DEFAULT_WINDOW_S 10.0
+#define WATCH_DEFAULT_KEEP_S 600.0
+#define WATCH_DEFAULT_COOLDOWN_S 20.0
+#define WATCH_DEFAULT_OUT "gilprobe-incidents"
+
+struct watch_options {
+    pid_t pid;
+    double rate_hz;
+    double duration_s;     /* 0: until stopped or the target exits */
+    struct check *triggers; /* --trigger: --fail-on expressions */
+    size_t ntriggers;
+    const char *out_dir;   /* --out */
+    double window_s;       /* triggers look at this many seconds; raw samples kept */
+    double keep_s;         /* timeline length */
+    double cooldown_s;     /* before the same trigger fires again */
+    bool no_bpf;
+    double stall_ms;
+    double long_hold_ms;
+};
+
+/* `gilprobe watch`: GP_OK when stopped or when the target exited, or an
+ * error exit code. */
+int cmd_watch(const struct watch_options *opt, struct gp_error *err);
 
 /* pyrt_attach, and the warning line for a version read through its own
  * _Py_DebugOffsets (cli/attach.c). */

@@ -22,13 +22,15 @@ static void usage(FILE *out)
             "                [--long-hold-ms MS] [--stall-ms MS] [--subprocesses]\n"
             "                [--fail-on EXPR]... [--junit FILE]\n"
             "                [--collapsed FILE] [--speedscope FILE] [--state STATE[,STATE]]\n"
-            "                [--native]\n"
+            "                [--native] [--html FILE]\n"
             "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats] [--native]\n"
             "       gilprobe top -p PID [-i SECONDS] [-r HZ] [--sort KEY] [--no-bpf]\n"
             "                [-n ITERATIONS]\n"
+            "       gilprobe watch -p PID [-r HZ] [-d SECONDS] [--trigger EXPR]... [--out DIR]\n"
+            "                [--window SECONDS] [--keep SECONDS] [--cooldown SECONDS] [--html]\n"
             "\n"
-            "  -p PID      sample a running CPython 3.8-3.14 process without stopping it\n"
+            "  -p PID      sample a running CPython 3.8-3.15 process without stopping it\n"
             "              and report where the GIL goes, who waits for it and for how\n"
             "              long, what every thread does, and which locks they wait on\n"
             "  -d SECONDS  how long to sample (default 5; Ctrl-C ends early)\n"
@@ -57,12 +59,14 @@ static void usage(FILE *out)
             "  --native    mixed C and Python stacks: each thread is stopped alone (ptrace)\n"
             "              for its unwind, so the default rate drops to 100 Hz; the report\n"
             "              gives the pause imposed (total, worst per sample)\n"
+            "  --html FILE  also write the report as one self-contained HTML page (the\n"
+            "              Diagnosis, a flame graph by thread state, the thread table)\n"
             "\n"
             "  run         start COMMAND, sample it from its first Python instruction to\n"
             "              its exit, print the report on stderr (or -o FILE) and exit\n"
             "              with COMMAND's exit code, or 9 when a --fail-on check failed\n"
             "\n"
-            "  dump        print every Python thread of a running CPython 3.8-3.14 process:\n"
+            "  dump        print every Python thread of a running CPython 3.8-3.15 process:\n"
             "              GIL holder, kernel state, what it is blocked on, Python stack\n"
             "  -p PID      the process to read\n"
             "  --json      one JSON document (schema 1, see README) instead of text\n"
@@ -84,6 +88,17 @@ static void usage(FILE *out)
             "              t n change it live, q quits\n"
             "  -n ITERATIONS  stop after that many intervals. When standard output is\n"
             "              not a terminal, one plain-text block is printed per interval\n"
+            "\n"
+            "  watch       a flight recorder: sample a process for hours (default 100 Hz,\n"
+            "              exact eBPF timings where possible), keep a per-second timeline\n"
+            "              (--keep, default 600 s) and the raw samples of the last --window\n"
+            "              seconds (default 10); when a --trigger (the --fail-on language,\n"
+            "              evaluated every second over the window) fires, record half a\n"
+            "              window more and write an incident bundle to --out DIR (default\n"
+            "              ./gilprobe-incidents): report.json/.txt, timeline.json, stacks,\n"
+            "              speedscope.json and index.html. --cooldown (default 20 s) before\n"
+            "              the same trigger fires again; SIGUSR1 writes a bundle at once.\n"
+            "              Ends on Ctrl-C/SIGTERM, -d, or the target's exit (exit 0)\n"
             "\n"
             "exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process,\n"
             "            4 permission denied, 5 not a Python process,\n"
@@ -165,6 +180,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         {"junit", required_argument, NULL, 'J'},    {"collapsed", required_argument, NULL, 'C'},
         {"speedscope", required_argument, NULL, 'G'},
         {"state", required_argument, NULL, 'T'},    {"native", no_argument, NULL, 'N'},
+        {"html", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0}};
     static struct check checks[CHECKS_MAX];
     bool rate_given = false;
@@ -221,6 +237,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         case 'J': opt->junit = optarg; break;
         case 'C': opt->collapsed_path = optarg; break;
         case 'G': opt->speedscope_path = optarg; break;
+        case 'H': opt->html_path = optarg; break;
         case 'T': {
             char msg[320];
             if (report_stacks_parse_states(optarg, &opt->state_mask, msg, sizeof msg) != 0)
@@ -331,6 +348,90 @@ static int run_top(int argc, char **argv)
     return finish(cmd_top(&opt, &err), &err);
 }
 
+static int run_watch(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"rate", required_argument, NULL, 'r'},
+        {"duration", required_argument, NULL, 'd'}, {"trigger", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'O'},      {"window", required_argument, NULL, 'w'},
+        {"keep", required_argument, NULL, 'k'},     {"cooldown", required_argument, NULL, 'c'},
+        {"html", no_argument, NULL, 'H'},           {"no-bpf", no_argument, NULL, 'B'},
+        {"stall-ms", required_argument, NULL, 'S'}, {"long-hold-ms", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static struct check triggers[CHECKS_MAX];
+    struct watch_options opt = {.rate_hz = WATCH_DEFAULT_HZ,
+                                .out_dir = WATCH_DEFAULT_OUT,
+                                .window_s = WATCH_DEFAULT_WINDOW_S,
+                                .keep_s = WATCH_DEFAULT_KEEP_S,
+                                .cooldown_s = WATCH_DEFAULT_COOLDOWN_S,
+                                .stall_ms = LOOPS_DEFAULT_STALL_MS,
+                                .long_hold_ms = 5.0,
+                                .triggers = triggers};
+    bool have_pid = false;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":p:r:d:h", longopts, NULL)) != -1) {
+        bool shared;
+        int r = shared_option(c, argv, &opt.pid, &have_pid, &shared);
+        if (r != OPTION_GO_ON)
+            return r;
+        switch (shared ? 0 : c) {
+        case 'r':
+            if (parse_positive(optarg, 10000, &opt.rate_hz) != 0)
+                return usage_error("-r wants a rate in Hz (> 0, at most 10000), not '%s'", optarg);
+            break;
+        case 'd':
+            if (parse_positive(optarg, 366.0 * 86400, &opt.duration_s) != 0)
+                return usage_error("-d wants seconds (> 0, at most a year), not '%s'", optarg);
+            break;
+        case 't': {
+            char why[2600];
+            if (opt.ntriggers == CHECKS_MAX)
+                return usage_error("at most %s --trigger expressions", "32");
+            if (check_parse(optarg, &triggers[opt.ntriggers], why, sizeof why) != 0) {
+                fprintf(stderr, "gilprobe: %s\n", why);
+                return GP_ERR_USAGE;
+            }
+            opt.ntriggers++;
+            break;
+        }
+        case 'O': opt.out_dir = optarg; break;
+        case 'w':
+            if (parse_positive(optarg, 300, &opt.window_s) != 0 || opt.window_s < 2)
+                return usage_error("--window wants seconds (2 to 300), not '%s'", optarg);
+            break;
+        case 'k':
+            if (parse_positive(optarg, 7 * 86400, &opt.keep_s) != 0 || opt.keep_s < 10)
+                return usage_error("--keep wants seconds (10 to a week), not '%s'", optarg);
+            break;
+        case 'c':
+            if (parse_positive(optarg, 86400, &opt.cooldown_s) != 0)
+                return usage_error("--cooldown wants seconds (> 0, at most a day), not '%s'", optarg);
+            break;
+        case 'H': break; /* every bundle has its index.html */
+        case 'B': opt.no_bpf = true; break;
+        case 'S':
+            if (parse_positive(optarg, 1e6, &opt.stall_ms) != 0)
+                return usage_error("--stall-ms wants milliseconds (> 0), not '%s'", optarg);
+            break;
+        case 'L':
+            if (parse_positive(optarg, 1e6, &opt.long_hold_ms) != 0)
+                return usage_error("--long-hold-ms wants milliseconds (> 0), not '%s'", optarg);
+            break;
+        default: break;
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!have_pid)
+        return usage_error("%swatch needs -p PID", "");
+    if (strlen(opt.out_dir) > 3000)
+        return usage_error("%s--out: the path is too long", "");
+    struct gp_error err = {0};
+    return finish(cmd_watch(&opt, &err), &err);
+}
+
 static int run_dump(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -386,6 +487,8 @@ int main(int argc, char **argv)
         return run_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "top") == 0)
         return run_top(argc - 1, argv + 1);
+    if (strcmp(argv[1], "watch") == 0)
+        return run_watch(argc - 1, argv + 1);
     if (argv[1][0] == '-')
         return run_sample(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);

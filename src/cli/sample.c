@@ -11,6 +11,7 @@
 #include "ebpf/gil.h"
 #include "ebpf/loop.h"
 #include "report/common.h"
+#include "report/incident_page.h"
 #include "report/junit.h"
 #include "report/sample.h"
 #include "report/stack_exports.h"
@@ -223,6 +224,11 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
         if (opt->nchecks)
             checks_evaluate(opt->checks, opt->nchecks, full.doc);
         r = report_write_to(d->report_out, opt->output, opt->json, as_json, as_text, &full, err);
+        if (r == GP_OK && opt->html_path) {
+            json_object *doc = full.doc ? json_object_get(full.doc) : report_sample_doc(&rep);
+            r = report_incident_page(opt->html_path, doc, NULL, &m, err);
+            json_object_put(doc);
+        }
         json_object_put(full.doc);
         struct stack_exports x = {opt->pid, opt->collapsed_path, opt->speedscope_path,
                                   opt->state_mask};

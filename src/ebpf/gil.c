@@ -54,6 +54,35 @@ void gil_exact_stop(struct gil_exact *g)
     (void)g;
 }
 
+struct gil_mark *gil_exact_mark_take(struct gil_exact *g)
+{
+    (void)g;
+    return NULL;
+}
+
+void gil_exact_mark_free(struct gil_mark *mk)
+{
+    (void)mk;
+}
+
+void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
+                            const struct gil_mark *to, struct pyrt *rt, struct pyobj_cache *c,
+                            struct run_metrics *m)
+{
+    (void)g;
+    (void)from;
+    (void)to;
+    (void)rt;
+    (void)c;
+    (void)m;
+}
+
+void gil_exact_clear(struct run_metrics *m)
+{
+    free(m->exact.threads);
+    memset(&m->exact, 0, sizeof m->exact);
+}
+
 #else
 
 #include <bpf/bpf.h>
@@ -103,6 +132,20 @@ static int on_long_hold(void *ctx, void *data, size_t len)
     }
     g->longest[slot] = *ev;
     return 0;
+}
+
+/* Every long hold, into the circular list of the latest, and the longest
+ * ones of the run. */
+static int on_long_hold_event(void *ctx, void *data, size_t len)
+{
+    struct gil_exact *g = ctx;
+    if (len < sizeof(struct long_hold_event))
+        return 0;
+    g->recent[g->recent_next] = *(const struct long_hold_event *)data;
+    g->recent_next = (g->recent_next + 1) % GIL_RECENT_LONG_HOLDS;
+    if (g->nrecent < GIL_RECENT_LONG_HOLDS)
+        g->nrecent++;
+    return on_long_hold(ctx, data, len);
 }
 
 void gil_fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L)
@@ -306,7 +349,7 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
  * whoever has the GIL now (taken before the probes could see it). */
 static void begin_window(struct gil_exact *g, struct pyrt *rt)
 {
-    g->rb = ring_buffer__new(map_fd(g, "long_holds"), on_long_hold, g, NULL);
+    g->rb = ring_buffer__new(map_fd(g, "long_holds"), on_long_hold_event, g, NULL);
     g->t_start = mono_s();
     /* Thread states for the stacks of long holds from the start; and the
      * thread holding the GIL now took it before we could see: count its
@@ -529,20 +572,15 @@ static void window_stats(const struct gil_thread_stats *e, const struct gil_thre
     *wait_ns = (double)d->wait_total_ns + open_part(e->wait_start_ns, end_ns, start_ns);
 }
 
-void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
-                       struct run_metrics *m)
+/* The figures of [base (NULL: the probes' start), fin] into m->exact, with
+ * the longest of n candidate long holds (only those that ended in the span
+ * when `within`). */
+static void collect_between(struct gil_exact *g, const struct gil_mark *base,
+                            const struct gil_mark *fin, struct pyrt *rt, struct pyobj_cache *c,
+                            struct run_metrics *m, const struct long_hold_event *cand, uint32_t n,
+                            bool within)
 {
-    if (!g || g->pending || g->failed)
-        return;
-    if (g->rb)
-        ring_buffer__consume(g->rb);
     struct exact_gil *x = &m->exact;
-    /* The sampled window when the sampler marked it; else from the probes'
-     * start to now. */
-    const struct gil_mark *base = g->marks[0].set ? &g->marks[0] : NULL;
-    if (!g->marks[1].set)
-        read_mark(g, &g->marks[1]);
-    const struct gil_mark *fin = &g->marks[1];
     uint64_t start_ns = base ? base->ns : (uint64_t)(g->t_start * 1e9), end_ns = fin->ns;
     x->window_s = (double)less(end_ns, start_ns) / 1e9;
     x->valid = x->window_s > 0;
@@ -608,15 +646,34 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
     make_dist(&x->hold, hold_all, hold_n, hold_total, hold_max);
     make_dist(&x->wait, wait_all, wait_n, wait_total, wait_max);
     /* Longest holds, longest first, with their stacks resolved now. */
-    for (uint32_t i = 0; i < g->nlongest; i++)
-        for (uint32_t j = i + 1; j < g->nlongest; j++)
-            if (g->longest[j].hold_ns > g->longest[i].hold_ns) {
-                struct long_hold_event tmp = g->longest[i];
-                g->longest[i] = g->longest[j];
-                g->longest[j] = tmp;
+    struct long_hold_event *best = malloc(EXACT_LONGEST * sizeof *best);
+    uint32_t nbest = 0;
+    for (uint32_t i = 0; i < n && best; i++) {
+        const struct long_hold_event *ev = &cand[i];
+        if (within && (ev->end_ns < start_ns || ev->end_ns > end_ns))
+            continue;
+        uint32_t slot = nbest;
+        if (nbest == EXACT_LONGEST) {
+            slot = 0;
+            for (uint32_t k = 1; k < EXACT_LONGEST; k++)
+                if (best[k].hold_ns < best[slot].hold_ns)
+                    slot = k;
+            if (best[slot].hold_ns >= ev->hold_ns)
+                continue;
+        } else {
+            nbest++;
+        }
+        best[slot] = *ev;
+    }
+    for (uint32_t i = 0; i < nbest; i++)
+        for (uint32_t j = i + 1; j < nbest; j++)
+            if (best[j].hold_ns > best[i].hold_ns) {
+                struct long_hold_event tmp = best[i];
+                best[i] = best[j];
+                best[j] = tmp;
             }
-    for (uint32_t i = 0; i < g->nlongest; i++) {
-        const struct long_hold_event *ev = &g->longest[i];
+    for (uint32_t i = 0; i < nbest; i++) {
+        const struct long_hold_event *ev = &best[i];
         struct raw_frame raw[LONG_HOLD_FRAMES];
         struct py_frame frames[LONG_HOLD_FRAMES];
         uint32_t nf = ev->nframes < LONG_HOLD_FRAMES ? ev->nframes : LONG_HOLD_FRAMES;
@@ -625,10 +682,63 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
                                         .pos = ev->frames[k].pos,
                                         .owner = ev->frames[k].owner};
         bool partial = false;
-        int n = stackwalk_resolve(rt, c, raw, (int)nf, frames, LONG_HOLD_FRAMES, &partial);
+        int nfr = stackwalk_resolve(rt, c, raw, (int)nf, frames, LONG_HOLD_FRAMES, &partial);
         x->longest[x->nlongest++] = (struct exact_long_hold){
-            (pid_t)ev->tid, (double)ev->hold_ns / 1e6, stack_table_intern(&m->stacks, frames, n)};
+            (pid_t)ev->tid, (double)ev->hold_ns / 1e6, stack_table_intern(&m->stacks, frames, nfr)};
     }
+    free(best);
+}
+
+void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
+                       struct run_metrics *m)
+{
+    if (!g || g->pending || g->failed)
+        return;
+    if (g->rb)
+        ring_buffer__consume(g->rb);
+    /* The sampled window when the sampler marked it; else from the probes'
+     * start to now. */
+    const struct gil_mark *base = g->marks[0].set ? &g->marks[0] : NULL;
+    if (!g->marks[1].set)
+        read_mark(g, &g->marks[1]);
+    collect_between(g, base, &g->marks[1], rt, c, m, g->longest, g->nlongest, false);
+}
+
+struct gil_mark *gil_exact_mark_take(struct gil_exact *g)
+{
+    if (!g || g->pending || g->failed)
+        return NULL;
+    if (g->rb)
+        ring_buffer__consume(g->rb);
+    struct gil_mark *mk = calloc(1, sizeof *mk);
+    if (mk)
+        read_mark(g, mk);
+    return mk;
+}
+
+void gil_exact_mark_free(struct gil_mark *mk)
+{
+    if (!mk)
+        return;
+    free(mk->v);
+    free(mk);
+}
+
+void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
+                            const struct gil_mark *to, struct pyrt *rt, struct pyobj_cache *c,
+                            struct run_metrics *m)
+{
+    if (!g || !from || !to || g->pending || g->failed)
+        return;
+    /* The latest long holds, oldest first (their order does not matter:
+     * the longest are picked). */
+    collect_between(g, from, to, rt, c, m, g->recent, g->nrecent, true);
+}
+
+void gil_exact_clear(struct run_metrics *m)
+{
+    free(m->exact.threads);
+    memset(&m->exact, 0, sizeof m->exact);
 }
 
 void gil_exact_stop(struct gil_exact *g)

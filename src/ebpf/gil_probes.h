@@ -15,6 +15,7 @@
 #include "python/pylayout.h"
 
 #define MAX_CLONES 8
+#define GIL_RECENT_LONG_HOLDS 64
 
 /* Where else the fallback must look: a new thread's first take
  * (PyEval_AcquireThread), other releases (PyEval_ReleaseThread) and a
@@ -66,6 +67,10 @@ struct gil_exact {
     char *why;
     size_t whysz;
     struct gil_mark marks[2]; /* the sampled window's start and end */
+    /* The latest long holds, whatever their length (a long run's windows
+     * pick theirs from these): circular. */
+    struct long_hold_event recent[GIL_RECENT_LONG_HOLDS];
+    uint32_t nrecent, recent_next;
 };
 
 /* The GIL and frame layout the programs read stacks with. */

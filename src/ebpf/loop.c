@@ -29,6 +29,21 @@ void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
     (void)m;
 }
 
+void loop_exact_collect_span(struct loop_exact *le, uint64_t from_ns, uint64_t to_ns,
+                             struct run_metrics *m)
+{
+    (void)le;
+    (void)from_ns;
+    (void)to_ns;
+    (void)m;
+}
+
+void loop_exact_forget_before(struct loop_exact *le, uint64_t keep_from_ns)
+{
+    (void)le;
+    (void)keep_from_ns;
+}
+
 void loop_exact_stop(struct loop_exact *le)
 {
     (void)le;
@@ -98,7 +113,10 @@ void loop_exact_poll(struct loop_exact *le)
         ring_buffer__consume(le->rb);
 }
 
-void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
+/* Each loop thread's exact stalls among the events that ended in
+ * [from_ns, to_ns] (all of them when to_ns is 0). */
+static void collect_between(struct loop_exact *le, uint64_t from_ns, uint64_t to_ns,
+                            struct run_metrics *m)
 {
     if (!le)
         return;
@@ -109,13 +127,15 @@ void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
             continue;
         l->exact = true;
         for (size_t k = 0; k < le->n; k++) {
-            if ((pid_t)le->events[k].tid != m->threads[i].tid)
+            const struct loop_stall_event *ev = &le->events[k];
+            uint64_t end = ev->start_ns + ev->ns;
+            if ((pid_t)ev->tid != m->threads[i].tid || (to_ns && (end < from_ns || end > to_ns)))
                 continue;
             double *ns = realloc(l->exact_ms, (l->nexact + 1) * sizeof *ns);
             if (!ns)
                 break;
             l->exact_ms = ns;
-            l->exact_ms[l->nexact++] = (double)le->events[k].ns / 1e6;
+            l->exact_ms[l->nexact++] = (double)ev->ns / 1e6;
         }
         if (l->nexact) {
             double *sorted = malloc(l->nexact * sizeof *sorted);
@@ -129,6 +149,29 @@ void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
             free(sorted);
         }
     }
+}
+
+void loop_exact_collect(struct loop_exact *le, struct run_metrics *m)
+{
+    collect_between(le, 0, 0, m);
+}
+
+void loop_exact_collect_span(struct loop_exact *le, uint64_t from_ns, uint64_t to_ns,
+                             struct run_metrics *m)
+{
+    collect_between(le, from_ns, to_ns ? to_ns : 1, m);
+}
+
+void loop_exact_forget_before(struct loop_exact *le, uint64_t keep_from_ns)
+{
+    if (!le)
+        return;
+    loop_exact_poll(le);
+    size_t kept = 0;
+    for (size_t k = 0; k < le->n; k++)
+        if (le->events[k].start_ns + le->events[k].ns >= keep_from_ns)
+            le->events[kept++] = le->events[k];
+    le->n = kept;
 }
 
 void loop_exact_stop(struct loop_exact *le)

@@ -40,14 +40,12 @@ static void free_lock(struct lock_metrics *l)
     free(l->act_order);
 }
 
+static void free_thread(struct thread_metrics *t);
+
 void metrics_free(struct run_metrics *m)
 {
-    for (uint32_t i = 0; i < m->nthreads; i++) {
-        for (int k = 0; k < TS_COUNT; k++)
-            stack_counts_free(&m->threads[i].stacks[k]);
-        free(m->threads[i].wait_runs);
-        loops_free(&m->threads[i].loop);
-    }
+    for (uint32_t i = 0; i < m->nthreads; i++)
+        free_thread(&m->threads[i]);
     free(m->loop_cls.kind);
     for (uint32_t i = 0; i < m->nlocks; i++)
         free_lock(&m->locks[i]);
@@ -263,4 +261,31 @@ void metrics_window_reset(struct run_metrics *m)
     m->handoffs = 0;
     m->handoffs_per_s = m->mean_hold_ms = 0;
     m->cpu_s = m->handoffs_per_cpu_s = 0;
+}
+
+static void free_thread(struct thread_metrics *t)
+{
+    for (int k = 0; k < TS_COUNT; k++)
+        stack_counts_free(&t->stacks[k]);
+    free(t->wait_runs);
+    loops_free(&t->loop);
+}
+
+uint32_t metrics_prune_exited(struct run_metrics *m, uint32_t *remap)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        if (m->threads[i].exited) {
+            free_thread(&m->threads[i]);
+            remap[i] = UINT32_MAX;
+            continue;
+        }
+        remap[i] = kept;
+        if (kept != i)
+            m->threads[kept] = m->threads[i];
+        kept++;
+    }
+    uint32_t dropped = m->nthreads - kept;
+    m->nthreads = kept;
+    return dropped;
 }

@@ -658,6 +658,21 @@ static void take_sample(struct sampler *s)
             held = false;
     struct sample_obs so = {now_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs, n};
     metrics_observe(s->m, &so);
+    if (s->opt->on_sample)
+        s->opt->on_sample(s->m, &so, s->opt->sample_arg);
+}
+
+/* After a window: exited threads leave the metrics, the live ones keep
+ * their records under new indices. */
+static void prune_exited(struct sampler *s)
+{
+    uint32_t *remap = malloc((s->m->nthreads ? s->m->nthreads : 1) * sizeof *remap);
+    if (!remap)
+        return;
+    if (metrics_prune_exited(s->m, remap))
+        for (uint32_t i = 0; i < s->n; i++)
+            s->t[i].metrics_idx = remap[s->t[i].metrics_idx];
+    free(remap);
 }
 
 static double cpu_seconds(void)
@@ -825,6 +840,8 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
             window_start = now;
             opt->on_window(m, opt->window_arg);
+            if (opt->prune_exited)
+                prune_exited(&s);
         }
         double at = next + period * instant_in_period(&s.jitter_state);
         if (at < end)

@@ -64,8 +64,15 @@ def check_injected_stalls(loop, seconds, injected_ms):
 @pytest.mark.parametrize("pure", [False, True], ids=["c-tasks", "pure-python-tasks"])
 def test_cpu_bound_stall_and_its_culprit(python_alone, pure):
     python = python_alone
-    w, doc, loops = sample_loops(python, "cpu", *(["--pure"] if pure else []))
-    loop = loops[w.info["tids"]["loop-0"]]
+    # One measurement again when the culprit's share falls short: under the
+    # suite's load the sampler's ticks come late and cluster (74.6% once on
+    # 3.12 with pure-Python tasks in a fresh CI run; 97-100% alone). A
+    # stall blamed on the wrong line is wrong both times.
+    for attempt in (1, 2):
+        w, doc, loops = sample_loops(python, "cpu", *(["--pure"] if pure else []))
+        loop = loops[w.info["tids"]["loop-0"]]
+        if loop["culprits"] and loop["culprits"][0]["share_pct"] >= 90:
+            break
     check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms)
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit

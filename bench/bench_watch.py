@@ -1,0 +1,85 @@
+"""`gilprobe watch` for a long time at its default rate on a 50-thread
+target with 100 thread starts a second and a planned spike every minute
+(bench/watch_soak_target.py): gilprobe's own CPU (share of one core), its
+RSS after the first minute and at the end (flat: memory is bounded by
+--keep/--window and the live threads, not by the run's length), and how
+many of the planned spikes became a bundle.
+
+    bench/bench_watch.py ./gilprobe [--minutes 60]
+
+`make bench` runs it for WATCH_SOAK_MIN minutes (default 10); the issue's
+figure is an hour."""
+import argparse
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("gilprobe")
+    p.add_argument("--minutes", type=float, default=60)
+    p.add_argument("--python", default=sys.executable)
+    a = p.parse_args()
+    seconds = a.minutes * 60
+    out = tempfile.mkdtemp(prefix="gilprobe-soak-")
+    target = subprocess.Popen([a.python, os.path.join(HERE, "watch_soak_target.py")],
+                              stdout=subprocess.PIPE, text=True)
+    json.loads(target.stdout.readline())
+    watch = subprocess.Popen([a.gilprobe, "watch", "-p", str(target.pid), "--out", out,
+                              "--trigger", "gil.wait_p99_ms>50"],
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(60)
+    cpu0, rss0, t0 = cpu_s(watch.pid), rss_kb(watch.pid), time.monotonic()
+    samples = []
+    while time.monotonic() - t0 < seconds - 60:
+        time.sleep(min(60, seconds - 60 - (time.monotonic() - t0)) or 1)
+        samples.append(rss_kb(watch.pid))
+    cpu1, rss1, t1 = cpu_s(watch.pid), rss_kb(watch.pid), time.monotonic()
+    watch.send_signal(signal.SIGINT)
+    _, err = watch.communicate(timeout=120)
+    target.kill()
+    spikes = [l for l in target.stdout.read().splitlines() if '"spike"' in l]
+    target.wait()
+    bundles = [b for b in glob.glob(os.path.join(out, "*")) if os.path.isdir(b)]
+    s2 = 0
+    for b in bundles:
+        doc = json.load(open(os.path.join(b, "report.json")))
+        s2 += bool(doc["findings"]) and doc["findings"][0]["scenario"] == "S2"
+    print(f"watch soak: {a.minutes:.0f} min at 100 Hz, 50 threads + 100 thread starts/s "
+          f"({os.path.basename(a.python)})")
+    print(f"  gilprobe CPU: {100 * (cpu1 - cpu0) / (t1 - t0):.2f}% of one core "
+          f"(after the first minute)")
+    print(f"  gilprobe RSS: {rss0} kB after 1 min, {rss1} kB at the end "
+          f"(min {min(samples + [rss1])}, max {max(samples + [rss1])} kB in between)")
+    print(f"  planned spikes: {len(spikes)}; bundles: {len(bundles)} ({s2} with S2 on top)")
+    print(f"  bundles in {out}")
+    if watch.returncode != 0:
+        print(err[-2000:])
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

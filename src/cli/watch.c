@@ -1,0 +1,449 @@
+/* `gilprobe watch -p PID`: a flight recorder. The sampler runs until
+ * stopped in one-second windows; each second becomes a timeline entry, the
+ * raw samples of the last seconds stay in a ring, and the triggers
+ * (--fail-on expressions) are evaluated over the last --window seconds.
+ * One that fires opens an incident: recording goes on for half a window,
+ * then the incident's samples are replayed into a report of their own and
+ * written as a bundle (report, timeline, stacks, page). Memory is bounded
+ * by --keep, --window and the live threads, never by the run's length. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analysis/figures.h"
+#include "commands.h"
+#include "ebpf/gil.h"
+#include "ebpf/loop.h"
+#include "record/sample_ring.h"
+#include "record/timeline.h"
+#include "report/bundle.h"
+#include "report/sample.h"
+#include "util/signals.h"
+
+/* An incident's report covers its worst stretch this long (find_focus). */
+#define BUNDLE_FOCUS_S 3.0
+
+/* Long enough to be "until stopped". */
+#define WATCH_RUN_S (100.0 * 365 * 86400)
+
+static volatile sig_atomic_t g_bundle_requested;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_bundle_requested = 1;
+}
+
+struct second_mark {
+    double t;             /* sample time of the mark */
+    struct gil_mark *mk;  /* NULL without exact timing */
+};
+
+struct watch_state {
+    const struct watch_options *opt;
+    struct pyrt *rt;
+    struct pyobj_cache *cache;
+    struct gil_exact *gil;
+    struct loop_exact *loops;
+    struct sample_ring ring;
+    struct timeline tl;
+    /* exact GIL aggregates at the end of each kept second (circular) */
+    struct second_mark *marks;
+    uint32_t nmarks, capmarks, headmark;
+    double origin;   /* CLOCK_MONOTONIC time of sample time 0 */
+    double last_fired[CHECKS_MAX];
+    /* the incident being recorded */
+    bool pending;
+    double pend_start, pend_deadline;
+    json_object *fired; /* its triggers */
+    struct system_view pend_system;
+    unsigned bundles;
+    bool oom;
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_bounds(bool end, double at, void *arg)
+{
+    struct watch_state *w = arg;
+    if (!end)
+        w->origin = w->ring.origin = at;
+}
+
+static void on_sample(const struct run_metrics *m, const struct sample_obs *s, void *arg)
+{
+    struct watch_state *w = arg;
+    sample_ring_push(&w->ring, m, s);
+}
+
+static void on_refresh(const struct snapshot *snap, void *arg)
+{
+    struct watch_state *w = arg;
+    gil_exact_update(w->gil, snap);
+    loop_exact_poll(w->loops);
+}
+
+static void push_mark(struct watch_state *w, double t, struct gil_mark *mk)
+{
+    if (w->nmarks == w->capmarks) {
+        struct second_mark *old = &w->marks[w->headmark];
+        gil_exact_mark_free(old->mk);
+        *old = (struct second_mark){t, mk};
+        w->headmark = (w->headmark + 1) % w->capmarks;
+        return;
+    }
+    w->marks[(w->headmark + w->nmarks++) % w->capmarks] = (struct second_mark){t, mk};
+}
+
+/* The kept mark closest to sample time t at or after it (the newest when
+ * none is), or NULL. */
+static const struct second_mark *mark_at(const struct watch_state *w, double t)
+{
+    for (uint32_t i = 0; i < w->nmarks; i++) {
+        const struct second_mark *m = &w->marks[(w->headmark + i) % w->capmarks];
+        if (m->t >= t)
+            return m;
+    }
+    return w->nmarks ? &w->marks[(w->headmark + w->nmarks - 1) % w->capmarks] : NULL;
+}
+
+static const struct second_mark *newest_mark(const struct watch_state *w)
+{
+    return w->nmarks ? &w->marks[(w->headmark + w->nmarks - 1) % w->capmarks] : NULL;
+}
+
+/* The metrics of [from, to] (sample times), replayed from the ring, with
+ * the exact GIL and loop figures of the same span, finished. The live
+ * stack table is lent to out; give it back with span_done. */
+static void span_metrics(struct watch_state *w, struct run_metrics *live, double from, double to,
+                         struct run_metrics *out)
+{
+    metrics_init(out);
+    stack_table_free(&out->stacks);
+    out->stacks = live->stacks;
+    sample_ring_replay(&w->ring, from, to, live, out);
+    const struct second_mark *a = mark_at(w, from), *b = newest_mark(w);
+    if (a && b && a != b && a->mk && b->mk)
+        gil_exact_collect_span(w->gil, a->mk, b->mk, w->rt, w->cache, out);
+    if (w->loops)
+        loop_exact_collect_span(w->loops, (uint64_t)((w->origin + from) * 1e9),
+                                (uint64_t)((w->origin + to) * 1e9), out);
+    metrics_finish(out);
+}
+
+static void span_done(struct run_metrics *live, struct run_metrics *out)
+{
+    live->stacks = out->stacks; /* interned into meanwhile: the live table */
+    stack_table_init(&out->stacks);
+    metrics_free(out);
+}
+
+static void utc_text(double unix_s, char *buf, size_t sz)
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The triggers over the last window; those that fire (out of their
+ * cooldown) join the incident, opening one if none is being recorded. */
+static void evaluate_triggers(struct watch_state *w, struct run_metrics *live, double t)
+{
+    const struct watch_options *o = w->opt;
+    if (!o->ntriggers)
+        return;
+    struct run_metrics span;
+    span_metrics(w, live, t - o->window_s > 0 ? t - o->window_s : 0, t, &span);
+    struct diagnosis *diag = calloc(1, sizeof *diag);
+    if (!diag) {
+        span_done(live, &span);
+        w->oom = true;
+        return;
+    }
+    diagnose(&span, diag);
+    struct sample_report rep = {.command = "watch", .pid = o->pid, .rt = w->rt, .m = &span,
+                                .diag = diag};
+    struct sampler_cost cost = {0};
+    rep.cost = &cost;
+    json_object *doc = report_sample_doc(&rep);
+    checks_evaluate(o->triggers, o->ntriggers, doc);
+    json_object_put(doc);
+    for (size_t i = 0; i < o->ntriggers; i++) {
+        if (o->triggers[i].outcome != CHECK_FAILED)
+            continue; /* the expression does not hold (or cannot be measured) */
+        if (t - w->last_fired[i] < o->cooldown_s)
+            continue;
+        w->last_fired[i] = t;
+        if (!w->pending) {
+            w->pending = true;
+            w->pend_start = t;
+            w->pend_deadline = t + o->window_s / 2;
+            w->fired = json_object_new_array();
+            system_begin(o->pid, &w->pend_system);
+        }
+        char at[32];
+        utc_text((double)time(NULL), at, sizeof at);
+        json_object *f = json_object_new_object();
+        json_object_object_add(f, "expr", json_object_new_string(o->triggers[i].expr));
+        json_object_object_add(f, "measured", json_object_new_string(o->triggers[i].measured));
+        json_object_object_add(f, "at", json_object_new_string(at));
+        json_object_object_add(f, "t", json_object_new_double(t));
+        json_object_array_add(w->fired, f);
+    }
+    free(diag);
+    span_done(live, &span);
+}
+
+/* How bad a diagnosis is: its critical findings first, then its
+ * warnings, then how far past their thresholds they are (the first
+ * evidence of each). A spike seen whole makes more findings (thrashing
+ * threads, and the loop they starve) than one seen in part. */
+static double diagnosis_score(const struct diagnosis *d)
+{
+    double crit = 0, warn = 0, past = 0;
+    for (int i = 0; i < d->n; i++) {
+        const struct finding *f = &d->findings[i];
+        if (f->severity == SEV_INFO)
+            continue;
+        *(f->severity == SEV_CRITICAL ? &crit : &warn) += 1;
+        if (f->nevidence && f->evidence[0].threshold > 0)
+            past += f->evidence[0].value / f->evidence[0].threshold;
+    }
+    return 1e6 * crit + 1e3 * warn + (past < 999 ? past : 999);
+}
+
+/* The focus of an incident: of the BUNDLE_FOCUS_S stretches of [from, to]
+ * (one a second), the one with the worst diagnosis. Shares over the whole
+ * span would dilute a spike: a 2.5 s burst of six CPU-bound threads is 17%
+ * of a 15 s span, under any thrashing threshold, and all of a 3 s one.
+ * The whole span when no stretch has a finding of warning or worse. */
+static void find_focus(struct watch_state *w, struct run_metrics *live, double from, double to,
+                       struct diagnosis *scratch, double *focus_from, double *focus_to)
+{
+    *focus_from = from;
+    *focus_to = to;
+    double best = 0;
+    for (double a = from; a + BUNDLE_FOCUS_S <= to + 1e-6; a += 1.0) {
+        struct run_metrics span;
+        span_metrics(w, live, a, a + BUNDLE_FOCUS_S, &span);
+        diagnose(&span, scratch);
+        double score = diagnosis_score(scratch);
+        if (score >= 1e3 && score > best) { /* a warning at least */
+            best = score;
+            *focus_from = a;
+            *focus_to = a + BUNDLE_FOCUS_S;
+        }
+        span_done(live, &span);
+    }
+}
+
+/* The incident's samples [from, to] as a bundle, announced on stderr. */
+static void write_bundle(struct watch_state *w, struct run_metrics *live, double from, double to)
+{
+    const struct watch_options *o = w->opt;
+    struct diagnosis *diag = calloc(1, sizeof *diag);
+    if (!diag) {
+        w->oom = true;
+        return;
+    }
+    double focus_from, focus_to;
+    find_focus(w, live, from, to, diag, &focus_from, &focus_to);
+    struct run_metrics span;
+    span_metrics(w, live, focus_from, focus_to, &span);
+    diagnose(&span, diag);
+    system_end(o->pid, &w->pend_system, to - w->pend_start, false);
+    span.system = w->pend_system;
+    struct sample_report rep = {.command = "watch", .pid = o->pid, .rt = w->rt, .m = &span,
+                                .diag = diag};
+    proc_cmdline(o->pid, rep.cmdline, sizeof rep.cmdline);
+    struct sampler_cost cost = {0};
+    rep.cost = &cost;
+    struct bundle_input in = {.dir = o->out_dir,
+                              .pid = o->pid,
+                              .seq = ++w->bundles,
+                              .when = time(NULL),
+                              .rep = &rep,
+                              .triggers = w->fired,
+                              .tl = &w->tl,
+                              .span_from = from,
+                              .span_to = to,
+                              .focus_from = focus_from,
+                              .focus_to = focus_to};
+    char path[4200];
+    struct gp_error err = {0};
+    if (bundle_write(&in, path, sizeof path, &err) == GP_OK) {
+        const struct finding *top = diag->n ? &diag->findings[0] : NULL;
+        fprintf(stderr, "gilprobe: incident bundle %s: %s%s%s\n", path,
+                top ? top->scenario : "no known contention pattern found", top ? " " : "",
+                top ? top->title : "");
+    } else {
+        w->bundles--;
+        fprintf(stderr, "gilprobe: %s; recording goes on\n", err.msg);
+    }
+    memset(&span.system, 0, sizeof span.system); /* system_end freed what it had */
+    free(diag);
+    span_done(live, &span);
+    json_object_put(w->fired);
+    w->fired = NULL;
+    w->pending = false;
+}
+
+static void request_bundle_now(struct watch_state *w, double t)
+{
+    if (w->pending)
+        return; /* the incident being recorded will be written */
+    w->pending = true;
+    w->pend_start = t;
+    w->pend_deadline = t; /* at once */
+    w->fired = json_object_new_array();
+    system_begin(w->opt->pid, &w->pend_system);
+    char at[32];
+    utc_text((double)time(NULL), at, sizeof at);
+    json_object *f = json_object_new_object();
+    json_object_object_add(f, "expr", json_object_new_string("SIGUSR1"));
+    json_object_object_add(f, "measured", json_object_new_string("requested"));
+    json_object_object_add(f, "at", json_object_new_string(at));
+    json_object_object_add(f, "t", json_object_new_double(t));
+    json_object_array_add(w->fired, f);
+}
+
+/* Every second, from the sampler. */
+static void on_window(struct run_metrics *m, void *arg)
+{
+    struct watch_state *w = arg;
+    const struct watch_options *o = w->opt;
+    double t = mono_s() - w->origin;
+    /* the second's exact GIL figures, between its two marks */
+    gil_exact_clear(m);
+    struct gil_mark *mk = gil_exact_mark_take(w->gil);
+    const struct second_mark *prev = newest_mark(w);
+    if (mk && prev && prev->mk)
+        gil_exact_collect_span(w->gil, prev->mk, mk, w->rt, w->cache, m);
+    push_mark(w, t, mk);
+    metrics_window_finish(m);
+    system_observe(o->pid, &m->system, t);
+    timeline_add(&w->tl, m, t, (double)time(NULL), m->system.rss_last_kb);
+    sample_ring_note_threads(&w->ring, m);
+    double keep_from = w->origin + t - w->ring.keep_s;
+    if (keep_from > 0)
+        loop_exact_forget_before(w->loops, (uint64_t)(keep_from * 1e9));
+    metrics_window_reset(m);
+    gil_exact_clear(m);
+    if (g_bundle_requested) {
+        g_bundle_requested = 0;
+        request_bundle_now(w, t);
+    }
+    evaluate_triggers(w, m, t);
+    if (w->pending && t >= w->pend_deadline)
+        write_bundle(w, m, w->pend_start - o->window_s > 0 ? w->pend_start - o->window_s : 0, t);
+    if (w->oom || w->ring.oom)
+        signals_stop_requested = 1;
+}
+
+int cmd_watch(const struct watch_options *opt, struct gp_error *err)
+{
+    int r = bundle_dir_prepare(opt->out_dir, err);
+    if (r != GP_OK)
+        return r;
+    struct pyrt rt;
+    r = cli_attach(opt->pid, &rt, err);
+    if (r != GP_OK)
+        return r;
+    signals_catch_stop(true);
+    static const int usr1[] = {SIGUSR1};
+    signals_set(usr1, 1, on_usr1, SA_RESTART);
+    struct watch_state *w = calloc(1, sizeof *w);
+    struct run_metrics *m = calloc(1, sizeof *m);
+    struct pyobj_cache cache;
+    pyobj_cache_init(&cache);
+    if (!w || !m) {
+        free(w);
+        free(m);
+        pyobj_cache_free(&cache);
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
+        return err->code;
+    }
+    w->opt = opt;
+    w->rt = &rt;
+    w->cache = &cache;
+    for (size_t i = 0; i < CHECKS_MAX; i++)
+        w->last_fired[i] = -INFINITY;
+    /* the incident's span: a window before the trigger, half one after,
+     * and a second either side for the edges */
+    double span_s = opt->window_s * 1.5 + 2;
+    sample_ring_init(&w->ring, span_s);
+    w->capmarks = (uint32_t)ceil(span_s) + 1;
+    w->marks = calloc(w->capmarks, sizeof *w->marks);
+    metrics_init(m);
+    m->stall_ms = opt->stall_ms;
+    if (!w->marks || timeline_init(&w->tl, opt->keep_s) != 0) {
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
+        r = err->code;
+    }
+    if (r == GP_OK && opt->no_bpf) {
+        snprintf(m->bpf_note, sizeof m->bpf_note, "eBPF turned off (--no-bpf)");
+        snprintf(m->loop_bpf_note, sizeof m->loop_bpf_note, "eBPF turned off (--no-bpf)");
+    } else if (r == GP_OK) {
+        w->gil = gil_exact_start(&rt, opt->long_hold_ms, false, m->bpf_note, sizeof m->bpf_note);
+        w->loops = loop_exact_start(opt->pid, opt->stall_ms, m->loop_bpf_note,
+                                    sizeof m->loop_bpf_note);
+    }
+    system_begin(opt->pid, &m->system);
+    fprintf(stderr, "gilprobe: watching PID %d at %.0f Hz; incidents go to %s/ (SIGUSR1 writes "
+            "one now, Ctrl-C ends)\n", opt->pid, opt->rate_hz, opt->out_dir);
+    struct sampler_options so = {.duration_s = opt->duration_s > 0 ? opt->duration_s : WATCH_RUN_S,
+                                 .rate_hz = opt->rate_hz,
+                                 .stop = &signals_stop_requested,
+                                 .no_bpf = opt->no_bpf,
+                                 .on_bounds = on_bounds,
+                                 .bounds_arg = w,
+                                 .on_refresh = on_refresh,
+                                 .refresh_arg = w,
+                                 .window_s = 1.0,
+                                 .on_window = on_window,
+                                 .window_arg = w,
+                                 .prune_exited = true,
+                                 .on_sample = on_sample,
+                                 .sample_arg = w};
+    struct sampler_cost cost = {0};
+    if (r == GP_OK)
+        r = sampler_run(&rt, &cache, &so, m, &cost, err);
+    /* An incident being recorded is written with what there is. */
+    if (r == GP_OK && w->pending)
+        write_bundle(w, m, w->pend_start - opt->window_s > 0 ? w->pend_start - opt->window_s : 0,
+                     sample_ring_newest(&w->ring));
+    else if (w->pending)
+        system_end(opt->pid, &w->pend_system, 0, true);
+    if (r == GP_OK && (w->oom || w->ring.oom)) {
+        gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
+        r = err->code;
+    }
+    if (r == GP_OK)
+        fprintf(stderr, "gilprobe: %s after %.0f s; %u incident bundle%s written\n",
+                m->process_exited ? "process exited" : "stopped", sample_ring_newest(&w->ring),
+                w->bundles, w->bundles == 1 ? "" : "s");
+    gil_exact_stop(w->gil);
+    loop_exact_stop(w->loops);
+    system_end(opt->pid, &m->system, 0, true);
+    for (uint32_t i = 0; i < w->nmarks; i++)
+        gil_exact_mark_free(w->marks[(w->headmark + i) % w->capmarks].mk);
+    free(w->marks);
+    json_object_put(w->fired);
+    sample_ring_free(&w->ring);
+    timeline_free(&w->tl);
+    metrics_free(m);
+    pyobj_cache_free(&cache);
+    free(m);
+    free(w);
+    return r;
+}
