@@ -23,10 +23,11 @@ CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 TRIGGERS = ["--trigger", "loop.stall_max_ms>250", "--trigger", "gil.wait_p99_ms>50"]
 BUNDLE_FILES = {"report.json", "report.txt", "timeline.json", "stacks.collapsed",
                 "speedscope.json", "index.html"}
-# The three spikes on the oldest, a probed, the stripped fallback and the
-# newest interpreter (the suite's time limit does not allow 35 s on each);
-# every interpreter's page is rendered by test_bundle_page_on_every_interpreter.
-THREE_SPIKES = ("pyenv-3.8", "pyenv-3.12", "debian-3.11", "unstable-3.15")
+# The three spikes on a probed interpreter and on the newest, stripped one
+# (its exact timing is the futex fallback): the suite's time limit does not
+# allow 35 s on each; every interpreter's page is rendered by
+# test_bundle_page_on_every_interpreter.
+THREE_SPIKES = ("pyenv-3.12", "unstable-3.15")
 
 
 class Service:
@@ -89,7 +90,6 @@ def check_page(page, tmp_path, findings):
     assert colours and len(colours) > 20, "a blank screenshot"
 
 
-@CPU_HEAVY
 @pytest.mark.parametrize("label", THREE_SPIKES)
 def test_three_spikes_make_three_bundles(label, tmp_path):
     python = dict(INTERPRETERS)[label]
@@ -109,7 +109,7 @@ def test_three_spikes_make_three_bundles(label, tmp_path):
     found = bundles(out)
     assert len(found) == 3, (r.stderr, found)
     expected = [("S1", "render_report ("), ("S2", "crunch_numbers ("), ("S1", "render_report (")]
-    announced = [l for l in r.stderr.splitlines() if "incident bundle" in l]
+    announced = [l for l in r.stderr.splitlines() if l.startswith("gilprobe: incident bundle ")]
     assert len(announced) == 3, r.stderr
     index = json.load(open(os.path.join(out, "index.json")))
     assert [b["path"] for b in index["bundles"]] == [os.path.basename(b) for b in found]
@@ -129,7 +129,9 @@ def test_three_spikes_make_three_bundles(label, tmp_path):
             inc["span"]["to"] + 1e-6
         timeline = json.load(open(os.path.join(path, "timeline.json")))
         secs = timeline["seconds"]
-        assert len(secs) >= 25 and timeline["marks"], timeline["marks"]
+        # Every second since the watch began (less than --keep so far).
+        assert secs[-1]["t"] >= inc["span"]["to"] - 1.5, (secs[-1], inc)
+        assert len(secs) >= int(inc["span"]["to"]) - 1, (len(secs), inc)
         assert any(abs(m["t"] - trig["t"]) < 1e-6 for m in timeline["marks"])
         collapsed = open(os.path.join(path, "stacks.collapsed")).read()
         assert culprit.rstrip(" (") in collapsed
