@@ -330,6 +330,8 @@ static void on_window(struct run_metrics *m, void *arg)
     if (mk && prev && prev->mk)
         gil_exact_collect_span(w->gil, prev->mk, mk, w->rt, w->cache, m);
     push_mark(w, t, mk);
+    if (w->nmarks)
+        gil_exact_forget_dead(w->gil, w->marks[w->headmark].mk);
     metrics_window_finish(m);
     system_observe(o->pid, &m->system, t);
     timeline_add(&w->tl, m, t, (double)time(NULL), m->system.rss_last_kb);

@@ -65,6 +65,12 @@ void gil_exact_mark_free(struct gil_mark *mk)
     (void)mk;
 }
 
+void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest)
+{
+    (void)g;
+    (void)oldest;
+}
+
 void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
                             const struct gil_mark *to, struct pyrt *rt, struct pyobj_cache *c,
                             struct run_metrics *m)
@@ -473,24 +479,78 @@ static void make_dist(struct exact_dist *d, const uint64_t *h, uint64_t count, u
     d->p99_ms = hist_percentile(h, count, 0.99, (double)max_ns) / 1e6;
 }
 
+/* One thread's aggregates, kept sparse in mk. False when out of memory. */
+static bool keep_thread(struct gil_mark *mk, __u32 tid, const struct gil_thread_stats *st)
+{
+    size_t ncap = grow_for(&mk->v, sizeof *mk->v, mk->n, mk->cap, 64);
+    if (!ncap)
+        return false;
+    mk->cap = ncap;
+    struct gil_mark_thread *t = &mk->v[mk->n];
+    *t = (struct gil_mark_thread){.tid = tid,
+                                  .acquisitions = st->acquisitions,
+                                  .hold_total_ns = st->hold_total_ns,
+                                  .hold_max_ns = st->hold_max_ns,
+                                  .wait_total_ns = st->wait_total_ns,
+                                  .wait_max_ns = st->wait_max_ns,
+                                  .holds = st->holds,
+                                  .waits = st->waits,
+                                  .wait_start_ns = st->wait_start_ns,
+                                  .hold_start_ns = st->hold_start_ns,
+                                  .first = (uint32_t)mk->nb};
+    for (uint32_t k = 0; k < 2 * HIST_BUCKETS; k++) {
+        uint32_t c = k < HIST_BUCKETS ? st->hold_hist[k] : st->wait_hist[k - HIST_BUCKETS];
+        if (!c)
+            continue;
+        size_t bcap = grow_for(&mk->b, sizeof *mk->b, mk->nb, mk->capb, 256);
+        if (!bcap)
+            return false;
+        mk->capb = bcap;
+        mk->b[mk->nb++] = (struct gil_mark_bucket){(uint16_t)k, c};
+        t->nbuckets++;
+    }
+    mk->n++;
+    return true;
+}
+
+/* A kept thread's aggregates whole again, into out. */
+static void expand(const struct gil_mark *mk, const struct gil_mark_thread *t,
+                   struct gil_thread_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->acquisitions = t->acquisitions;
+    out->hold_total_ns = t->hold_total_ns;
+    out->hold_max_ns = t->hold_max_ns;
+    out->wait_total_ns = t->wait_total_ns;
+    out->wait_max_ns = t->wait_max_ns;
+    out->holds = t->holds;
+    out->waits = t->waits;
+    out->wait_start_ns = t->wait_start_ns;
+    out->hold_start_ns = t->hold_start_ns;
+    for (uint32_t i = 0; i < t->nbuckets; i++) {
+        const struct gil_mark_bucket *b = &mk->b[t->first + i];
+        if (b->index < HIST_BUCKETS)
+            out->hold_hist[b->index] = b->count;
+        else
+            out->wait_hist[b->index - HIST_BUCKETS] = b->count;
+    }
+}
+
 /* Every thread's aggregates now, into mk. */
 static void read_mark(struct gil_exact *g, struct gil_mark *mk)
 {
     int fd = map_fd(g, "gil_threads");
+    static struct gil_thread_stats st; /* 4 KiB: not on the stack */
     mk->set = true;
     mk->ns = (uint64_t)(mono_s() * 1e9);
-    mk->n = 0;
+    mk->n = mk->nb = 0;
     __u32 key, next;
     bool first = true;
     while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
         first = false;
         key = next;
-        size_t ncap = grow_for(&mk->v, sizeof *mk->v, mk->n, mk->cap, 64);
-        if (!ncap)
+        if (bpf_map_lookup_elem(fd, &key, &st) == 0 && !keep_thread(mk, key, &st))
             break;
-        mk->cap = ncap;
-        if (bpf_map_lookup_elem(fd, &key, &mk->v[mk->n].s) == 0)
-            mk->v[mk->n++].tid = key;
     }
 }
 
@@ -597,12 +657,14 @@ static void collect_between(struct gil_exact *g, const struct gil_mark *base,
     memset(wait_all, 0, sizeof wait_all);
     uint64_t hold_n = 0, hold_total = 0, hold_max = 0, wait_n = 0, wait_total = 0, wait_max = 0;
     double held_ns = 0;
-    static struct gil_thread_stats s; /* 4 KiB: not on the stack */
+    static struct gil_thread_stats s, e, b; /* 4 KiB each: not on the stack */
     for (size_t i = 0; i < fin->n && x->valid; i++) {
         uintptr_t bi = (uintptr_t)addrmap_get(&at_start, fin->v[i].tid);
         double t_held, t_wait;
-        window_stats(&fin->v[i].s, bi ? &base->v[bi - 1].s : NULL, start_ns, end_ns, &s, &t_held,
-                     &t_wait);
+        expand(fin, &fin->v[i], &e);
+        if (bi)
+            expand(base, &base->v[bi - 1], &b);
+        window_stats(&e, bi ? &b : NULL, start_ns, end_ns, &s, &t_held, &t_wait);
         if (!s.acquisitions && !s.holds && !s.waits && t_held <= 0 && t_wait <= 0)
             continue; /* nothing of it in the window */
         struct exact_thread *nt = realloc(x->threads, (x->nthreads + 1) * sizeof *nt);
@@ -721,8 +783,47 @@ void gil_exact_mark_free(struct gil_mark *mk)
     if (!mk)
         return;
     free(mk->v);
+    free(mk->b);
     free(mk);
 }
+
+void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest)
+{
+    if (!g || !oldest || g->pending || g->failed)
+        return;
+    int stats_fd = map_fd(g, "gil_threads"), live_fd = map_fd(g, "tstates");
+    struct addrmap index; /* tid -> index + 1 in oldest */
+    addrmap_init(&index);
+    for (size_t i = 0; i < oldest->n; i++)
+        addrmap_put(&index, oldest->v[i].tid, (void *)(uintptr_t)(i + 1));
+    static struct gil_thread_stats st;
+    __u32 key, next, *dead = NULL;
+    __u64 ts;
+    size_t ndead = 0, cap = 0;
+    bool first = true;
+    while (bpf_map_get_next_key(stats_fd, first ? NULL : &key, &next) == 0) {
+        first = false;
+        key = next;
+        uintptr_t i = (uintptr_t)addrmap_get(&index, key);
+        if (!i || bpf_map_lookup_elem(live_fd, &key, &ts) == 0 ||
+            bpf_map_lookup_elem(stats_fd, &key, &st) != 0)
+            continue; /* new since the oldest mark, or alive */
+        /* Gone, nothing since the oldest kept mark, nothing open: no span
+         * of the kept window has anything of it. */
+        const struct gil_mark_thread *then = &oldest->v[i - 1];
+        if (st.acquisitions != then->acquisitions || st.holds != then->holds ||
+            st.waits != then->waits || st.hold_start_ns || st.wait_start_ns)
+            continue;
+        if (!(cap = grow_for(&dead, sizeof *dead, ndead, cap, 64)))
+            break;
+        dead[ndead++] = key;
+    }
+    for (size_t i = 0; i < ndead; i++)
+        bpf_map_delete_elem(stats_fd, &dead[i]);
+    free(dead);
+    addrmap_free(&index);
+}
+
 
 void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
                             const struct gil_mark *to, struct pyrt *rt, struct pyobj_cache *c,
@@ -747,7 +848,9 @@ void gil_exact_stop(struct gil_exact *g)
         return;
     ring_buffer__free(g->rb);
     free(g->marks[0].v);
+    free(g->marks[0].b);
     free(g->marks[1].v);
+    free(g->marks[1].b);
     for (int i = 0; i < g->nlinks; i++)
         bpf_link__destroy(g->links[i]);
     gil_bpf__destroy(g->uprobes);
