@@ -28,8 +28,14 @@ void pyobj_cache_free(struct pyobj_cache *c);
 /* A new sample begins (see epoch). */
 void pyobj_cache_next_epoch(struct pyobj_cache *c);
 
-/* A str object as UTF-8; NULL when it is not a readable str. */
+/* A str object as UTF-8; NULL when it is not a readable str. Cached for
+ * the cache's life: for strings that live as long as code does (names,
+ * file names, dict keys). */
 const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
+/* The same, read afresh and not cached (the caller frees it): for strings
+ * as short-lived as a thread's name, which would grow the cache with every
+ * thread a long run sees start. */
+char *pyobj_str_copy(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
 /* A code object; NULL when addr is not a readable code object. */
 struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr);
 /* Address of the bytecode that frame instruction pointer `instr` with

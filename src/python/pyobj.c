@@ -122,11 +122,8 @@ static char *utf8_from_ucs(const uint8_t *data, size_t n, int kind)
 /* One read usually covers header and text of a short name. */
 #define STR_FIRST_READ PY_READ_STR
 
-const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
+char *pyobj_str_copy(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
 {
-    const char *hit = addrmap_get(&c->strings, addr);
-    if (hit)
-        return hit;
     const struct py_layout *L = &rt->layout;
     uint8_t buf[STR_FIRST_READ];
     if (addr & 7 || remote_read(&rt->mem, addr, buf, sizeof buf) != 0)
@@ -166,6 +163,15 @@ const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
         s = utf8_from_ucs(data, n, kind);
         free(data);
     }
+    return s;
+}
+
+const char *pyobj_str(struct pyrt *rt, struct pyobj_cache *c, uint64_t addr)
+{
+    const char *hit = addrmap_get(&c->strings, addr);
+    if (hit)
+        return hit;
+    char *s = pyobj_str_copy(rt, c, addr);
     if (s && !addrmap_put(&c->strings, addr, s)) {
         free(s);
         return NULL;

@@ -270,12 +270,13 @@ void thread_names_read(struct pyrt *rt, struct pyobj_cache *c, struct thread_nam
                      : -1;
         if (na <= 0 || !(name_obj = find_str_key(rt, c, attrs, na, "_name")))
             continue;
-        const char *name = pyobj_str(rt, c, name_obj);
+        char *name = pyobj_str_copy(rt, c, name_obj); /* one per thread: not cached */
         if (!name)
             continue;
         struct thread_name *t = &tn->v[tn->n++];
         t->ident = ident;
         snprintf(t->name, sizeof t->name, "%s", name);
+        free(name);
     }
     free(threads);
 }
