@@ -263,7 +263,7 @@ static void write_bundle(struct watch_state *w, struct run_metrics *live, double
     struct run_metrics span;
     span_metrics(w, live, focus_from, focus_to, &span);
     diagnose(&span, diag);
-    system_end(o->pid, &w->pend_system, to - w->pend_start, false);
+    system_end(o->pid, &w->pend_system, to - w->pend_start, live->process_exited);
     span.system = w->pend_system;
     struct sample_report rep = {.command = "watch", .pid = o->pid, .rt = w->rt, .m = &span,
                                 .diag = diag};

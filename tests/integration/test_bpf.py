@@ -405,4 +405,7 @@ def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
     # make it 60% or more.
     assert 20 <= x["held_pct"] <= 50, (x["held_pct"], doc["gil"]["held_pct"], x["longest_holds"])
     assert x["consistent"] is True, x["check"]
-    assert max(h["hold_ms"] for h in x["longest_holds"]) < 800, x["longest_holds"]
+    # The 0.5 s of work, plus the child's start-up (870 ms once under the
+    # suite's load: Popen holds the GIL while it forks); a read counted as
+    # held would add the whole second to it.
+    assert max(h["hold_ms"] for h in x["longest_holds"]) < 1400, x["longest_holds"]
