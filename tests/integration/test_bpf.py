@@ -393,11 +393,17 @@ def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
     env = FALLBACK_ENV if label == "pyenv-3.12" else None
     w = Workload(python, "blocking_read.py")
     try:
-        r = run_gilprobe(["-p", str(w.pid), "-d", "4.5", "--json"], env=env, timeout=60)
+        # Once more when the run fails its own check: under the suite's
+        # load the sampler misses ticks while the target runs (exact 34.5
+        # vs sampled 28.6 once on 3.12). A read counted held fails twice.
+        for attempt in (1, 2):
+            r = run_gilprobe(["-p", str(w.pid), "-d", "4.5", "--json"], env=env, timeout=60)
+            assert r.returncode == 0, r.stderr
+            doc = gp_json(r.stdout)
+            if doc["gil_exact"] and doc["gil_exact"]["consistent"]:
+                break
     finally:
         w.stop()
-    assert r.returncode == 0, r.stderr
-    doc = gp_json(r.stdout)
     x = doc["gil_exact"]
     assert x and x["mode"].startswith("fallback"), (x, doc["gil_exact_unavailable"])
     # A third of the time, give or take the child's start-up and a cut
