@@ -67,24 +67,25 @@ static __always_inline bool got_gil_since(__u32 tid)
     return read_u64(gil_last_holder) == *ts;
 }
 
+/* Whether the GIL is locked now: 1, 0, or -1 when it cannot be read. */
+static __always_inline int gil_locked_now(void)
+{
+    __u32 locked = 0;
+    if (!gil_locked || bpf_probe_read_user(&locked, sizeof locked, (void *)gil_locked) != 0)
+        return -1;
+    return locked != 0;
+}
+
 /* Whether tid holds the GIL now, from the GIL itself: locked, with its
- * thread state as the last holder; -1 when that cannot be told. A GIL
- * that nobody holds is not its own, whether its thread state is known or
- * not (a main thread whose state the map did not have kept a hold open
- * through a 10 s wait, in CPython 3.15's threading tests under load). */
+ * thread state as the last holder; -1 when its thread state is unknown. */
 static __always_inline int holds_gil_now(__u32 tid)
 {
-    if (!gil_locked)
+    __u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
+    if (!ts || !gil_last_holder || !gil_locked)
         return -1;
     __u32 locked = 0;
-    if (bpf_probe_read_user(&locked, sizeof locked, (void *)gil_locked) != 0)
-        return -1;
-    if (!locked)
-        return 0;
-    __u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
-    if (!ts || !gil_last_holder)
-        return -1;
-    return read_u64(gil_last_holder) == *ts;
+    bpf_probe_read_user(&locked, sizeof locked, (void *)gil_locked);
+    return locked && read_u64(gil_last_holder) == *ts;
 }
 
 static __always_inline struct run_state *run_for(__u32 tid)
@@ -219,6 +220,12 @@ static __always_inline void check_unseen_release(__u32 tid)
     if (r)
         r->dropping = 0; /* drop_gil makes no other syscall */
     int holds = holds_gil_now(tid);
+    /* A GIL nobody holds is not its own, whether its thread state is
+     * known or not (a main thread whose state the map lacked kept a hold
+     * open through a 10 s wait, in CPython 3.15's threading tests). Only
+     * to end a hold: opening one needs the thread state. */
+    if (holds < 0 && gil_locked_now() == 0)
+        holds = 0;
     if (holds == 0 && s->hold_start_ns)
         release_now(tid, s, r, bpf_ktime_get_ns());
     else if (holds == 1 && r && r->run_start && !r->in_futex)
