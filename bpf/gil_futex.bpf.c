@@ -21,9 +21,14 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 target_tgid = 0;
-const volatile __u64 gil_start = 0, gil_end = 0;
-const volatile __u64 gil_last_holder = 0; /* address of gil->last_holder */
-const volatile __u64 gil_locked = 0;      /* address of gil->locked */
+/* Where the GIL is: set after the load, before the attach. A program that
+ * `gilprobe run` just started has not created its GIL when the program
+ * must be loaded (the verifier takes 100-300 ms: loading then would let
+ * the program run unsampled that long), so these live in .bss, not in
+ * .rodata. Zero until set: nothing matches. */
+volatile __u64 gil_start = 0, gil_end = 0;
+volatile __u64 gil_last_holder = 0; /* address of gil->last_holder */
+volatile __u64 gil_locked = 0;      /* address of gil->locked */
 
 #define NR_FUTEX 202
 /* Futex waits closer together than this belong to one take_gil (a timed

@@ -323,8 +323,10 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
     if (ntake && ndrop)
         ok = start_uprobes(g, rt, take, ntake, drop, ndrop, why, whysz);
     else if (nsave && nrestore && !gil_locate(rt)) {
-        /* Not created yet: finished by gil_exact_update once it is. */
-        g->pending = ok = true;
+        /* Not created yet: loaded now (while `run` holds the program),
+         * attached by gil_exact_update once the GIL exists. */
+        ok = gil_futex_load(g, rt, why, whysz);
+        g->pending = true;
         g->rt = rt;
         memcpy(g->save, save, sizeof save);
         memcpy(g->restore, restore, sizeof restore);
@@ -333,9 +335,11 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
         g->more = more;
         g->why = why;
         g->whysz = whysz;
-        snprintf(why, whysz, "the program had not created its GIL before it ended");
+        if (ok)
+            snprintf(why, whysz, "the program had not created its GIL before it ended");
     } else if (nsave && nrestore)
-        ok = gil_futex_start(g, rt, save, nsave, restore, nrestore, &more, why, whysz);
+        ok = gil_futex_load(g, rt, why, whysz) &&
+             gil_futex_attach(g, rt, save, nsave, restore, nrestore, &more, why, whysz);
     else {
         snprintf(why, whysz, "%s has neither take_gil/drop_gil nor PyEval_SaveThread/"
                  "RestoreThread to probe", rt->binary);
@@ -387,8 +391,8 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
         if (!gil_locate(g->rt))
             return;
         g->pending = false;
-        if (!gil_futex_start(g, g->rt, g->save, g->nsave, g->restore, g->nrestore, &g->more, g->why,
-                         g->whysz)) {
+        if (!gil_futex_attach(g, g->rt, g->save, g->nsave, g->restore, g->nrestore, &g->more,
+                              g->why, g->whysz)) {
             g->failed = true;
             return;
         }

@@ -10,16 +10,10 @@
 #include "gil_futex.skel.h"
 #include "python/gil.h"
 
-/* Fallback: futex waits on the GIL plus PyEval_SaveThread/RestoreThread. */
-bool gil_futex_start(struct gil_exact *g, struct pyrt *rt, const uint64_t *save,
-                        size_t nsave, const uint64_t *restore, size_t nrestore,
-                        const struct futex_more *more, char *why, size_t whysz)
+/* The fallback's programs, loaded without the GIL's address (the slow
+ * part: the verifier). Nothing is attached yet. */
+bool gil_futex_load(struct gil_exact *g, struct pyrt *rt, char *why, size_t whysz)
 {
-    uint64_t gil = gil_locate(rt);
-    if (!gil) {
-        snprintf(why, whysz, "cannot locate the GIL of process %d", rt->pid);
-        return false;
-    }
     g->futex = gil_futex_bpf__open();
     if (!g->futex) {
         snprintf(why, whysz, "cannot open the GIL futex BPF program: %s", strerror(errno));
@@ -28,18 +22,32 @@ bool gil_futex_start(struct gil_exact *g, struct pyrt *rt, const uint64_t *save,
     g->obj = g->futex->obj;
     g->futex->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
     g->futex->rodata->target_tgid = (uint32_t)rt->pid;
-    g->futex->rodata->gil_start = gil;
-    g->futex->rodata->gil_end = gil + (uint64_t)rt->layout.gil_size;
-    g->futex->rodata->gil_last_holder = gil + (uint64_t)rt->layout.gil_last_holder;
-    g->futex->rodata->gil_locked = gil + (uint64_t)rt->layout.gil_locked;
     gil_fill_layout((struct gil_bpf_layout *)&g->futex->rodata->layout, &rt->layout);
-    if (gil_futex_bpf__load(g->futex) != 0) {
+    if (gil_futex_bpf__load(g->futex) != 0 || !g->futex->bss) {
         int e = errno;
         snprintf(why, whysz, "cannot load the GIL futex BPF program: %s%s", strerror(e),
                  gil_load_error(e));
         return false;
     }
+    return true;
+}
+
+/* The loaded fallback told where the GIL is, then attached: futex waits on
+ * the GIL plus PyEval_SaveThread/RestoreThread and the rest of *more. */
+bool gil_futex_attach(struct gil_exact *g, struct pyrt *rt, const uint64_t *save, size_t nsave,
+                      const uint64_t *restore, size_t nrestore, const struct futex_more *more,
+                      char *why, size_t whysz)
+{
+    uint64_t gil = gil_locate(rt);
+    if (!gil) {
+        snprintf(why, whysz, "cannot locate the GIL of process %d", rt->pid);
+        return false;
+    }
     struct gil_futex_bpf *k = g->futex;
+    k->bss->gil_start = gil;
+    k->bss->gil_end = gil + (uint64_t)rt->layout.gil_size;
+    k->bss->gil_last_holder = gil + (uint64_t)rt->layout.gil_last_holder;
+    k->bss->gil_locked = gil + (uint64_t)rt->layout.gil_locked;
     g->links[g->nlinks] = bpf_program__attach_raw_tracepoint(k->progs.gp_futex_enter, "sys_enter");
     if (g->links[g->nlinks])
         g->nlinks++;

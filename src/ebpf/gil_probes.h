@@ -95,10 +95,12 @@ bool gil_attach_exit(struct gil_exact *g, struct bpf_program *prog);
 /* What to add to a load failure's message for errno e. */
 const char *gil_load_error(int e);
 /* The fallback: futex waits on the GIL plus PyEval_SaveThread/RestoreThread
- * and the other ways a thread gets or loses the GIL (struct futex_more). */
-bool gil_futex_start(struct gil_exact *g, struct pyrt *rt, const uint64_t *save, size_t nsave,
-                     const uint64_t *restore, size_t nrestore, const struct futex_more *more,
-                     char *why, size_t whysz);
+ * and the other ways a thread gets or loses the GIL (struct futex_more).
+ * Loaded first (no GIL needed), attached once the GIL exists. */
+bool gil_futex_load(struct gil_exact *g, struct pyrt *rt, char *why, size_t whysz);
+bool gil_futex_attach(struct gil_exact *g, struct pyrt *rt, const uint64_t *save, size_t nsave,
+                      const uint64_t *restore, size_t nrestore, const struct futex_more *more,
+                      char *why, size_t whysz);
 void gil_futex_destroy(struct gil_exact *g);
 
 #endif
