@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
-LDLIBS  := -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
+LDLIBS  := -pthread -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
 
 # eBPF programs (bpf/*.bpf.c): compiled with clang against the running
 # kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF

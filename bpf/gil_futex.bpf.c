@@ -51,6 +51,7 @@ __u64 last_release_any = 0;
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 32768);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* see gil_threads */
     __type(key, __u32);
     __type(value, struct run_state);
 } runs SEC(".maps");

@@ -24,6 +24,7 @@ struct selector_state {
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 32768);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* see gil_threads */
     __type(key, __u32);
     __type(value, struct selector_state);
 } selectors SEC(".maps");

@@ -96,6 +96,7 @@ void gil_exact_clear(struct run_metrics *m)
 
 #include "gil.skel.h"
 #include "gil_probes.h"
+#include "links.h"
 
 static int map_fd(const struct gil_exact *g, const char *name)
 {
@@ -855,8 +856,7 @@ void gil_exact_stop(struct gil_exact *g)
     free(g->marks[0].b);
     free(g->marks[1].v);
     free(g->marks[1].b);
-    for (int i = 0; i < g->nlinks; i++)
-        bpf_link__destroy(g->links[i]);
+    links_destroy_all(g->links, (size_t)g->nlinks);
     gil_bpf__destroy(g->uprobes);
     gil_futex_destroy(g);
     free(g);

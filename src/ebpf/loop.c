@@ -54,6 +54,7 @@ void loop_exact_stop(struct loop_exact *le)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "links.h"
 #include "loop.skel.h"
 #include "util/quantiles.h"
 
@@ -179,8 +180,8 @@ void loop_exact_stop(struct loop_exact *le)
     if (!le)
         return;
     ring_buffer__free(le->rb);
-    bpf_link__destroy(le->enter);
-    bpf_link__destroy(le->exit);
+    struct bpf_link *links[] = {le->enter, le->exit};
+    links_destroy_all(links, 2);
     loop_bpf__destroy(le->skel);
     free(le->events);
     free(le);
