@@ -17,6 +17,7 @@
 struct thread_name {
     uint64_t ident; /* threading.get_ident(): the pthread_t */
     char name[THREAD_NAME_MAX];
+    uint64_t work_queue; /* the pool queue it takes work from (python/work_queue.h), 0: none */
 };
 
 struct thread_names {
@@ -34,6 +35,8 @@ void thread_names_read(struct pyrt *rt, struct pyobj_cache *c, struct thread_nam
  * when it has none, with *why saying why (not a threading.Thread, or the
  * table's own reason). */
 const char *thread_names_find(const struct thread_names *tn, uint64_t ident, const char **why);
+/* The work queue of the thread whose ident is `ident`, as last read; 0: none. */
+uint64_t thread_names_work_queue(const struct thread_names *tn, uint64_t ident);
 
 /* The name to show for a thread: the Python name, with the OS one after
  * it in brackets when that says something more - when it is neither the

@@ -54,6 +54,12 @@ struct thread_metrics {
     double t_first, t_last;        /* when those were read */
     bool cpu_valid;
     struct loop_track loop;       /* when it runs an asyncio event loop */
+    /* A pool worker's queue of waiting work (python/work_queue.h): read at
+     * each thread-list refresh. */
+    uint64_t work_queue;          /* 0: none known */
+    uint64_t queue_reads;
+    double queue_depth_sum;
+    int64_t queue_depth_max;
     /* derived by metrics_finish */
     char display[THREAD_NAME_MAX + 40]; /* thread_display_name: what text reports show */
     double pct[TS_COUNT];

@@ -59,6 +59,10 @@ struct pool {
     uint32_t workers, idle, occupied;
     double idle_pct_sum;
     pid_t example;
+    /* Its queue, as read beside the worker read most often. */
+    uint64_t queue_reads;
+    double queue_depth_mean;
+    int64_t queue_depth_max;
 };
 
 static void pool_finding(const struct pool *p, struct diagnosis *d)
@@ -86,11 +90,16 @@ static void pool_finding(const struct pool *p, struct diagnosis *d)
         f = diagnose_add(d, "pool", "Every worker of a pool occupied", SEV_INFO);
         if (!f)
             return;
+        char queue[160] = "its queue's depth could not be read";
+        if (p->queue_reads)
+            snprintf(queue, sizeof queue,
+                     "%.1f tasks waited in its queue on average (at most %lld; %llu readings)",
+                     p->queue_depth_mean, (long long)p->queue_depth_max,
+                     (unsigned long long)p->queue_reads);
         snprintf(f->verdict, sizeof f->verdict,
-                 "all %u threads running %s were busy (waiting for work at most %.0f%% of "
-                 "the time): work submitted to this pool waits for a free worker (its queue's "
-                 "depth is not read)",
-                 p->workers, site, POOL_OCCUPIED_IDLE_MAX_PCT);
+                 "all %u threads running %.200s were busy (waiting for work at most %.0f%% of "
+                 "the time): work submitted to this pool waits for a free worker; %s",
+                 p->workers, site, POOL_OCCUPIED_IDLE_MAX_PCT, queue);
         snprintf(f->advice, sizeof f->advice,
                  "Measure the queueing delay where work is submitted (time from submit() to "
                  "the task's start). If the workers wait on I/O, more workers help; if they "
@@ -104,6 +113,10 @@ static void pool_finding(const struct pool *p, struct diagnosis *d)
     diagnose_evidence(f, "pool.workers", p->workers, ">=", POOL_MIN_WORKERS);
     diagnose_evidence(f, "pool.idle_workers", p->idle, ">=", 0);
     diagnose_evidence(f, "pool.idle_pct_mean", idle_mean, ">=", 0);
+    if (p->queue_reads) {
+        diagnose_evidence(f, "pool.queue_depth_mean", p->queue_depth_mean, ">=", 0);
+        diagnose_evidence(f, "pool.queue_depth_max", (double)p->queue_depth_max, ">=", 0);
+    }
 }
 
 void rule_worker_pools(const struct run_metrics *m, struct diagnosis *d)
@@ -130,6 +143,11 @@ void rule_worker_pools(const struct run_metrics *m, struct diagnosis *d)
         p->idle += idle >= POOL_IDLE_PCT;
         p->occupied += idle <= POOL_OCCUPIED_IDLE_MAX_PCT;
         p->idle_pct_sum += idle;
+        if (t->queue_reads > p->queue_reads) {
+            p->queue_reads = t->queue_reads;
+            p->queue_depth_mean = t->queue_depth_sum / (double)t->queue_reads;
+            p->queue_depth_max = t->queue_depth_max;
+        }
     }
     for (uint32_t k = 0; k < npools; k++)
         if (pools[k].workers >= POOL_MIN_WORKERS)

@@ -1,4 +1,5 @@
 #include "python/thread_names.h"
+#include "python/work_queue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,20 +35,6 @@ void thread_names_free(struct thread_names *tn)
 static bool read_u64(struct pyrt *rt, uint64_t addr, uint64_t *v)
 {
     return addr && remote_u64(&rt->mem, addr, v);
-}
-
-/* Whether obj's type is named `name` (tp_name, a C string). */
-static bool type_is(struct pyrt *rt, uint64_t obj, const char *name)
-{
-    const struct py_layout *L = &rt->layout;
-    uint64_t type, tp_name;
-    char buf[24] = {0};
-    size_t n = strlen(name) + 1;
-    if (!read_u64(rt, obj + (uint64_t)L->obj_type, &type) ||
-        !read_u64(rt, type + (uint64_t)L->type_name, &tp_name) || !tp_name ||
-        n > sizeof buf || remote_read(&rt->mem, tp_name, buf, n) != 0)
-        return false;
-    return memcmp(buf, name, n) == 0;
 }
 
 /* Entries of a keys object; values from `values` (a split table's array,
@@ -116,7 +103,7 @@ static int dict_entries(struct pyrt *rt, uint64_t dict, struct entry *out, int m
 {
     const struct py_layout *L = &rt->layout;
     uint64_t keys, values;
-    if (!dict || !type_is(rt, dict, "dict") || !read_u64(rt, dict + (uint64_t)L->dict_keys, &keys) ||
+    if (!dict || !pyobj_type_is(rt, dict, "dict") || !read_u64(rt, dict + (uint64_t)L->dict_keys, &keys) ||
         !read_u64(rt, dict + (uint64_t)L->dict_values, &values))
         return -1;
     return keys_entries(rt, keys, values ? values + (uint64_t)L->dict_values_values : 0, out, max);
@@ -140,7 +127,7 @@ static bool read_int(struct pyrt *rt, uint64_t obj, uint64_t *v)
     const struct py_layout *L = &rt->layout;
     int64_t size;
     uint32_t digits[3] = {0};
-    if (!type_is(rt, obj, "int") || !read_u64(rt, obj + (uint64_t)L->long_size, (uint64_t *)&size))
+    if (!pyobj_type_is(rt, obj, "int") || !read_u64(rt, obj + (uint64_t)L->long_size, (uint64_t *)&size))
         return false;
     uint64_t ndigits;
     if (L->long_model == 1) {
@@ -225,7 +212,7 @@ static uint64_t find_active(struct pyrt *rt, struct pyobj_cache *c, const char *
     uint64_t mod = n > 0 ? find_str_key(rt, c, e, n, "threading") : 0, mdict = 0, active = 0;
     if (n > 0 && !mod)
         *why = NO_THREADING;
-    if (mod && type_is(rt, mod, "module") && read_u64(rt, mod + (uint64_t)L->module_dict, &mdict)) {
+    if (mod && pyobj_type_is(rt, mod, "module") && read_u64(rt, mod + (uint64_t)L->module_dict, &mdict)) {
         n = dict_entries(rt, mdict, e, DICT_MAX_ENTRIES);
         active = n > 0 ? find_str_key(rt, c, e, n, "_active") : 0;
     }
@@ -277,6 +264,9 @@ void thread_names_read(struct pyrt *rt, struct pyobj_cache *c, struct thread_nam
         t->ident = ident;
         snprintf(t->name, sizeof t->name, "%s", name);
         free(name);
+        /* A pool worker's Thread keeps its target's args while it runs. */
+        uint64_t args = find_str_key(rt, c, attrs, na, "_args");
+        t->work_queue = args ? work_queue_in_args(rt, args) : 0;
     }
     free(threads);
 }
@@ -290,6 +280,14 @@ const char *thread_names_find(const struct thread_names *tn, uint64_t ident, con
         }
     *why = tn->why_none ? tn->why_none : NOT_THREAD;
     return NULL;
+}
+
+uint64_t thread_names_work_queue(const struct thread_names *tn, uint64_t ident)
+{
+    for (uint32_t i = 0; i < tn->n; i++)
+        if (tn->v[i].ident == ident)
+            return tn->v[i].work_queue;
+    return 0;
 }
 
 void thread_display_name(const char *python_name, const char *os_name, const char *process_name,

@@ -15,6 +15,7 @@
 #include "python/parking_lot.h"
 #include "python/snapshot.h"
 #include "python/stackwalk.h"
+#include "python/work_queue.h"
 #include "sample/idle_wait.h"
 #include "util/addrmap.h"
 #include "util/grow.h"
@@ -233,12 +234,46 @@ static void read_names(struct sampler *s)
         struct thread_metrics *tm = &s->m->threads[s->t[i].metrics_idx];
         const char *why;
         const char *name = thread_names_find(&s->names, s->t[i].pthread, &why);
+        tm->work_queue = thread_names_work_queue(&s->names, s->t[i].pthread);
         if (name) {
             snprintf(tm->python_name, sizeof tm->python_name, "%s", name);
             tm->python_name_why = NULL;
         } else if (!tm->python_name[0]) {
             tm->python_name_why = why;
         }
+    }
+}
+
+/* How many items wait in each pool worker's queue: read once per queue
+ * (a pool's workers share theirs) at each refresh. */
+#define QUEUES_PER_REFRESH 16
+
+static void read_work_queues(struct sampler *s)
+{
+    uint64_t seen[QUEUES_PER_REFRESH];
+    int64_t depth[QUEUES_PER_REFRESH];
+    bool ok[QUEUES_PER_REFRESH];
+    uint32_t nseen = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        struct thread_metrics *tm = &s->m->threads[s->t[i].metrics_idx];
+        if (!tm->work_queue || tm->exited)
+            continue;
+        uint32_t k = 0;
+        while (k < nseen && seen[k] != tm->work_queue)
+            k++;
+        if (k == nseen) {
+            if (nseen == QUEUES_PER_REFRESH)
+                continue;
+            seen[nseen] = tm->work_queue;
+            ok[nseen] = work_queue_depth(s->rt, tm->work_queue, &depth[nseen]);
+            nseen++;
+        }
+        if (!ok[k])
+            continue;
+        tm->queue_reads++;
+        tm->queue_depth_sum += (double)depth[k];
+        if (depth[k] > tm->queue_depth_max)
+            tm->queue_depth_max = depth[k];
     }
 }
 
@@ -316,6 +351,7 @@ static int refresh(struct sampler *s, struct gp_error *err)
     }
     metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
     read_names(s);
+    read_work_queues(s);
     if (!s->m->loop_cls.uvloop && s->refreshes++ % 10 == 0)
         s->m->loop_cls.uvloop = maps_have_uvloop(s->rt->pid);
     if (s->opt->on_refresh)

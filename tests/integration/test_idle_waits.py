@@ -56,7 +56,8 @@ def test_idle_waiters_are_idle_not_contending(python, tmp_path):
 def test_a_pool_with_work_queued_is_fully_occupied(python):
     """Four executor workers whose 20 ms tasks keep a dozen more queued:
     none waits for work, which the Diagnosis says as information (no
-    warning: waiting on I/O is what these tasks do)."""
+    warning: waiting on I/O is what these tasks do), with the depth of the
+    executor's queue."""
     w = Workload(python, "idle_pools.py", ["busy"])
     try:
         doc = sample(w.pid)
@@ -65,6 +66,14 @@ def test_a_pool_with_work_queued_is_fully_occupied(python):
     occupied = [f for f in doc["findings"] if f["title"] == "Every worker of a pool occupied"]
     assert len(occupied) == 1 and occupied[0]["severity"] == "info", doc["findings"]
     assert occupied[0]["verdict"].startswith("all 4 threads running _worker ("), occupied[0]
+    # Its queue, read from outside: the feeder keeps 16 tasks submitted and
+    # unfinished, 4 of them running, so up to 12 wait (fewer just after the
+    # workers took theirs, before the feeder's next round 5 ms later); at
+    # most 16 whatever happens.
+    evidence = {e["metric"]: e["value"] for e in occupied[0]["evidence"]}
+    assert 4 <= evidence["pool.queue_depth_mean"] <= 12, occupied[0]
+    assert evidence["pool.queue_depth_max"] <= 16, occupied[0]
+    assert "tasks waited in its queue on average" in occupied[0]["verdict"], occupied[0]
     assert [f for f in doc["findings"] if f["severity"] != "info"] == [], doc["findings"]
     assert not any(f["title"] == "Worker pool mostly idle" for f in doc["findings"])
 
