@@ -38,6 +38,9 @@ struct tracked {
     uint32_t stack_id;
     uint64_t parked_futex, parked_lock; /* last parking-lot wait resolved */
     bool parked_in_queue_get;           /* that wait is inside SimpleQueue.get */
+    /* Gone from the kernel since the last thread-list refresh: no sample
+     * of it counts (its thread state may linger, its memory be reused). */
+    bool vanished;
 };
 
 struct sampler {
@@ -51,6 +54,7 @@ struct sampler {
     double start;
     struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
     const struct task_rec *recs; /* this sample's, from the reader */
+    bool recs_complete;          /* every thread of the process has its record */
     struct addrmap rec_of_tid;   /* tid -> rec index + 1, per sample */
     uint64_t bpf_samples;        /* samples read through it */
     int32_t root_off;
@@ -433,6 +437,8 @@ static void read_proc_syscall(struct tracked *t, struct task_info *out)
     char buf[256];
     ssize_t r = t->syscall_fd >= 0 ? pread(t->syscall_fd, buf, sizeof buf - 1, 0) : -1;
     out->valid = r > 0;
+    if (r < 0 && errno == ESRCH)
+        t->vanished = true; /* the task has exited: its file answers ESRCH */
     if (r <= 0)
         return;
     buf[r] = '\0';
@@ -447,6 +453,7 @@ static bool read_with_bpf(struct sampler *s, size_t nreq)
     int n = bpf_reader_sample(s->reader, &s->rt->mem, s->reqs, nreq, &s->recs, &complete);
     if (n < 0)
         return n == -ESRCH; /* gone: the failed reads tell the caller */
+    s->recs_complete = complete;
     addrmap_clear(&s->rec_of_tid);
     for (int i = 0; i < n; i++)
         addrmap_put(&s->rec_of_tid, s->recs[i].tid, (void *)(uintptr_t)(i + 1));
@@ -544,6 +551,8 @@ static size_t read_views(struct sampler *s, const struct gil_state *gp, bool gil
         uintptr_t k = from_bpf ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid) : 0;
         if (k)
             view_from_rec(&s->recs[k - 1], &view);
+        else if (from_bpf && s->recs_complete && t->tid)
+            t->vanished = true; /* every live thread has a record */
         else
             read_proc_syscall(t, &view); /* no eBPF, or more threads than records */
         bool same_line = !t->holds && same_view(&view, &t->sys);
@@ -692,7 +701,15 @@ static void take_sample(struct sampler *s)
     for (uint32_t i = 0; i < n && held; i++)
         if (s->t[i].holds && s->obs[i].kind != TS_GIL_HELD)
             held = false;
-    struct sample_obs so = {now_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs, n};
+    /* Threads gone since the last refresh leave the sample, and so do
+     * thread states made for a thread that has not started (no ident, no
+     * TID yet: Python creates the state before the OS thread). */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!s->t[i].vanished && (s->t[i].tid || s->t[i].pthread))
+            s->obs[kept++] = s->obs[i];
+    struct sample_obs so = {now_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs,
+                            kept};
     metrics_observe(s->m, &so);
     if (s->opt->on_sample)
         s->opt->on_sample(s->m, &so, s->opt->sample_arg);
