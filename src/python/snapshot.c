@@ -152,6 +152,46 @@ static void free_threads(struct snapshot *s)
 
 /* One pass over interpreters and their thread lists. false when the lists
  * looked torn (worth another try). */
+/* A pointer the walk followed: where it was read, and what it said. */
+struct followed {
+    uint64_t at, value;
+};
+
+static bool note_followed(struct followed **f, size_t *n, size_t *cap, uint64_t at, uint64_t value)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 32;
+        struct followed *nf = realloc(*f, nc * sizeof *nf);
+        if (!nf)
+            return false;
+        *f = nf;
+        *cap = nc;
+    }
+    (*f)[(*n)++] = (struct followed){at, value};
+    return true;
+}
+
+/* Whether every list pointer the walk followed still says the same: a
+ * thread unlinked while the walk was on it leaves its predecessor's
+ * `next` changed. Without this check a walk that went through a freed
+ * thread state could end early at a NULL and look whole (a churning dump
+ * listed 1 of its 3 long-lived threads, not marked partial). */
+static bool still_linked(struct pyrt *rt, const struct followed *f, size_t n)
+{
+    struct remote_req *reqs = calloc(n ? n : 1, sizeof *reqs);
+    uint64_t *now = calloc(n ? n : 1, sizeof *now);
+    bool same = reqs && now;
+    for (size_t i = 0; same && i < n; i++)
+        reqs[i] = (struct remote_req){f[i].at, &now[i], 8, false};
+    if (same)
+        remote_readv(&rt->mem, reqs, n);
+    for (size_t i = 0; same && i < n; i++)
+        same = reqs[i].ok && now[i] == f[i].value;
+    free(reqs);
+    free(now);
+    return same;
+}
+
 static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, struct snapshot *s)
 {
     const struct py_layout *L = &rt->layout;
@@ -162,6 +202,8 @@ static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, st
     size_t cap = 0;
     bool torn = false;
     uint64_t interp = 0;
+    struct followed *links = NULL;
+    size_t nlinks = 0, caplinks = 0;
     remote_u64(&rt->mem, rt->runtime + (uint64_t)L->rt_interpreters_head, &interp);
     if (!interp)
         torn = true;
@@ -172,7 +214,9 @@ static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, st
         }
         uint64_t ts_addr = 0, next_interp = 0;
         if (!remote_u64(&rt->mem, interp + (uint64_t)L->interp_threads_head, &ts_addr) ||
-            !remote_u64(&rt->mem, interp + (uint64_t)L->interp_next, &next_interp)) {
+            !remote_u64(&rt->mem, interp + (uint64_t)L->interp_next, &next_interp) ||
+            !note_followed(&links, &nlinks, &caplinks, interp + (uint64_t)L->interp_threads_head,
+                           ts_addr)) {
             torn = true;
             break;
         }
@@ -211,11 +255,19 @@ static bool read_threads(struct pyrt *rt, struct pyobj_cache *c, bool stacks, st
             }
             roots[s->nthreads - 1] = u64_at(ts, stackwalk_root_offset(L));
             ts_addr = u64_at(ts, L->ts_next);
+            if (!note_followed(&links, &nlinks, &caplinks, t->tstate + (uint64_t)L->ts_next,
+                               ts_addr)) {
+                torn = true;
+                break;
+            }
         }
         interp = next_interp;
     }
     addrmap_free(&seen_ts);
     addrmap_free(&seen_interp);
+    if (!torn && !still_linked(rt, links, nlinks))
+        torn = true;
+    free(links);
     if (stacks && !torn && s->nthreads)
         read_stacks(rt, c, s, roots);
     free(roots);
