@@ -237,7 +237,10 @@ def test_threads_that_exited_count_only_while_they_lived(python):
         # 100). Counted on until the next refresh, they had 100 each.
         assert samples <= len(exited) * rate * (life_s + 0.03), [
             (t["tid"], t["samples"], t["sleep_pct"]) for t in exited]
-        assert asleep >= 0.9 * samples, (asleep, samples, exited[:3])
+        # Asleep but for their start and end: 99.5% idle, 88% once on a
+        # loaded machine (starts and exits wait for the CPU); counted after
+        # their exit they were 25% asleep.
+        assert asleep >= 0.75 * samples, (asleep, samples, exited[:3])
 
 
 def test_text_report_sections(python):
