@@ -60,7 +60,7 @@ def main():
     watch.send_signal(signal.SIGINT)
     _, err = watch.communicate(timeout=120)
     target.kill()
-    spikes = [l for l in target.stdout.read().splitlines() if '"spike"' in l]
+    spikes = [json.loads(l) for l in target.stdout.read().splitlines() if '"spike"' in l]
     target.wait()
     bundles = [b for b in glob.glob(os.path.join(out, "*")) if os.path.isdir(b)]
     s2 = 0
@@ -74,6 +74,9 @@ def main():
     print(f"  gilprobe RSS: {rss0} kB after 1 min, {rss1} kB at the end "
           f"(min {min(samples + [rss1])}, max {max(samples + [rss1])} kB in between)")
     print(f"  planned spikes: {len(spikes)}; bundles: {len(bundles)} ({s2} with S2 on top)")
+    if spikes:
+        print(f"  target: {spikes[-1]['threads_started'] / spikes[-1]['t']:.0f} thread starts/s "
+              f"(until the last spike)")
     print(f"  bundles in {out}")
     if watch.returncode != 0:
         print(err[-2000:])

@@ -27,6 +27,7 @@ extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 /* Filled in by user space before each run. */
 __u32 tgid;
 __u32 nreads;
+__u32 nfirst; /* reads made before the thread states */
 struct gp_read reads[GP_READER_MAX_READS];
 /* Filled in by the program. */
 __u64 leader_start_ns; /* the process found: its start, to tell a reused PID */
@@ -36,12 +37,20 @@ __s32 read_err[GP_READER_MAX_READS];
 struct task_rec tasks[GP_READER_MAX_TASKS];
 __u8 data[GP_READER_DATA + GP_READER_READ_MAX];
 
+/* Called with the slot's previous record still in r. */
 static void record(struct task_struct *t, struct task_rec *r)
 {
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+    __u64 switches = t->nvcsw + t->nivcsw;
+    __u32 on_cpu = t->on_cpu;
+    r->still = r->tid == (__u32)t->pid && !r->on_cpu && !on_cpu && r->switches == switches;
     r->tid = t->pid;
     r->state = t->__state;
-    r->on_cpu = t->on_cpu;
+    r->on_cpu = on_cpu;
+    r->switches = switches;
+    r->ivcs = t->nivcsw;
+    r->cpu_ns = t->se.sum_exec_runtime;
+    __builtin_memcpy(r->comm, t->comm, sizeof r->comm);
     r->syscall_nr = -1;
     if (!regs)
         return;
@@ -56,34 +65,49 @@ static void record(struct task_struct *t, struct task_rec *r)
     r->pc = regs->ip;
 }
 
-SEC("syscall")
-int gp_read_sample(void *ctx)
+static void read_memory(struct task_struct *leader, __u32 from, __u32 to)
 {
-    struct task_struct *leader = bpf_task_from_pid(tgid);
     struct bpf_iter_num it;
-    struct bpf_iter_task tit;
-    struct task_struct *t;
     int *i;
-
-    (void)ctx;
-    if (!leader)
-        return -3; /* -ESRCH */
-    leader_start_ns = leader->start_boottime;
-    /* Memory first: the GIL word is then read as close as possible to the
-     * thread states it is compared with. */
-    bpf_iter_num_new(&it, 0, nreads < GP_READER_MAX_READS ? nreads : GP_READER_MAX_READS);
+    bpf_iter_num_new(&it, (int)from, (int)to);
     while ((i = bpf_iter_num_next(&it))) {
         __u32 k = (__u32)*i;
         if (k >= GP_READER_MAX_READS)
             break;
-        __u32 off = reads[k].off, len = reads[k].len;
+        __u32 off = reads[k].off, len = reads[k].len, slot = reads[k].still_slot;
         if (off >= GP_READER_DATA || len > GP_READER_READ_MAX) {
             read_err[k] = -22; /* -EINVAL */
+            continue;
+        }
+        /* (a mask the verifier can follow: user space sends slots <= the
+         * record count, a power of two) */
+        if (slot && tasks[(slot - 1) & (GP_READER_MAX_TASKS - 1)].still) {
+            read_err[k] = GP_READ_SKIPPED;
             continue;
         }
         read_err[k] = bpf_copy_from_user_task(&data[off], len, (void *)reads[k].addr, leader, 0);
     }
     bpf_iter_num_destroy(&it);
+}
+
+SEC("syscall")
+int gp_read_sample(void *ctx)
+{
+    struct task_struct *leader = bpf_task_from_pid(tgid);
+    struct bpf_iter_task tit;
+    struct task_struct *t;
+
+    (void)ctx;
+    if (!leader)
+        return -3; /* -ESRCH */
+    leader_start_ns = leader->start_boottime;
+    __u32 n = nreads < GP_READER_MAX_READS ? nreads : GP_READER_MAX_READS;
+    __u32 first = nfirst < n ? nfirst : n;
+    /* The GIL words first, then the threads' states as close after them
+     * as possible (they are compared); then the threads' own memory, read
+     * after their records so that a thread that has not run since its
+     * record has not changed it since either. */
+    read_memory(leader, 0, first);
 
     /* The counts live in global memory, not registers: the verifier then
      * sees every iteration alike and checks the loop body once instead of
@@ -92,15 +116,16 @@ int gp_read_sample(void *ctx)
     bpf_rcu_read_lock();
     bpf_iter_task_new(&tit, leader, BPF_TASK_ITER_PROC_THREADS);
     while ((t = bpf_iter_task_next(&tit))) {
-        __u32 n = ntasks;
+        __u32 k = ntasks;
         ntasks_seen++;
-        if (n < GP_READER_MAX_TASKS) {
-            record(t, &tasks[n]);
-            ntasks = n + 1;
+        if (k < GP_READER_MAX_TASKS) {
+            record(t, &tasks[k]);
+            ntasks = k + 1;
         }
     }
     bpf_iter_task_destroy(&tit);
     bpf_rcu_read_unlock();
+    read_memory(leader, first, n);
     bpf_task_release(leader);
     return 0;
 }

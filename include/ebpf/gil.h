@@ -39,9 +39,11 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
 struct gil_mark *gil_exact_mark_take(struct gil_exact *g);
 void gil_exact_mark_free(struct gil_mark *mk);
 /* Long runs: drops from the kernel's aggregates the threads that are gone
- * and did nothing since `oldest` (the oldest mark still kept): with thread
- * churn, reading them every second would grow without end. */
-void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest);
+ * and did nothing between `oldest` (the oldest mark still kept) and
+ * `newest` (the one just taken): with thread churn, reading them every
+ * second would grow without end. */
+void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest,
+                           const struct gil_mark *newest);
 /* Into m->exact (empty: see gil_exact_clear): the exact figures of the
  * span between two marks, with the longest holds that ended in it among
  * the latest GIL_RECENT_LONG_HOLDS. */

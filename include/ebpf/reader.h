@@ -22,11 +22,17 @@ struct bpf_reader;
 struct bpf_reader *bpf_reader_open(pid_t pid, uint64_t start_ticks, char *why, size_t whysz);
 /* Performs reqs like remote_readv (those that do not fit the program's
  * buffers through `mem`) and points *recs at every thread's state, valid
- * until the next call. Returns the number of records, or -errno (ESRCH:
- * the process is gone; its requests are then all failed). *complete is
- * false when the process had more threads than records. */
+ * until the next call. reqs[0..nfirst) are read before the thread states,
+ * the rest after. still_slot (NULL, or one per request): 0, or 1 + the
+ * slot in the previous call's records of the thread the read belongs to;
+ * the read is skipped (not ok, skipped[i] true) when that record says the
+ * thread has not run since (task_rec.still). Returns the number of
+ * records, or -errno (ESRCH: the process is gone; its requests are then
+ * all failed). *complete is false when the process had more threads than
+ * records. */
 int bpf_reader_sample(struct bpf_reader *r, struct remote *mem, struct remote_req *reqs,
-                      size_t nreq, const struct task_rec **recs, bool *complete);
+                      size_t nreq, size_t nfirst, const uint16_t *still_slot, bool *skipped,
+                      const struct task_rec **recs, bool *complete);
 void bpf_reader_close(struct bpf_reader *r);
 
 #endif

@@ -15,8 +15,14 @@
 
 struct gp_read {
     __u64 addr;
-    __u32 off; /* into the data area */
-    __u32 len;
+    __u32 off;  /* into the data area */
+    __u16 len;
+    /* 0, or 1 + the slot of the thread whose own memory this is, in the
+     * previous run's records: skipped (GP_READ_SKIPPED) when that thread
+     * is still (struct task_rec) - its last read is as good. */
+    __u16 still_slot;
 };
+
+#define GP_READ_SKIPPED 1 /* read_err of a read skipped for a still thread */
 
 #endif

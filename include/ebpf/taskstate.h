@@ -16,7 +16,15 @@ struct task_rec {
     __u64 args[6];
     __u64 sp, pc;       /* user stack pointer and instruction pointer */
     __u32 on_cpu;       /* running now; 0 with state 0: waiting for a CPU */
-    __u32 reserved;
+    /* 1: off CPU now and at the previous run's record in this slot (the
+     * same thread), with no context switch between: it has not run since,
+     * so its memory of its own (its stack) is as the last sample read it. */
+    __u32 still;
+    __u64 switches;     /* voluntary + involuntary context switches */
+    __u64 ivcs;         /* involuntary ones */
+    __u64 cpu_ns;       /* CPU time used */
+    char comm[16];
 };
+
 
 #endif

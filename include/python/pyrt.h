@@ -16,6 +16,7 @@ struct pyrt {
     pid_t pid;
     pid_t ns_pid;          /* its PID inside its own namespace */
     uint64_t start_time;   /* to tell a reused PID */
+    uint64_t image_id;     /* to tell an exec (proc_image_id) */
     struct remote mem;
     char binary[PATH_MAX]; /* the file that holds _PyRuntime */
     char binary_open[PATH_MAX + 32]; /* a path to it that works from here */

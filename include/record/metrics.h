@@ -49,7 +49,7 @@ struct thread_metrics {
     uint32_t wait_run;             /* current run of GIL-wait samples */
     uint32_t *wait_runs;           /* finished runs, in samples */
     size_t nwait_runs, capwait_runs;
-    uint64_t cpu_first, cpu_last;  /* utime+stime, clock ticks */
+    uint64_t cpu_first, cpu_last;  /* CPU time used, ns */
     uint64_t ivcs_first, ivcs_last; /* involuntary context switches */
     double t_first, t_last;        /* when those were read */
     bool cpu_valid;
@@ -162,6 +162,7 @@ struct sample_obs {
 struct run_metrics {
     double duration_s;
     bool process_exited, interrupted;
+    bool process_execd; /* (with process_exited) it replaced its program: exec */
     double requested_rate_hz;
     uint64_t samples_requested, samples_taken, missed;
     uint64_t gil_samples, held, contended, waiters_sum;

@@ -24,6 +24,9 @@ struct sample_report {
     const struct diagnosis *diag;
     struct json_object **children; /* --subprocesses: each child's report */
     int nchildren;
+    /* Only what the --fail-on metrics read (no stacks, no per-thread exact
+     * distributions): watch evaluates its triggers on this every second. */
+    bool figures_only;
 };
 
 void report_sample_text(FILE *out, const struct sample_report *r);

@@ -30,6 +30,9 @@ struct proc_stat {
     char state;         /* R S D T t Z X I ... */
     uint64_t utime, stime; /* clock ticks (fields 14, 15) */
     uint64_t starttime; /* clock ticks since boot (field 22) */
+    /* Where its program's code and its stack start (fields 26, 28): new,
+     * random places after an exec (0 without the right to read them). */
+    uint64_t startcode, startstack;
 };
 
 /* 0 or -EINVAL for a line that is not a stat line. */
@@ -100,6 +103,9 @@ int proc_exists(pid_t pid);
 
 /* Start time (clock ticks since boot, stat field 22): tells a reused PID. */
 uint64_t proc_start_time(pid_t pid);
+/* Which program image the process runs: changes when it execs (0: cannot
+ * tell - gone, or not ours to read). */
+uint64_t proc_image_id(pid_t pid);
 
 const char *proc_state_name(char state);
 

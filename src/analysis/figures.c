@@ -85,7 +85,7 @@ static void finish_lock(struct run_metrics *m, struct lock_metrics *l)
 /* CPU time a thread used between its first and last counter reads. */
 static double thread_cpu_s(const struct thread_metrics *t)
 {
-    return t->cpu_valid ? (double)(t->cpu_last - t->cpu_first) / (double)sysconf(_SC_CLK_TCK) : 0;
+    return t->cpu_valid ? (double)(t->cpu_last - t->cpu_first) / 1e9 : 0;
 }
 
 static void finish_thread(struct run_metrics *m, struct thread_metrics *t, bool final)

@@ -174,7 +174,7 @@ static void evaluate_triggers(struct watch_state *w, struct run_metrics *live, d
     }
     diagnose(&span, diag);
     struct sample_report rep = {.command = "watch", .pid = o->pid, .rt = w->rt, .m = &span,
-                                .diag = diag};
+                                .diag = diag, .figures_only = true};
     struct sampler_cost cost = {0};
     rep.cost = &cost;
     json_object *doc = report_sample_doc(&rep);
@@ -333,7 +333,7 @@ static void on_window(struct run_metrics *m, void *arg)
         gil_exact_collect_span(w->gil, prev->mk, mk, w->rt, w->cache, m);
     push_mark(w, t, mk);
     if (w->nmarks)
-        gil_exact_forget_dead(w->gil, w->marks[w->headmark].mk);
+        gil_exact_forget_dead(w->gil, w->marks[w->headmark].mk, mk);
     metrics_window_finish(m);
     system_observe(o->pid, &m->system, t);
     timeline_add(&w->tl, m, t, (double)time(NULL), m->system.rss_last_kb);
@@ -440,7 +440,11 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
     }
     if (r == GP_OK)
         fprintf(stderr, "gilprobe: %s after %.0f s; %u incident bundle%s written\n",
-                m->process_exited ? "process exited" : "stopped", sample_ring_newest(&w->ring),
+                m->process_execd    ? "process replaced its program (exec: the Python attached "
+                                      "to is gone; watch the new one with a new gilprobe watch)"
+                : m->process_exited ? "process exited"
+                                    : "stopped",
+                sample_ring_newest(&w->ring),
                 w->bundles, w->bundles == 1 ? "" : "s");
     gil_exact_stop(w->gil);
     loop_exact_stop(w->loops);

@@ -65,10 +65,12 @@ void gil_exact_mark_free(struct gil_mark *mk)
     (void)mk;
 }
 
-void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest)
+void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest,
+                           const struct gil_mark *newest)
 {
     (void)g;
     (void)oldest;
+    (void)newest;
 }
 
 void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
@@ -404,15 +406,24 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
     for (size_t i = 0; i < snap->nthreads; i++) {
         __u32 tid = (__u32)snap->threads[i].tid;
         __u64 ts = snap->threads[i].tstate;
-        if (tid)
-            bpf_map_update_elem(fd, &tid, &ts, BPF_ANY);
+        /* (only what the map does not have: ten refreshes a second) */
+        if (tid && (uint64_t)(uintptr_t)addrmap_get(&g->registered, tid) != ts &&
+            bpf_map_update_elem(fd, &tid, &ts, BPF_ANY) == 0)
+            addrmap_put(&g->registered, tid, (void *)(uintptr_t)ts);
     }
+    if (g->rb)
+        ring_buffer__consume(g->rb);
     /* Forget threads that are gone (their statistics stay): a long run
-     * with thread churn must not fill the map. One walk collects the dead
+     * with thread churn must not fill the map; once a second is enough for
+     * that (and a tenth of the walks). One walk collects the dead
      * keys, then they are deleted: restarting the walk after each delete,
      * with a linear search of the live list per key, was quadratic and at
      * ~1000 new threads/s made each refresh take 50-350 ms, long enough to
      * miss whole thread lifetimes. */
+    double now = mono_s();
+    if (now - g->last_sweep < GIL_SWEEP_EVERY_S)
+        return;
+    g->last_sweep = now;
     struct addrmap live;
     addrmap_init(&live);
     for (size_t i = 0; i < snap->nthreads; i++)
@@ -434,8 +445,11 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
         bpf_map_delete_elem(fd, &dead[i]);
     free(dead);
     addrmap_free(&live);
-    if (g->rb)
-        ring_buffer__consume(g->rb);
+    addrmap_clear(&g->registered); /* what the map now has: the live ones */
+    for (size_t i = 0; i < snap->nthreads; i++)
+        if (snap->threads[i].tid > 0)
+            addrmap_put(&g->registered, (uint64_t)snap->threads[i].tid,
+                        (void *)(uintptr_t)snap->threads[i].tstate);
 }
 
 /* Lower and upper bound (ns) of a histogram bucket. */
@@ -504,7 +518,14 @@ static bool keep_thread(struct gil_mark *mk, __u32 tid, const struct gil_thread_
                                   .hold_start_ns = st->hold_start_ns,
                                   .first = (uint32_t)mk->nb};
     for (uint32_t k = 0; k < 2 * HIST_BUCKETS; k++) {
-        uint32_t c = k < HIST_BUCKETS ? st->hold_hist[k] : st->wait_hist[k - HIST_BUCKETS];
+        const uint32_t *h = k < HIST_BUCKETS ? &st->hold_hist[k] : &st->wait_hist[k - HIST_BUCKETS];
+        /* Most buckets are empty: skip them eight at a time. */
+        if (k % 8 == 0 && k % HIST_BUCKETS + 8 <= HIST_BUCKETS &&
+            !(h[0] | h[1] | h[2] | h[3] | h[4] | h[5] | h[6] | h[7])) {
+            k += 7;
+            continue;
+        }
+        uint32_t c = *h;
         if (!c)
             continue;
         size_t bcap = grow_for(&mk->b, sizeof *mk->b, mk->nb, mk->capb, 256);
@@ -541,14 +562,16 @@ static void expand(const struct gil_mark *mk, const struct gil_mark_thread *t,
     }
 }
 
-/* Every thread's aggregates now, into mk. */
-static void read_mark(struct gil_exact *g, struct gil_mark *mk)
+/* Entries per batched map read: watch reads every thread's aggregates
+ * each second, exited ones included while its window may need them (with
+ * 100 thread starts/s, some 1700): one key walk and one 4 KiB lookup each
+ * cost a hundred times more syscalls. */
+#define MARK_BATCH 64
+
+/* The one-by-one walk, for a kernel without batched hash map reads. */
+static void read_mark_walk(int fd, struct gil_mark *mk)
 {
-    int fd = map_fd(g, "gil_threads");
     static struct gil_thread_stats st; /* 4 KiB: not on the stack */
-    mk->set = true;
-    mk->ns = (uint64_t)(mono_s() * 1e9);
-    mk->n = mk->nb = 0;
     __u32 key, next;
     bool first = true;
     while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
@@ -556,6 +579,38 @@ static void read_mark(struct gil_exact *g, struct gil_mark *mk)
         key = next;
         if (bpf_map_lookup_elem(fd, &key, &st) == 0 && !keep_thread(mk, key, &st))
             break;
+    }
+}
+
+/* Every thread's aggregates now, into mk. */
+static void read_mark(struct gil_exact *g, struct gil_mark *mk)
+{
+    int fd = map_fd(g, "gil_threads");
+    static __u32 keys[MARK_BATCH];
+    static struct gil_thread_stats vals[MARK_BATCH]; /* 256 KiB: not on the stack */
+    mk->set = true;
+    mk->ns = (uint64_t)(mono_s() * 1e9);
+    mk->n = mk->nb = 0;
+    __u32 batch = 0;
+    bool first = true;
+    for (;;) {
+        __u32 count = MARK_BATCH;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, &opts);
+        int e = r ? errno : 0;
+        if (r && e != ENOENT) {
+            /* ENOSPC: a hash bucket holds more than a batch (or no batch
+             * support): read it all one by one, from the start. */
+            mk->n = mk->nb = 0;
+            read_mark_walk(fd, mk);
+            return;
+        }
+        first = false;
+        for (__u32 i = 0; i < count; i++)
+            if (!keep_thread(mk, keys[i], &vals[i]))
+                return;
+        if (e == ENOENT)
+            return; /* that was the last batch */
     }
 }
 
@@ -637,6 +692,14 @@ static void window_stats(const struct gil_thread_stats *e, const struct gil_thre
     *wait_ns = (double)d->wait_total_ns + open_part(e->wait_start_ns, end_ns, start_ns);
 }
 
+/* Nothing of the thread between two marks: same counts, nothing open. */
+static bool idle_between(const struct gil_mark_thread *b, const struct gil_mark_thread *e)
+{
+    return !e->hold_start_ns && !e->wait_start_ns && e->acquisitions == b->acquisitions &&
+           e->holds == b->holds && e->waits == b->waits && e->hold_total_ns == b->hold_total_ns &&
+           e->wait_total_ns == b->wait_total_ns;
+}
+
 /* The figures of [base (NULL: the probes' start), fin] into m->exact, with
  * the longest of n candidate long holds (only those that ended in the span
  * when `within`). */
@@ -666,6 +729,8 @@ static void collect_between(struct gil_exact *g, const struct gil_mark *base,
     for (size_t i = 0; i < fin->n && x->valid; i++) {
         uintptr_t bi = (uintptr_t)addrmap_get(&at_start, fin->v[i].tid);
         double t_held, t_wait;
+        if (bi && idle_between(&base->v[bi - 1], &fin->v[i]))
+            continue; /* (most of a churning process's threads: exited) */
         expand(fin, &fin->v[i], &e);
         if (bi)
             expand(base, &base->v[bi - 1], &b);
@@ -792,40 +857,30 @@ void gil_exact_mark_free(struct gil_mark *mk)
     free(mk);
 }
 
-void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest)
+void gil_exact_forget_dead(struct gil_exact *g, const struct gil_mark *oldest,
+                           const struct gil_mark *newest)
 {
-    if (!g || !oldest || g->pending || g->failed)
+    if (!g || !oldest || !newest || g->pending || g->failed)
         return;
     int stats_fd = map_fd(g, "gil_threads"), live_fd = map_fd(g, "tstates");
     struct addrmap index; /* tid -> index + 1 in oldest */
     addrmap_init(&index);
     for (size_t i = 0; i < oldest->n; i++)
         addrmap_put(&index, oldest->v[i].tid, (void *)(uintptr_t)(i + 1));
-    static struct gil_thread_stats st;
-    __u32 key, next, *dead = NULL;
     __u64 ts;
-    size_t ndead = 0, cap = 0;
-    bool first = true;
-    while (bpf_map_get_next_key(stats_fd, first ? NULL : &key, &next) == 0) {
-        first = false;
-        key = next;
-        uintptr_t i = (uintptr_t)addrmap_get(&index, key);
-        if (!i || bpf_map_lookup_elem(live_fd, &key, &ts) == 0 ||
-            bpf_map_lookup_elem(stats_fd, &key, &st) != 0)
-            continue; /* new since the oldest mark, or alive */
-        /* Gone, nothing since the oldest kept mark, nothing open: no span
-         * of the kept window has anything of it. */
+    for (size_t j = 0; j < newest->n; j++) {
+        const struct gil_mark_thread *now = &newest->v[j];
+        uintptr_t i = (uintptr_t)addrmap_get(&index, now->tid);
+        if (!i || now->hold_start_ns || now->wait_start_ns ||
+            bpf_map_lookup_elem(live_fd, &now->tid, &ts) == 0)
+            continue; /* new since the oldest mark, in the middle of something, or alive */
+        /* Gone, nothing since the oldest kept mark: no span of the kept
+         * window has anything of it. */
         const struct gil_mark_thread *then = &oldest->v[i - 1];
-        if (st.acquisitions != then->acquisitions || st.holds != then->holds ||
-            st.waits != then->waits || st.hold_start_ns || st.wait_start_ns)
-            continue;
-        if (!(cap = grow_for(&dead, sizeof *dead, ndead, cap, 64)))
-            break;
-        dead[ndead++] = key;
+        if (now->acquisitions == then->acquisitions && now->holds == then->holds &&
+            now->waits == then->waits)
+            bpf_map_delete_elem(stats_fd, &now->tid);
     }
-    for (size_t i = 0; i < ndead; i++)
-        bpf_map_delete_elem(stats_fd, &dead[i]);
-    free(dead);
     addrmap_free(&index);
 }
 
@@ -859,6 +914,7 @@ void gil_exact_stop(struct gil_exact *g)
     links_destroy_all(g->links, (size_t)g->nlinks);
     gil_bpf__destroy(g->uprobes);
     gil_futex_destroy(g);
+    addrmap_free(&g->registered);
     free(g);
 }
 

@@ -13,6 +13,7 @@
 #include "ebpf/gil.h"
 #include "ebpf/gil_shared.h"
 #include "python/pylayout.h"
+#include "util/addrmap.h"
 
 #define MAX_CLONES 8
 #define GIL_RECENT_LONG_HOLDS 64
@@ -83,7 +84,11 @@ struct gil_exact {
      * pick theirs from these): circular. */
     struct long_hold_event recent[GIL_RECENT_LONG_HOLDS];
     uint32_t nrecent, recent_next;
+    double last_sweep; /* gone threads were last dropped from tstates (mono_s) */
+    struct addrmap registered; /* tid -> tstate: what tstates has (as far as known) */
 };
+
+#define GIL_SWEEP_EVERY_S 1.0
 
 /* The GIL and frame layout the programs read stacks with. */
 void gil_fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L);

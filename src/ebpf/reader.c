@@ -21,12 +21,16 @@ struct bpf_reader *bpf_reader_open(pid_t pid, uint64_t start_ticks, char *why, s
 }
 
 int bpf_reader_sample(struct bpf_reader *r, struct remote *mem, struct remote_req *reqs,
-                      size_t nreq, const struct task_rec **recs, bool *complete)
+                      size_t nreq, size_t nfirst, const uint16_t *still_slot, bool *skipped,
+                      const struct task_rec **recs, bool *complete)
 {
     (void)r;
     (void)mem;
     (void)reqs;
     (void)nreq;
+    (void)nfirst;
+    (void)still_slot;
+    (void)skipped;
     (void)recs;
     (void)complete;
     return -ENOSYS;
@@ -112,25 +116,31 @@ static bool grow_spill(struct bpf_reader *r, size_t n)
 }
 
 int bpf_reader_sample(struct bpf_reader *r, struct remote *mem, struct remote_req *reqs,
-                      size_t nreq, const struct task_rec **recs, bool *complete)
+                      size_t nreq, size_t nfirst, const uint16_t *still_slot, bool *skipped,
+                      const struct task_rec **recs, bool *complete)
 {
     struct reader_bpf__bss *b = r->skel->bss;
     if (!grow_spill(r, nreq))
         return -ENOMEM;
-    __u32 k = 0, off = 0;
+    __u32 k = 0, off = 0, first = 0;
     size_t nspill = 0;
     for (size_t i = 0; i < nreq; i++) {
         size_t len = reqs[i].len;
+        if (skipped)
+            skipped[i] = false;
         if (len > GP_READER_READ_MAX || off + len > GP_READER_DATA || k == GP_READER_MAX_READS) {
             r->overflow[nspill] = i;
             r->spill[nspill++] = reqs[i];
             continue;
         }
-        b->reads[k] = (struct gp_read){reqs[i].addr, off, (__u32)len};
+        uint16_t slot = still_slot && still_slot[i] <= GP_READER_MAX_TASKS ? still_slot[i] : 0;
+        b->reads[k] = (struct gp_read){reqs[i].addr, off, (__u16)len, slot};
         off += (__u32)((len + 7) & ~(size_t)7);
         k++;
+        first += i < nfirst;
     }
     b->nreads = k;
+    b->nfirst = first;
     LIBBPF_OPTS(bpf_test_run_opts, opts);
     int err = bpf_prog_test_run_opts(r->prog_fd, &opts);
     mem->calls++;
@@ -149,9 +159,11 @@ int bpf_reader_sample(struct bpf_reader *r, struct remote *mem, struct remote_re
             continue;
         }
         reqs[i].ok = b->read_err[k] == 0;
+        if (skipped)
+            skipped[i] = b->read_err[k] == GP_READ_SKIPPED;
         if (reqs[i].ok)
             memcpy(reqs[i].buf, &b->data[b->reads[k].off], reqs[i].len);
-        mem->bytes += reqs[i].len;
+        mem->bytes += skipped && skipped[i] ? 0 : reqs[i].len;
         k++;
     }
     if (nspill) {

@@ -456,6 +456,7 @@ int pyrt_attach(pid_t pid, struct pyrt *rt, struct gp_error *err)
     if (r < 0)
         return gp_error_from_errno(err, -r, pid, "/proc status");
     rt->start_time = proc_start_time(pid);
+    rt->image_id = proc_image_id(pid);
     rt->ns_pid = proc_ns_tid(pid, pid);
     if (rt->ns_pid == 0)
         rt->ns_pid = pid;

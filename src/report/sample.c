@@ -28,7 +28,10 @@ static void text_run(FILE *out, const struct sample_report *r)
     fprintf(out, "\nRun\n");
     fprintf(out, "  duration     %.2f s%s%s\n", m->duration_s,
             m->interrupted ? " (ended early by signal)" : "",
-            m->process_exited ? " (the process exited: the report covers what was seen)" : "");
+            m->process_execd    ? " (the process replaced its program (exec): the report covers "
+                                  "what was seen before)"
+            : m->process_exited ? " (the process exited: the report covers what was seen)"
+                                : "");
     fprintf(out, "  samples      %" PRIu64 " requested, %" PRIu64 " taken (%.0f Hz of %.0f Hz)\n",
             m->samples_requested, m->samples_taken, m->rate_hz, m->requested_rate_hz);
     if (m->behind)
@@ -486,7 +489,8 @@ static json_object *thread_json(const struct sample_report *r, const struct thre
     json_object_object_add(w, "p99_ms", t->wait.count ? jd(t->wait.p99) : NULL);
     json_object_object_add(w, "max_ms", t->wait.count ? jd(t->wait.max) : NULL);
     json_object_object_add(o, "gil_wait_stretches", w);
-    json_object_object_add(o, "top_stacks", top_stacks_json(r, t));
+    if (!r->figures_only)
+        json_object_object_add(o, "top_stacks", top_stacks_json(r, t));
     return o;
 }
 
@@ -504,11 +508,12 @@ static json_object *lock_json(const struct sample_report *r, const struct lock_m
     uint32_t *rank = stack_counts_ranked(&l->sites);
     const struct stack_entry *site = rank && l->sites.n ? stack(r, l->sites.ids[rank[0]]) : NULL;
     json_object_object_add(o, "wait_site", report_json_site(site));
-    json_object_object_add(o, "wait_stack",
-                           site ? report_json_frames(site->frames, site->nframes) : NULL);
+    json_object_object_add(o, "wait_stack", site && !r->figures_only
+                                                ? report_json_frames(site->frames, site->nframes)
+                                                : NULL);
     free(rank);
     json_object *act = json_object_new_array();
-    for (uint32_t a = 0; a < l->nact && a < LOCK_MEANWHILE_JSON_MAX; a++) {
+    for (uint32_t a = 0; a < l->nact && a < LOCK_MEANWHILE_JSON_MAX && !r->figures_only; a++) {
         const struct activity *x = &l->act[l->act_order[a]];
         json_object *j = json_object_new_object();
         json_object_object_add(j, "tid", json_object_new_int(m->threads[x->thread].tid));
@@ -576,7 +581,7 @@ static json_object *exact_json(const struct sample_report *r)
     json_object_object_add(o, "hold", dist_json(&x->hold));
     json_object_object_add(o, "wait", dist_json(&x->wait));
     json_object *threads = json_object_new_array();
-    for (uint32_t i = 0; i < x->nthreads; i++) {
+    for (uint32_t i = 0; i < x->nthreads && !r->figures_only; i++) {
         const struct exact_thread *t = &x->threads[i];
         json_object *j = json_object_new_object();
         json_object_object_add(j, "tid", json_object_new_int(t->tid));
@@ -692,6 +697,7 @@ static json_object *run_json(const struct run_metrics *m)
     json_object_object_add(run, "duration_s", jd(m->duration_s));
     json_object_object_add(run, "interrupted", json_object_new_boolean(m->interrupted));
     json_object_object_add(run, "process_exited", json_object_new_boolean(m->process_exited));
+    json_object_object_add(run, "process_execd", json_object_new_boolean(m->process_execd));
     json_object *pyt = json_object_new_object();
     json_object_object_add(pyt, "min", json_object_new_int((int)m->py_min));
     json_object_object_add(pyt, "max", json_object_new_int((int)m->py_max));

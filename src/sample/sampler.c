@@ -25,6 +25,8 @@ struct tracked {
     uint64_t pthread; /* its ident, the key of threading._active */
     pid_t tid;
     uint32_t metrics_idx;
+    /* Its /proc syscall and stat files, kept open; opened only when first
+     * needed (FD_UNOPENED before): with the eBPF reader they never are. */
     int syscall_fd;
     int stat_fd;
     struct raw_frame *prev, *spare;
@@ -38,6 +40,10 @@ struct tracked {
     uint32_t stack_id;
     uint64_t parked_futex, parked_lock; /* last parking-lot wait resolved */
     bool parked_in_queue_get;           /* that wait is inside SimpleQueue.get */
+    /* Has not run since the last sample (the eBPF reader's task_rec.still):
+     * its stack was not read again, the last one stands. walk_ok: that
+     * last walk was whole, so it may stand. */
+    bool still, walk_ok;
     /* Gone from the kernel since the last thread-list refresh: no sample
      * of it counts (its thread state may linger, its memory be reused). */
     bool vanished;
@@ -55,7 +61,9 @@ struct sampler {
     struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
     const struct task_rec *recs; /* this sample's, from the reader */
     bool recs_complete;          /* every thread of the process has its record */
-    struct addrmap rec_of_tid;   /* tid -> rec index + 1, per sample */
+    bool recs_fresh;             /* recs are the last sample's */
+    uint32_t nrecs;
+    struct addrmap rec_of_tid;   /* tid -> rec index + 1, of the last sample with recs */
     uint64_t bpf_samples;        /* samples read through it */
     int32_t root_off;
     struct tracked *t;
@@ -64,6 +72,8 @@ struct sampler {
     struct queue_module queue_mod; /* where the C SimpleQueue's code is */
     /* scratch, grown with the thread count */
     struct remote_req *reqs;
+    uint16_t *still_slot; /* per request: bpf_reader_sample's */
+    bool *skipped;
     uint64_t *roots;
     size_t *root_req, *pre_at, *pre_n;
     uint32_t *root_of;
@@ -80,6 +90,7 @@ struct sampler {
     bool first_refresh;
     uint32_t refreshes;
     bool gone;
+    bool execd;
 };
 
 static double now_s(void)
@@ -102,8 +113,25 @@ static void close_tracked(struct tracked *t)
     t->nprev = t->capprev = t->capspare = 0;
 }
 
-/* utime+stime from an open stat file. */
-static bool read_cpu_ticks(int fd, uint64_t *ticks)
+#define FD_UNOPENED (-2)
+
+/* One of a thread's /proc files, opened when first needed. */
+static int task_fd(struct sampler *s, struct tracked *t, int *fd, const char *name)
+{
+    if (*fd == FD_UNOPENED)
+        *fd = t->tid ? proc_task_open(s->rt->pid, t->tid, name) : -1;
+    return *fd;
+}
+
+/* The thread's record in the last sample's eBPF read, or NULL. */
+static const struct task_rec *rec_of(const struct sampler *s, pid_t tid)
+{
+    uintptr_t k = s->recs_fresh && tid ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)tid) : 0;
+    return k ? &s->recs[k - 1] : NULL;
+}
+
+/* utime+stime (ns) from an open stat file. */
+static bool read_cpu_ns(int fd, uint64_t *ns)
 {
     char buf[1024];
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
@@ -113,17 +141,24 @@ static bool read_cpu_ticks(int fd, uint64_t *ticks)
     struct proc_stat st;
     if (proc_stat_parse(buf, &st) < 0)
         return false;
-    *ticks = st.utime + st.stime;
+    *ns = (st.utime + st.stime) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
     return true;
 }
 
+/* CPU time and involuntary switches: from the eBPF reader's records, or
+ * (without them) two /proc files. */
 static void update_cpu(struct sampler *s, struct tracked *t)
 {
     struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
     uint64_t ticks, ivcs;
-    if (t->stat_fd < 0 || !read_cpu_ticks(t->stat_fd, &ticks) ||
-        proc_status_value(s->rt->pid, t->tid, "nonvoluntary_ctxt_switches", &ivcs) != 0)
+    const struct task_rec *r = rec_of(s, t->tid);
+    if (r) {
+        ticks = r->cpu_ns;
+        ivcs = r->ivcs;
+    } else if (task_fd(s, t, &t->stat_fd, "stat") < 0 || !read_cpu_ns(t->stat_fd, &ticks) ||
+               proc_status_value(s->rt->pid, t->tid, "nonvoluntary_ctxt_switches", &ivcs) != 0) {
         return;
+    }
     double now = now_s();
     if (!tm->cpu_valid) {
         tm->cpu_first = ticks;
@@ -147,7 +182,10 @@ static bool grow_scratch(struct sampler *s, uint32_t need)
     uint32_t cap = need * 2;
     /* Each may move alone: one that failed keeps its old, smaller size,
      * and scratch_cap only grows once all have. */
-    if (!resize_array(&s->reqs, sizeof *s->reqs, cap * (1 + STACKWALK_PREFETCH_REQS) + 2) ||
+    size_t nreqs = cap * (1 + STACKWALK_PREFETCH_REQS) + 2;
+    if (!resize_array(&s->reqs, sizeof *s->reqs, nreqs) ||
+        !resize_array(&s->still_slot, sizeof *s->still_slot, nreqs) ||
+        !resize_array(&s->skipped, sizeof *s->skipped, nreqs) ||
         !resize_array(&s->roots, sizeof *s->roots, cap) ||
         !resize_array(&s->walks, sizeof *s->walks, cap) ||
         !resize_array(&s->obs, sizeof *s->obs, cap) ||
@@ -168,8 +206,14 @@ static int track_thread(struct sampler *s, const struct py_thread *pt)
     s->cap = (uint32_t)ncap;
     struct task_info ti;
     const char *name = "?";
-    if (proc_task_read(s->rt->pid, pt->tid, &ti) == 0)
+    const struct task_rec *r = rec_of(s, pt->tid);
+    char comm[sizeof r->comm + 1] = "";
+    if (r) {
+        memcpy(comm, r->comm, sizeof r->comm);
+        name = comm;
+    } else if (proc_task_read(s->rt->pid, pt->tid, &ti) == 0) {
         name = ti.comm;
+    }
     uint32_t idx = metrics_add_thread(s->m, pt->tid, name, pt->tstate);
     if (idx == UINT32_MAX)
         return -1;
@@ -181,8 +225,7 @@ static int track_thread(struct sampler *s, const struct py_thread *pt)
     t->metrics_idx = idx;
     s->names_due = true;
     t->last_kind = TS_OTHER;
-    t->syscall_fd = pt->tid ? proc_task_open(s->rt->pid, pt->tid, "syscall") : -1;
-    t->stat_fd = pt->tid ? proc_task_open(s->rt->pid, pt->tid, "stat") : -1;
+    t->syscall_fd = t->stat_fd = FD_UNOPENED;
     update_cpu(s, t);
     return 0;
 }
@@ -195,10 +238,12 @@ static void adopt_tid(struct sampler *s, struct tracked *t, pid_t tid)
     struct thread_metrics *tm = &s->m->threads[t->metrics_idx];
     struct task_info ti;
     t->tid = tm->tid = tid;
-    if (proc_task_read(s->rt->pid, tid, &ti) == 0)
+    const struct task_rec *r = rec_of(s, tid);
+    if (r)
+        snprintf(tm->name, sizeof tm->name, "%.*s", (int)sizeof r->comm, r->comm);
+    else if (proc_task_read(s->rt->pid, tid, &ti) == 0)
         snprintf(tm->name, sizeof tm->name, "%s", ti.comm);
-    t->syscall_fd = proc_task_open(s->rt->pid, tid, "syscall");
-    t->stat_fd = proc_task_open(s->rt->pid, tid, "stat");
+    t->syscall_fd = t->stat_fd = FD_UNOPENED;
 }
 
 /* uvloop's extension module is mapped: its loops need recognising too. */
@@ -281,6 +326,26 @@ static void read_work_queues(struct sampler *s)
     }
 }
 
+/* The process's OS threads: those of the last sample's eBPF records when
+ * they are all there (a /proc directory read ten times a second cost as
+ * much as a sample of 50 threads), else /proc's. */
+static int list_tasks(struct sampler *s, pid_t **tids, size_t *n)
+{
+    if (!s->recs_fresh || !s->recs_complete)
+        return proc_list_tasks(s->rt->pid, tids, n);
+    size_t k = 0, cap = 0;
+    *tids = NULL;
+    for (uint32_t i = 0; i < s->nrecs; i++) {
+        if (!(cap = grow_for(tids, sizeof **tids, k, cap, 64))) {
+            free(*tids);
+            return proc_list_tasks(s->rt->pid, tids, n);
+        }
+        (*tids)[k++] = (pid_t)s->recs[i].tid;
+    }
+    *n = k;
+    return 0;
+}
+
 /* Re-reads the thread list: new threads are tracked, gone ones retired,
  * CPU counters refreshed. */
 static int refresh(struct sampler *s, struct gp_error *err)
@@ -289,6 +354,13 @@ static int refresh(struct sampler *s, struct gp_error *err)
     struct gp_error local = {0};
     if (proc_exists(s->rt->pid) != 0 || proc_start_time(s->rt->pid) != s->rt->start_time) {
         s->gone = true;
+        return GP_OK;
+    }
+    /* An exec replaced the program: nothing of the Python that was
+     * attached to is left (the new image's memory is not its layout). */
+    uint64_t image = proc_image_id(s->rt->pid);
+    if (image && s->rt->image_id && image != s->rt->image_id) {
+        s->gone = s->execd = true;
         return GP_OK;
     }
     if (snapshot_take(s->rt, s->cache, false, &snap, &local) != GP_OK) {
@@ -342,7 +414,7 @@ static int refresh(struct sampler *s, struct gp_error *err)
         s->gil_addr = gil_locate(s->rt);
     pid_t *tids;
     size_t ntids;
-    if (proc_list_tasks(s->rt->pid, &tids, &ntids) == 0) {
+    if (list_tasks(s, &tids, &ntids) == 0) {
         if (!s->first_refresh) {
             for (size_t i = 0; i < ntids; i++)
                 s->m->os_created += !contains(s->os_tids, s->n_os, tids[i]);
@@ -410,6 +482,8 @@ static enum tstate_kind kind_of(struct tracked *t, const struct block_info *b, b
 static uint32_t stack_of(struct sampler *s, struct tracked *t, struct stack_walk *w)
 {
     /* Double buffering: this walk's frames become the next walk's "prev". */
+    if (t->still)
+        return t->stack_id; /* not walked: the last walk stands */
     struct raw_frame *old = t->prev;
     int oldcap = t->capprev;
     t->prev = w->frames;
@@ -432,10 +506,11 @@ static uint32_t stack_of(struct sampler *s, struct tracked *t, struct stack_walk
 }
 
 /* Kernel view of t from its /proc/.../syscall file (kept open). */
-static void read_proc_syscall(struct tracked *t, struct task_info *out)
+static void read_proc_syscall(struct sampler *s, struct tracked *t, struct task_info *out)
 {
     char buf[256];
-    ssize_t r = t->syscall_fd >= 0 ? pread(t->syscall_fd, buf, sizeof buf - 1, 0) : -1;
+    int fd = task_fd(s, t, &t->syscall_fd, "syscall");
+    ssize_t r = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
     out->valid = r > 0;
     if (r < 0 && errno == ESRCH)
         t->vanished = true; /* the task has exited: its file answers ESRCH */
@@ -450,10 +525,14 @@ static void read_proc_syscall(struct tracked *t, struct task_info *out)
 static bool read_with_bpf(struct sampler *s, size_t nreq)
 {
     bool complete;
-    int n = bpf_reader_sample(s->reader, &s->rt->mem, s->reqs, nreq, &s->recs, &complete);
+    s->recs_fresh = false;
+    int n = bpf_reader_sample(s->reader, &s->rt->mem, s->reqs, nreq, 2, s->still_slot, s->skipped,
+                              &s->recs, &complete);
     if (n < 0)
         return n == -ESRCH; /* gone: the failed reads tell the caller */
     s->recs_complete = complete;
+    s->recs_fresh = true;
+    s->nrecs = (uint32_t)n;
     addrmap_clear(&s->rec_of_tid);
     for (int i = 0; i < n; i++)
         addrmap_put(&s->rec_of_tid, s->recs[i].tid, (void *)(uintptr_t)(i + 1));
@@ -488,10 +567,16 @@ static size_t build_requests(struct sampler *s)
 {
     uint32_t n = s->n;
     size_t nreq = 2;
+    s->still_slot[0] = s->still_slot[1] = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
         s->roots[i] = t->prev_root;
         s->root_req[i] = SIZE_MAX;
+        /* Its reads are skipped if it has not run since its last record
+         * (in that record's slot), when the last walk may stand for them. */
+        const struct task_rec *r = t->walk_ok && !s->opt->native ? rec_of(s, t->tid) : NULL;
+        uint16_t slot = r ? (uint16_t)(r - s->recs + 1) : 0;
+        size_t first = nreq;
         if (!t->settled) {
             s->root_req[i] = nreq;
             s->reqs[nreq++] = (struct remote_req){t->tstate + (uint64_t)s->root_off,
@@ -510,6 +595,8 @@ static size_t build_requests(struct sampler *s)
         s->pre_at[i] = nreq;
         nreq += stackwalk_prefetch_requests(s->rt, &s->walks[i], ahead, &s->reqs[nreq]);
         s->pre_n[i] = nreq - s->pre_at[i];
+        for (size_t k = first; k < nreq; k++)
+            s->still_slot[k] = slot;
     }
     return nreq;
 }
@@ -543,18 +630,28 @@ static size_t read_views(struct sampler *s, const struct gil_state *gp, bool gil
     for (uint32_t i = 0; i < n; i++) {
         struct tracked *t = &s->t[i];
         struct stack_walk *w = &s->walks[i];
+        uintptr_t k = from_bpf ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid) : 0;
+        /* Still: its reads were skipped (a spilled one may have been made;
+         * the last walk stands all the same). */
+        size_t own = s->root_req[i] != SIZE_MAX ? s->root_req[i] : s->pre_at[i];
+        t->still = k && s->recs[k - 1].still && own < s->pre_at[i] + s->pre_n[i] &&
+                   s->skipped[own];
+        t->holds = gil_ok && g.holder == t->tstate;
+        if (t->still) {
+            s->roots[i] = t->prev_root;
+            view_from_rec(&s->recs[k - 1], &t->sys);
+            continue;
+        }
         stackwalk_prefetch_done(w, &s->reqs[s->pre_at[i]], s->pre_n[i]);
         if (s->root_req[i] != SIZE_MAX && !s->reqs[s->root_req[i]].ok)
             s->roots[i] = 0;
-        t->holds = gil_ok && g.holder == t->tstate;
         struct task_info view = {.tid = t->tid, .state = 'S', .woken_in_syscall = -1};
-        uintptr_t k = from_bpf ? (uintptr_t)addrmap_get(&s->rec_of_tid, (uint64_t)t->tid) : 0;
         if (k)
             view_from_rec(&s->recs[k - 1], &view);
         else if (from_bpf && s->recs_complete && t->tid)
             t->vanished = true; /* every live thread has a record */
         else
-            read_proc_syscall(t, &view); /* no eBPF, or more threads than records */
+            read_proc_syscall(s, t, &view); /* no eBPF, or more threads than records */
         bool same_line = !t->holds && same_view(&view, &t->sys);
         t->sys = view;
         bool running = !view.valid || view.syscall_nr == SYSCALL_NONE;
@@ -605,10 +702,13 @@ static void walk_stacks(struct sampler *s, size_t nroot)
                 s->roots[s->root_of[k]] = 0;
     }
     for (uint32_t i = 0; i < n; i++) {
-        s->walks[i].root = s->roots[i];
+        s->walks[i].root = s->t[i].still ? 0 : s->roots[i]; /* still: not walked */
         s->t[i].prev_root = s->roots[i];
     }
     stackwalk_run(s->rt, s->walks, n);
+    for (uint32_t i = 0; i < n; i++)
+        if (!s->t[i].still)
+            s->t[i].walk_ok = !s->walks[i].partial;
 }
 
 /* Phase 6: each thread's state and stack, into s->obs. */
@@ -907,6 +1007,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         refresh(&s, err); /* final CPU counters */
     m->duration_s = stop - (opt->on_window ? window_start : start);
     m->process_exited = s.gone;
+    m->process_execd = s.execd;
     m->interrupted = opt->stop && *opt->stop;
     m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
     cost->cpu_s = cpu_seconds() - cpu0;

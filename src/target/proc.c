@@ -218,7 +218,7 @@ int proc_stat_parse(const char *buf, struct proc_stat *out)
     const char *p = close + 2;
     out->state = *p;
     /* Fields are numbered from 1 (pid); state is 3. */
-    for (int field = 3; *p && field < 22; field++) {
+    for (int field = 3; *p && field < 28; field++) {
         p = strchr(p, ' ');
         if (!p)
             break;
@@ -230,6 +230,10 @@ int proc_stat_parse(const char *buf, struct proc_stat *out)
             out->stime = v;
         else if (field + 1 == 22)
             out->starttime = v;
+        else if (field + 1 == 26)
+            out->startcode = v;
+        else if (field + 1 == 28)
+            out->startstack = v;
     }
     return 0;
 }
@@ -322,6 +326,12 @@ uint64_t proc_start_time(pid_t pid)
 {
     struct proc_stat st;
     return proc_stat_read(pid, 0, &st) < 0 ? 0 : st.starttime;
+}
+
+uint64_t proc_image_id(pid_t pid)
+{
+    struct proc_stat st;
+    return proc_stat_read(pid, 0, &st) < 0 ? 0 : st.startcode ^ (st.startstack << 1);
 }
 
 const char *proc_state_name(char state)

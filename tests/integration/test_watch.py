@@ -313,3 +313,36 @@ def test_full_disk_is_reported_and_recording_goes_on(tmp_path):
         assert os.listdir(out) == [], os.listdir(out)
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+EXECS = """
+import os, sys, threading, time
+def spin(until):
+    while time.monotonic() < until:
+        pass
+threading.Thread(target=spin, args=(time.monotonic() + 1.5,)).start()
+print(os.getpid(), flush=True)
+time.sleep(2)
+os.execv("/bin/sleep", ["sleep", "30"])
+"""
+
+
+def test_target_exec_ends_the_watch_clearly(tmp_path):
+    """A target that replaces its program (exec) keeps its PID but not its
+    Python: the watch says so and ends (exit 0), rather than read the new
+    image as the old interpreter."""
+    label, python = INTERPRETERS[0]
+    target = subprocess.Popen([python, "-c", EXECS], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(target.stdout.readline())
+        p = subprocess.Popen([GILPROBE, "watch", "-p", str(pid), "--out", str(tmp_path / "i")],
+                             stderr=subprocess.PIPE, text=True)
+        _, err = p.communicate(timeout=30)
+        alive = target.poll() is None
+    finally:
+        target.kill()
+        target.wait()
+    assert p.returncode == 0, err
+    assert "replaced its program (exec" in err, err
+    assert alive, "the watch ended because the target exec'd, not because it exited"
+    assert "Traceback" not in err
