@@ -20,6 +20,10 @@
 #define SAMPLER_REFRESH_S 0.1
 /* ...or less often, up to this, when a refresh is expensive (many threads). */
 #define SAMPLER_REFRESH_MAX_S 0.5
+/* ...and in full at least this often when the kernel's thread list (the
+ * eBPF reader's) shows no thread started or ended: in between, only the
+ * CPU counters (a thread list read cost as much as the samples). */
+#define SAMPLER_FULL_REFRESH_S 1.0
 
 struct sampler_options {
     double duration_s;
@@ -35,7 +39,8 @@ struct sampler_options {
      * same stretch of time. */
     void (*on_bounds)(bool end, double at, void *arg);
     void *bounds_arg;
-    /* Called with each fresh thread list (every SAMPLER_REFRESH_S). */
+    /* Called with each fresh thread list (every SAMPLER_REFRESH_S), or
+     * with NULL when the list was not read again (nothing changed). */
     void (*on_refresh)(const struct snapshot *snap, void *arg);
     void *refresh_arg;
     /* Windowed runs: called every window_s seconds with m->duration_s and

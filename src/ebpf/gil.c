@@ -402,6 +402,11 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
         begin_window(g, g->rt); /* calls back here with the threads */
         return;
     }
+    if (!snap) {
+        if (g->rb)
+            ring_buffer__consume(g->rb);
+        return;
+    }
     int fd = map_fd(g, "tstates");
     for (size_t i = 0; i < snap->nthreads; i++) {
         __u32 tid = (__u32)snap->threads[i].tid;

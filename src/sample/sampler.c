@@ -84,6 +84,7 @@ struct sampler {
     uint32_t scratch_cap;
     pid_t *os_tids;
     size_t n_os;
+    uint32_t n_listed; /* Python thread states at the last full refresh */
     struct thread_names names;
     bool names_due;        /* a thread was added: read the names again */
     uint32_t names_age;    /* refreshes since they were read */
@@ -425,7 +426,8 @@ static int refresh(struct sampler *s, struct gp_error *err)
         s->os_tids = tids;
         s->n_os = ntids;
     }
-    metrics_thread_counts(s->m, (uint32_t)snap.nthreads, (uint32_t)s->n_os);
+    s->n_listed = (uint32_t)snap.nthreads;
+    metrics_thread_counts(s->m, s->n_listed, (uint32_t)s->n_os);
     read_names(s);
     read_work_queues(s);
     if (!s->m->loop_cls.uvloop && s->refreshes++ % 10 == 0)
@@ -435,6 +437,31 @@ static int refresh(struct sampler *s, struct gp_error *err)
     snapshot_free(&snap);
     s->first_refresh = false;
     return grow_scratch(s, s->n) ? GP_OK : GP_ERR_INTERNAL;
+}
+
+/* The OS threads of the last sample's records are those of the last full
+ * refresh: no thread started or ended since (as far as the kernel shows). */
+static bool threads_unchanged(const struct sampler *s)
+{
+    if (!s->recs_fresh || !s->recs_complete || !s->n || s->nrecs != s->n_os)
+        return false;
+    for (uint32_t i = 0; i < s->nrecs; i++)
+        if (!contains(s->os_tids, s->n_os, (pid_t)s->recs[i].tid))
+            return false;
+    return true;
+}
+
+/* Between full refreshes of a process whose threads did not change: what
+ * a refresh keeps current without re-reading the thread list. */
+static void light_refresh(struct sampler *s)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        update_cpu(s, &s->t[i]);
+    metrics_thread_counts(s->m, s->n_listed, (uint32_t)s->n_os);
+    read_names(s);
+    read_work_queues(s);
+    if (s->opt->on_refresh)
+        s->opt->on_refresh(NULL, s->opt->refresh_arg);
 }
 
 /* A thread on a CPU (or runnable) without the GIL is either in native code
@@ -944,7 +971,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     double cpu0 = cpu_seconds();
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;
-    double window_start = start, refresh_every = SAMPLER_REFRESH_S;
+    double window_start = start, refresh_every = SAMPLER_REFRESH_S, last_full = start;
     s.start = start;
     m->sample_period_s = period;
     if (opt->on_bounds)
@@ -973,16 +1000,24 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
          * every sample, so its first instructions are not missed. */
         if (s.n == 0 || now - last_refresh >= refresh_every) {
             double t0 = now_s();
-            r = refresh(&s, err);
-            last_refresh = now_s();
-            /* A refresh reads a few /proc files per thread: with thousands
-             * of threads it cost more than the samples (2000 threads: 40%
-             * of the time, 3-30 samples/s). Keep it to about a quarter. */
-            refresh_every = 3 * (last_refresh - t0);
-            if (refresh_every < SAMPLER_REFRESH_S)
-                refresh_every = SAMPLER_REFRESH_S;
-            if (refresh_every > SAMPLER_REFRESH_MAX_S)
-                refresh_every = SAMPLER_REFRESH_MAX_S;
+            /* The thread list is read again when the kernel shows a thread
+             * started or ended, and at least every SAMPLER_FULL_REFRESH_S
+             * (a Python thread state can also come to an existing thread). */
+            if (threads_unchanged(&s) && t0 - last_full < SAMPLER_FULL_REFRESH_S) {
+                light_refresh(&s);
+                last_refresh = now_s();
+            } else {
+                r = refresh(&s, err);
+                last_refresh = last_full = now_s();
+                /* A refresh reads a few /proc files per thread: with thousands
+                 * of threads it cost more than the samples (2000 threads: 40%
+                 * of the time, 3-30 samples/s). Keep it to about a quarter. */
+                refresh_every = 3 * (last_refresh - t0);
+                if (refresh_every < SAMPLER_REFRESH_S)
+                    refresh_every = SAMPLER_REFRESH_S;
+                if (refresh_every > SAMPLER_REFRESH_MAX_S)
+                    refresh_every = SAMPLER_REFRESH_MAX_S;
+            }
         }
         if (opt->progress && now - last_progress >= 0.1) {
             opt->progress(now - start, opt->duration_s, m->samples_taken, opt->progress_arg);
