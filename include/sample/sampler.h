@@ -68,6 +68,9 @@ struct sampler_cost {
     uint64_t syscalls;          /* process_vm_readv calls */
     bool bpf_reader;            /* the BPF sample reader was available */
     uint64_t bpf_samples;       /* samples read through it */
+    /* thread-samples of threads that had not run since the last sample:
+     * their memory was not read again (the BPF reader tells) */
+    uint64_t still_thread_samples;
     char bpf_why[192];          /* why not, when not; when it is used, otherwise */
     bool native;                /* --native: what its stops cost the target */
     struct native_pause_stats native_pause;

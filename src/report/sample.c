@@ -45,9 +45,13 @@ static void text_run(FILE *out, const struct sample_report *r)
     fprintf(out, "  sampler      %.1f us CPU per thread-sample (%.3f s CPU)\n",
             r->cost->us_per_thread_sample, r->cost->cpu_s);
     if (r->cost->bpf_samples)
-        fprintf(out, "  reads        one BPF program run per sample in %.0f%% of samples (%s)\n",
+        fprintf(out, "  reads        one BPF program run per sample in %.0f%% of samples (%s); "
+                "%.0f%% of thread-samples found the thread had not run since the last: not "
+                "read again\n",
                 100.0 * (double)r->cost->bpf_samples / (double)(m->samples_taken ? m->samples_taken : 1),
-                r->cost->bpf_why);
+                r->cost->bpf_why,
+                100.0 * (double)r->cost->still_thread_samples /
+                    (double)(r->cost->thread_samples ? r->cost->thread_samples : 1));
     else
         fprintf(out, "  reads        process_vm_readv and /proc per thread; BPF sample reader not "
                 "used: %s\n", r->cost->bpf_why);
@@ -738,6 +742,8 @@ static json_object *sampler_json(const struct sample_report *r)
     json_object_object_add(sampler, "bpf_reader_samples",
                            json_object_new_int64((int64_t)r->cost->bpf_samples));
     json_object_object_add(sampler, "bpf_note", json_object_new_string(r->cost->bpf_why));
+    json_object_object_add(sampler, "still_thread_samples",
+                           json_object_new_int64((int64_t)r->cost->still_thread_samples));
     if (r->cost->native) {
         const struct native_pause_stats *np = &r->cost->native_pause;
         json_object *nat = json_object_new_object();

@@ -65,6 +65,7 @@ struct sampler {
     uint32_t nrecs;
     struct addrmap rec_of_tid;   /* tid -> rec index + 1, of the last sample with recs */
     uint64_t bpf_samples;        /* samples read through it */
+    uint64_t still_samples;      /* thread-samples of still threads (struct tracked) */
     int32_t root_off;
     struct tracked *t;
     uint32_t n, cap;
@@ -665,6 +666,7 @@ static size_t read_views(struct sampler *s, const struct gil_state *gp, bool gil
                    s->skipped[own];
         t->holds = gil_ok && g.holder == t->tstate;
         if (t->still) {
+            s->still_samples++;
             s->roots[i] = t->prev_root;
             view_from_rec(&s->recs[k - 1], &t->sys);
             continue;
@@ -729,7 +731,8 @@ static void walk_stacks(struct sampler *s, size_t nroot)
                 s->roots[s->root_of[k]] = 0;
     }
     for (uint32_t i = 0; i < n; i++) {
-        s->walks[i].root = s->t[i].still ? 0 : s->roots[i]; /* still: not walked */
+        /* still: the last walk stands; vanished: nothing to walk */
+        s->walks[i].root = s->t[i].still || s->t[i].vanished ? 0 : s->roots[i];
         s->t[i].prev_root = s->roots[i];
     }
     stackwalk_run(s->rt, s->walks, n);
@@ -1031,9 +1034,16 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             if (opt->prune_exited)
                 prune_exited(&s);
         }
+        /* The next instant past the end: the run is over at the end (taking
+         * samples until then without sleeping put a burst of hundreds at
+         * its very end - a thread's state at that moment counted many
+         * times over). */
         double at = next + period * instant_in_period(&s.jitter_state);
-        if (at < end)
-            sleep_until(at);
+        if (at >= end) {
+            sleep_until(end);
+            break;
+        }
+        sleep_until(at);
     }
     double stop = now_s();
     if (opt->on_bounds)
@@ -1050,6 +1060,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     cost->us_per_thread_sample = thread_samples ? cost->cpu_s * 1e6 / (double)thread_samples : 0;
     cost->syscalls = rt->mem.calls - calls0;
     cost->bpf_samples = s.bpf_samples;
+    cost->still_thread_samples = s.still_samples;
     cost->native = opt->native != NULL;
     if (opt->native)
         native_sampling_stats(opt->native, &cost->native_pause);

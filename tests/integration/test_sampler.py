@@ -262,3 +262,32 @@ def test_sampler_usage_errors(args):
     r = run_gilprobe(args)
     assert r.returncode == 2, r.stderr
     assert "gilprobe --help" in r.stderr
+
+
+def test_threads_that_did_not_run_keep_their_stacks_and_moved_ones_are_read(python):
+    """With the eBPF reader a thread that has not run since the last sample
+    is not read again (its stack cannot have changed): most samples of a
+    thread asleep by turns in two functions are such, yet both places show,
+    about half of the time each (a wrong "has not run" would freeze it in
+    the first one)."""
+    w = Workload(python, "alternating_sleeper.py")
+    try:
+        doc = sample(w.pid, "-r", "200")
+    finally:
+        w.stop()
+    if not doc["sampler"]["bpf_reader"]:
+        pytest.fail("the BPF sample reader was not used: " + doc["sampler"]["bpf_note"])
+    assert doc["sampler"]["still_thread_samples"] >= 0.5 * doc["sampler"]["thread_samples"], \
+        doc["sampler"]
+    t = threads_by_tid(doc)[w.info["tid"]]
+    where = {"sleep_in_a": 0, "sleep_in_b": 0}
+    for stacks in t["top_stacks"].values():
+        for s in stacks:
+            for f in s["frames"]:
+                if f["function"] in where:
+                    where[f["function"]] += s["samples"]
+                    break
+    total = sum(where.values())
+    assert total >= 0.8 * t["samples"], (where, t["samples"])
+    for name, n in where.items():
+        assert 0.3 * total <= n <= 0.7 * total, where
