@@ -55,6 +55,9 @@ struct sampler_options {
      * thread_obs indices are void from then on), so a run of hours with
      * thread churn keeps a table the size of the live threads. */
     bool prune_exited;
+    /* Sample times count from this CLOCK_MONOTONIC time (0: the run's
+     * start): a watch that attaches again after an exec keeps one clock. */
+    double time_origin;
     /* Called with every sample as metrics_observe got it (thread indices
      * into m->threads). */
     void (*on_sample)(const struct run_metrics *m, const struct sample_obs *s, void *arg);

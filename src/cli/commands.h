@@ -80,6 +80,9 @@ struct top_options {
 int cmd_top(const struct top_options *opt, struct gp_error *err);
 
 #define WATCH_DEFAULT_HZ 100.0
+/* After the target execs: how long its new program may take to start a
+ * Python runtime before the watch ends. */
+#define WATCH_REATTACH_S 5.0
 #define WATCH_DEFAULT_WINDOW_S 10.0
 #define WATCH_DEFAULT_KEEP_S 600.0
 #define WATCH_DEFAULT_COOLDOWN_S 20.0

@@ -81,7 +81,9 @@ static double mono_s(void)
 static void on_bounds(bool end, double at, void *arg)
 {
     struct watch_state *w = arg;
-    if (!end)
+    /* (the first attachment's start: sample times count from it, also
+     * after an exec) */
+    if (!end && !w->origin)
         w->origin = w->ring.origin = at;
 }
 
@@ -404,6 +406,93 @@ static void on_window(struct run_metrics *m, void *arg)
         malloc_trim(0);
 }
 
+/* One attachment's recording: eBPF companions, the sampler until the end,
+ * the stop or the target's exec; an incident being recorded is written. */
+static int record_attachment(struct watch_state *w, struct run_metrics *m, double *until,
+                             struct gp_error *err)
+{
+    const struct watch_options *opt = w->opt;
+    int r = GP_OK;
+    metrics_init(m);
+    m->stall_ms = opt->stall_ms;
+    system_begin(opt->pid, &m->system);
+    if (opt->no_bpf) {
+        snprintf(m->bpf_note, sizeof m->bpf_note, "eBPF turned off (--no-bpf)");
+        snprintf(m->loop_bpf_note, sizeof m->loop_bpf_note, "eBPF turned off (--no-bpf)");
+    } else {
+        w->gil = gil_exact_start(w->rt, opt->long_hold_ms, false, m->bpf_note, sizeof m->bpf_note);
+        w->loops = loop_exact_start(opt->pid, opt->stall_ms, m->loop_bpf_note,
+                                    sizeof m->loop_bpf_note);
+    }
+    double left = *until - mono_s();
+    struct sampler_options so = {.duration_s = left > 0.001 ? left : 0.001,
+                                 .rate_hz = opt->rate_hz,
+                                 .stop = &signals_stop_requested,
+                                 .no_bpf = opt->no_bpf,
+                                 .on_bounds = on_bounds,
+                                 .bounds_arg = w,
+                                 .on_refresh = on_refresh,
+                                 .refresh_arg = w,
+                                 .window_s = 1.0,
+                                 .on_window = on_window,
+                                 .window_arg = w,
+                                 .prune_exited = true,
+                                 .on_sample = on_sample,
+                                 .sample_arg = w,
+                                 .time_origin = w->origin};
+    struct sampler_cost cost = {0};
+    r = sampler_run(w->rt, w->cache, &so, m, &cost, err);
+    /* An incident being recorded is written with what there is. */
+    if (r == GP_OK && w->pending)
+        write_bundle(w, m, w->pend_start - opt->window_s > 0 ? w->pend_start - opt->window_s : 0,
+                     sample_ring_newest(&w->ring));
+    else if (w->pending)
+        system_end(opt->pid, &w->pend_system, 0, true);
+    w->pending = false;
+    reap_writer(w, true);
+    gil_exact_stop(w->gil);
+    loop_exact_stop(w->loops);
+    w->gil = NULL;
+    w->loops = NULL;
+    for (uint32_t i = 0; i < w->nmarks; i++)
+        gil_exact_mark_free(w->marks[(w->headmark + i) % w->capmarks].mk);
+    w->nmarks = w->headmark = 0;
+    system_end(opt->pid, &m->system, 0, true);
+    return r;
+}
+
+/* After an exec: the new program's Python, once its runtime is there (it
+ * may take a moment to start); GP_ERR_NOT_PYTHON when it is not Python. */
+static int attach_again(pid_t pid, struct pyrt *rt, struct gp_error *err)
+{
+    double give_up = mono_s() + WATCH_REATTACH_S;
+    for (;;) {
+        struct gp_error local = {0};
+        int r = cli_attach(pid, rt, &local);
+        if (r == GP_OK || (r != GP_ERR_NOT_PYTHON && r != GP_ERR_UNSUPPORTED) ||
+            mono_s() >= give_up || signals_stop_requested) {
+            *err = local;
+            return r;
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* What is kept across an exec: the timeline, the bundles, the triggers'
+ * cooldowns; the raw samples and the thread records are the old
+ * program's, and go. */
+static void reset_for_new_program(struct watch_state *w, struct run_metrics *m)
+{
+    metrics_free(m);
+    pyobj_cache_free(w->cache);
+    pyobj_cache_init(w->cache);
+    double keep_s = w->ring.keep_s;
+    sample_ring_free(&w->ring);
+    sample_ring_init(&w->ring, keep_s);
+    w->ring.origin = w->origin;
+}
+
 int cmd_watch(const struct watch_options *opt, struct gp_error *err)
 {
     int r = bundle_dir_prepare(opt->out_dir, err);
@@ -438,64 +527,41 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
     sample_ring_init(&w->ring, span_s);
     w->capmarks = (uint32_t)ceil(span_s) + 1;
     w->marks = calloc(w->capmarks, sizeof *w->marks);
-    metrics_init(m);
-    m->stall_ms = opt->stall_ms;
     if (!w->marks || timeline_init(&w->tl, opt->keep_s) != 0) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
         r = err->code;
     }
-    if (r == GP_OK && opt->no_bpf) {
-        snprintf(m->bpf_note, sizeof m->bpf_note, "eBPF turned off (--no-bpf)");
-        snprintf(m->loop_bpf_note, sizeof m->loop_bpf_note, "eBPF turned off (--no-bpf)");
-    } else if (r == GP_OK) {
-        w->gil = gil_exact_start(&rt, opt->long_hold_ms, false, m->bpf_note, sizeof m->bpf_note);
-        w->loops = loop_exact_start(opt->pid, opt->stall_ms, m->loop_bpf_note,
-                                    sizeof m->loop_bpf_note);
-    }
-    system_begin(opt->pid, &m->system);
     fprintf(stderr, "gilprobe: watching PID %d at %.0f Hz; incidents go to %s/ (SIGUSR1 writes "
             "one now, Ctrl-C ends)\n", opt->pid, opt->rate_hz, opt->out_dir);
-    struct sampler_options so = {.duration_s = opt->duration_s > 0 ? opt->duration_s : WATCH_RUN_S,
-                                 .rate_hz = opt->rate_hz,
-                                 .stop = &signals_stop_requested,
-                                 .no_bpf = opt->no_bpf,
-                                 .on_bounds = on_bounds,
-                                 .bounds_arg = w,
-                                 .on_refresh = on_refresh,
-                                 .refresh_arg = w,
-                                 .window_s = 1.0,
-                                 .on_window = on_window,
-                                 .window_arg = w,
-                                 .prune_exited = true,
-                                 .on_sample = on_sample,
-                                 .sample_arg = w};
-    struct sampler_cost cost = {0};
-    if (r == GP_OK)
-        r = sampler_run(&rt, &cache, &so, m, &cost, err);
-    /* An incident being recorded is written with what there is. */
-    if (r == GP_OK && w->pending)
-        write_bundle(w, m, w->pend_start - opt->window_s > 0 ? w->pend_start - opt->window_s : 0,
-                     sample_ring_newest(&w->ring));
-    else if (w->pending)
-        system_end(opt->pid, &w->pend_system, 0, true);
-    reap_writer(w, true);
+    double until = mono_s() + (opt->duration_s > 0 ? opt->duration_s : WATCH_RUN_S);
+    const char *ended = "stopped";
+    while (r == GP_OK) {
+        r = record_attachment(w, m, &until, err);
+        ended = m->process_exited && !m->process_execd ? "process exited" : "stopped";
+        if (r != GP_OK || !m->process_execd || signals_stop_requested || mono_s() >= until)
+            break;
+        reset_for_new_program(w, m);
+        double at = mono_s() - w->origin;
+        struct gp_error again = {0};
+        int a = attach_again(opt->pid, &rt, &again);
+        if (a != GP_OK) {
+            fprintf(stderr, "gilprobe: PID %d replaced its program (exec) after %.0f s and the "
+                    "new one is not a Python gilprobe can read (%s); watch ends\n", opt->pid, at,
+                    again.msg);
+            ended = "process replaced its program";
+            metrics_init(m);
+            break;
+        }
+        fprintf(stderr, "gilprobe: PID %d replaced its program (exec) after %.0f s: watching the "
+                "new one (Python %s)\n", opt->pid, at, rt.version);
+    }
     if (r == GP_OK && (w->oom || w->ring.oom)) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
         r = err->code;
     }
     if (r == GP_OK)
-        fprintf(stderr, "gilprobe: %s after %.0f s; %u incident bundle%s written\n",
-                m->process_execd    ? "process replaced its program (exec: the Python attached "
-                                      "to is gone; watch the new one with a new gilprobe watch)"
-                : m->process_exited ? "process exited"
-                                    : "stopped",
-                sample_ring_newest(&w->ring),
-                w->bundles, w->bundles == 1 ? "" : "s");
-    gil_exact_stop(w->gil);
-    loop_exact_stop(w->loops);
-    system_end(opt->pid, &m->system, 0, true);
-    for (uint32_t i = 0; i < w->nmarks; i++)
-        gil_exact_mark_free(w->marks[(w->headmark + i) % w->capmarks].mk);
+        fprintf(stderr, "gilprobe: %s after %.0f s; %u incident bundle%s written\n", ended,
+                mono_s() - w->origin, w->bundles, w->bundles == 1 ? "" : "s");
     free(w->marks);
     json_object_put(w->fired);
     sample_ring_free(&w->ring);

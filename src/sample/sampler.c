@@ -939,6 +939,8 @@ static void sampler_free(struct sampler *s)
     addrmap_free(&s->rec_of_tid);
     free(s->t);
     free(s->reqs);
+    free(s->still_slot);
+    free(s->skipped);
     free(s->roots);
     free(s->walks);
     free(s->obs);
@@ -975,7 +977,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;
     double window_start = start, refresh_every = SAMPLER_REFRESH_S, last_full = start;
-    s.start = start;
+    s.start = opt->time_origin > 0 ? opt->time_origin : start;
     m->sample_period_s = period;
     if (opt->on_bounds)
         opt->on_bounds(false, start, opt->bounds_arg);

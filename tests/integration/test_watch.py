@@ -315,34 +315,73 @@ def test_full_disk_is_reported_and_recording_goes_on(tmp_path):
         subprocess.run(["umount", str(out)], check=True)
 
 
-EXECS = """
+EXEC_INTO = """
 import os, sys, threading, time
 def spin(until):
     while time.monotonic() < until:
         pass
-threading.Thread(target=spin, args=(time.monotonic() + 1.5,)).start()
+threading.Thread(target=spin, args=(time.monotonic() + 1.0,)).start()
 print(os.getpid(), flush=True)
-time.sleep(2)
-os.execv("/bin/sleep", ["sleep", "30"])
+time.sleep(1.5)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+# The program exec'd into: an asyncio loop that idles, stalls 400 ms in
+# stall_after_exec 1.5 s after it started, then idles again.
+AFTER_EXEC = """
+import asyncio, time
+def stall_after_exec():
+    end = time.monotonic() + 0.4
+    while time.monotonic() < end:
+        pass
+async def main():
+    await asyncio.sleep(1.5)
+    stall_after_exec()
+    await asyncio.sleep(30)
+asyncio.run(main())
 """
 
 
-def test_target_exec_ends_the_watch_clearly(tmp_path):
-    """A target that replaces its program (exec) keeps its PID but not its
-    Python: the watch says so and ends (exit 0), rather than read the new
-    image as the old interpreter."""
-    label, python = INTERPRETERS[0]
-    target = subprocess.Popen([python, "-c", EXECS], stdout=subprocess.PIPE, text=True)
+def watch_an_exec(python, into, out, *args):
+    """Starts a program that execs `into` (argv) after 1.5 s, and a watch
+    on it: (watch's exit code, its stderr, the target still alive)."""
+    target = subprocess.Popen([python, "-c", EXEC_INTO] + into, stdout=subprocess.PIPE,
+                              text=True)
     try:
         pid = int(target.stdout.readline())
-        p = subprocess.Popen([GILPROBE, "watch", "-p", str(pid), "--out", str(tmp_path / "i")],
+        p = subprocess.Popen([GILPROBE, "watch", "-p", str(pid), "--out", out] + list(args),
                              stderr=subprocess.PIPE, text=True)
-        _, err = p.communicate(timeout=30)
+        _, err = p.communicate(timeout=60)
         alive = target.poll() is None
     finally:
         target.kill()
         target.wait()
-    assert p.returncode == 0, err
-    assert "replaced its program (exec" in err, err
+    return p.returncode, err, alive
+
+
+def test_target_exec_into_python_is_watched_on(tmp_path):
+    """A target that replaces its program (exec) with another Python keeps
+    its PID: the watch attaches to the new runtime and goes on - the new
+    program's loop stall becomes a bundle naming its culprit."""
+    label, python = INTERPRETERS[0]
+    out = str(tmp_path / "i")
+    rc, err, alive = watch_an_exec(python, [python, "-c", AFTER_EXEC], out, "-d", "9",
+                                   "--window", "4", "--trigger", "loop.stall_max_ms>250")
+    assert rc == 0 and alive, err
+    assert "replaced its program (exec)" in err and "watching the new one" in err, err
+    found = bundles(out)
+    assert len(found) == 1, (found, err)
+    doc = gp_json(open(os.path.join(found[0], "report.json")).read())
+    top = doc["findings"][0]
+    assert top["scenario"] == "S1" and "stall_after_exec" in top["culprit"], doc["findings"]
+
+
+def test_target_exec_into_something_else_ends_the_watch_clearly(tmp_path):
+    """An exec into a program that is not Python: the watch says so and
+    ends (exit 0) rather than read the new image as the old interpreter."""
+    label, python = INTERPRETERS[0]
+    rc, err, alive = watch_an_exec(python, ["/bin/sleep", "30"], str(tmp_path / "i"))
+    assert rc == 0, err
+    assert "replaced its program (exec)" in err and "not a Python" in err, err
     assert alive, "the watch ended because the target exec'd, not because it exited"
     assert "Traceback" not in err
