@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from interpreters import interpreters  # noqa: E402
 
 WORKLOADS = os.path.join(ROOT, "tests", "workloads")
+EXAMPLES = os.path.join(ROOT, "examples")
 GILPROBE = os.path.abspath(os.environ.get("GILPROBE", os.path.join(ROOT, "gilprobe")))
 GILPROBE_ASAN = os.path.join(ROOT, "build", "gilprobe-asan")
 
@@ -56,6 +58,30 @@ def marks(workload_file):
 def python_version(path):
     return subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
                           capture_output=True, text=True, check=True).stdout.strip()
+
+
+class Example:
+    """An example program (examples/NAME.py, run for `seconds`) in a
+    session of its own, once it printed its ready line (with its pid)."""
+
+    def __init__(self, python, name, args=(), prefix=(), seconds=60):
+        self.proc = subprocess.Popen(list(prefix) + [python, os.path.join(EXAMPLES, name + ".py"),
+                                                     "--seconds", str(seconds)] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read()
+        self.ready = time.monotonic()
+        self.pid = gp_json(line)["pid"]
+
+    def stop(self):
+        """Kills its session; returns what it printed after its ready line."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        return self.proc.stdout.read()
 
 
 class Workload:

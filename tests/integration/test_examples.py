@@ -5,36 +5,15 @@ target held to half a CPU: the findings must not depend on how fast the
 machine or the interpreter is (on the oldest and newest interpreters and
 the two stripped distribution builds: the suite's time limit does not
 allow the whole matrix twice)."""
-import json
 import os
 import re
-import signal
 import subprocess
 import time
 
 import pytest
-from conftest import gp_json, INTERPRETERS, ROOT, interpreter_params, run_gilprobe
+from conftest import EXAMPLES, Example, gp_json, INTERPRETERS, interpreter_params, run_gilprobe
 
-EXAMPLES = os.path.join(ROOT, "examples")
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
-
-
-class Example:
-    def __init__(self, python, name, args=(), prefix=()):
-        self.proc = subprocess.Popen(list(prefix) + [python, os.path.join(EXAMPLES, name + ".py"),
-                                                     "--seconds", "60"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        line = self.proc.stdout.readline()
-        assert line, self.proc.stderr.read()
-        self.pid = gp_json(line)["pid"]
-
-    def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
 
 
 def findings(python, name, seconds=2.5, extra=(), args=(), prefix=()):

@@ -11,15 +11,13 @@ import glob
 import html
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS, ROOT, gp_json, run_gilprobe
+from conftest import GILPROBE, INTERPRETERS, Example, gp_json, run_gilprobe
 
-EXAMPLES = os.path.join(ROOT, "examples")
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 TRIGGERS = ["--trigger", "loop.stall_max_ms>250", "--trigger", "gil.wait_p99_ms>50"]
 BUNDLE_FILES = {"report.json", "report.txt", "timeline.json", "stacks.collapsed",
@@ -31,27 +29,15 @@ BUNDLE_FILES = {"report.json", "report.txt", "timeline.json", "stacks.collapsed"
 THREE_SPIKES = ("unstable-3.15",)
 
 
-class Service:
+class Service(Example):
     """The spiky service, started with its spike schedule (seconds after
-    its ready line); its spikes as it announced them."""
+    its ready line); stop() returns its spikes as it announced them."""
 
     def __init__(self, python, *args):
-        self.proc = subprocess.Popen([python, os.path.join(EXAMPLES, "watch_spiky_service.py"),
-                                      "--seconds", "90"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        line = self.proc.stdout.readline()
-        assert line, self.proc.stderr.read()
-        self.ready = time.monotonic()
-        self.pid = gp_json(line)["pid"]
+        super().__init__(python, "watch_spiky_service", args, seconds=90)
 
     def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        return [json.loads(l) for l in self.proc.stdout.read().splitlines() if '"spike"' in l]
+        return [json.loads(l) for l in super().stop().splitlines() if '"spike"' in l]
 
 
 def bundles(out):
@@ -209,23 +195,19 @@ def test_bundle_pages_render_in_chromium(tmp_path):
     label, python = INTERPRETERS[0]
     # One CPU-bound thread (S1), not eight: this test shares the machine
     # with the other worker's timing-sensitive tests.
-    ex = subprocess.Popen([python, os.path.join(EXAMPLES, "s1_cpu_in_event_loop.py"),
-                           "--seconds", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, start_new_session=True)
+    ex = Example(python, "s1_cpu_in_event_loop", seconds=30)
     one_shot = str(tmp_path / "report.html")
     try:
         time.sleep(2)
         for out, svc, p in runs.values():
             p.send_signal(signal.SIGUSR1)
-        pid = gp_json(ex.stdout.readline())["pid"]
-        r = run_gilprobe(["-p", str(pid), "-d", "2", "--json", "--html", one_shot])
+        r = run_gilprobe(["-p", str(ex.pid), "-d", "2", "--json", "--html", one_shot])
         # The bundles are written at the next second's end: long since.
         for out, svc, p in runs.values():
             p.send_signal(signal.SIGINT)
         errs = {label: p.communicate(timeout=60)[1] for label, (out, svc, p) in runs.items()}
     finally:
-        os.killpg(ex.pid, signal.SIGKILL)
-        ex.wait()
+        ex.stop()
         for out, svc, p in runs.values():
             svc.stop()
     assert r.returncode == 0, r.stderr
