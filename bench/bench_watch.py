@@ -87,6 +87,7 @@ def main():
           f"(after the first minute)")
     print(f"  gilprobe RSS: {rss0} kB after 1 min, {rss1} kB at the end "
           f"(min {min(samples + [rss1])}, max {max(samples + [rss1])} kB in between)")
+    print(f"  RSS each minute (MB): {' '.join(f'{x / 1024:.1f}' for x in samples)}")
     print(f"  planned spikes: {len(caught_by_then)} (15 s before the end or more); "
           f"bundles a trigger opened: {spiked} ({s2} with S2 "
           f"on top); all bundles: {len(bundles)} (SIGUSR1 every {a.usr1_every:.0f} s too)")

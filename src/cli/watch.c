@@ -62,6 +62,7 @@ struct watch_state {
     /* the incident being recorded */
     bool pending;
     double pend_start, pend_deadline;
+    bool pend_requested; /* opened by SIGUSR1, no trigger since */
     json_object *fired; /* its triggers */
     struct system_view pend_system;
     unsigned bundles; /* written */
@@ -198,6 +199,13 @@ static void evaluate_triggers(struct watch_state *w, struct run_metrics *live, d
             w->pend_deadline = t + o->window_s / 2;
             w->fired = json_object_new_array();
             system_begin(o->pid, &w->pend_system);
+        } else if (w->pend_requested) {
+            /* Joins a bundle asked for with SIGUSR1 (due at once): the
+             * spike that fired it gets its half window after all (else a
+             * spike caught in the same second was cut at its start: 4 of 59
+             * in an hour's soak with SIGUSR1 every 10 s). */
+            w->pend_requested = false;
+            w->pend_deadline = t + o->window_s / 2;
         }
         char at[32];
         utc_text((double)time(NULL), at, sizeof at);
@@ -342,7 +350,7 @@ static void write_bundle(struct watch_state *w, struct run_metrics *live, double
     }
     json_object_put(w->fired);
     w->fired = NULL;
-    w->pending = false;
+    w->pending = w->pend_requested = false;
 }
 
 static void request_bundle_now(struct watch_state *w, double t)
@@ -352,6 +360,7 @@ static void request_bundle_now(struct watch_state *w, double t)
     w->pending = true;
     w->pend_start = t;
     w->pend_deadline = t; /* at once */
+    w->pend_requested = true;
     w->fired = json_object_new_array();
     system_begin(w->opt->pid, &w->pend_system);
     char at[32];
@@ -448,7 +457,7 @@ static int record_attachment(struct watch_state *w, struct run_metrics *m, doubl
                      sample_ring_newest(&w->ring));
     else if (w->pending)
         system_end(opt->pid, &w->pend_system, 0, true);
-    w->pending = false;
+    w->pending = w->pend_requested = false;
     reap_writer(w, true);
     gil_exact_stop(w->gil);
     loop_exact_stop(w->loops);
