@@ -240,7 +240,9 @@ def test_threads_that_exited_count_only_while_they_lived(python):
         # Asleep but for their start and end: 99.5% idle, 88% once on a
         # loaded machine (starts and exits wait for the CPU); counted after
         # their exit they were 25% asleep.
-        assert asleep >= 0.75 * samples, (asleep, samples, exited[:3])
+        # (Starting takes some of their 50 ms: 99.5% asleep idle, 72-88%
+        # under the full suite's load.)
+        assert asleep >= 0.6 * samples, (asleep, samples, exited[:3])
 
 
 def test_text_report_sections(python):
@@ -272,7 +274,7 @@ def test_threads_that_did_not_run_keep_their_stacks_and_moved_ones_are_read(pyth
     the first one)."""
     w = Workload(python, "alternating_sleeper.py")
     try:
-        doc = sample(w.pid, "-r", "200")
+        doc = sample(w.pid, "-r", "200", seconds=1)
     finally:
         w.stop()
     if not doc["sampler"]["bpf_reader"]:
