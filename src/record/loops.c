@@ -183,6 +183,12 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
         return;
     }
     l->busy_samples++;
+    /* A stall is only as long as samples saw it: across a gap in sampling
+     * (the sampler itself short of a CPU, 100 ms once under load) the loop
+     * may have been back in its selector, so a gap of more than a quarter
+     * of the threshold ends the busy stretch rather than bridging it. */
+    if (l->in_run && (t - l->run_last) * 1000.0 > stall_ms / 4)
+        end_run(l, period_s, stall_ms);
     if (!l->in_run) {
         l->in_run = true;
         l->run_start = t;

@@ -386,8 +386,8 @@ def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
 
 @pytest.mark.parametrize("label", ["debian-3.11", "unstable-3.15", "pyenv-3.12"])
 def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
-    """The main thread computes for 0.5 s, then blocks 1 s reading a pipe,
-    over and over: held about a third of the time. Debian's 3.15 inlines
+    """The main thread computes for 0.5 s, then blocks 2 s reading a pipe,
+    over and over: held about a fifth of the time. Debian's 3.15 inlines
     the release before the read: the fallback took the thread, back from
     its read, for one that had held the GIL since its release (99.8% held
     against 20% sampled). On the stripped runtimes and on 3.12 with the
@@ -400,7 +400,7 @@ def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
         # load the sampler misses ticks while the target runs (exact 34.5
         # vs sampled 28.6 once on 3.12). A read counted held fails twice.
         for attempt in (1, 2):
-            r = run_gilprobe(["-p", str(w.pid), "-d", "4.5", "--json"], env=env, timeout=60)
+            r = run_gilprobe(["-p", str(w.pid), "-d", "5.5", "--json"], env=env, timeout=60)
             assert r.returncode == 0, r.stderr
             doc = gp_json(r.stdout)
             if doc["gil_exact"] and doc["gil_exact"]["consistent"]:
@@ -409,12 +409,12 @@ def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
         w.stop()
     x = doc["gil_exact"]
     assert x and x["mode"].startswith("fallback"), (x, doc["gil_exact_unavailable"])
-    # A third of the time, give or take the child's start-up and a cut
-    # cycle at either end; whole seconds of reading counted held would
-    # make it 60% or more.
-    assert 20 <= x["held_pct"] <= 50, (x["held_pct"], doc["gil"]["held_pct"], x["longest_holds"])
+    # A fifth of the time, give or take the child's start-up and a cut
+    # cycle at either end; seconds of reading counted held would make it
+    # 60% or more.
+    assert 12 <= x["held_pct"] <= 45, (x["held_pct"], doc["gil"]["held_pct"], x["longest_holds"])
     assert x["consistent"] is True, x["check"]
-    # The 0.5 s of work, plus the child's start-up (870 ms once under the
-    # suite's load: Popen holds the GIL while it forks); a read counted as
-    # held would add the whole second to it.
-    assert max(h["hold_ms"] for h in x["longest_holds"]) < 1400, x["longest_holds"]
+    # The 0.5 s of work, plus the child's start-up (870 ms once and 1345 ms
+    # once under the suite's load: Popen holds the GIL while it forks); a
+    # read counted as held would make it 2.5 s or more.
+    assert max(h["hold_ms"] for h in x["longest_holds"]) < 2400, x["longest_holds"]

@@ -1,5 +1,5 @@
 """The main thread alone: half a second of pure-Python CPU work, then a
-blocking read of a pipe that a child fills after a second, again and
+blocking read of a pipe that a child fills after two seconds, again and
 again. Optimising builds inline the GIL release before the read (Debian's
 LTO), so no probed function sees it: the second of reading must still not
 count as holding the GIL. Prints the ready line once running."""
@@ -18,6 +18,6 @@ def busy(seconds):
 print(json.dumps({"ready": True, "pid": os.getpid()}), flush=True)
 while True:
     busy(0.5)
-    child = subprocess.Popen(["sleep", "1"], stdout=subprocess.PIPE)
+    child = subprocess.Popen(["sleep", "2"], stdout=subprocess.PIPE)
     child.stdout.read()
     child.wait()
