@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
-LDLIBS  := -pthread -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
+LDLIBS  := -pthread -lmicrohttpd -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
 
 # eBPF programs (bpf/*.bpf.c): compiled with clang against the running
 # kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF
@@ -27,7 +27,7 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
             libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
             libpython3.11-testsuite groff-base man-db mmdebstrap python3-jsonschema \
-            chromium python3-pil
+            chromium python3-pil libmicrohttpd-dev prometheus python3-prometheus-client
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).

@@ -88,6 +88,12 @@ struct exact_long_hold {
     uint32_t stack; /* Python stack when the hold ended */
 };
 
+/* Coarse bounds (seconds) for exporting exact hold and wait times as
+ * histograms (gilprobe serve): the kernel's 6%-wide buckets, each counted
+ * under the first bound at or above its middle. */
+#define EXACT_LE_BOUNDS 16
+extern const double exact_le_bounds_s[EXACT_LE_BOUNDS];
+
 struct exact_gil {
     bool valid;
     char mode[160];        /* how it was measured */
@@ -96,6 +102,8 @@ struct exact_gil {
     double held_pct;
     uint64_t acquisitions;
     struct exact_dist hold, wait;
+    /* the same as counts per exact_le_bounds_s bucket (the last: above) */
+    uint64_t hold_le[EXACT_LE_BOUNDS + 1], wait_le[EXACT_LE_BOUNDS + 1];
     struct exact_thread *threads;
     uint32_t nthreads;
     struct exact_long_hold longest[EXACT_LONGEST];
@@ -165,6 +173,7 @@ struct run_metrics {
     bool process_execd; /* (with process_exited) it replaced its program: exec */
     double requested_rate_hz;
     uint64_t samples_requested, samples_taken, missed;
+    uint64_t gil_unread; /* samples whose GIL state could not be read */
     uint64_t gil_samples, held, contended, waiters_sum;
     bool free_threaded;            /* a free-threaded build: the GIL is normally off */
     uint64_t gil_disabled_samples; /* samples that found the GIL off */

@@ -28,6 +28,7 @@ int proc_read_small_file(const char *path, char *buf, size_t sz);
 struct proc_stat {
     char comm[32];      /* control characters replaced by '?' */
     char state;         /* R S D T t Z X I ... */
+    pid_t ppid;         /* field 4 */
     uint64_t utime, stime; /* clock ticks (fields 14, 15) */
     uint64_t starttime; /* clock ticks since boot (field 22) */
     /* Where its program's code and its stack start (fields 26, 28): new,

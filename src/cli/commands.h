@@ -101,11 +101,41 @@ struct watch_options {
     bool no_bpf;
     double stall_ms;
     double long_hold_ms;
+    /* `gilprobe serve`'s collector: instead of incidents, one JSON line a
+     * second on this stream (report/export_record.h): the target's info
+     * first (again after an exec), then each second's figures, with the
+     * findings over the last window every window_s seconds. No bundles, no
+     * triggers, nothing on stderr but errors. */
+    FILE *export_out;
 };
 
 /* `gilprobe watch`: GP_OK when stopped or when the target exited, or an
  * error exit code. */
 int cmd_watch(const struct watch_options *opt, struct gp_error *err);
+
+#define SERVE_DEFAULT_LISTEN "127.0.0.1:9464"
+#define SERVE_DEFAULT_HZ 10.0
+#define SERVE_MAX_PIDS 256
+/* --all looks for new Python processes this often */
+#define SERVE_DISCOVER_EVERY_S 3.0
+
+struct serve_options {
+    const char *listen;     /* ADDR:PORT ([v6]:PORT) */
+    pid_t pids[SERVE_MAX_PIDS];
+    size_t npids;
+    bool all;               /* every CPython process of the host */
+    const char *match;      /* --all: only command lines matching this ERE */
+    const char *exclude;    /* --all: not those matching this one */
+    double rate_hz;
+    double window_s;        /* findings hold over this many seconds */
+    double duration_s;      /* 0: until stopped */
+    bool no_bpf;
+    const char *tls_cert, *tls_key;
+    const char *auth_file;  /* "Bearer TOKEN" and "user:password" lines */
+};
+
+/* `gilprobe serve`: GP_OK when stopped, or an error exit code. */
+int cmd_serve(const struct serve_options *opt, struct gp_error *err);
 
 /* pyrt_attach, and the warning line for a version read through its own
  * _Py_DebugOffsets (cli/attach.c). */

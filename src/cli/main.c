@@ -29,6 +29,8 @@ static void usage(FILE *out)
             "                [-n ITERATIONS]\n"
             "       gilprobe watch -p PID [-r HZ] [-d SECONDS] [--trigger EXPR]... [--out DIR]\n"
             "                [--window SECONDS] [--keep SECONDS] [--cooldown SECONDS] [--html]\n"
+            "       gilprobe serve [--listen ADDR:PORT] (-p PID... | --all [--match RE]\n"
+            "                [--exclude RE]) [-r HZ] [--tls-cert F --tls-key F] [--auth-file F]\n"
             "\n"
             "  -p PID      sample a running CPython 3.8-3.15 process without stopping it\n"
             "              and report where the GIL goes, who waits for it and for how\n"
@@ -99,6 +101,16 @@ static void usage(FILE *out)
             "              speedscope.json and index.html. --cooldown (default 20 s) before\n"
             "              the same trigger fires again; SIGUSR1 writes a bundle at once.\n"
             "              Ends on Ctrl-C/SIGTERM, -d, or the target's exit (exit 0)\n"
+            "\n"
+            "  serve       export the GIL, thread states, locks and event loops of many\n"
+            "              processes to Prometheus: /metrics (OpenMetrics or text format),\n"
+            "              /api/report?pid=PID&seconds=N (the --json report), /healthz, /.\n"
+            "              --listen (default 127.0.0.1:9464), -p PID (repeatable) or --all\n"
+            "              (every CPython process, checked every 3 s; --match/--exclude\n"
+            "              filter command lines by regular expression), -r HZ (default\n"
+            "              10), --window SECONDS (findings hold over it, default 10),\n"
+            "              --tls-cert/--tls-key (PEM), --auth-file F ('Bearer TOKEN' and\n"
+            "              'user:password' lines; /healthz stays open)\n"
             "\n"
             "exit codes: 0 ok, 1 internal error, 2 usage, 3 no such process,\n"
             "            4 permission denied, 5 not a Python process,\n"
@@ -357,6 +369,7 @@ static int run_watch(int argc, char **argv)
         {"keep", required_argument, NULL, 'k'},     {"cooldown", required_argument, NULL, 'c'},
         {"html", no_argument, NULL, 'H'},           {"no-bpf", no_argument, NULL, 'B'},
         {"stall-ms", required_argument, NULL, 'S'}, {"long-hold-ms", required_argument, NULL, 'L'},
+        {"export-fd", required_argument, NULL, 'X'}, /* serve's collectors */
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     static struct check triggers[CHECKS_MAX];
     struct watch_options opt = {.rate_hz = WATCH_DEFAULT_HZ,
@@ -410,6 +423,12 @@ static int run_watch(int argc, char **argv)
                 return usage_error("--cooldown wants seconds (> 0, at most a day), not '%s'", optarg);
             break;
         case 'H': break; /* every bundle has its index.html */
+        case 'X': {
+            pid_t fd;
+            if (parse_pid(optarg, &fd) != 0 || !(opt.export_out = fdopen(fd, "w")))
+                return usage_error("--export-fd wants an open file descriptor, not '%s'", optarg);
+            break;
+        }
         case 'B': opt.no_bpf = true; break;
         case 'S':
             if (parse_positive(optarg, 1e6, &opt.stall_ms) != 0)
@@ -430,6 +449,68 @@ static int run_watch(int argc, char **argv)
         return usage_error("%s--out: the path is too long", "");
     struct gp_error err = {0};
     return finish(cmd_watch(&opt, &err), &err);
+}
+
+static int run_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},      {"rate", required_argument, NULL, 'r'},
+        {"duration", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
+        {"all", no_argument, NULL, 'a'},            {"match", required_argument, NULL, 'm'},
+        {"exclude", required_argument, NULL, 'x'},  {"window", required_argument, NULL, 'w'},
+        {"tls-cert", required_argument, NULL, 'C'}, {"tls-key", required_argument, NULL, 'K'},
+        {"auth-file", required_argument, NULL, 'A'}, {"no-bpf", no_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static struct serve_options opt = {.listen = SERVE_DEFAULT_LISTEN,
+                                       .rate_hz = SERVE_DEFAULT_HZ,
+                                       .window_s = WATCH_DEFAULT_WINDOW_S};
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":p:r:d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (opt.npids == SERVE_MAX_PIDS)
+                return usage_error("at most %s -p targets (or --all)", "256");
+            if (parse_pid(optarg, &opt.pids[opt.npids]) != 0)
+                return usage_error("-p wants a process ID, not '%s'", optarg);
+            opt.npids++;
+            break;
+        case 'r':
+            if (parse_positive(optarg, 1000, &opt.rate_hz) != 0)
+                return usage_error("-r wants a rate in Hz (> 0, at most 1000), not '%s'", optarg);
+            break;
+        case 'd':
+            if (parse_positive(optarg, 366.0 * 86400, &opt.duration_s) != 0)
+                return usage_error("-d wants seconds (> 0, at most a year), not '%s'", optarg);
+            break;
+        case 'w':
+            if (parse_positive(optarg, 300, &opt.window_s) != 0 || opt.window_s < 2)
+                return usage_error("--window wants seconds (2 to 300), not '%s'", optarg);
+            break;
+        case 'l': opt.listen = optarg; break;
+        case 'a': opt.all = true; break;
+        case 'm': opt.match = optarg; break;
+        case 'x': opt.exclude = optarg; break;
+        case 'C': opt.tls_cert = optarg; break;
+        case 'K': opt.tls_key = optarg; break;
+        case 'A': opt.auth_file = optarg; break;
+        case 'B': opt.no_bpf = true; break;
+        case 'h': usage(stdout); return GP_OK;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!opt.npids && !opt.all)
+        return usage_error("%sserve needs -p PID (repeatable) or --all", "");
+    if ((opt.match || opt.exclude) && !opt.all)
+        return usage_error("%s--match and --exclude go with --all", "");
+    if (!opt.tls_cert != !opt.tls_key)
+        return usage_error("%s--tls-cert and --tls-key go together", "");
+    struct gp_error err = {0};
+    return finish(cmd_serve(&opt, &err), &err);
 }
 
 static int run_dump(int argc, char **argv)
@@ -489,6 +570,8 @@ int main(int argc, char **argv)
         return run_top(argc - 1, argv + 1);
     if (strcmp(argv[1], "watch") == 0)
         return run_watch(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return run_serve(argc - 1, argv + 1);
     if (argv[1][0] == '-')
         return run_sample(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);

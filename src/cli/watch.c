@@ -24,6 +24,7 @@
 #include "record/sample_ring.h"
 #include "record/timeline.h"
 #include "report/bundle.h"
+#include "report/export_record.h"
 #include "report/sample.h"
 #include "util/signals.h"
 
@@ -70,6 +71,9 @@ struct watch_state {
     pid_t writer;     /* the child writing a bundle, or 0 */
     unsigned long seconds;
     bool oom;
+    double last_window_t; /* export: the previous second's end */
+    double next_findings; /* export: when the findings are next due */
+    bool export_failed;   /* export: the server went away */
 };
 
 static double mono_s(void)
@@ -373,6 +377,36 @@ static void request_bundle_now(struct watch_state *w, double t)
     json_object_array_add(w->fired, f);
 }
 
+/* One line to the server; a closed pipe (the server went away) ends the
+ * collector. */
+static void export_line(struct watch_state *w, json_object *o)
+{
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (fprintf(w->opt->export_out, "%s\n", text) < 0 || fflush(w->opt->export_out) != 0) {
+        w->export_failed = true;
+        signals_stop_requested = 1;
+    }
+    json_object_put(o);
+}
+
+/* The findings over the last window, when due. NULL when not (or out of
+ * memory); free() it. */
+static struct diagnosis *findings_due(struct watch_state *w, struct run_metrics *live, double t)
+{
+    const struct watch_options *o = w->opt;
+    if (t < w->next_findings)
+        return NULL;
+    w->next_findings = t + o->window_s;
+    struct diagnosis *diag = calloc(1, sizeof *diag);
+    if (!diag)
+        return NULL;
+    struct run_metrics span;
+    span_metrics(w, live, t - o->window_s > 0 ? t - o->window_s : 0, t, &span);
+    diagnose(&span, diag);
+    span_done(live, &span);
+    return diag;
+}
+
 /* Every second, from the sampler. */
 static void on_window(struct run_metrics *m, void *arg)
 {
@@ -389,8 +423,17 @@ static void on_window(struct run_metrics *m, void *arg)
     if (w->nmarks)
         gil_exact_forget_dead(w->gil, w->marks[w->headmark].mk, mk);
     metrics_window_finish(m);
-    system_observe(o->pid, &m->system, t);
-    timeline_add(&w->tl, m, t, (double)time(NULL), m->system.rss_last_kb);
+    if (o->export_out) {
+        double window_s = t - w->last_window_t;
+        if (w->loops)
+            loop_exact_collect_span(w->loops, (uint64_t)((w->origin + w->last_window_t) * 1e9),
+                                    (uint64_t)((w->origin + t) * 1e9), m);
+        w->last_window_t = t;
+        export_line(w, export_window(m, window_s > 0 ? window_s : 0));
+    } else {
+        system_observe(o->pid, &m->system, t);
+        timeline_add(&w->tl, m, t, (double)time(NULL), m->system.rss_last_kb);
+    }
     sample_ring_note_threads(&w->ring, m);
     double keep_from = w->origin + t - w->ring.keep_s;
     if (keep_from > 0)
@@ -400,6 +443,13 @@ static void on_window(struct run_metrics *m, void *arg)
     if (g_bundle_requested) {
         g_bundle_requested = 0;
         request_bundle_now(w, t);
+    }
+    if (o->export_out) {
+        struct diagnosis *diag = findings_due(w, m, t);
+        if (diag) {
+            export_line(w, export_findings(diag));
+            free(diag);
+        }
     }
     evaluate_triggers(w, m, t);
     reap_writer(w, false);
@@ -504,7 +554,7 @@ static void reset_for_new_program(struct watch_state *w, struct run_metrics *m)
 
 int cmd_watch(const struct watch_options *opt, struct gp_error *err)
 {
-    int r = bundle_dir_prepare(opt->out_dir, err);
+    int r = opt->export_out ? GP_OK : bundle_dir_prepare(opt->out_dir, err);
     if (r != GP_OK)
         return r;
     struct pyrt rt;
@@ -513,7 +563,8 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
         return r;
     signals_catch_stop(true);
     static const int usr1[] = {SIGUSR1};
-    signals_set(usr1, 1, on_usr1, SA_RESTART);
+    if (!opt->export_out)
+        signals_set(usr1, 1, on_usr1, SA_RESTART);
     struct watch_state *w = calloc(1, sizeof *w);
     struct run_metrics *m = calloc(1, sizeof *m);
     struct pyobj_cache cache;
@@ -536,12 +587,15 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
     sample_ring_init(&w->ring, span_s);
     w->capmarks = (uint32_t)ceil(span_s) + 1;
     w->marks = calloc(w->capmarks, sizeof *w->marks);
-    if (!w->marks || timeline_init(&w->tl, opt->keep_s) != 0) {
+    if (!w->marks || (!opt->export_out && timeline_init(&w->tl, opt->keep_s) != 0)) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
         r = err->code;
     }
-    fprintf(stderr, "gilprobe: watching PID %d at %.0f Hz; incidents go to %s/ (SIGUSR1 writes "
-            "one now, Ctrl-C ends)\n", opt->pid, opt->rate_hz, opt->out_dir);
+    if (opt->export_out)
+        export_line(w, export_target_info(&rt, opt->pid));
+    else
+        fprintf(stderr, "gilprobe: watching PID %d at %.0f Hz; incidents go to %s/ (SIGUSR1 "
+                "writes one now, Ctrl-C ends)\n", opt->pid, opt->rate_hz, opt->out_dir);
     double until = mono_s() + (opt->duration_s > 0 ? opt->duration_s : WATCH_RUN_S);
     const char *ended = "stopped";
     while (r == GP_OK) {
@@ -561,14 +615,17 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
             metrics_init(m);
             break;
         }
-        fprintf(stderr, "gilprobe: PID %d replaced its program (exec) after %.0f s: watching the "
-                "new one (Python %s)\n", opt->pid, at, rt.version);
+        if (opt->export_out)
+            export_line(w, export_target_info(&rt, opt->pid));
+        else
+            fprintf(stderr, "gilprobe: PID %d replaced its program (exec) after %.0f s: watching "
+                    "the new one (Python %s)\n", opt->pid, at, rt.version);
     }
     if (r == GP_OK && (w->oom || w->ring.oom)) {
         gp_error_set(err, GP_ERR_INTERNAL, "out of memory");
         r = err->code;
     }
-    if (r == GP_OK)
+    if (r == GP_OK && !opt->export_out)
         fprintf(stderr, "gilprobe: %s after %.0f s; %u incident bundle%s written\n", ended,
                 mono_s() - w->origin, w->bundles, w->bundles == 1 ? "" : "s");
     free(w->marks);

@@ -491,6 +491,23 @@ static double hist_percentile(const uint64_t *h, uint64_t n, double p, double ma
     return max_ns;
 }
 
+/* A log-linear histogram into the coarse export buckets (exact_le_bounds_s). */
+static void coarse_hist(const uint64_t *h, uint64_t *le)
+{
+    memset(le, 0, (EXACT_LE_BOUNDS + 1) * sizeof *le);
+    uint32_t at = 0;
+    for (uint32_t b = 0; b < HIST_BUCKETS; b++) {
+        if (!h[b])
+            continue;
+        double lo, hi;
+        bucket_range(b, &lo, &hi);
+        double mid_s = (lo + hi) / 2e9;
+        while (at < EXACT_LE_BOUNDS && mid_s > exact_le_bounds_s[at])
+            at++;
+        le[at] += h[b];
+    }
+}
+
 static void make_dist(struct exact_dist *d, const uint64_t *h, uint64_t count, uint64_t total_ns,
                       uint64_t max_ns)
 {
@@ -782,6 +799,8 @@ static void collect_between(struct gil_exact *g, const struct gil_mark *base,
         x->held_pct = 100.0;
     make_dist(&x->hold, hold_all, hold_n, hold_total, hold_max);
     make_dist(&x->wait, wait_all, wait_n, wait_total, wait_max);
+    coarse_hist(hold_all, x->hold_le);
+    coarse_hist(wait_all, x->wait_le);
     /* Longest holds, longest first, with their stacks resolved now. */
     struct long_hold_event *best = malloc(EXACT_LONGEST * sizeof *best);
     uint32_t nbest = 0;

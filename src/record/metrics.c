@@ -14,6 +14,11 @@ static const char *const LABELS[TS_COUNT] = {
     "waiting for work or a notification", "in I/O wait", "sleeping",
     "running without the GIL", "other"};
 
+const double exact_le_bounds_s[EXACT_LE_BOUNDS] = {
+    0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
 const char *tstate_kind_key(enum tstate_kind k)
 {
     return k < TS_COUNT ? KEYS[k] : "?";
@@ -177,6 +182,7 @@ static void observe_locks(struct run_metrics *m, const struct sample_obs *s)
 void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
 {
     m->samples_taken++;
+    m->gil_unread += !s->gil_valid;
     uint32_t waiters = 0;
     for (size_t i = 0; i < s->n; i++) {
         const struct thread_obs *o = &s->t[i];
@@ -225,7 +231,7 @@ void metrics_thread_counts(struct run_metrics *m, uint32_t python, uint32_t os)
 
 void metrics_window_reset(struct run_metrics *m)
 {
-    m->samples_requested = m->samples_taken = m->missed = 0;
+    m->samples_requested = m->samples_taken = m->missed = m->gil_unread = 0;
     m->gil_samples = m->held = m->contended = m->waiters_sum = 0;
     m->gil_disabled_samples = 0;
     m->waiters_max = 0;

@@ -224,7 +224,9 @@ int proc_stat_parse(const char *buf, struct proc_stat *out)
             break;
         p++;
         unsigned long long v = strtoull(p, NULL, 10);
-        if (field + 1 == 14)
+        if (field + 1 == 4)
+            out->ppid = (pid_t)v;
+        else if (field + 1 == 14)
             out->utime = v;
         else if (field + 1 == 15)
             out->stime = v;

@@ -27,6 +27,7 @@
 int run_diagnose_tests(void);
 int run_tlbc_tests(void);
 int run_watch_record_tests(void);
+int run_serve_export_tests(void);
 
 static char fixture_paths[MAX_FIXTURES][1024];
 static char fixture_names[MAX_FIXTURES][300];
@@ -329,5 +330,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         tests[n++] = fixed[i];
     int failed = _cmocka_run_group_tests("gilprobe", tests, n, NULL, NULL);
-    return failed + run_diagnose_tests() + run_tlbc_tests() + run_watch_record_tests();
+    return failed + run_diagnose_tests() + run_tlbc_tests() + run_watch_record_tests() +
+           run_serve_export_tests();
 }

