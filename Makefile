@@ -27,7 +27,8 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             python3 python3-pytest python3-pytest-xdist python3-uvloop python3-yaml \
             libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
             libpython3.11-testsuite groff-base man-db mmdebstrap python3-jsonschema \
-            chromium python3-pil libmicrohttpd-dev prometheus python3-prometheus-client
+            chromium python3-pil libmicrohttpd-dev prometheus python3-prometheus-client \
+            openssl wrk
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).

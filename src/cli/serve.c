@@ -342,6 +342,13 @@ static int setup(struct server *sv, const struct serve_options *opt, struct gp_e
     sv->s.opt = opt;
     pthread_mutex_init(&sv->s.lock, NULL);
     fleet_init(&sv->s.fleet);
+    struct sockaddr_storage ss;
+    bool v6;
+    if (!serve_parse_listen(opt->listen, &ss, &v6)) {
+        gp_error_set(err, GP_ERR_USAGE, "--listen wants ADDR:PORT or [ADDR6]:PORT, not '%s'",
+                     opt->listen);
+        return err->code;
+    }
     ssize_t n = readlink("/proc/self/exe", sv->s.self_exe, sizeof sv->s.self_exe - 1);
     if (n <= 0) {
         gp_error_set(err, GP_ERR_INTERNAL, "cannot find gilprobe's own executable (%s)",

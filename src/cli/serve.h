@@ -6,6 +6,7 @@
 #define GILPROBE_SERVE_H
 #include <limits.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 
 #include "commands.h"
@@ -30,6 +31,8 @@ struct serve_state {
     void *daemon; /* struct MHD_Daemon */
 };
 
+/* ADDR:PORT or [ADDR6]:PORT into a socket address; false when it is not. */
+bool serve_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6);
 /* Starts the HTTP server on opt->listen (TLS and auth as asked). */
 int serve_http_start(struct serve_state *s, struct gp_error *err);
 void serve_http_stop(struct serve_state *s);

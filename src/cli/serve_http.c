@@ -269,13 +269,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     (void)version;
     (void)upload;
     struct serve_state *s = cls;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s", "only GET\n");
-    if (*upload_size) {
-        *upload_size = 0; /* a body on a GET: ignored */
+    /* The first call only announces the request: answered on the next
+     * one, after any body (ignored), or MHD closes the connection after
+     * the response instead of keeping it alive. */
+    static int seen;
+    if (!*con_cls) {
+        *con_cls = &seen;
         return MHD_YES;
     }
-    (void)con_cls;
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s", "only GET\n");
     if (strcmp(url, "/healthz") == 0)
         return reply_text(conn, MHD_HTTP_OK, "%s", "ok\n");
     if (!authorized(s, conn))
@@ -290,7 +297,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 }
 
 /* ADDR:PORT or [ADDR6]:PORT into a socket address. */
-static bool parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6)
+bool serve_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6)
 {
     char host[128];
     const char *colon = strrchr(listen, ':');
@@ -344,7 +351,7 @@ int serve_http_start(struct serve_state *s, struct gp_error *err)
     const struct serve_options *o = s->opt;
     struct sockaddr_storage ss;
     bool v6 = false;
-    if (!parse_listen(o->listen, &ss, &v6)) {
+    if (!serve_parse_listen(o->listen, &ss, &v6)) {
         gp_error_set(err, GP_ERR_USAGE, "--listen wants ADDR:PORT or [ADDR6]:PORT, not '%s'",
                      o->listen);
         return err->code;
