@@ -28,7 +28,7 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
             libpython3.11-testsuite groff-base man-db mmdebstrap python3-jsonschema \
             chromium python3-pil libmicrohttpd-dev prometheus python3-prometheus-client \
-            openssl wrk
+            openssl wrk python3-seccomp
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).

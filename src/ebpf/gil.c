@@ -96,6 +96,7 @@ void gil_exact_clear(struct run_metrics *m)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "target/uretprobe_safety.h"
 #include "gil.skel.h"
 #include "gil_probes.h"
 #include "links.h"
@@ -288,6 +289,9 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
         snprintf(why, whysz, "a free-threaded build: the GIL is normally off, nothing to time");
         return NULL;
     }
+    /* both modes time a hold's end with return probes */
+    if (uretprobes_unsafe(rt->pid, why, whysz))
+        return NULL;
     struct elf_file ef;
     if (elf_file_open(rt->binary_open, &ef) != 0) {
         snprintf(why, whysz, "cannot open %s for its symbols", rt->binary);

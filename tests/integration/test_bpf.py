@@ -418,3 +418,32 @@ def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
     # once under the suite's load: Popen holds the GIL while it forks); a
     # read counted as held would make it 2.5 s or more.
     assert max(h["hold_ms"] for h in x["longest_holds"]) < 2400, x["longest_holds"]
+
+
+def test_no_return_probes_under_seccomp_on_kernels_that_kill_for_them():
+    """Kernels 6.11-6.13 kill a seccomp-filtered process at a return probe:
+    on such a kernel (pretended: GILPROBE_TEST_KERNEL_RELEASE) gilprobe
+    puts none in a filtered target and says why; an unfiltered target, or
+    this machine's own kernel, gets its exact timing. The target lives."""
+    python = dict(INTERPRETERS)["debian-3.11"]
+    old_kernel = {"GILPROBE_TEST_KERNEL_RELEASE": "6.12.9-amd64"}
+    filtered = Workload(python, "seccomp_filtered.py")
+    plain = Workload(python, "contention.py", ["cpu4"])
+    try:
+        assert filtered.info["filtered"] is True
+        docs = {}
+        for name, w, env in (("filtered-old", filtered, old_kernel), ("filtered-now", filtered, None),
+                             ("plain-old", plain, old_kernel)):
+            r = run_gilprobe(["-p", str(w.info["pid"]), "-d", "1", "--json"], env=env)
+            assert r.returncode == 0, r.stderr
+            docs[name] = gp_json(r.stdout)
+        assert filtered.proc.poll() is None and plain.proc.poll() is None
+    finally:
+        filtered.stop()
+        plain.stop()
+    old = docs["filtered-old"]
+    assert old["gil_exact"] is None, old["gil_exact"]
+    assert "seccomp filter" in old["gil_exact_unavailable"] and "6.12.9" in old["gil_exact_unavailable"]
+    assert old["gil"]["held_pct"] > 80  # still sampled
+    assert docs["filtered-now"]["gil_exact"], docs["filtered-now"]["gil_exact_unavailable"]
+    assert docs["plain-old"]["gil_exact"], docs["plain-old"]["gil_exact_unavailable"]

@@ -13,6 +13,7 @@
 
 #include "report/fleet.h"
 #include "target/cgroup_ids.h"
+#include "target/uretprobe_safety.h"
 
 #define CID "3f2a9c0d1e4b5a6978c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3"
 
@@ -43,6 +44,21 @@ static void test_cgroup_ids(void **state)
     assert_string_equal(ids.pod_uid, "");
     cgroup_ids_parse(NULL, &ids);
     assert_string_equal(ids.container_id, "");
+}
+
+static void test_uretprobe_kernels(void **state)
+{
+    (void)state;
+    assert_false(kernel_uretprobe_kills_seccomp("6.10.14-amd64"));
+    assert_true(kernel_uretprobe_kills_seccomp("6.11.0"));
+    assert_true(kernel_uretprobe_kills_seccomp("6.12.9-amd64"));
+    assert_true(kernel_uretprobe_kills_seccomp("6.13.12-200.fc41.x86_64"));
+    assert_false(kernel_uretprobe_kills_seccomp("6.14.0"));
+    assert_false(kernel_uretprobe_kills_seccomp("6.18.44-fc-v782"));
+    assert_false(kernel_uretprobe_kills_seccomp("5.15.0-91-generic"));
+    assert_false(kernel_uretprobe_kills_seccomp("7.1.0"));
+    assert_false(kernel_uretprobe_kills_seccomp("garbage"));
+    assert_false(kernel_uretprobe_kills_seccomp(NULL));
 }
 
 static char *render(const struct fleet *f, bool om)
@@ -117,6 +133,7 @@ int run_serve_export_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cgroup_ids),
+        cmocka_unit_test(test_uretprobe_kernels),
         cmocka_unit_test(test_fleet_totals_and_exposition),
     };
     return cmocka_run_group_tests_name("serve export", tests, NULL, NULL);
