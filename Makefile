@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild
-LDLIBS  := -pthread -lmicrohttpd -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
+LDLIBS  := -pthread -lmicrohttpd -lprotobuf-c -lz -lelf -ljson-c -lbpf -lncurses -lunwind-ptrace -lunwind-generic -lunwind -ldw -lm
 
 # eBPF programs (bpf/*.bpf.c): compiled with clang against the running
 # kernel's BTF, turned into skeleton headers by bpftool. Without kernel BTF
@@ -17,8 +17,10 @@ endif
 PYTHON  := /usr/bin/python3
 
 SRC     := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
-OBJ     := $(SRC:src/%.c=build/obj/%.o)
-ASAN_OBJ:= $(SRC:src/%.c=build/asan/%.o)
+# The pprof format's messages (proto/profile.proto), compiled by protoc-c.
+PROTO_GEN := build/profile.pb-c.c
+OBJ     := $(SRC:src/%.c=build/obj/%.o) build/obj/gen/profile.pb-c.o
+ASAN_OBJ:= $(SRC:src/%.c=build/asan/%.o) build/asan/gen/profile.pb-c.o
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Debian packages the build and the tests need; installed only when missing.
@@ -28,7 +30,8 @@ DEB_PKGS := gcc clang make libelf-dev libdw-dev libjson-c-dev libcmocka-dev \
             libncurses-dev tmux libunwind-dev libfuzzer-14-dev valgrind \
             libpython3.11-testsuite groff-base man-db mmdebstrap python3-jsonschema \
             chromium python3-pil libmicrohttpd-dev prometheus python3-prometheus-client \
-            openssl wrk python3-seccomp
+            openssl wrk python3-seccomp protobuf-c-compiler libprotobuf-c-dev \
+            zlib1g-dev golang-go
 STAMP   := build/.deps-ok
 
 # Keep generated BPF objects and skeletons (intermediate files).
@@ -64,13 +67,25 @@ build/%.bpf.o: bpf/%.bpf.c build/vmlinux.h
 build/%.skel.h: build/%.bpf.o
 	bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-build/obj/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
+build/profile.pb-c.c: proto/profile.proto | $(STAMP)
+	protoc-c --c_out=build --proto_path=proto $<
+build/profile.pb-c.h: build/profile.pb-c.c
+
+build/obj/%.o: src/%.c $(BPF_SKEL) build/profile.pb-c.h | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/asan/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
+build/asan/%.o: src/%.c $(BPF_SKEL) build/profile.pb-c.h | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
+
+build/obj/gen/%.o: build/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+build/asan/gen/%.o: build/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -c $< -o $@
 
 gilprobe: $(OBJ) build/obj/cli/main.o
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -144,9 +159,13 @@ bench: gilprobe build/sleep_floor
 # crashes in build/fuzz-artifacts. FUZZ_TIME bounds the run (seconds).
 FUZZ_TIME  ?= 60
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/%.o)
+FUZZ_OBJ   := $(SRC:src/%.c=build/fuzz/%.o) build/fuzz/gen/profile.pb-c.o
 
-build/fuzz/%.o: src/%.c $(BPF_SKEL) | $(STAMP)
+build/fuzz/gen/%.o: build/%.c
+	@mkdir -p $(dir $@)
+	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/%.o: src/%.c $(BPF_SKEL) build/profile.pb-c.h | $(STAMP)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 

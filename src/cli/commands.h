@@ -30,6 +30,7 @@ struct sample_options {
     const char *junit;    /* --junit FILE */
     const char *collapsed_path;  /* --collapsed: folded stacks */
     const char *speedscope_path; /* --speedscope: speedscope JSON */
+    const char *pprof_path;      /* --pprof: gzipped pprof profile ("-": stdout) */
     unsigned state_mask;         /* --state: 1u << enum tstate_kind; 0 = all */
     const char *html_path;       /* --html: the report as an HTML page */
 };

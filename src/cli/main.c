@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "usage: gilprobe -p PID [-d SECONDS] [-r HZ] [--json] [-o FILE] [--bpf|--no-bpf]\n"
             "                [--long-hold-ms MS] [--stall-ms MS] [--subprocesses]\n"
             "                [--fail-on EXPR]... [--junit FILE]\n"
-            "                [--collapsed FILE] [--speedscope FILE] [--state STATE[,STATE]]\n"
+            "                [--collapsed FILE] [--speedscope FILE] [--pprof FILE]\n"
+            "                [--state STATE[,STATE]]\n"
             "                [--native] [--html FILE]\n"
             "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats] [--native]\n"
@@ -50,6 +51,9 @@ static void usage(FILE *out)
             "              or inferno: thread;[state];outermost;...;innermost COUNT\n"
             "  --speedscope FILE  also write the stacks as a speedscope profile (JSON),\n"
             "              one profile per thread, the state as the root frame\n"
+            "  --pprof FILE  also write the stacks as a gzipped pprof profile (go tool\n"
+            "              pprof, Pyroscope, Parca): sample types samples, gil_held and\n"
+            "              gil_wait; labels thread, state, tid ('-': standard output)\n"
             "  --state STATE  only these states in --collapsed/--speedscope (repeatable,\n"
             "              or a comma list): gil-held, gil-wait, lock-wait, idle-wait,\n"
             "              io-wait, sleep, nogil-running, other\n"
@@ -190,7 +194,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         {"stall-ms", required_argument, NULL, 'S'},
         {"subprocesses", no_argument, NULL, 'P'},   {"fail-on", required_argument, NULL, 'F'},
         {"junit", required_argument, NULL, 'J'},    {"collapsed", required_argument, NULL, 'C'},
-        {"speedscope", required_argument, NULL, 'G'},
+        {"speedscope", required_argument, NULL, 'G'}, {"pprof", required_argument, NULL, 'Q'},
         {"state", required_argument, NULL, 'T'},    {"native", no_argument, NULL, 'N'},
         {"html", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0}};
@@ -249,6 +253,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         case 'J': opt->junit = optarg; break;
         case 'C': opt->collapsed_path = optarg; break;
         case 'G': opt->speedscope_path = optarg; break;
+        case 'Q': opt->pprof_path = optarg; break;
         case 'H': opt->html_path = optarg; break;
         case 'T': {
             char msg[320];

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "ebpf/gil.h"
 #include "ebpf/loop.h"
+#include "report/pprof.h"
 #include "report/common.h"
 #include "report/incident_page.h"
 #include "report/junit.h"
@@ -234,6 +235,8 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
                                   opt->state_mask};
         if (r == GP_OK)
             r = report_stacks_write(&m, &x, err);
+        if (r == GP_OK && opt->pprof_path)
+            r = report_pprof_write(&m, opt->pprof_path, err);
         if (r == GP_OK)
             r = publish_checks(opt, &rep, err);
     }

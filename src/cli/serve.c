@@ -388,7 +388,7 @@ int cmd_serve(const struct serve_options *opt, struct gp_error *err)
         r = serve_http_start(&sv->s, err);
     }
     if (r == GP_OK) {
-        fprintf(stderr, "gilprobe: serving on %s%s: /metrics, /api/report, /healthz, / "
+        fprintf(stderr, "gilprobe: serving on %s%s: /metrics, /api/report, /debug/pprof/profile, /healthz, / "
                 "(%s at %g Hz; Ctrl-C ends)\n", opt->tls_cert ? "https://" : "http://",
                 opt->listen, opt->all ? "every CPython process" : "the given PIDs", opt->rate_hz);
         for (size_t i = 0; i < opt->npids; i++)

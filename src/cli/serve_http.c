@@ -3,6 +3,7 @@
  * own thread, never the sampling). Routes:
  *   /metrics            OpenMetrics or Prometheus text, by the Accept header
  *   /api/report         ?pid=PID&seconds=N: the `-p --json` report of N seconds
+ *   /debug/pprof/profile ?pid=PID&seconds=N: those seconds as a gzipped pprof profile
  *   /healthz            "ok" (no authentication)
  *   /                   the targets, with links
  * Every parameter is checked: an unwatched PID is 404, seconds outside
@@ -155,8 +156,9 @@ static enum MHD_Result index_page(struct serve_state *s, struct MHD_Connection *
         fprintf(f, "</td><td>%u</td><td>%.1f</td><td>", t->python_threads, t->held_s);
         for (uint32_t k = 0; k < t->nfindings; k++)
             fprintf(f, "%s%s (%s)", k ? ", " : "", t->findings[k].scenario, t->findings[k].severity);
-        fprintf(f, "</td><td><a href=\"/api/report?pid=%d&amp;seconds=5\">5 s report</a></td>"
-                "</tr>\n", (int)t->pid);
+        fprintf(f, "</td><td><a href=\"/api/report?pid=%d&amp;seconds=5\">5 s report</a>, "
+                "<a href=\"/debug/pprof/profile?pid=%d&amp;seconds=5\">5 s pprof</a></td></tr>\n",
+                (int)t->pid, (int)t->pid);
     }
     pthread_mutex_unlock(&s->lock);
     fputs("</table></body></html>\n", f);
@@ -176,8 +178,9 @@ static long int_param(struct MHD_Connection *conn, const char *key, long max)
     return *end || errno || x < 1 || x > max ? 0 : x;
 }
 
-/* `gilprobe -p PID -d N --json` as a child: its standard output, or NULL. */
-static char *one_shot(struct serve_state *s, pid_t pid, long seconds, size_t *len)
+/* `gilprobe -p PID -d N` as a child, with --json or --pprof -: its standard
+ * output, or NULL. */
+static char *one_shot(struct serve_state *s, pid_t pid, long seconds, bool pprof, size_t *len)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0)
@@ -193,7 +196,10 @@ static char *one_shot(struct serve_state *s, pid_t pid, long seconds, size_t *le
         char pid_s[16], sec_s[16];
         snprintf(pid_s, sizeof pid_s, "%d", (int)pid);
         snprintf(sec_s, sizeof sec_s, "%ld", seconds);
-        char *argv[] = {"gilprobe", "-p", pid_s, "-d", sec_s, "--json", NULL};
+        char *json[] = {"gilprobe", "-p", pid_s, "-d", sec_s, "--json", NULL};
+        char *profile[] = {"gilprobe", "-p", pid_s, "-d", sec_s, "-o", "/dev/null",
+                           "--pprof", "-", NULL};
+        char **argv = pprof ? profile : json;
         execv(s->self_exe, argv);
         _exit(GP_ERR_INTERNAL);
     }
@@ -233,7 +239,7 @@ static char *one_shot(struct serve_state *s, pid_t pid, long seconds, size_t *le
     return buf;
 }
 
-static enum MHD_Result report(struct serve_state *s, struct MHD_Connection *conn)
+static enum MHD_Result report(struct serve_state *s, struct MHD_Connection *conn, bool pprof)
 {
     long pid = int_param(conn, "pid", 4194304);
     long seconds = int_param(conn, "seconds", SERVE_MAX_REPORT_S);
@@ -252,14 +258,15 @@ static enum MHD_Result report(struct serve_state *s, struct MHD_Connection *conn
         return reply_text(conn, MHD_HTTP_TOO_MANY_REQUESTS, "%s",
                           "too many reports being made; try again later\n");
     size_t len = 0;
-    char *body = one_shot(s, (pid_t)pid, seconds, &len);
+    char *body = one_shot(s, (pid_t)pid, seconds, pprof, &len);
     pthread_mutex_lock(&s->lock);
     s->reports_running--;
     pthread_mutex_unlock(&s->lock);
     if (!body)
         return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
                           "the report could not be made (the process may have exited)\n");
-    return reply(conn, MHD_HTTP_OK, "application/json", body, len);
+    return reply(conn, MHD_HTTP_OK, pprof ? "application/octet-stream" : "application/json", body,
+                 len);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -290,7 +297,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (strcmp(url, "/metrics") == 0)
         return metrics(s, conn);
     if (strcmp(url, "/api/report") == 0)
-        return report(s, conn);
+        return report(s, conn, false);
+    if (strcmp(url, "/debug/pprof/profile") == 0)
+        return report(s, conn, true);
     if (strcmp(url, "/") == 0)
         return index_page(s, conn);
     return reply_text(conn, MHD_HTTP_NOT_FOUND, "%s", "not found\n");

@@ -233,6 +233,31 @@ def test_exposition_passes_promtool_and_the_openmetrics_parser(fleet):
 
 
 @CPU_HEAVY
+def test_pprof_profile_names_the_hot_function(fleet):
+    """/debug/pprof/profile: 2 s of the four spinners as a gzipped pprof
+    profile; `go tool pprof -top` (Debian's golang-go) puts spin on top,
+    at its line, and by its GIL-wait samples too."""
+    url = "http://127.0.0.1:%d/debug/pprof/profile?pid=%d&seconds=2" % (
+        fleet["serve"].port, fleet["pids"]["cpu"])
+    path = os.path.join(fleet["workdir"], "cpu.pb.gz")
+    with urllib.request.urlopen(url, timeout=30) as r, open(path, "wb") as f:
+        f.write(r.read())
+    line = marks("contention.py")["spin"]  # the loop: its `while` line and this one
+    for extra in ([], ["-sample_index=gil_wait"], ["-lines"]):
+        top = subprocess.run(["go", "tool", "pprof", "-top"] + extra + [path],
+                             capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, HOME=fleet["workdir"]))
+        assert top.returncode == 0, top.stderr
+        rows = [l.split() for l in top.stdout.splitlines() if l.split() and l.split()[0].isdigit()]
+        first = rows[0]
+        assert first[5] == "spin", top.stdout
+        if extra == ["-lines"]:
+            assert any(first[6].endswith("cpu4.py:%d" % n) for n in (line - 1, line)), top.stdout
+        else:
+            assert float(first[1].rstrip("%")) >= 70, top.stdout
+
+
+@CPU_HEAVY
 def test_series_go_stale_when_a_target_exits(fleet):
     """Runs last of the module (it ends a target)."""
     prom, pids = fleet["prom"], fleet["pids"]
