@@ -127,6 +127,18 @@ static int publish_checks(const struct sample_options *opt, const struct sample_
     return checks_failed(opt->checks, opt->nchecks) ? GP_CHECKS_FAILED : GP_OK;
 }
 
+/* --collapsed, --speedscope and --pprof. */
+static int write_stack_files(const struct sample_options *opt, const struct run_metrics *m,
+                             struct gp_error *err)
+{
+    struct stack_exports x = {opt->pid, opt->collapsed_path, opt->speedscope_path,
+                              opt->state_mask};
+    int r = report_stacks_write(m, &x, err);
+    if (r == GP_OK && opt->pprof_path)
+        r = report_pprof_write(m, opt->pprof_path, err);
+    return r;
+}
+
 int sample_attached(const struct sample_options *opt, struct pyrt *rt, const struct sample_driver *d,
                     struct gp_error *err)
 {
@@ -231,12 +243,8 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
             json_object_put(doc);
         }
         json_object_put(full.doc);
-        struct stack_exports x = {opt->pid, opt->collapsed_path, opt->speedscope_path,
-                                  opt->state_mask};
         if (r == GP_OK)
-            r = report_stacks_write(&m, &x, err);
-        if (r == GP_OK && opt->pprof_path)
-            r = report_pprof_write(&m, opt->pprof_path, err);
+            r = write_stack_files(opt, &m, err);
         if (r == GP_OK)
             r = publish_checks(opt, &rep, err);
     }
