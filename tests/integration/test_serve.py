@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from conftest import GILPROBE, INTERPRETERS, WORKLOADS, Workload, marks
+from conftest import GILPROBE, INTERPRETERS, ROOT, WORKLOADS, Workload, marks
 
 CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
 PY = dict(INTERPRETERS)
@@ -255,6 +256,26 @@ def test_pprof_profile_names_the_hot_function(fleet):
             assert any(first[6].endswith("cpu4.py:%d" % n) for n in (line - 1, line)), top.stdout
         else:
             assert float(first[1].rstrip("%")) >= 70, top.stdout
+
+
+@CPU_HEAVY
+def test_fleet_dashboard_and_rules_use_only_exported_names(fleet):
+    """examples/fleet/: every gilprobe_* name in the Grafana dashboard's
+    queries and in the alerting rules is a sample name of this live
+    /metrics (its histograms' _bucket/_count/_sum included)."""
+    url = "http://127.0.0.1:%d/metrics" % fleet["serve"].port
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    live = set(re.findall(r"^(gilprobe_\w+)[{ ]", text, re.M))
+    fleet_dir = os.path.join(ROOT, "examples", "fleet")
+    with open(os.path.join(fleet_dir, "grafana-dashboard.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["query"]["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
+    with open(os.path.join(fleet_dir, "rules.yml")) as f:
+        exprs += re.findall(r"expr: >?\s*([^\n]+(?:\n {10,}[^\n]+)*)", f.read())
+    used = set(n for e in exprs for n in re.findall(r"gilprobe_\w+", e))
+    assert len(used) >= 12, used
+    assert used <= live, used - live
 
 
 @CPU_HEAVY
