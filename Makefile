@@ -153,6 +153,7 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_cpython_suite.py ./gilprobe
 	$(PYTHON) bench/bench_tachyon.py ./gilprobe
 	$(PYTHON) bench/bench_watch.py ./gilprobe --minutes $(WATCH_SOAK_MIN)
+	$(PYTHON) bench/bench_serve.py ./gilprobe --rates 1
 
 # libFuzzer target for the code that parses remote memory (README.md,
 # "Fuzzing"): seeds in fuzz/corpus, new inputs in build/fuzz-corpus,

@@ -23,10 +23,11 @@ struct {
     __type(value, struct gil_thread_stats);
 } gil_threads SEC(".maps");
 
-/* tid -> its PyThreadState, filled by user space. */
+/* tid -> its PyThreadState, filled by user space (8192 buckets: see
+ * gil_threads; its walks drop the gone threads). */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 32768);
+    __uint(max_entries, 8192);
     __uint(map_flags, BPF_F_NO_PREALLOC); /* see gil_threads */
     __type(key, __u32);
     __type(value, __u64);

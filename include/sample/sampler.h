@@ -24,6 +24,8 @@
  * eBPF reader's) shows no thread started or ended: in between, only the
  * CPU counters (a thread list read cost as much as the samples). */
 #define SAMPLER_FULL_REFRESH_S 1.0
+/* How often the memory map is read for uvloop (until found). */
+#define SAMPLER_UVLOOP_CHECK_S 10.0
 
 struct sampler_options {
     double duration_s;

@@ -107,6 +107,11 @@ uint64_t proc_start_time(pid_t pid);
 /* Which program image the process runs: changes when it execs (0: cannot
  * tell - gone, or not ours to read). */
 uint64_t proc_image_id(pid_t pid);
+/* Whether its memory map's text holds needle (read as text, not parsed:
+ * the map of a Python process is long). */
+bool proc_maps_mention(pid_t pid, const char *needle);
+/* The same from a stat already read. */
+uint64_t proc_stat_image_id(const struct proc_stat *st);
 
 const char *proc_state_name(char state);
 

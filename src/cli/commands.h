@@ -115,7 +115,11 @@ struct watch_options {
 int cmd_watch(const struct watch_options *opt, struct gp_error *err);
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:9464"
-#define SERVE_DEFAULT_HZ 10.0
+/* 50 targets at 0.5 Hz: 1.25% of a core (bench/bench_serve.py; 1 Hz:
+ * 2.2%). The GIL, loop-stall and hold/wait figures are exact (eBPF) at
+ * any rate; the rate sets how finely thread states and lock waits are
+ * sampled. */
+#define SERVE_DEFAULT_HZ 0.5
 #define SERVE_MAX_PIDS 256
 /* --all looks for new Python processes this often */
 #define SERVE_DISCOVER_EVERY_S 3.0

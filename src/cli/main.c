@@ -112,7 +112,7 @@ static void usage(FILE *out)
             "              --listen (default 127.0.0.1:9464), -p PID (repeatable) or --all\n"
             "              (every CPython process, checked every 3 s; --match/--exclude\n"
             "              filter command lines by regular expression), -r HZ (default\n"
-            "              10), --window SECONDS (findings hold over it, default 10),\n"
+            "              0.5: exact eBPF figures do not depend on it), --window SECONDS (findings hold over it, default 10),\n"
             "              --tls-cert/--tls-key (PEM), --auth-file F ('Bearer TOKEN' and\n"
             "              'user:password' lines; /healthz stays open)\n"
             "\n"

@@ -31,6 +31,12 @@
 /* An incident's report covers its worst stretch this long (find_focus). */
 #define BUNDLE_FOCUS_S 3.0
 
+/* serve's collectors send their figures this often: each window costs a
+ * read of the kernel's GIL aggregates and a line to build (a third of a
+ * 1 Hz collector's CPU at one a second), and Prometheus's rate() needs
+ * a few per scrape window, not one a second. */
+#define WATCH_EXPORT_WINDOW_S 2.0
+
 /* Long enough to be "until stopped". */
 #define WATCH_RUN_S (100.0 * 365 * 86400)
 
@@ -492,7 +498,7 @@ static int record_attachment(struct watch_state *w, struct run_metrics *m, doubl
                                  .bounds_arg = w,
                                  .on_refresh = on_refresh,
                                  .refresh_arg = w,
-                                 .window_s = 1.0,
+                                 .window_s = opt->export_out ? WATCH_EXPORT_WINDOW_S : 1.0,
                                  .on_window = on_window,
                                  .window_arg = w,
                                  .prune_exited = true,

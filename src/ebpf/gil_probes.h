@@ -85,10 +85,12 @@ struct gil_exact {
     struct long_hold_event recent[GIL_RECENT_LONG_HOLDS];
     uint32_t nrecent, recent_next;
     double last_sweep; /* gone threads were last dropped from tstates (mono_s) */
+    double last_full_sweep; /* the whole map was last walked for them */
     struct addrmap registered; /* tid -> tstate: what tstates has (as far as known) */
 };
 
 #define GIL_SWEEP_EVERY_S 1.0
+#define GIL_FULL_SWEEP_EVERY_S 10.0
 
 /* The GIL and frame layout the programs read stacks with. */
 void gil_fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L);

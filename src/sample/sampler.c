@@ -90,7 +90,7 @@ struct sampler {
     bool names_due;        /* a thread was added: read the names again */
     uint32_t names_age;    /* refreshes since they were read */
     bool first_refresh;
-    uint32_t refreshes;
+    double uvloop_checked; /* when the memory map was last read for uvloop */
     bool gone;
     bool execd;
 };
@@ -251,14 +251,7 @@ static void adopt_tid(struct sampler *s, struct tracked *t, pid_t tid)
 /* uvloop's extension module is mapped: its loops need recognising too. */
 static bool maps_have_uvloop(pid_t pid)
 {
-    struct proc_maps maps;
-    if (proc_read_maps(pid, &maps) != 0)
-        return false;
-    bool found = false;
-    for (size_t i = 0; i < maps.n && !found; i++)
-        found = strstr(maps.v[i].path, "/uvloop/loop.") != NULL;
-    proc_maps_free(&maps);
-    return found;
+    return proc_maps_mention(pid, "/uvloop/loop.");
 }
 
 static bool contains(const pid_t *v, size_t n, pid_t x)
@@ -354,13 +347,16 @@ static int refresh(struct sampler *s, struct gp_error *err)
 {
     struct snapshot snap;
     struct gp_error local = {0};
-    if (proc_exists(s->rt->pid) != 0 || proc_start_time(s->rt->pid) != s->rt->start_time) {
+    /* one read of its stat: gone (exited, a zombie, its PID reused)? */
+    struct proc_stat st;
+    if (proc_stat_read(s->rt->pid, 0, &st) != 0 || st.state == 'Z' || st.state == 'X' ||
+        st.starttime != s->rt->start_time) {
         s->gone = true;
         return GP_OK;
     }
     /* An exec replaced the program: nothing of the Python that was
      * attached to is left (the new image's memory is not its layout). */
-    uint64_t image = proc_image_id(s->rt->pid);
+    uint64_t image = proc_stat_image_id(&st);
     if (image && s->rt->image_id && image != s->rt->image_id) {
         s->gone = s->execd = true;
         return GP_OK;
@@ -431,8 +427,13 @@ static int refresh(struct sampler *s, struct gp_error *err)
     metrics_thread_counts(s->m, s->n_listed, (uint32_t)s->n_os);
     read_names(s);
     read_work_queues(s);
-    if (!s->m->loop_cls.uvloop && s->refreshes++ % 10 == 0)
+    /* uvloop comes with an import: looked for every few seconds (the
+     * memory map of a Python process is long to read) */
+    double now = now_s();
+    if (!s->m->loop_cls.uvloop && now - s->uvloop_checked >= SAMPLER_UVLOOP_CHECK_S) {
+        s->uvloop_checked = now;
         s->m->loop_cls.uvloop = maps_have_uvloop(s->rt->pid);
+    }
     if (s->opt->on_refresh)
         s->opt->on_refresh(&snap, s->opt->refresh_arg);
     snapshot_free(&snap);
@@ -977,6 +978,8 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
     double start = now_s(), next = start, last_refresh = start, last_progress = start;
     double window_start = start, refresh_every = SAMPLER_REFRESH_S, last_full = start;
+    /* at low rates (serve: 1 Hz) a full refresh every few samples */
+    double full_every = 5 * period > SAMPLER_FULL_REFRESH_S ? 5 * period : SAMPLER_FULL_REFRESH_S;
     s.start = opt->time_origin > 0 ? opt->time_origin : start;
     m->sample_period_s = period;
     if (opt->on_bounds)
@@ -1008,7 +1011,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             /* The thread list is read again when the kernel shows a thread
              * started or ended, and at least every SAMPLER_FULL_REFRESH_S
              * (a Python thread state can also come to an existing thread). */
-            if (threads_unchanged(&s) && t0 - last_full < SAMPLER_FULL_REFRESH_S) {
+            if (threads_unchanged(&s) && t0 - last_full < full_every) {
                 light_refresh(&s);
                 last_refresh = now_s();
             } else {
@@ -1020,6 +1023,9 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
                 refresh_every = 3 * (last_refresh - t0);
                 if (refresh_every < SAMPLER_REFRESH_S)
                     refresh_every = SAMPLER_REFRESH_S;
+                /* no more often than samples are taken (a low-rate serve) */
+                if (refresh_every < period)
+                    refresh_every = period;
                 if (refresh_every > SAMPLER_REFRESH_MAX_S)
                     refresh_every = SAMPLER_REFRESH_MAX_S;
             }

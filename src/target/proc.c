@@ -330,10 +330,46 @@ uint64_t proc_start_time(pid_t pid)
     return proc_stat_read(pid, 0, &st) < 0 ? 0 : st.starttime;
 }
 
+bool proc_maps_mention(pid_t pid, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t keep = strlen(needle) - 1, have = 0;
+    char buf[65536 + 1];
+    bool found = false;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        buf[have] = '\0';
+        if (strstr(buf, needle)) {
+            found = true;
+            break;
+        }
+        /* a needle cut at the end of this read: its start stays */
+        size_t tail = have < keep ? have : keep;
+        memmove(buf, buf + have - tail, tail);
+        have = tail;
+    }
+    close(fd);
+    return found;
+}
+
+uint64_t proc_stat_image_id(const struct proc_stat *st)
+{
+    return st->startcode ^ (st->startstack << 1);
+}
+
 uint64_t proc_image_id(pid_t pid)
 {
     struct proc_stat st;
-    return proc_stat_read(pid, 0, &st) < 0 ? 0 : st.startcode ^ (st.startstack << 1);
+    return proc_stat_read(pid, 0, &st) < 0 ? 0 : proc_stat_image_id(&st);
 }
 
 const char *proc_state_name(char state)
