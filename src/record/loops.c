@@ -183,14 +183,6 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
         return;
     }
     l->busy_samples++;
-    /* A stall is only as long as samples saw it: across a gap in sampling
-     * (the sampler itself short of a CPU, 100 ms once under load) the loop
-     * may have been back in its selector, so a gap of more than a quarter
-     * of the threshold (and than three sampling periods, for low rates)
-     * ends the busy stretch rather than bridging it. */
-    double gap_ms = (t - l->run_last) * 1000.0;
-    if (l->in_run && gap_ms > stall_ms / 4 && gap_ms > 3000.0 * period_s)
-        end_run(l, period_s, stall_ms);
     if (!l->in_run) {
         l->in_run = true;
         l->run_start = t;

@@ -339,7 +339,7 @@ def test_exact_agrees_with_sampled_under_thread_churn_and_forks(python):
                 # 59.0 vs 50.3 twice; 0.0-2.7 apart idle and under two CPU
                 # hogs): three tries. A real miscount disagrees every time.
                 for attempt in (1, 2, 3):
-                    r = run_gilprobe(["-p", str(w.pid), "-d", "3", "--json"] + args, env=env,
+                    r = run_gilprobe(["-p", str(w.pid), "-d", "2", "--json"] + args, env=env,
                                      timeout=60)
                     assert r.returncode == 0, r.stderr
                     doc = gp_json(r.stdout)
@@ -420,6 +420,7 @@ def test_a_blocking_read_after_an_unseen_release_is_not_held(label):
     assert max(h["hold_ms"] for h in x["longest_holds"]) < 2400, x["longest_holds"]
 
 
+@pytest.mark.xdist_group("cpu-heavy")
 def test_no_return_probes_under_seccomp_on_kernels_that_kill_for_them():
     """Kernels 6.11-6.13 kill a seccomp-filtered process at a return probe:
     on such a kernel (pretended: GILPROBE_TEST_KERNEL_RELEASE) gilprobe
@@ -428,7 +429,7 @@ def test_no_return_probes_under_seccomp_on_kernels_that_kill_for_them():
     python = dict(INTERPRETERS)["debian-3.11"]
     old_kernel = {"GILPROBE_TEST_KERNEL_RELEASE": "6.12.9-amd64"}
     filtered = Workload(python, "seccomp_filtered.py")
-    plain = Workload(python, "contention.py", ["cpu4"])
+    plain = Workload(python, "contention.py", ["burst"])
     try:
         assert filtered.info["filtered"] is True
         docs = {}

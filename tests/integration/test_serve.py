@@ -124,11 +124,12 @@ def fleet():
         prom = Prometheus(serve.port, workdir)
         pids = {name: w.info["pid"] for name, w in
                 (("cpu", cpu), ("idle", idle), ("lock", lock), ("loop", loop))}
-        # every target found and scraped, then 12 s of data
+        # every target found and scraped, then 10 s of data (the queries'
+        # windows; the collectors send every 2 s)
         deadline = time.time() + 40
         while time.time() < deadline and len(prom.query("gilprobe_target_info")) < 4:
             time.sleep(0.5)
-        time.sleep(12)
+        time.sleep(10.5)
         yield {"prom": prom, "serve": serve, "pids": pids, "workloads": dict(
             cpu=cpu, idle=idle, lock=lock, loop=loop), "fake": fake, "workdir": workdir}
         prom.stop()

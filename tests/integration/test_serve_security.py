@@ -2,7 +2,7 @@
 openssl), bearer-token and basic authentication from --auth-file, every
 query parameter checked, one-shot reports bounded (429), and under a load
 of thousands of requests a second (`wrk`, 8 keep-alive connections,
-10 s) the collectors keep their sample rate: the HTTP side runs on threads
+5 s) the collectors keep their sample rate: the HTTP side runs on threads
 of its own, the sampling in processes of their own."""
 import base64
 import http.client
@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -21,7 +22,10 @@ import pytest
 from conftest import GILPROBE, INTERPRETERS, Workload, run_gilprobe
 from test_serve import free_port, wait_http
 
-CPU_HEAVY = pytest.mark.xdist_group("cpu-heavy")
+# The whole module on one worker, in the group of the tests that load the
+# machine: one server for all its tests, and its reports and its load test
+# never beside another test's timing.
+pytestmark = pytest.mark.xdist_group("cpu-heavy")
 TOKEN = "s3cret-token-for-tests"
 USER = "scraper:pa55word"
 
@@ -133,14 +137,13 @@ def samples_total(locked):
     return int(m.group(1))
 
 
-@CPU_HEAVY
 def test_load_does_not_slow_sampling(locked):
-    """`wrk`, 8 keep-alive connections over TLS for 10 s (HTTP/1.1, as
+    """`wrk`, 8 keep-alive connections over TLS for 5 s (HTTP/1.1, as
     Prometheus scrapes): well over 1000 requests a second, none failed, and
     the collector's samples go on at its 10 a second (at least 90% of
     them)."""
     before, t0 = samples_total(locked), time.monotonic()
-    wrk = subprocess.run(["wrk", "-t", "2", "-c", "8", "-d", "10", "-H",
+    wrk = subprocess.run(["wrk", "-t", "2", "-c", "8", "-d", "5", "-H",
                           "Authorization: Bearer " + TOKEN,
                           "https://127.0.0.1:%d/metrics" % locked["port"]],
                          capture_output=True, text=True, timeout=60)
@@ -151,6 +154,39 @@ def test_load_does_not_slow_sampling(locked):
     assert "Non-2xx" not in wrk.stdout and "Socket errors" not in wrk.stdout, wrk.stdout
     # the collector sends its totals once a second: a second's edge either side
     assert after - before >= 0.9 * 10 * (t1 - t0 - 2), (after - before, t1 - t0, rate)
+
+
+def test_slow_and_garbage_clients_stall_nothing(locked):
+    """50 clients that send half a request and wait, and clients that send
+    garbage: the server answers the others meanwhile and the sampling goes
+    on (libmicrohttpd cuts the slow ones after a 10 s idle timeout)."""
+    slow = []
+    for _ in range(50):
+        raw = socket.create_connection(("127.0.0.1", locked["port"]), timeout=30)
+        tls = locked["ctx"].wrap_socket(raw, server_hostname="127.0.0.1")
+        tls.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # and never the end
+        slow.append(tls)
+    for junk in (b"\x00\xff" * 500, b"GET " + b"A" * 100000 + b" HTTP/1.1\r\n\r\n",
+                 b"BREW /pot HTCPCP/1.0\r\n\r\n"):
+        raw = socket.create_connection(("127.0.0.1", locked["port"]), timeout=30)
+        try:
+            tls = locked["ctx"].wrap_socket(raw, server_hostname="127.0.0.1")
+            tls.sendall(junk)
+            tls.recv(4096)  # an error status or the connection closed
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            raw.close()
+    before, t0 = samples_total(locked), time.monotonic()
+    for _ in range(5):
+        assert get(locked, "/healthz")[0] == 200
+        time.sleep(0.5)
+    time.sleep(2)
+    after, t1 = samples_total(locked), time.monotonic()
+    assert after - before >= 0.9 * 10 * (t1 - t0 - 2), (after - before, t1 - t0)
+    for tls in slow:
+        tls.close()
+    assert locked["proc"].poll() is None
 
 
 def test_bad_options_are_refused_at_start(tmp_path):

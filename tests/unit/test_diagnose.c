@@ -261,35 +261,6 @@ static void saturated_loop(struct fixture *f, int cycles, int busy, int idle, in
     loops_finish(l, now, period, f->m.stall_ms, now);
 }
 
-/* Busy samples on either side of a 100 ms gap in sampling (the sampler
- * short of a CPU) are two short stretches, not one stall: the loop may
- * have been in its selector meanwhile. Gaps within a quarter of the
- * threshold still bridge, so a real stall sampled unevenly stays whole. */
-static void test_loop_stall_not_bridged_over_a_sampling_gap(void **state)
-{
-    (void)state;
-    struct fixture *f = fresh();
-    uint32_t t = metrics_add_thread(&f->m, 30, "loop", 0x3000);
-    struct loop_track *l = &f->m.threads[t].loop;
-    struct py_frame fr = {.code = &CODE, .line = 7};
-    uint32_t id = stack_table_intern(&f->m.stacks, &fr, 1);
-    double now = 0, period = 0.001;
-    for (int i = 0; i < 10; i++, now += period)
-        loops_observe(l, &f->m.stacks, LOOP_BUSY, now, period, f->m.stall_ms, id, true, false, -1);
-    now += 0.100;
-    for (int i = 0; i < 10; i++, now += period)
-        loops_observe(l, &f->m.stacks, LOOP_BUSY, now, period, f->m.stall_ms, id, true, false, -1);
-    loops_observe(l, &f->m.stacks, LOOP_IDLE, now, period, f->m.stall_ms, 0, false, false, 232);
-    assert_int_equal(l->nstalls, 0);
-    /* 150 ms busy, sampled every 20 ms: one stall of its whole length. */
-    for (int i = 0; i < 8; i++, now += 0.020)
-        loops_observe(l, &f->m.stacks, LOOP_BUSY, now, period, f->m.stall_ms, id, true, false, -1);
-    loops_observe(l, &f->m.stacks, LOOP_IDLE, now, period, f->m.stall_ms, 0, false, false, 232);
-    assert_int_equal(l->nstalls, 1);
-    assert_true(l->stalls[0].ms > 140 && l->stalls[0].ms < 145);
-    release(f);
-}
-
 /* Busy >= 50% of the time with one function >= 30% of that busy time is a
  * finding even when no stretch reaches the stall threshold. */
 static void test_loop_saturation_edges(void **state)
@@ -501,7 +472,6 @@ int run_diagnose_tests(void)
         cmocka_unit_test(test_loop_edges),
         cmocka_unit_test(test_loop_native_frames),
         cmocka_unit_test(test_loop_saturation_edges),
-        cmocka_unit_test(test_loop_stall_not_bridged_over_a_sampling_gap),
         cmocka_unit_test(test_children_rolled_up),
         cmocka_unit_test(test_nothing_wrong),
         cmocka_unit_test(test_s4_edges),
