@@ -25,7 +25,7 @@
  * CPU counters (a thread list read cost as much as the samples). */
 #define SAMPLER_FULL_REFRESH_S 1.0
 /* How often the memory map is read for uvloop (until found). */
-#define SAMPLER_UVLOOP_CHECK_S 10.0
+#define SAMPLER_UVLOOP_CHECK_S 2.0
 
 struct sampler_options {
     double duration_s;
