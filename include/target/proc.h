@@ -110,6 +110,8 @@ uint64_t proc_image_id(pid_t pid);
 /* Whether its memory map's text holds needle (read as text, not parsed:
  * the map of a Python process is long). */
 bool proc_maps_mention(pid_t pid, const char *needle);
+/* Exited (a zombie, or dead), from a stat already read. */
+bool proc_stat_exited(const struct proc_stat *st);
 /* The same from a stat already read. */
 uint64_t proc_stat_image_id(const struct proc_stat *st);
 

@@ -63,12 +63,6 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static unsigned long long start_time(pid_t pid)
-{
-    struct proc_stat st;
-    return proc_stat_read(pid, 0, &st) == 0 ? st.starttime : 0;
-}
-
 /* The collector process for target: gilprobe watch --export-fd. */
 static int start_collector(struct server *sv, pid_t target)
 {
@@ -231,7 +225,7 @@ static bool selected(const struct server *sv, pid_t pid)
 static void prune_rejected(struct server *sv)
 {
     for (uint32_t i = 0; i < sv->nrejected;) {
-        if (start_time(sv->rejected[i].pid) != sv->rejected[i].start)
+        if (proc_start_time(sv->rejected[i].pid) != sv->rejected[i].start)
             sv->rejected[i] = sv->rejected[--sv->nrejected];
         else
             i++;
@@ -253,11 +247,11 @@ static void discover(struct server *sv)
         if (*end || v <= 0 || (pid_t)v == self || watched(sv, (pid_t)v))
             continue;
         pid_t pid = (pid_t)v;
-        unsigned long long start = start_time(pid);
-        if (!start || rejected(sv, pid, start))
-            continue;
         struct proc_stat st;
-        if (proc_stat_read(pid, 0, &st) == 0 && st.ppid == self)
+        if (proc_stat_read(pid, 0, &st) != 0 || rejected(sv, pid, st.starttime))
+            continue;
+        unsigned long long start = st.starttime;
+        if (st.ppid == self)
             continue; /* our own collectors and reports */
         struct pyrt rt;
         struct gp_error err = {0};

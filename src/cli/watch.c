@@ -79,7 +79,6 @@ struct watch_state {
     bool oom;
     double last_window_t; /* export: the previous second's end */
     double next_findings; /* export: when the findings are next due */
-    bool export_failed;   /* export: the server went away */
 };
 
 static double mono_s(void)
@@ -388,10 +387,8 @@ static void request_bundle_now(struct watch_state *w, double t)
 static void export_line(struct watch_state *w, json_object *o)
 {
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    if (fprintf(w->opt->export_out, "%s\n", text) < 0 || fflush(w->opt->export_out) != 0) {
-        w->export_failed = true;
+    if (fprintf(w->opt->export_out, "%s\n", text) < 0 || fflush(w->opt->export_out) != 0)
         signals_stop_requested = 1;
-    }
     json_object_put(o);
 }
 

@@ -349,7 +349,7 @@ static int refresh(struct sampler *s, struct gp_error *err)
     struct gp_error local = {0};
     /* one read of its stat: gone (exited, a zombie, its PID reused)? */
     struct proc_stat st;
-    if (proc_stat_read(s->rt->pid, 0, &st) != 0 || st.state == 'Z' || st.state == 'X' ||
+    if (proc_stat_read(s->rt->pid, 0, &st) != 0 || proc_stat_exited(&st) ||
         st.starttime != s->rt->start_time) {
         s->gone = true;
         return GP_OK;
@@ -1023,7 +1023,8 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
                 refresh_every = 3 * (last_refresh - t0);
                 if (refresh_every < SAMPLER_REFRESH_S)
                     refresh_every = SAMPLER_REFRESH_S;
-                /* no more often than samples are taken (a low-rate serve) */
+                /* no more often than samples are taken (a low-rate serve),
+                 * within SAMPLER_REFRESH_MAX_S */
                 if (refresh_every < period)
                     refresh_every = period;
                 if (refresh_every > SAMPLER_REFRESH_MAX_S)

@@ -320,8 +320,13 @@ int proc_exists(pid_t pid)
     int r = proc_stat_read(pid, 0, &st);
     if (r < 0)
         return r;
+    return proc_stat_exited(&st) ? -ESRCH : 0;
+}
+
+bool proc_stat_exited(const struct proc_stat *st)
+{
     /* A zombie has exited: nothing of it is left to read. */
-    return st.state == 'Z' || st.state == 'X' ? -ESRCH : 0;
+    return st->state == 'Z' || st->state == 'X';
 }
 
 uint64_t proc_start_time(pid_t pid)
