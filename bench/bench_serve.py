@@ -10,6 +10,10 @@
    chroot) and 5 other processes whose command lines match too: which PIDs
    are exported (all 20 Python ones, none other), the series count, and
    the CPU.
+3. The HTTP side under load: `wrk` (8 keep-alive connections) on /metrics
+   for 10 s while serve samples one target at 10 Hz: requests a second, and
+   the collector's sample rate before and during the load (the server's
+   threads are apart from the sampler, so the rate must hold).
 
     bench/bench_serve.py ./gilprobe [--seconds 60] [--rates 1,2,5]
 """
@@ -125,6 +129,46 @@ def measure(gilprobe, pids, rate, seconds):
     return share, series(text), len(exported_pids(text))
 
 
+def samples_total(port):
+    m = re.search(r'^gilprobe_samples_total\{[^}]*\} (\d+)$', scrape(port), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def sample_rate(port, seconds, during=None):
+    n0, t0 = samples_total(port), time.monotonic()
+    out = during() if during else time.sleep(seconds)
+    n1, t1 = samples_total(port), time.monotonic()
+    return (n1 - n0) / (t1 - t0), out
+
+
+def http_load(gilprobe, workdir, seconds):
+    if not shutil.which("wrk"):
+        print("   wrk is missing (make deps installs it)")
+        return
+    target, pid = start_target(sys.executable, workdir, 200)
+    p, port = serve(gilprobe, ["-r", "10", "-p", str(pid)])
+    try:
+        wait_exported(port, 1)
+        time.sleep(5)
+        idle, _ = sample_rate(port, seconds)
+        c0 = tree_cpu(p.pid)
+        loaded, wrk = sample_rate(port, seconds, lambda: subprocess.run(
+            ["wrk", "-t", "2", "-c", "8", "-d", str(int(seconds)),
+             "http://127.0.0.1:%d/metrics" % port], capture_output=True, text=True))
+        cpu = (tree_cpu(p.pid) - c0) / seconds * 100
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+        target.kill()
+        target.wait()
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", wrk.stdout)
+    print("   %s requests/s for %.0f s (non-2xx: %s); samples %.2f/s at rest, %.2f/s under load "
+          "(%.0f%%); serve %.0f%% of a core under load"
+          % (rate.group(1) if rate else "?", seconds,
+             "yes" if "Non-2xx" in wrk.stdout else "none", idle, loaded,
+             loaded / idle * 100 if idle else 0, cpu))
+
+
 def main():
     a = argparse.ArgumentParser()
     a.add_argument("gilprobe")
@@ -191,6 +235,9 @@ def main():
         versions = sorted(set(re.findall(r'gilprobe_target_info\{[^}]*python_version="([^"]+)"',
                                          text)))
         print("   versions: %s" % ", ".join(versions))
+
+        print("3. HTTP load: wrk on /metrics, one target sampled at 10 Hz")
+        http_load(o.gilprobe, workdir, 10)
     finally:
         for p in procs:
             p.kill()
