@@ -149,6 +149,7 @@ bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_dump.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
+	$(PYTHON) bench/bench_blame.py ./gilprobe
 	$(PYTHON) bench/bench_native.py ./gilprobe
 	$(PYTHON) bench/bench_cpython_suite.py ./gilprobe
 	$(PYTHON) bench/bench_tachyon.py ./gilprobe

@@ -16,14 +16,15 @@ sys.path.insert(0, HERE)
 from bench_sampler import python_312  # noqa: E402
 
 
-def run_once(python, gilprobe, threads, interval, seconds, probe):
+def run_once(python, gilprobe, threads, interval, seconds, probe, extra=(), doc_out=None):
     w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py"), str(seconds),
                           str(threads), str(interval)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     pid = int(w.stdout.readline())
     p = None
     if probe:
-        p = subprocess.Popen([gilprobe, "-p", str(pid), "-d", "600", "-r", "100", "--json"],
+        p = subprocess.Popen([gilprobe, "-p", str(pid), "-d", "600", "-r", "100", "--json"]
+                             + list(extra),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(0.5)  # probes attached before the work starts
     w.stdin.write("go\n")
@@ -35,6 +36,8 @@ def run_once(python, gilprobe, threads, interval, seconds, probe):
         p.send_signal(signal.SIGINT)
         out, _ = p.communicate(timeout=60)
         doc = json.loads(out)
+        if doc_out is not None:
+            doc_out.append(doc)
         x = doc.get("gil_exact")
         if x:
             events = x["acquisitions"] / x["window_s"]

@@ -42,8 +42,10 @@ int gp_take_gil_out(struct pt_regs *ctx)
         return 0; /* the probe went live while this take_gil was running */
     __u64 now = bpf_ktime_get_ns();
     record_wait(s, now - s->wait_start_ns);
+    blame_wait(tid, s->wait_start_ns, now);
     s->wait_start_ns = 0;
     s->acquisitions++;
+    s->wakeups++;
     s->hold_start_ns = now;
     return 0;
 }

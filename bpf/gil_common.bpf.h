@@ -119,6 +119,120 @@ static __always_inline void capture_stack(__u32 tid, struct long_hold_event *ev)
     }
 }
 
+/* GIL blame (gil_shared.h): on only where a one-shot report wants it. */
+const volatile bool blame_on = false;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, BLAME_HOLD_RING);
+    __type(key, __u32);
+    __type(value, struct blame_hold);
+} blame_holds SEC(".maps");
+
+/* Entries allocated as pairs appear (most runs have a few dozen). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, BLAME_PAIRS);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct blame_key);
+    __type(value, struct blame_val);
+} blame_pairs SEC(".maps");
+
+__u64 blame_seq = 0;  /* holds recorded so far */
+__u64 blame_lost = 0; /* overlaps not counted: the pair map was full */
+
+/* The innermost Python function of tid (0: unknown): its top frame's code
+ * object, past C-stack shim frames. */
+static __always_inline __u64 top_code(__u32 tid)
+{
+    __u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
+    if (!ts)
+        return 0;
+    __u64 frame = read_u64(*ts + layout.root_off);
+    if (layout.frame_model == 1 && frame) /* 3.11/3.12: _PyCFrame hop */
+        frame = read_u64(frame + layout.cframe_current_frame);
+    for (int i = 0; i < 3 && frame; i++) {
+        if (layout.frame_owner >= 0 && layout.owner_cstack >= 0) {
+            __u8 owner = 0;
+            bpf_probe_read_user(&owner, 1, (void *)(frame + layout.frame_owner));
+            if (owner >= layout.owner_cstack) {
+                frame = read_u64(frame + layout.frame_prev);
+                continue;
+            }
+        }
+        return read_u64(frame + layout.frame_code) & ~(__u64)3;
+    }
+    return 0;
+}
+
+/* A hold of tid over [start, end] ends: into the ring. */
+static __always_inline void blame_note_hold(__u32 tid, __u64 start, __u64 end)
+{
+    if (!blame_on)
+        return;
+    __u32 slot = (__u32)__sync_fetch_and_add(&blame_seq, 1) & (BLAME_HOLD_RING - 1);
+    struct blame_hold *h = bpf_map_lookup_elem(&blame_holds, &slot);
+    if (!h)
+        return;
+    h->tid = tid;
+    h->start = start;
+    h->end = end;
+    h->code = top_code(tid);
+}
+
+/* One wait's walk back over the ring (bpf_loop: the verifier checks the
+ * step once, not BLAME_WALK times). */
+struct blame_walk {
+    __u64 seq, ws, we;
+    __u32 waiter;
+    int before;
+};
+
+static int blame_step(__u32 index, void *ctx)
+{
+    struct blame_walk *w = ctx;
+    if (!w->seq || w->before >= 4)
+        return 1;
+    w->seq--;
+    __u32 slot = (__u32)w->seq & (BLAME_HOLD_RING - 1);
+    struct blame_hold *h = bpf_map_lookup_elem(&blame_holds, &slot);
+    if (!h)
+        return 1;
+    if (h->end <= w->ws) {
+        w->before++;
+        return 0;
+    }
+    __u64 a = h->start > w->ws ? h->start : w->ws, b = h->end < w->we ? h->end : w->we;
+    if (b <= a || h->tid == w->waiter)
+        return 0;
+    struct blame_key k = {.waiter = w->waiter, .holder = h->tid, .code = h->code};
+    struct blame_val *v = bpf_map_lookup_elem(&blame_pairs, &k);
+    if (!v) {
+        struct blame_val z = {};
+        bpf_map_update_elem(&blame_pairs, &k, &z, BPF_NOEXIST);
+        v = bpf_map_lookup_elem(&blame_pairs, &k);
+        if (!v) {
+            __sync_fetch_and_add(&blame_lost, 1);
+            return 0;
+        }
+    }
+    __sync_fetch_and_add(&v->ns, b - a);
+    __sync_fetch_and_add(&v->n, 1);
+    return 0;
+}
+
+/* waiter waited for the GIL over [ws, we]: each recorded hold it
+ * overlapped is charged the overlap. Holds end in order, so the walk stops
+ * at the holds that ended before the wait began (a few in a row: the
+ * futex fallback may record a hold a moment late). */
+static __always_inline void blame_wait(__u32 waiter, __u64 ws, __u64 we)
+{
+    if (!blame_on || we <= ws)
+        return;
+    struct blame_walk w = {.seq = blame_seq, .ws = ws, .we = we, .waiter = waiter};
+    bpf_loop(BLAME_WALK, blame_step, &w, 0);
+}
+
 static __always_inline void record_wait(struct gil_thread_stats *s, __u64 w)
 {
     s->waits++;
@@ -136,6 +250,7 @@ static __always_inline void end_hold(__u32 tid, struct gil_thread_stats *s, __u6
     if (!s->hold_start_ns)
         return; /* a release whose acquisition was not seen */
     __u64 h = now - s->hold_start_ns;
+    blame_note_hold(tid, s->hold_start_ns, now);
     s->hold_start_ns = 0;
     s->holds++;
     s->hold_total_ns += h;

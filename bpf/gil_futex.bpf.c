@@ -165,7 +165,10 @@ static __always_inline void close_run(struct run_state *r, struct gil_thread_sta
      * negative (huge unsigned) wait. */
     record_wait(s, r->run_last > r->run_start ? r->run_last - r->run_start : 0);
     s->acquisitions++;
-    open_hold((__u32)bpf_get_current_pid_tgid(), s, r->run_last);
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    open_hold(tid, s, r->run_last); /* ends the previous holder's hold first */
+    if (r->run_last > r->run_start)
+        blame_wait(tid, r->run_start, r->run_last);
     r->run_start = 0;
 }
 
@@ -415,6 +418,7 @@ int gp_restore_thread(struct pt_regs *ctx)
     struct run_state *r = bpf_map_lookup_elem(&runs, &tid);
     if (r)
         r->dropping = 0;
+    s->wakeups++;
     if (r && r->run_start) {
         /* It waited inside RestoreThread: that wait ends now. */
         r->run_last = now;

@@ -3,6 +3,7 @@
  * only; never the target. */
 #ifndef GILPROBE_DIAGNOSE_H
 #define GILPROBE_DIAGNOSE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -13,6 +14,27 @@ enum severity { SEV_INFO = 0, SEV_WARNING = 1, SEV_CRITICAL = 2 };
 #define FINDING_MAX_EVIDENCE 6
 #define DIAGNOSE_MAX_FINDINGS 48
 #define FINDING_MAX_CHILDREN 16
+
+#define FINDING_MAX_ROLES 8
+
+/* A thread a finding names: a victim (value: its p99 GIL wait, ms) or an
+ * aggressor (value: its share of the victims' GIL wait, %, and the
+ * function the victims waited behind most). */
+struct finding_thread {
+    pid_t tid;
+    double value;
+    const struct code_info *code;
+};
+
+/* The convoy effect's figures (rule in diagnose_blame.c). */
+struct convoy_figures {
+    pid_t tid, holder;
+    const struct code_info *holder_code;
+    double wakeups_per_s;    /* measured: the cap it runs at */
+    double cap_model_per_s;  /* 1 / (switch interval + its burst) */
+    double interval_ms, wait_mean_ms, burst_ms;
+    double waits_per_wakeup; /* wake-ups that waited >= half an interval; < 0: unknown */
+};
 
 struct evidence {
     char metric[48]; /* e.g. "gil.contended_pct" */
@@ -35,6 +57,11 @@ struct finding {
     int nevidence;
     char culprit[512];
     char advice[1024];
+    /* S2 with latency-sensitive threads among the waiters */
+    struct finding_thread victims[FINDING_MAX_ROLES], aggressors[FINDING_MAX_ROLES];
+    int nvictims, naggressors;
+    bool has_convoy;
+    struct convoy_figures convoy;
 };
 
 struct diagnosis {

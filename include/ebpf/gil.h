@@ -16,9 +16,11 @@ struct gil_mark;
 
 /* Attaches; NULL with the reason in why when exact timing is not possible
  * here (not root, no BTF, no take_gil/drop_gil symbols, ...). */
-/* force (--bpf): attach even where the probes would be costly. */
-struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
-                                  size_t whysz);
+/* force (--bpf): attach even where the probes would be costly. blame:
+ * also join each GIL wait with the holds it sat behind (one-shot reports;
+ * its cost: docs/performance.md). */
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, bool blame,
+                                  char *why, size_t whysz);
 /* Tells the kernel side which thread state each TID has (for stacks of
  * long holds) and drains the long-hold events; call periodically. */
 void gil_exact_update(struct gil_exact *g, const struct snapshot *snap);

@@ -21,6 +21,11 @@ struct gil_thread_stats {
     __u64 hold_total_ns, hold_max_ns;
     __u64 wait_total_ns, wait_max_ns;
     __u64 holds, waits;     /* completed intervals */
+    /* Times it came back for the GIL through the API: take_gil returns
+     * (probes on it), PyEval_RestoreThread/AcquireThread returns (the
+     * fallback, which cannot see a take that found the GIL free as a
+     * wait). The convoy's wake-ups. */
+    __u64 wakeups;
     __u64 wait_start_ns;    /* in take_gil since (0: not) */
     __u64 hold_start_ns;    /* holding since (0: not, or not seen taking it) */
     __u64 drop_start_ns;    /* entered drop_gil at */
@@ -51,6 +56,31 @@ struct gil_bpf_layout {
     __s32 cframe_current_frame;
     __s32 frame_code, frame_pos, frame_prev, frame_owner; /* owner -1: none */
     __s32 pos_is_int;           /* f_lasti (int) rather than a pointer */
+    __s32 owner_cstack;         /* owner >= this: a C-stack shim frame (-1: none) */
+};
+
+/* GIL blame in the kernel: each hold that ends is recorded in a ring
+ * (holds end one at a time: the GIL serialises them), and a wait that
+ * ends walks the ring back over the holds it overlapped, adding each
+ * overlap to the (waiter, holder, holder's function) pair. */
+#define BLAME_HOLD_RING 512 /* a power of two */
+#define BLAME_WALK 64       /* holds one wait is joined with, at most */
+#define BLAME_PAIRS 16384
+
+struct blame_hold {
+    __u64 start, end;
+    __u64 code; /* the holder's innermost Python function (tag bits cleared) */
+    __u32 tid;
+    __u32 pad;
+};
+
+struct blame_key {
+    __u32 waiter, holder;
+    __u64 code;
+};
+
+struct blame_val {
+    __u64 ns, n;
 };
 
 #endif

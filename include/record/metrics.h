@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "python/thread_names.h"
+#include "record/blame.h"
 #include "record/loops.h"
 #include "record/stacks.h"
 #include "target/system.h"
@@ -28,6 +29,12 @@ enum tstate_kind {
 
 const char *tstate_kind_key(enum tstate_kind k);   /* "gil_wait" ... */
 const char *tstate_kind_label(enum tstate_kind k); /* "waiting for the GIL" ... */
+
+/* What a thread is to the others' GIL waits (analysis/figures.c): a
+ * latency-sensitive thread whose GIL waits are long beside its short bursts
+ * of work (a victim), or one whose holds caused most of the victims' waits
+ * (an aggressor). */
+enum thread_role { ROLE_NONE, ROLE_VICTIM, ROLE_AGGRESSOR };
 
 struct dist_ms {
     uint64_t count;
@@ -60,11 +67,23 @@ struct thread_metrics {
     uint64_t queue_reads;
     double queue_depth_sum;
     int64_t queue_depth_max;
+    /* Whom its GIL waits were spent behind, from the samples (blame.h). */
+    struct blame_list blame_sampled;
     /* derived by metrics_finish */
     char display[THREAD_NAME_MAX + 40]; /* thread_display_name: what text reports show */
     double pct[TS_COUNT];
     double cpu_pct, ivcs_per_s;
     struct dist_ms wait;
+    /* GIL blame: the exact list when eBPF measured one, else the sampled */
+    const struct blame_list *blame;
+    bool blame_exact;
+    double caused_ms;         /* GIL wait its holds caused the others */
+    double wait_ms;           /* its own GIL wait (the blame list's total) */
+    bool latency_sensitive;   /* mostly blocked (I/O, timer, queue, selector), short bursts */
+    double burst_ms;          /* mean stretch of work (GIL held or waited for) */
+    double wait_p99_ms;       /* exact per-wait p99 when measured, else sampled stretches */
+    double wakeups_per_s;     /* its GIL waits a second: exact, else sampled wait stretches */
+    enum thread_role role;
 };
 
 /* Exact GIL figures (eBPF): distributions of hold and wait times. */
@@ -78,6 +97,9 @@ struct exact_thread {
     uint64_t acquisitions;
     struct exact_dist hold, wait;
     double held_pct, wait_pct; /* of the measured window */
+    struct blame_list blame;   /* exact GIL blame (bpf/gil_common.bpf.h) */
+    uint64_t waits_long;       /* waits of at least half the switch interval */
+    uint64_t wakeups;          /* times it came back for the GIL (gil_shared.h) */
 };
 
 #define EXACT_LONGEST 5
@@ -110,6 +132,11 @@ struct exact_gil {
     uint32_t nlongest;
     uint64_t long_hold_events;
     double long_hold_threshold_ms;
+    /* The exact blame's cost: holds recorded for it a second, and pairs
+     * it could not count (the kernel's pair map full). */
+    bool blame_valid;
+    double blame_holds_per_s;
+    uint64_t blame_lost;
     /* Checked against the sampled figures (metrics_finish): a figure
      * called exact must agree with the samples within their error. */
     struct exact_check {
@@ -169,6 +196,7 @@ struct sample_obs {
 
 struct run_metrics {
     double duration_s;
+    double started_monotonic_s; /* CLOCK_MONOTONIC when the sampled span began */
     bool process_exited, interrupted;
     bool process_execd; /* (with process_exited) it replaced its program: exec */
     double requested_rate_hz;
@@ -217,6 +245,8 @@ struct run_metrics {
 
 void metrics_init(struct run_metrics *m);
 void metrics_free(struct run_metrics *m);
+/* Frees the exact per-thread figures (m->exact.threads) and empties them. */
+void metrics_exact_threads_free(struct exact_gil *x);
 /* Index of a new thread record (returns UINT32_MAX on OOM). */
 uint32_t metrics_add_thread(struct run_metrics *m, pid_t tid, const char *name, uint64_t tstate);
 void metrics_observe(struct run_metrics *m, const struct sample_obs *s);

@@ -32,6 +32,9 @@ struct top_row {
     double pct[TS_COUNT];
     double cpu_pct;
     char frame[400]; /* innermost frame of its most frequent stack */
+    char python_name[THREAD_NAME_MAX];
+    double gil_wait_ms;
+    char behind[400]; /* whom its GIL wait was spent behind (report_blame_line) */
 };
 
 struct top_view {
@@ -50,6 +53,11 @@ struct top_view {
     uint32_t loops, stalls;
     double stall_max_ms;
     enum top_sort sort;
+    /* The thread whose GIL waits are explained under the table: chosen by
+     * TID, or by name until a thread of that name is seen; 0 and "": the
+     * first row. */
+    pid_t selected;
+    char select_name[THREAD_NAME_MAX];
     struct top_row *rows;
     uint32_t nrows, caprows;
 };
@@ -64,5 +72,13 @@ void top_view_sort(struct top_view *v, enum top_sort sort);
 int top_view_header(const struct top_view *v, char (*lines)[TOP_LINE], int max);
 void top_view_columns(char *buf, size_t sz);
 void top_view_row(const struct top_row *r, char *buf, size_t sz);
+/* "--thread" as given: a TID (all digits) or a thread name. */
+void top_view_select(struct top_view *v, const char *tid_or_name);
+/* Index of the selected row (0 when there are rows; -1 when none). */
+int top_view_selected(const struct top_view *v);
+/* Moves the selection by delta rows (the arrow keys). */
+void top_view_select_move(struct top_view *v, int delta);
+/* The line under the table: whom the selected thread waits behind. */
+void top_view_behind(const struct top_view *v, char *buf, size_t sz);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,40 @@ static const struct check_metric METRICS[] = {
 
 #define NMETRICS (sizeof METRICS / sizeof METRICS[0])
 
+/* thread[SELECTOR].METRIC: a figure of one thread, read from its threads[]
+ * entry (`field`) or, when eBPF measured it, from its gil_exact.threads[]
+ * entry (`exact`, preferred). A missing `field` is 0 when `count` (of
+ * the events it is a quantile of) is 0: a thread that never waited has
+ * no p99 wait, and "not measured" would fail a CI gate over nothing. */
+struct check_thread_metric {
+    const char *name;
+    const char *field; /* NULL: exact only */
+    const char *exact; /* NULL: sampled only */
+    const char *count;
+};
+
+static const struct check_thread_metric THREAD_METRICS[] = {
+    {"gil_wait_pct", "gil_wait_pct", NULL, NULL},
+    {"gil_held_pct", "gil_held_pct", NULL, NULL},
+    {"lock_wait_pct", "lock_wait_pct", NULL, NULL},
+    {"idle_wait_pct", "idle_wait_pct", NULL, NULL},
+    {"io_wait_pct", "io_wait_pct", NULL, NULL},
+    {"nogil_running_pct", "nogil_running_pct", NULL, NULL},
+    {"cpu_pct", "cpu_pct", NULL, NULL},
+    {"gil_wait_p99_ms", "gil_wait_stretches.p99_ms", "wait.p99_ms", "gil_wait_stretches.count"},
+    {"gil_wait_max_ms", "gil_wait_stretches.max_ms", "wait.max_ms", "gil_wait_stretches.count"},
+    {"gil_hold_p99_ms", NULL, "hold.p99_ms", NULL},
+    {"gil_hold_max_ms", NULL, "hold.max_ms", NULL},
+    {"gil_wait_caused_ms", "gil_wait_caused_ms", NULL, NULL},
+};
+
+#define NTHREAD_METRICS (sizeof THREAD_METRICS / sizeof THREAD_METRICS[0])
+
+/* What c->metric points at for per-thread checks: the API promises a
+ * metric; its name is the form, the check's own is in checks_json. */
+static const struct check_metric THREAD_CHECK = {"thread[SELECTOR].METRIC", NULL, NULL,
+                                                 "a figure of the threads a selector picks"};
+
 static const char *op_text(enum check_op op)
 {
     static const char *const t[] = {">", ">=", "<", "<=", "==", "!="};
@@ -247,11 +282,177 @@ static int parse_op(const char *s, int *len)
     return -1;
 }
 
+static void list_thread_names(char *buf, size_t sz)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < NTHREAD_METRICS && used + 2 < sz; i++)
+        used += (size_t)snprintf(buf + used, sz - used, "%s%s", i ? ", " : "",
+                                 THREAD_METRICS[i].name);
+}
+
 static void list_names(char *buf, size_t sz)
 {
     size_t used = 0;
     for (size_t i = 0; i < NMETRICS && used + 2 < sz; i++)
         used += (size_t)snprintf(buf + used, sz - used, "%s%s", i ? ", " : "", METRICS[i].name);
+    if (used + 2 < sz)
+        used += (size_t)snprintf(buf + used, sz - used,
+                                 ", thread[TID|NAME|name~=REGEX].METRIC with METRIC one of ");
+    if (used + 2 < sz)
+        list_thread_names(buf + used, sz - used);
+}
+
+/* A usage error about a per-thread check: what is wrong, then the form
+ * and every per-thread name, so that the next try can be right. */
+__attribute__((format(printf, 4, 5))) static int thread_usage(char *why, size_t whysz,
+                                                              const char *text, const char *fmt,
+                                                              ...)
+{
+    char what[256], names[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    list_thread_names(names, sizeof names);
+    snprintf(why, whysz, "--fail-on '%s': %s; per-thread checks are "
+             "thread[TID|NAME|name~=REGEX].METRIC OP VALUE, METRIC one of %s", text, what, names);
+    return -1;
+}
+
+/* [s, s + *len) without the blanks around it. */
+static const char *trimmed(const char *s, size_t *len)
+{
+    while (*len && isspace((unsigned char)*s)) {
+        s++;
+        (*len)--;
+    }
+    while (*len && isspace((unsigned char)s[*len - 1]))
+        (*len)--;
+    return s;
+}
+
+/* The REGEX of "name~=REGEX" (blanks around ~= allowed), or NULL. */
+static const char *regex_part(const char *sel)
+{
+    if (strncmp(sel, "name", 4) != 0)
+        return NULL;
+    const char *p = sel + 4;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (strncmp(p, "~=", 2) != 0)
+        return NULL;
+    for (p += 2; isspace((unsigned char)*p); p++)
+        ;
+    return p;
+}
+
+/* Compiled once here: a bad regex is a usage error before any sampling. */
+static int compile_selector(const char *re, struct check_thread *t, char *err, size_t errsz)
+{
+    if (!*re) {
+        snprintf(err, errsz, "name~= needs a regular expression, e.g. name~=^worker");
+        return -1;
+    }
+    int rc = regcomp(&t->re, re, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[128];
+        regerror(rc, &t->re, msg, sizeof msg);
+        snprintf(err, errsz, "'%s' is not a POSIX extended regular expression: %s", re, msg);
+        return -1;
+    }
+    t->by = CHECK_BY_REGEX;
+    return 0;
+}
+
+/* What is inside thread[...]: a TID (all digits), name~=REGEX, or else an
+ * exact name. 0, or -1 with what is wrong in err. */
+static int parse_selector(const char *s, size_t len, struct check_thread *t, char *err,
+                          size_t errsz)
+{
+    s = trimmed(s, &len);
+    if (!len) {
+        snprintf(err, errsz, "empty thread selector '[]': give a TID, a name or name~=REGEX");
+        return -1;
+    }
+    if (len >= sizeof t->sel) {
+        snprintf(err, errsz, "the thread selector is longer than %zu characters",
+                 sizeof t->sel - 1);
+        return -1;
+    }
+    memcpy(t->sel, s, len);
+    t->sel[len] = '\0';
+    if (strspn(t->sel, "0123456789") == len) {
+        t->tid = strtol(t->sel, NULL, 10);
+        if (t->tid <= 0 || t->tid > 4194304) { /* PID_MAX_LIMIT */
+            snprintf(err, errsz, "'%s' is not a thread ID (1 to 4194304)", t->sel);
+            return -1;
+        }
+        t->by = CHECK_BY_TID;
+        return 0;
+    }
+    const char *re = regex_part(t->sel);
+    if (re)
+        return compile_selector(re, t, err, errsz);
+    t->by = CHECK_BY_NAME;
+    return 0;
+}
+
+/* ".METRIC OP VALUE", what follows thread[...] (blanks removed). */
+static int parse_thread_rest(const char *text, const char *rest, struct check *c, char *why,
+                             size_t whysz)
+{
+    if (rest[0] != '.')
+        return thread_usage(why, whysz, text, "'.METRIC OP VALUE' expected after ']'");
+    const char *name = rest + 1;
+    size_t name_len = strcspn(name, "<>=!");
+    for (size_t i = 0; i < NTHREAD_METRICS; i++)
+        if (strlen(THREAD_METRICS[i].name) == name_len &&
+            strncmp(THREAD_METRICS[i].name, name, name_len) == 0)
+            c->thread.metric = &THREAD_METRICS[i];
+    if (!c->thread.metric)
+        return thread_usage(why, whysz, text, "unknown per-thread metric '%.*s'", (int)name_len,
+                            name);
+    int oplen = 0, op = name[name_len] ? parse_op(name + name_len, &oplen) : -1;
+    const char *value = name + name_len + oplen;
+    if (op < 0 || !*value)
+        return thread_usage(why, whysz, text, "OP VALUE expected after '%.*s' (OP: > >= < <= "
+                            "== !=)", (int)name_len, name);
+    c->op = (enum check_op)op;
+    char *end;
+    c->value = strtod(value, &end);
+    if (*end || !isfinite(c->value))
+        return thread_usage(why, whysz, text, "'%s' is not a number", value);
+    return 0;
+}
+
+/* thread[SELECTOR].METRIC OP VALUE. The selector is taken from the text as
+ * given, blanks and all (Python names have them: "Thread-1 (spin)"), and
+ * ends at the last ']': a regex may hold brackets, METRIC OP VALUE none. */
+static int parse_thread_check(const char *text, struct check *c, char *why, size_t whysz)
+{
+    const char *open = strchr(text, '['), *close = strrchr(text, ']');
+    if (!open || !close || close < open)
+        return thread_usage(why, whysz, text, "'thread[' is never closed with ']'");
+    char err[256];
+    if (parse_selector(open + 1, (size_t)(close - open - 1), &c->thread, err, sizeof err) != 0)
+        return thread_usage(why, whysz, text, "%s", err);
+    char rest[sizeof c->expr];
+    size_t k = 0;
+    for (const char *p = close + 1; *p && k + 1 < sizeof rest; p++)
+        if (!isspace((unsigned char)*p))
+            rest[k++] = *p;
+    rest[k] = '\0';
+    if (parse_thread_rest(text, rest, c, why, whysz) != 0) {
+        checks_free(c, 1);
+        return -1;
+    }
+    c->metric = &THREAD_CHECK;
+    int len = snprintf(c->expr, sizeof c->expr, "thread[%s]%s", c->thread.sel, rest);
+    if (len < 0 || (size_t)len >= sizeof c->expr) { /* the report shows it whole, or not at all */
+        checks_free(c, 1);
+        return thread_usage(why, whysz, text, "longer than %zu characters", sizeof c->expr - 1);
+    }
+    return 0;
 }
 
 int check_parse(const char *text, struct check *c, char *why, size_t whysz)
@@ -261,6 +462,8 @@ int check_parse(const char *text, struct check *c, char *why, size_t whysz)
     for (const char *p = text; *p && k + 1 < sizeof c->expr; p++)
         if (!isspace((unsigned char)*p))
             c->expr[k++] = *p;
+    if (strncmp(c->expr, "thread[", 7) == 0)
+        return parse_thread_check(text, c, why, whysz);
     size_t name_len = strcspn(c->expr, "<>=!");
     int oplen = 0, op = c->expr[name_len] ? parse_op(c->expr + name_len, &oplen) : -1;
     const char *value = c->expr + name_len + oplen;
@@ -347,10 +550,165 @@ static bool scenarios_seen(json_object *doc, const char *want, char *out, size_t
     return found;
 }
 
+/* A thread as checks match and name it: its Python name, else its OS
+ * name (a thread started without threading.Thread has no Python name). */
+static const char *thread_label(json_object *t)
+{
+    json_object *n;
+    if (json_object_object_get_ex(t, "python_name", &n) &&
+        json_object_is_type(n, json_type_string) && json_object_get_string_len(n) > 0)
+        return json_object_get_string(n);
+    if (json_object_object_get_ex(t, "name", &n) && json_object_is_type(n, json_type_string))
+        return json_object_get_string(n);
+    return "";
+}
+
+static long thread_tid(json_object *t)
+{
+    json_object *v;
+    return json_object_object_get_ex(t, "tid", &v) ? (long)json_object_get_int64(v) : 0;
+}
+
+static bool thread_selected(const struct check_thread *s, json_object *t)
+{
+    switch (s->by) {
+    case CHECK_BY_TID: return thread_tid(t) == s->tid;
+    case CHECK_BY_NAME: return strcmp(thread_label(t), s->sel) == 0;
+    case CHECK_BY_REGEX: return regexec(&s->re, thread_label(t), 0, NULL, 0) == 0;
+    case CHECK_REPORT: break;
+    }
+    return false;
+}
+
+/* The thread's entry in gil_exact.threads[] (NULL: none there); *listed:
+ * how many threads that list has (0: no exact per-thread figures). */
+static json_object *exact_entry(json_object *doc, long tid, size_t *listed)
+{
+    json_object *x, *a;
+    *listed = 0;
+    if (!json_object_object_get_ex(doc, "gil_exact", &x) || !x || !(a = array_named(x, "threads")))
+        return NULL;
+    *listed = json_object_array_length(a);
+    for (size_t i = 0; i < *listed; i++)
+        if (thread_tid(json_object_array_get_idx(a, i)) == tid)
+            return json_object_array_get_idx(a, i);
+    return NULL;
+}
+
+/* One thread's figure, false when this run did not measure it for that
+ * thread; *how: "exact", "sampled", or "" for figures with one source. */
+static bool thread_value(json_object *doc, json_object *t, const struct check_thread_metric *m,
+                         double *out, const char **how)
+{
+    size_t listed = 0;
+    json_object *x = m->exact ? exact_entry(doc, thread_tid(t), &listed) : NULL;
+    *how = m->exact ? "exact" : "";
+    if (x && path_number(x, m->exact, out))
+        return true;
+    *out = 0;
+    /* eBPF lists every thread with GIL activity in its window: one it
+     * does not list held the GIL 0 ms (an empty list: not measured) */
+    if (!m->field)
+        return listed > 0 && !x;
+    *how = m->exact ? "sampled" : "";
+    double n;
+    return path_number(t, m->field, out) ||
+           (m->count && path_number(t, m->count, &n) && n == 0);
+}
+
+/* The thread that decides a per-thread check, out of those its selector
+ * matched and this run measured. */
+struct thread_pick {
+    json_object *t; /* NULL: none */
+    double v;
+    const char *how;
+    size_t matched, measured;
+};
+
+/* Whether v decides instead of the pick so far: the worst value for the
+ * operator (the largest for > >=, the smallest for < <=), so that the
+ * check fails when any thread makes it true; for == != the first that
+ * makes it true, else the first. */
+static bool decides(const struct thread_pick *p, enum check_op op, double v, double value)
+{
+    if (!p->t)
+        return true;
+    switch (op) {
+    case CHECK_GT:
+    case CHECK_GE: return v > p->v;
+    case CHECK_LT:
+    case CHECK_LE: return v < p->v;
+    case CHECK_EQ:
+    case CHECK_NE: break;
+    }
+    return !compare(p->v, op, value) && compare(v, op, value);
+}
+
+static void pick_thread(const struct check *k, json_object *doc, struct thread_pick *p)
+{
+    memset(p, 0, sizeof *p);
+    json_object *a = array_named(doc, "threads");
+    for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+        json_object *t = json_object_array_get_idx(a, i);
+        double v;
+        const char *how;
+        if (!thread_selected(&k->thread, t))
+            continue;
+        p->matched++;
+        if (!thread_value(doc, t, k->thread.metric, &v, &how))
+            continue;
+        p->measured++;
+        if (decides(p, k->op, v, k->value))
+            *p = (struct thread_pick){t, v, how, p->matched, p->measured};
+    }
+}
+
+/* Which of the matched threads decided, as the note says it. */
+static const char *pick_word(enum check_op op)
+{
+    switch (op) {
+    case CHECK_GT:
+    case CHECK_GE: return "the highest";
+    case CHECK_LT:
+    case CHECK_LE: return "the lowest";
+    case CHECK_EQ:
+    case CHECK_NE: break;
+    }
+    return "one";
+}
+
+static void evaluate_thread(struct check *k, json_object *doc)
+{
+    struct thread_pick p;
+    pick_thread(k, doc, &p);
+    if (!p.t) {
+        k->outcome = CHECK_NOT_MEASURED;
+        if (!p.matched)
+            snprintf(k->measured, sizeof k->measured,
+                     "not measured in this run: no thread matched the selector [%s]",
+                     k->thread.sel);
+        else
+            snprintf(k->measured, sizeof k->measured,
+                     "not measured in this run for the %zu thread%s [%s] matched", p.matched,
+                     p.matched == 1 ? "" : "s", k->thread.sel);
+        return;
+    }
+    char many[48] = "";
+    if (p.measured > 1)
+        snprintf(many, sizeof many, "; %s of %zu threads", pick_word(k->op), p.measured);
+    snprintf(k->measured, sizeof k->measured, "%.6g (thread %ld \"%.63s\"%s%s%s)", p.v,
+             thread_tid(p.t), thread_label(p.t), *p.how ? ", " : "", p.how, many);
+    k->outcome = compare(p.v, k->op, k->value) ? CHECK_FAILED : CHECK_PASSED;
+}
+
 void checks_evaluate(struct check *c, size_t n, json_object *report)
 {
     for (size_t i = 0; i < n; i++) {
         struct check *k = &c[i];
+        if (k->thread.by != CHECK_REPORT) {
+            evaluate_thread(k, report);
+            continue;
+        }
         if (!k->metric->get) {
             bool seen = scenarios_seen(report, k->word, k->measured, sizeof k->measured);
             k->outcome = seen == (k->op == CHECK_EQ) ? CHECK_FAILED : CHECK_PASSED;
@@ -384,13 +742,36 @@ static const char *outcome_key(enum check_outcome o)
     return o == CHECK_PASSED ? "passed" : o == CHECK_FAILED ? "failed" : "not_measured";
 }
 
+void checks_free(struct check *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].thread.by == CHECK_BY_REGEX) {
+            regfree(&c[i].thread.re);
+            /* what is left matches no thread: freed twice or evaluated
+             * late, it is harmless */
+            c[i].thread.by = CHECK_BY_TID;
+            c[i].thread.tid = 0;
+        }
+}
+
+/* The metric as the check names it: a report metric, or thread[SEL].METRIC. */
+static void metric_text(const struct check *c, char *buf, size_t sz)
+{
+    if (c->thread.by == CHECK_REPORT)
+        snprintf(buf, sz, "%s", c->metric->name);
+    else
+        snprintf(buf, sz, "thread[%s].%s", c->thread.sel, c->thread.metric->name);
+}
+
 json_object *checks_json(const struct check *c, size_t n)
 {
     json_object *a = json_object_new_array();
     for (size_t i = 0; i < n; i++) {
         json_object *o = json_object_new_object();
+        char metric[160];
+        metric_text(&c[i], metric, sizeof metric);
         json_object_object_add(o, "expr", json_object_new_string(c[i].expr));
-        json_object_object_add(o, "metric", json_object_new_string(c[i].metric->name));
+        json_object_object_add(o, "metric", json_object_new_string(metric));
         json_object_object_add(o, "op", json_object_new_string(op_text(c[i].op)));
         json_object_object_add(o, "measured", json_object_new_string(c[i].measured));
         json_object_object_add(o, "result", json_object_new_string(outcome_key(c[i].outcome)));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diagnose_blame.h"
 #include "diagnose_pools.h"
 #include "python/classify.h"
 
@@ -275,6 +276,7 @@ static void rule_gil_thrashing(const struct run_metrics *m, struct diagnosis *d)
          "move CPU-bound work to processes (multiprocessing / ProcessPoolExecutor); raise the "
          "switch interval (sys.setswitchinterval) if hand-offs dominate; size for the vCPUs "
          "really available and check steal time; on 3.13+ consider the free-threaded build.");
+    diagnose_victims(m, f);
 }
 
 /* S5: threads queue on one lock. */
@@ -436,6 +438,7 @@ static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
     rule_loop_stalls,     /* S1 (stalls or saturation), S3 */
     rule_loop_lateness,   /* S7 */
     rule_gil_thrashing,   /* S2 */
+    rule_convoy,          /* S2: the convoy effect */
     rule_lock_contention, /* S5 */
     rule_process_growth,  /* S4 */
     rule_oversubscribed,  /* S6 */

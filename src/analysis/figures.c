@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "analysis/blame_roles.h"
 #include "analysis/exact_check.h"
 #include "util/quantiles.h"
 
@@ -140,6 +141,7 @@ static void derive(struct run_metrics *m, bool final)
     m->handoffs_per_cpu_s = m->cpu_s >= METRICS_MIN_CPU_S ? (double)m->handoffs / m->cpu_s : 0;
     m->mean_hold_ms = m->handoffs ? m->held_pct / 100.0 * m->duration_s * 1000.0 / (double)m->handoffs
                                   : 0;
+    blame_derive(m);
     for (uint32_t i = 0; i < m->nlocks; i++)
         finish_lock(m, &m->locks[i]);
     free(m->thread_order);

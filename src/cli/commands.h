@@ -20,6 +20,7 @@ struct sample_options {
     bool json;
     bool no_bpf;
     bool force_bpf;      /* --bpf: exact GIL probes even where they are costly */
+    bool no_blame;       /* --no-blame: no exact GIL blame in the kernel */
     bool native;         /* --native: mixed native/Python stacks */
     double long_hold_ms; /* holds this long are reported with their stack */
     double stall_ms;     /* event-loop stall threshold */
@@ -76,6 +77,7 @@ struct top_options {
     enum top_sort sort;
     bool no_bpf;
     long iterations; /* intervals to show; 0: until the process exits or a signal */
+    const char *thread; /* --thread: the thread first explained (TID or name) */
 };
 
 int cmd_top(const struct top_options *opt, struct gp_error *err);

@@ -26,7 +26,7 @@ static void usage(FILE *out)
             "                [--native] [--html FILE]\n"
             "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
             "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats] [--native]\n"
-            "       gilprobe top -p PID [-i SECONDS] [-r HZ] [--sort KEY] [--no-bpf]\n"
+            "       gilprobe top -p PID [-i SECONDS] [-r HZ] [--sort KEY] [--thread T] [--no-bpf]\n"
             "                [-n ITERATIONS]\n"
             "       gilprobe watch -p PID [-r HZ] [-d SECONDS] [--trigger EXPR]... [--out DIR]\n"
             "                [--window SECONDS] [--keep SECONDS] [--cooldown SECONDS] [--html]\n"
@@ -42,6 +42,9 @@ static void usage(FILE *out)
             "              possible: root, kernel BTF, take_gil/drop_gil symbols; --bpf\n"
             "              also where the fallback probes would be costly)\n"
             "  --no-bpf    no eBPF at all: sampled GIL figures, thread states from /proc\n"
+            "  --no-blame  do not join each GIL wait with the holds it sat behind in the\n"
+            "              kernel (exact blame; its cost: docs/performance.md); the\n"
+            "              sampled blame stays\n"
             "  --long-hold-ms MS  report GIL holds at least this long with the\n"
             "              Python stack that held it (default 5)\n"
             "  --stall-ms MS  an asyncio event loop out of its selector this long is\n"
@@ -59,8 +62,9 @@ static void usage(FILE *out)
             "              io-wait, sleep, nogil-running, other\n"
             "  --fail-on EXPR  fail (exit 9) when EXPR holds for the run, e.g.\n"
             "              gil.held_pct>80, thread.max_gil_wait_pct>30, loop.stall_max_ms>100,\n"
-            "              gil.wait_p99_ms>20, finding>=warning, scenario=S2 (repeatable;\n"
-            "              an unknown metric is a usage error that lists them all)\n"
+            "              gil.wait_p99_ms>20, finding>=warning, scenario=S2, and per thread\n"
+            "              (TID, name or name~=REGEX) thread[quote-desk].gil_wait_p99_ms>20\n"
+            "              (repeatable; an unknown metric is a usage error that lists them all)\n"
             "  --junit FILE  write the checks as JUnit XML (one test case each)\n"
             "  --native    mixed C and Python stacks: each thread is stopped alone (ptrace)\n"
             "              for its unwind, so the default rate drops to 100 Hz; the report\n"
@@ -92,6 +96,9 @@ static void usage(FILE *out)
             "  -i SECONDS  interval (default 1)\n"
             "  --sort KEY  gil-wait (default), held, cpu, lock, tid or name; keys w h c l\n"
             "              t n change it live, q quits\n"
+            "  --thread TID|NAME  the thread whose GIL waits are explained under the\n"
+            "              table (whom it waits behind; default the first row); the\n"
+            "              arrow keys (or j/k) move it live\n"
             "  -n ITERATIONS  stop after that many intervals. When standard output is\n"
             "              not a terminal, one plain-text block is printed per interval\n"
             "\n"
@@ -196,7 +203,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         {"junit", required_argument, NULL, 'J'},    {"collapsed", required_argument, NULL, 'C'},
         {"speedscope", required_argument, NULL, 'G'}, {"pprof", required_argument, NULL, 'Q'},
         {"state", required_argument, NULL, 'T'},    {"native", no_argument, NULL, 'N'},
-        {"html", required_argument, NULL, 'H'},
+        {"html", required_argument, NULL, 'H'},    {"no-blame", no_argument, NULL, 'X'},
         {NULL, 0, NULL, 0}};
     static struct check checks[CHECKS_MAX];
     bool rate_given = false;
@@ -225,6 +232,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         case 'j': opt->json = true; break;
         case 'o': opt->output = optarg; break;
         case 'n': opt->no_bpf = true; break;
+        case 'X': opt->no_blame = true; break;
         case 'P': opt->subprocesses = true; break;
         case 'B': /* the default; also: exact probes even where costly */
             opt->no_bpf = false;
@@ -287,15 +295,17 @@ static int run_sample(int argc, char **argv)
     struct sample_options opt = default_report_options();
     bool have_pid = false;
     int r = parse_report_options(argc, argv, &opt, false, &have_pid);
-    if (r != OPTION_GO_ON)
-        return r;
-    if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!have_pid)
-        return usage_error("%sa process to sample is needed: -p PID", "");
-    struct gp_error err = {0};
-    r = cmd_sample(&opt, &err);
-    return r == GP_CHECKS_FAILED ? r : finish(r, &err);
+    if (r == OPTION_GO_ON && optind < argc)
+        r = usage_error("unexpected argument '%s'", argv[optind]);
+    else if (r == OPTION_GO_ON && !have_pid)
+        r = usage_error("%sa process to sample is needed: -p PID", "");
+    if (r == OPTION_GO_ON) {
+        struct gp_error err = {0};
+        r = cmd_sample(&opt, &err);
+        r = r == GP_CHECKS_FAILED ? r : finish(r, &err);
+    }
+    checks_free(opt.checks, opt.nchecks);
+    return r;
 }
 
 static int run_run(int argc, char **argv)
@@ -304,12 +314,14 @@ static int run_run(int argc, char **argv)
     opt.duration_s = 86400; /* until the program exits */
     bool have_pid = false;
     int r = parse_report_options(argc, argv, &opt, true, &have_pid);
-    if (r != OPTION_GO_ON)
-        return r;
-    if (optind >= argc)
-        return usage_error("%srun needs a command: gilprobe run [options] -- python app.py", "");
-    struct gp_error err = {0};
-    return cmd_run(&opt, argv + optind, &err); /* it reports its own errors */
+    if (r == OPTION_GO_ON && optind >= argc)
+        r = usage_error("%srun needs a command: gilprobe run [options] -- python app.py", "");
+    if (r == OPTION_GO_ON) {
+        struct gp_error err = {0};
+        r = cmd_run(&opt, argv + optind, &err); /* it reports its own errors */
+    }
+    checks_free(opt.checks, opt.nchecks);
+    return r;
 }
 
 static int run_top(int argc, char **argv)
@@ -318,7 +330,8 @@ static int run_top(int argc, char **argv)
         {"pid", required_argument, NULL, 'p'},      {"interval", required_argument, NULL, 'i'},
         {"rate", required_argument, NULL, 'r'},     {"sort", required_argument, NULL, 's'},
         {"no-bpf", no_argument, NULL, 'B'},         {"iterations", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"thread", required_argument, NULL, 'T'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     struct top_options opt = {.interval_s = TOP_DEFAULT_INTERVAL_S,
                               .rate_hz = SAMPLER_DEFAULT_HZ,
                               .sort = TOP_SORT_GIL_WAIT};
@@ -353,6 +366,11 @@ static int run_top(int argc, char **argv)
             if (parse_positive(optarg, 1e9, &n) != 0 || n != (double)(long)n)
                 return usage_error("-n wants a whole number of intervals (> 0), not '%s'", optarg);
             opt.iterations = (long)n;
+            break;
+        case 'T':
+            if (!*optarg)
+                return usage_error("--thread wants a TID or a thread name, not '%s'", optarg);
+            opt.thread = optarg;
             break;
         default: break;
         }
@@ -446,14 +464,19 @@ static int run_watch(int argc, char **argv)
         default: break;
         }
     }
+    int r = OPTION_GO_ON;
     if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!have_pid)
-        return usage_error("%swatch needs -p PID", "");
-    if (strlen(opt.out_dir) > 3000)
-        return usage_error("%s--out: the path is too long", "");
-    struct gp_error err = {0};
-    return finish(cmd_watch(&opt, &err), &err);
+        r = usage_error("unexpected argument '%s'", argv[optind]);
+    else if (!have_pid)
+        r = usage_error("%swatch needs -p PID", "");
+    else if (strlen(opt.out_dir) > 3000)
+        r = usage_error("%s--out: the path is too long", "");
+    if (r == OPTION_GO_ON) {
+        struct gp_error err = {0};
+        r = finish(cmd_watch(&opt, &err), &err);
+    }
+    checks_free(triggers, opt.ntriggers);
+    return r;
 }
 
 static int run_serve(int argc, char **argv)

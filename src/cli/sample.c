@@ -162,7 +162,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
         snprintf(m.bpf_note, sizeof m.bpf_note, "eBPF turned off (--no-bpf)");
         snprintf(m.loop_bpf_note, sizeof m.loop_bpf_note, "eBPF turned off (--no-bpf)");
     } else {
-        comp->gil = gil_exact_start(rt, opt->long_hold_ms, opt->force_bpf, m.bpf_note,
+        comp->gil = gil_exact_start(rt, opt->long_hold_ms, opt->force_bpf, !opt->no_blame, m.bpf_note,
                                     sizeof m.bpf_note);
         comp->loops = loop_exact_start(opt->pid, opt->stall_ms, m.loop_bpf_note,
                                        sizeof m.loop_bpf_note);

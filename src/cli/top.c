@@ -98,7 +98,8 @@ static bool start_curses(void)
     return true;
 }
 
-static const char FOOTER_KEYS[] = "q quit  sort: w gil-wait  h held  c cpu  l lock  t tid  n name";
+static const char FOOTER_KEYS[] =
+    "q quit  sort: w gil-wait  h held  c cpu  l lock  t tid  n name  up/down: thread";
 
 static void draw(struct top_state *st)
 {
@@ -124,9 +125,18 @@ static void draw(struct top_state *st)
         attroff(A_REVERSE);
     }
     uint32_t shown = 0;
-    for (; shown < v->nrows && y < LINES - 1; shown++) {
+    int selected = top_view_selected(v);
+    for (; shown < v->nrows && y < LINES - 2; shown++) {
         top_view_row(&v->rows[shown], buf, sizeof buf);
+        if ((int)shown == selected)
+            attron(A_BOLD);
         mvaddnstr(y++, 0, buf, COLS);
+        if ((int)shown == selected)
+            attroff(A_BOLD);
+    }
+    if (v->valid && y < LINES - 1) {
+        top_view_behind(v, buf, sizeof buf);
+        mvaddnstr(LINES - 2, 0, buf, COLS);
     }
     char footer[256];
     int len = snprintf(footer, sizeof footer, "%s   sorted by %s", FOOTER_KEYS,
@@ -157,7 +167,8 @@ static int print_block(FILE *out, const struct top_view *v)
         top_view_row(&v->rows[i], buf, sizeof buf);
         fprintf(out, "%s\n", buf);
     }
-    fprintf(out, "\n");
+    top_view_behind(v, buf, sizeof buf);
+    fprintf(out, "waits behind: %s\n\n", buf);
     return fflush(out) != 0 || ferror(out) ? -1 : 0;
 }
 
@@ -219,6 +230,10 @@ static void on_progress(double elapsed, double duration, uint64_t samples, void 
             top_view_sort(&st->view, s);
             redraw = true;
         }
+        if (ch == KEY_UP || ch == 'k' || ch == KEY_DOWN || ch == 'j') {
+            top_view_select_move(&st->view, ch == KEY_UP || ch == 'k' ? -1 : 1);
+            redraw = true;
+        }
         redraw |= ch == KEY_RESIZE || ch == 12; /* Ctrl-L */
     }
     if (redraw)
@@ -235,6 +250,8 @@ int cmd_top(const struct top_options *opt, struct gp_error *err)
     install_signal_handlers();
     struct top_state st = {.opt = opt};
     top_view_init(&st.view, opt->pid, &rt, opt->interval_s, opt->sort);
+    if (opt->thread)
+        top_view_select(&st.view, opt->thread);
     struct run_metrics m;
     struct sampler_cost cost = {0};
     struct pyobj_cache cache;

@@ -482,7 +482,7 @@ static int record_attachment(struct watch_state *w, struct run_metrics *m, doubl
         snprintf(m->bpf_note, sizeof m->bpf_note, "eBPF turned off (--no-bpf)");
         snprintf(m->loop_bpf_note, sizeof m->loop_bpf_note, "eBPF turned off (--no-bpf)");
     } else {
-        w->gil = gil_exact_start(w->rt, opt->long_hold_ms, false, m->bpf_note, sizeof m->bpf_note);
+        w->gil = gil_exact_start(w->rt, opt->long_hold_ms, false, false, m->bpf_note, sizeof m->bpf_note);
         w->loops = loop_exact_start(opt->pid, opt->stall_ms, m->loop_bpf_note,
                                     sizeof m->loop_bpf_note);
     }

@@ -17,10 +17,11 @@
 
 #ifdef GILPROBE_NO_BPF
 
-struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
-                                  size_t whysz)
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, bool blame,
+                                  char *why, size_t whysz)
 {
     (void)rt;
+    (void)blame;
     (void)long_hold_ms;
     (void)force;
     snprintf(why, whysz, "gilprobe was built without eBPF (no kernel BTF at build time)");
@@ -87,7 +88,7 @@ void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
 
 void gil_exact_clear(struct run_metrics *m)
 {
-    free(m->exact.threads);
+    metrics_exact_threads_free(&m->exact);
     memset(&m->exact, 0, sizeof m->exact);
 }
 
@@ -168,12 +169,14 @@ void gil_fill_layout(struct gil_bpf_layout *bl, const struct py_layout *L)
         bl->frame_pos = L->frameobj_lasti;
         bl->frame_prev = L->frameobj_back;
         bl->frame_owner = -1;
+        bl->owner_cstack = -1;
         bl->pos_is_int = 1;
     } else {
         bl->frame_code = L->iframe_code;
         bl->frame_pos = L->iframe_instr;
         bl->frame_prev = L->iframe_previous;
         bl->frame_owner = L->iframe_owner;
+        bl->owner_cstack = L->owner_cstack;
         bl->pos_is_int = 0;
     }
 }
@@ -259,6 +262,7 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
     g->obj = g->uprobes->obj;
     g->uprobes->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
     g->uprobes->rodata->target_tgid = (uint32_t)rt->pid;
+    g->uprobes->rodata->blame_on = g->blame;
     gil_fill_layout((struct gil_bpf_layout *)&g->uprobes->rodata->layout, &rt->layout);
     if (gil_bpf__load(g->uprobes) != 0) {
         int e = errno;
@@ -282,8 +286,8 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
 
 static void begin_window(struct gil_exact *g, struct pyrt *rt);
 
-struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, char *why,
-                                  size_t whysz)
+struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool force, bool blame,
+                                  char *why, size_t whysz)
 {
     if (rt->free_threaded) {
         snprintf(why, whysz, "a free-threaded build: the GIL is normally off, nothing to time");
@@ -326,6 +330,7 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
     if (!g)
         return NULL;
     g->threshold_ms = long_hold_ms;
+    g->blame = blame;
     bool ok;
     if (ntake && ndrop)
         ok = start_uprobes(g, rt, take, ntake, drop, ndrop, why, whysz);
@@ -511,6 +516,19 @@ static double hist_percentile(const uint64_t *h, uint64_t n, double p, double ma
 }
 
 /* A log-linear histogram into the coarse export buckets (exact_le_bounds_s). */
+/* Waits whose bucket lies wholly at or above `ns` (0: none counted). */
+static uint64_t waits_at_least(const uint64_t *h, double ns)
+{
+    uint64_t n = 0;
+    for (uint32_t b = 0; ns > 0 && b < HIST_BUCKETS; b++) {
+        double lo, hi;
+        bucket_range(b, &lo, &hi);
+        if (lo >= ns)
+            n += h[b];
+    }
+    return n;
+}
+
 static void coarse_hist(const uint64_t *h, uint64_t *le)
 {
     memset(le, 0, (EXACT_LE_BOUNDS + 1) * sizeof *le);
@@ -549,6 +567,7 @@ static bool keep_thread(struct gil_mark *mk, __u32 tid, const struct gil_thread_
     struct gil_mark_thread *t = &mk->v[mk->n];
     *t = (struct gil_mark_thread){.tid = tid,
                                   .acquisitions = st->acquisitions,
+                                  .wakeups = st->wakeups,
                                   .hold_total_ns = st->hold_total_ns,
                                   .hold_max_ns = st->hold_max_ns,
                                   .wait_total_ns = st->wait_total_ns,
@@ -586,6 +605,7 @@ static void expand(const struct gil_mark *mk, const struct gil_mark_thread *t,
 {
     memset(out, 0, sizeof *out);
     out->acquisitions = t->acquisitions;
+    out->wakeups = t->wakeups;
     out->hold_total_ns = t->hold_total_ns;
     out->hold_max_ns = t->hold_max_ns;
     out->wait_total_ns = t->wait_total_ns;
@@ -662,6 +682,8 @@ void gil_exact_mark(struct gil_exact *g, bool end, double at)
     struct gil_mark *mk = &g->marks[end ? 1 : 0];
     read_mark(g, mk);
     mk->ns = (uint64_t)(at * 1e9);
+    if (!end)
+        gil_blame_begin(g);
 }
 
 static uint64_t less(uint64_t a, uint64_t b)
@@ -698,6 +720,7 @@ static void window_stats(const struct gil_thread_stats *e, const struct gil_thre
         b = &none;
     memset(d, 0, sizeof *d);
     d->acquisitions = less(e->acquisitions, b->acquisitions);
+    d->wakeups = less(e->wakeups, b->wakeups);
     d->holds = less(e->holds, b->holds);
     d->waits = less(e->waits, b->waits);
     uint32_t top_hold = 0, top_wait = 0;
@@ -786,6 +809,7 @@ static void collect_between(struct gil_exact *g, const struct gil_mark *base,
         memset(t, 0, sizeof *t);
         t->tid = (pid_t)fin->v[i].tid;
         t->acquisitions = s.acquisitions;
+        t->wakeups = s.wakeups;
         uint64_t h[HIST_BUCKETS], w[HIST_BUCKETS];
         for (uint32_t k = 0; k < HIST_BUCKETS; k++) {
             h[k] = s.hold_hist[k];
@@ -793,6 +817,7 @@ static void collect_between(struct gil_exact *g, const struct gil_mark *base,
             hold_all[k] += h[k];
             wait_all[k] += w[k];
         }
+        t->waits_long = waits_at_least(w, (double)m->interval_us * 500.0);
         make_dist(&t->hold, h, s.holds, s.hold_total_ns, s.hold_max_ns);
         make_dist(&t->wait, w, s.waits, s.wait_total_ns, s.wait_max_ns);
         t->held_pct = 100.0 * t_held / (x->window_s * 1e9);
@@ -877,6 +902,7 @@ void gil_exact_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache 
     if (!g->marks[1].set)
         read_mark(g, &g->marks[1]);
     collect_between(g, base, &g->marks[1], rt, c, m, g->longest, g->nlongest, false);
+    gil_blame_collect(g, rt, c, m);
 }
 
 struct gil_mark *gil_exact_mark_take(struct gil_exact *g)
@@ -941,7 +967,7 @@ void gil_exact_collect_span(struct gil_exact *g, const struct gil_mark *from,
 
 void gil_exact_clear(struct run_metrics *m)
 {
-    free(m->exact.threads);
+    metrics_exact_threads_free(&m->exact);
     memset(&m->exact, 0, sizeof m->exact);
 }
 
@@ -958,6 +984,7 @@ void gil_exact_stop(struct gil_exact *g)
     gil_bpf__destroy(g->uprobes);
     gil_futex_destroy(g);
     addrmap_free(&g->registered);
+    free(g->blame_base);
     free(g);
 }
 

@@ -22,6 +22,7 @@ bool gil_futex_load(struct gil_exact *g, struct pyrt *rt, char *why, size_t whys
     g->obj = g->futex->obj;
     g->futex->rodata->long_hold_ns = (uint64_t)(g->threshold_ms * 1e6);
     g->futex->rodata->target_tgid = (uint32_t)rt->pid;
+    g->futex->rodata->blame_on = g->blame;
     gil_fill_layout((struct gil_bpf_layout *)&g->futex->rodata->layout, &rt->layout);
     if (gil_futex_bpf__load(g->futex) != 0 || !g->futex->bss) {
         int e = errno;

@@ -38,6 +38,7 @@ struct futex_more {
 struct gil_mark_thread {
     __u32 tid;
     __u64 acquisitions, hold_total_ns, hold_max_ns, wait_total_ns, wait_max_ns, holds, waits;
+    __u64 wakeups;
     __u64 wait_start_ns, hold_start_ns;
     uint32_t first, nbuckets; /* its buckets in gil_mark.b */
 };
@@ -87,7 +88,25 @@ struct gil_exact {
     double last_sweep; /* gone threads were last dropped from tstates (mono_s) */
     double last_full_sweep; /* the whole map was last walked for them */
     struct addrmap registered; /* tid -> tstate: what tstates has (as far as known) */
+    /* GIL blame (gil_blame.c): on for one-shot reports; the pair counts
+     * and the hold count when the sampled window began. */
+    bool blame;
+    struct gil_blame_pair *blame_base;
+    size_t nblame_base;
+    uint64_t blame_seq0;
 };
+
+/* One (waiter, holder, function) count read from the kernel. */
+struct gil_blame_pair {
+    struct blame_key k;
+    struct blame_val v;
+};
+
+/* The blame counts at the start of the sampled window (gil_exact_mark). */
+void gil_blame_begin(struct gil_exact *g);
+/* The window's blame into m->exact.threads[].blame (after the figures). */
+void gil_blame_collect(struct gil_exact *g, struct pyrt *rt, struct pyobj_cache *c,
+                       struct run_metrics *m);
 
 #define GIL_SWEEP_EVERY_S 1.0
 #define GIL_FULL_SWEEP_EVERY_S 10.0

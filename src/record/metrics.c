@@ -58,11 +58,20 @@ void metrics_free(struct run_metrics *m)
     addrmap_free(&m->lock_index);
     free(m->threads);
     free(m->locks);
-    free(m->exact.threads);
+    metrics_exact_threads_free(&m->exact);
     free(m->thread_order);
     free(m->lock_order);
     stack_table_free(&m->stacks);
     memset(m, 0, sizeof *m);
+}
+
+void metrics_exact_threads_free(struct exact_gil *x)
+{
+    for (uint32_t i = 0; i < x->nthreads; i++)
+        blame_free(&x->threads[i].blame);
+    free(x->threads);
+    x->threads = NULL;
+    x->nthreads = 0;
 }
 
 uint32_t metrics_add_thread(struct run_metrics *m, pid_t tid, const char *name, uint64_t tstate)
@@ -179,6 +188,32 @@ static void observe_locks(struct run_metrics *m, const struct sample_obs *s)
     }
 }
 
+/* The innermost Python function of a stack (NULL: none). */
+static struct code_info *top_function(const struct stack_table *st, uint32_t stack)
+{
+    const struct stack_entry *e = stack_table_get(st, stack);
+    int py = stack_python_top(e);
+    return py >= 0 ? e->frames[py].code : NULL;
+}
+
+/* Each GIL waiter of a sample is charged to the sample's holder and the
+ * function it ran (holder 0 when no thread held it: a hand-off). */
+static void observe_blame(struct run_metrics *m, const struct sample_obs *s, uint32_t waiters)
+{
+    if (!waiters)
+        return;
+    const struct thread_obs *holder = NULL;
+    for (size_t i = 0; i < s->n && s->gil_valid && s->locked == 1; i++)
+        if (s->t[i].kind == TS_GIL_HELD)
+            holder = &s->t[i];
+    pid_t htid = holder ? m->threads[holder->thread].tid : 0;
+    struct code_info *code = holder ? top_function(&m->stacks, holder->stack) : NULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->t[i].kind == TS_GIL_WAIT)
+            blame_add(&m->threads[s->t[i].thread].blame_sampled, htid, code ? code->addr : 0,
+                      code, 1, 0);
+}
+
 void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
 {
     m->samples_taken++;
@@ -214,6 +249,7 @@ void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
         m->switch_last = s->switch_number;
         m->switch_seen = true;
     }
+    observe_blame(m, s, waiters);
     observe_locks(m, s);
 }
 
@@ -253,6 +289,9 @@ void metrics_window_reset(struct run_metrics *m)
         memset(t->pct, 0, sizeof t->pct);
         t->cpu_pct = t->ivcs_per_s = 0;
         memset(&t->wait, 0, sizeof t->wait);
+        blame_clear(&t->blame_sampled);
+        t->blame = NULL;
+        t->caused_ms = t->wait_ms = 0;
     }
     for (uint32_t i = 0; i < m->nlocks; i++)
         free_lock(&m->locks[i]);
@@ -275,6 +314,7 @@ static void free_thread(struct thread_metrics *t)
         stack_counts_free(&t->stacks[k]);
     free(t->wait_runs);
     loops_free(&t->loop);
+    blame_free(&t->blame_sampled);
 }
 
 uint32_t metrics_prune_exited(struct run_metrics *m, uint32_t *remap)

@@ -3,6 +3,7 @@
 
 #include "analysis/exact_check.h"
 #include "python/classify.h"
+#include "report/blame_report.h"
 #include "report/common.h"
 #include "report/sample.h"
 
@@ -231,6 +232,7 @@ static void text_threads(FILE *out, const struct sample_report *r)
             free(rank);
         }
     }
+    report_blame_text(out, m);
 }
 
 static void format_culprit(const struct sample_report *r, const struct loop_culprit *c, char *buf,
@@ -493,6 +495,7 @@ static json_object *thread_json(const struct sample_report *r, const struct thre
     json_object_object_add(w, "p99_ms", t->wait.count ? jd(t->wait.p99) : NULL);
     json_object_object_add(w, "max_ms", t->wait.count ? jd(t->wait.max) : NULL);
     json_object_object_add(o, "gil_wait_stretches", w);
+    report_thread_blame_json(o, r->m, t);
     if (!r->figures_only)
         json_object_object_add(o, "top_stacks", top_stacks_json(r, t));
     return o;
@@ -591,6 +594,7 @@ static json_object *exact_json(const struct sample_report *r)
         json_object_object_add(j, "tid", json_object_new_int(t->tid));
         json_object_object_add(j, "name", json_object_new_string(name_of(m, t->tid)));
         json_object_object_add(j, "acquisitions", json_object_new_int64((int64_t)t->acquisitions));
+        json_object_object_add(j, "wakeups", json_object_new_int64((int64_t)t->wakeups));
         json_object_object_add(j, "held_pct", jd(t->held_pct));
         json_object_object_add(j, "wait_pct", jd(t->wait_pct));
         json_object_object_add(j, "hold", dist_json(&t->hold));
@@ -599,6 +603,13 @@ static json_object *exact_json(const struct sample_report *r)
     }
     json_object_object_add(o, "threads", threads);
     json_object_object_add(o, "long_hold_threshold_ms", jd(x->long_hold_threshold_ms));
+    json_object *bl = NULL;
+    if (x->blame_valid) {
+        bl = json_object_new_object();
+        json_object_object_add(bl, "holds_recorded_per_s", jd(x->blame_holds_per_s));
+        json_object_object_add(bl, "pairs_lost", json_object_new_int64((int64_t)x->blame_lost));
+    }
+    json_object_object_add(o, "blame", bl);
     json_object_object_add(o, "long_holds", json_object_new_int64((int64_t)x->long_hold_events));
     json_object *longest = json_object_new_array();
     for (uint32_t i = 0; i < x->nlongest; i++) {
@@ -699,6 +710,8 @@ static json_object *run_json(const struct run_metrics *m)
 {
     json_object *run = json_object_new_object();
     json_object_object_add(run, "duration_s", jd(m->duration_s));
+    json_object_object_add(run, "started_monotonic_s",
+                           m->started_monotonic_s > 0 ? jd(m->started_monotonic_s) : NULL);
     json_object_object_add(run, "interrupted", json_object_new_boolean(m->interrupted));
     json_object_object_add(run, "process_exited", json_object_new_boolean(m->process_exited));
     json_object_object_add(run, "process_execd", json_object_new_boolean(m->process_execd));
@@ -858,6 +871,7 @@ static json_object *finding_json(const struct sample_report *r, const struct fin
     json_object_object_add(j, "evidence", ev);
     json_object_object_add(j, "culprit", json_object_new_string(f->culprit));
     json_object_object_add(j, "advice", json_object_new_string(f->advice));
+    report_finding_blame_json(j, r->m, f);
     return j;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report/blame_report.h"
 #include "report/common.h"
 #include "target/proc.h"
 
@@ -131,6 +132,9 @@ int top_view_update(struct top_view *v, const struct run_metrics *m)
         r->cpu_valid = t->cpu_valid && t->t_last > t->t_first;
         r->cpu_pct = t->cpu_pct;
         current_frame(m, t, r->frame, sizeof r->frame);
+        snprintf(r->python_name, sizeof r->python_name, "%s", t->python_name);
+        r->gil_wait_ms = t->wait_ms;
+        report_blame_line(r->behind, sizeof r->behind, m, t);
     }
     top_view_sort(v, v->sort);
     return 0;
@@ -220,4 +224,54 @@ void top_view_row(const struct top_row *r, char *buf, size_t sz)
              r->name, r->pct[TS_GIL_HELD], r->pct[TS_GIL_WAIT], r->pct[TS_LOCK_WAIT],
              r->pct[TS_IDLE_WAIT], r->pct[TS_IO_WAIT], r->pct[TS_SLEEP], r->pct[TS_NOGIL_RUNNING], cpu, r->frame,
              r->exited ? " (exited)" : "");
+}
+
+void top_view_select(struct top_view *v, const char *tid_or_name)
+{
+    char *end;
+    long tid = strtol(tid_or_name, &end, 10);
+    if (*tid_or_name && !*end && tid > 0) {
+        v->selected = (pid_t)tid;
+        return;
+    }
+    snprintf(v->select_name, sizeof v->select_name, "%s", tid_or_name);
+}
+
+int top_view_selected(const struct top_view *v)
+{
+    for (uint32_t i = 0; i < v->nrows; i++) {
+        const struct top_row *r = &v->rows[i];
+        if ((v->selected && r->tid == v->selected) ||
+            (!v->selected && v->select_name[0] && strcmp(r->python_name, v->select_name) == 0))
+            return (int)i;
+    }
+    return v->nrows ? 0 : -1;
+}
+
+void top_view_select_move(struct top_view *v, int delta)
+{
+    int i = top_view_selected(v);
+    if (i < 0)
+        return;
+    i += delta;
+    if (i < 0)
+        i = 0;
+    if (i >= (int)v->nrows)
+        i = (int)v->nrows - 1;
+    v->selected = v->rows[i].tid;
+}
+
+void top_view_behind(const struct top_view *v, char *buf, size_t sz)
+{
+    int i = top_view_selected(v);
+    if (i < 0) {
+        snprintf(buf, sz, "no thread");
+        return;
+    }
+    const struct top_row *r = &v->rows[i];
+    if (r->gil_wait_ms <= 0 || !r->behind[0])
+        snprintf(buf, sz, "%d %s: no GIL wait this interval", r->tid, r->name);
+    else
+        snprintf(buf, sz, "%d %s waited %.0f ms for the GIL, behind: %s", r->tid, r->name,
+                 r->gil_wait_ms, r->behind);
 }

@@ -1060,6 +1060,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     if (r == GP_OK && !s.gone)
         refresh(&s, err); /* final CPU counters */
     m->duration_s = stop - (opt->on_window ? window_start : start);
+    m->started_monotonic_s = opt->on_window ? window_start : start;
     m->process_exited = s.gone;
     m->process_execd = s.execd;
     m->interrupted = opt->stop && *opt->stop;

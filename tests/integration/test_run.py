@@ -13,7 +13,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import gp_json, GILPROBE, INTERPRETERS, WORKLOADS, interpreter_params, marks
+from conftest import (gp_json, GILPROBE, INTERPRETERS, WORKLOADS, Workload, interpreter_params,
+                      marks)
 
 APP = os.path.join(WORKLOADS, "run_app.py")
 MARKS = marks("run_app.py")
@@ -200,6 +201,10 @@ def test_not_measured_metric_fails_the_check_as_an_error(tmp_path):
     ("finding>=severe", "none, info, warning or critical"),
     ("scenario>S2", "scenario takes = or !="),
     ("scenario=S9", "scenarios are S1 to S8"),
+    ("thread[].x>1", "empty thread selector '[]'"),
+    ("thread[spin.gil_wait_pct>1", "'thread[' is never closed with ']'"),
+    ("thread[name~=(].gil_wait_pct>1", "'(' is not a POSIX extended regular expression"),
+    ("thread[spin].gil_wait>1", "unknown per-thread metric 'gil_wait'"),
 ])
 def test_bad_expression_is_a_usage_error(expr, message):
     r = subprocess.run([GILPROBE, "run", "--fail-on", expr, "--", "true"], capture_output=True,
@@ -209,6 +214,10 @@ def test_bad_expression_is_a_usage_error(expr, message):
     if "unknown metric" in message:
         for name in ("thread.max_gil_wait_pct", "loop.stall_max_ms", "gil.wait_p99_ms",
                      "finding", "scenario"):
+            assert name in r.stderr
+    if expr.startswith("thread["):  # every per-thread error lists the per-thread metrics
+        for name in ("gil_wait_pct", "cpu_pct", "gil_wait_p99_ms", "gil_hold_max_ms",
+                     "gil_wait_caused_ms"):
             assert name in r.stderr
 
 
@@ -269,3 +278,47 @@ def test_fail_on_works_with_p_too():
     finally:
         w.kill()
         w.wait()
+
+
+@pytest.mark.xdist_group("cpu-heavy")
+def test_fail_on_thread_selectors_pick_threads_by_name_tid_and_regex(tmp_path):
+    # contention.py cpu4: 4 spinning threads, OS names spin-0..3 (prctl),
+    # Python names "Thread-N (spin)" (3.10+); the main thread sleeps.
+    python = dict(INTERPRETERS).get("debian-3.11", INTERPRETERS[0][1])
+    w = Workload(python, "contention.py", ["cpu4"])
+    try:
+        spin0 = w.info["tids"]["spin-0"]
+        out = tmp_path / "r.json"
+        r = subprocess.run([GILPROBE, "-p", str(w.pid), "-d", "1", "--json", "-o", str(out),
+                            "--fail-on", "thread[name~=spin].gil_held_pct>1",
+                            "--fail-on", "thread[%d].gil_wait_pct >= 30" % spin0,
+                            "--fail-on", "thread[MainThread].gil_wait_pct>30",
+                            # the Python name is matched when there is one, not the OS name
+                            "--fail-on", "thread[name~=^spin].gil_held_pct>1",
+                            "--fail-on", "thread[nosuchthread].gil_wait_pct>1"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        w.stop()
+    assert r.returncode == EXIT_CHECK_FAILED, r.stderr
+    checks = {c["expr"]: c for c in gp_json(out.read_text())["checks"]}
+    assert {e: c["result"] for e, c in checks.items()} == {
+        "thread[name~=spin].gil_held_pct>1": "failed",
+        "thread[%d].gil_wait_pct>=30" % spin0: "failed",
+        "thread[MainThread].gil_wait_pct>30": "passed",
+        "thread[name~=^spin].gil_held_pct>1": "not_measured",
+        "thread[nosuchthread].gil_wait_pct>1": "not_measured"}, r.stderr
+    # the value is the thread that decided: one of the spinners, the busiest
+    measured = checks["thread[name~=spin].gil_held_pct>1"]["measured"]
+    tid = int(measured.split("(thread ")[1].split()[0])
+    assert tid in w.info["tids"].values() and "the highest of 4 threads" in measured, measured
+    assert (checks["thread[name~=spin].gil_held_pct>1"]["metric"]
+            == "thread[name~=spin].gil_held_pct")
+    assert ('(thread %d "' % spin0) in checks["thread[%d].gil_wait_pct>=30" % spin0]["measured"]
+    assert ("gilprobe: check failed: thread[nosuchthread].gil_wait_pct>1: not measured in this "
+            "run: no thread matched the selector [nosuchthread]") in r.stderr.splitlines()
+    assert "gilprobe: 5 checks, 1 passed, 4 failed" in r.stderr
+
+    r = subprocess.run([GILPROBE, "-p", "1", "--fail-on", "thread[].x>1"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "empty thread selector" in r.stderr and "gil_wait_p99_ms" in r.stderr

@@ -187,6 +187,60 @@ def test_sigterm_exits_and_restores_terminal(cpu4, tmux):
         pane.close()
 
 
+BEHIND = re.compile(r"^(?:waits behind: )?(\d+) (.+?) waited (\d+) ms for the GIL, behind: (.*)$",
+                    re.M)
+
+
+def behind_line(text):
+    """(tid, the holders text) of the "waits behind" line, or None."""
+    m = BEHIND.search(text)
+    return (int(m.group(1)), m.group(4)) if m else None
+
+
+def check_behind(holders):
+    """Each of 4 spinning threads waits behind the other three, in spin():
+    the line names at least two holders (Python name, function, share)."""
+    named = re.findall(r"Thread-\d+ \(spin\) spin (\d+)%", holders)
+    assert len(named) >= 2, holders
+
+
+def test_up_down_select_the_thread_whose_waits_are_explained(cpu4, tmux):
+    tids = list(cpu4.info["tids"].values())
+    pane = tmux.start(top_command(cpu4.pid, "-i", "0.5"))
+    try:
+        text = pane.wait_for(lambda t: shows_threads(tids)(t) and behind_line(t), 20,
+                             "the rows and a waits-behind line")
+        first = behind_line(text)[0]
+        assert first == rows(text)[0][0], text  # the first row at the start
+        check_behind(behind_line(text)[1])
+        pane.keys("Down")
+        text = pane.wait_for(lambda t: behind_line(t) and behind_line(t)[0] != first, 5,
+                             "the selection moved down")
+        second = behind_line(text)[0]
+        assert second in tids, text
+        # it stays on that thread while the rows re-sort
+        text = pane.wait_for(lambda t: behind_line(t) and "sorted by" in t, 5, "a redraw")
+        time.sleep(1.2)
+        assert behind_line(pane.text())[0] == second, pane.text()
+        pane.keys("q")
+        assert exit_code(pane.wait_for(lambda t: exit_code(t) is not None, 5, "exit")) == 0
+    finally:
+        pane.close()
+
+
+def test_thread_option_explains_one_thread_in_plain_blocks(cpu4):
+    tid = cpu4.info["tids"]["spin-2"]
+    r = run_gilprobe(["top", "-p", str(cpu4.pid), "-n", "1", "-i", "0.5", "--thread", str(tid)],
+                     timeout=60)
+    assert r.returncode == 0, r.stderr
+    line = behind_line(r.stdout)
+    assert line and line[0] == tid, r.stdout
+    check_behind(line[1])
+    # the other threads are named by their Python names, and never itself
+    own = [row[1] for row in rows(r.stdout) if row[0] == tid][0]
+    assert own.split(" [")[0] + " spin" not in line[1], (own, line)
+
+
 def test_not_a_terminal_prints_plain_blocks(cpu4):
     r = run_gilprobe(["top", "-p", str(cpu4.pid), "-n", "2", "-i", "0.5"], timeout=60)
     assert r.returncode == 0, r.stderr
