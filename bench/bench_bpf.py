@@ -16,9 +16,12 @@ sys.path.insert(0, HERE)
 from bench_sampler import python_312  # noqa: E402
 
 
-def run_once(python, gilprobe, threads, interval, seconds, probe, extra=(), doc_out=None):
-    w = subprocess.Popen([python, os.path.join(HERE, "cpu_work.py"), str(seconds),
-                          str(threads), str(interval)],
+def run_once(python, gilprobe, threads, interval, seconds, probe, extra=(), doc_out=None,
+             work=None):
+    """work: the workload's argv after the interpreter (default
+    cpu_work.py SECONDS THREADS INTERVAL); it speaks cpu_work.py's protocol."""
+    argv = work or [os.path.join(HERE, "cpu_work.py"), str(seconds), str(threads), str(interval)]
+    w = subprocess.Popen([python] + argv,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     pid = int(w.stdout.readline())
     p = None

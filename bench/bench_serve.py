@@ -3,8 +3,11 @@
 1. Its CPU with 50 Python targets at the default rate (and at -r RATES
    given), measured over --seconds after a warm-up: the server and all its
    collectors (each a process of its own), as a share of one core, and per
-   target. The targets: bench/serve_target.py (a service at rest: two workers
-   waiting on a queue, 1 ms of work every 100 ms).
+   target, while a scraper fetches /metrics every --scrape seconds (15 s,
+   as examples/fleet/prometheus.yml; each list entry is a run of its own:
+   a collector sends its figures at each scrape). The targets:
+   bench/serve_target.py (a service at rest: two workers waiting on a
+   queue, 1 ms of work every 100 ms).
 2. `serve --all` on a host with 20 Python targets of every interpreter this
    machine has (pyenv 3.8-3.13, Debian's stripped 3.11, 3.14/3.15 in the
    chroot) and 5 other processes whose command lines match too: which PIDs
@@ -15,7 +18,7 @@
    the collector's sample rate before and during the load (the server's
    threads are apart from the sampler, so the rate must hold).
 
-    bench/bench_serve.py ./gilprobe [--seconds 60] [--rates 1,2,5]
+    bench/bench_serve.py ./gilprobe [--seconds 60] [--rates 1,2,5] [--scrape 15,1]
 """
 import argparse
 import json
@@ -110,7 +113,20 @@ def wait_exported(port, want, timeout=90):
     return False
 
 
-def measure(gilprobe, pids, rate, seconds):
+def scrape_every(port, interval, until):
+    """Scrapes /metrics every interval seconds (on a fixed grid, as
+    Prometheus does) until the monotonic time until."""
+    at = time.monotonic()
+    while at < until:
+        time.sleep(max(0.0, at - time.monotonic()))
+        try:
+            scrape(port)
+        except OSError:
+            pass
+        at += interval
+
+
+def measure(gilprobe, pids, rate, seconds, scrape_s):
     args = ["-r", str(rate)] if rate else []
     for pid in pids:
         args += ["-p", str(pid)]
@@ -119,7 +135,8 @@ def measure(gilprobe, pids, rate, seconds):
         wait_exported(port, len(pids))
         time.sleep(10)  # warm-up: attach costs are not the steady state
         c0, t0 = tree_cpu(p.pid), time.monotonic()
-        time.sleep(seconds)
+        scrape_every(port, scrape_s, t0 + seconds)
+        time.sleep(max(0.0, t0 + seconds - time.monotonic()))
         c1, t1 = tree_cpu(p.pid), time.monotonic()
         text = scrape(port)
     finally:
@@ -176,6 +193,7 @@ def main():
     a.add_argument("--rates", default="", help="also these rates (Hz), comma-separated")
     a.add_argument("--targets", type=int, default=50)
     a.add_argument("--only-rates", action="store_true", help="not the default rate; no part 2")
+    a.add_argument("--scrape", default="15", help="scrape intervals (s), comma-separated")
 
     o = a.parse_args()
     found, missing = interpreters()
@@ -194,10 +212,12 @@ def main():
             procs.append(p)
             pids.append(pid)
         for rate in ([None] if not o.only_rates else []) + [float(r) for r in o.rates.split(",") if r]:
-            share, nseries, nexp = measure(o.gilprobe, pids, rate, o.seconds)
-            print("   rate %-8s %5.2f%% of a core (%.3f%% per target), %d series, %d exported"
-                  % ("default" if rate is None else "%g Hz" % rate, share, share / o.targets,
-                     nseries, nexp))
+            for scrape_s in [float(x) for x in o.scrape.split(",") if x]:
+                share, nseries, nexp = measure(o.gilprobe, pids, rate, o.seconds, scrape_s)
+                print("   rate %-8s scraped every %4g s: %5.2f%% of a core (%.3f%% per target), "
+                      "%d series, %d exported"
+                      % ("default" if rate is None else "%g Hz" % rate, scrape_s, share,
+                         share / o.targets, nseries, nexp))
         for p in procs:
             p.kill()
             p.wait()

@@ -63,6 +63,7 @@ struct fleet_target {
         char scenario[8], severity[12];
     } findings[FLEET_FINDINGS];
     uint32_t nfindings;
+    double record_at; /* CLOCK_MONOTONIC s of the last figures (serve sets it) */
 };
 
 struct fleet {

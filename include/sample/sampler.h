@@ -24,8 +24,12 @@
  * eBPF reader's) shows no thread started or ended: in between, only the
  * CPU counters (a thread list read cost as much as the samples). */
 #define SAMPLER_FULL_REFRESH_S 1.0
-/* How often the memory map is read for uvloop (until found). */
+/* How often the memory map is read for uvloop (until found): every 2 s at
+ * first (a program started by `run` imports it early), then a tenth of the
+ * time since the first look, up to 30 s (a collector of serve's sits on a
+ * process for days; the map of a big one costs as much as its samples). */
 #define SAMPLER_UVLOOP_CHECK_S 2.0
+#define SAMPLER_UVLOOP_CHECK_MAX_S 30.0
 
 struct sampler_options {
     double duration_s;
@@ -53,6 +57,12 @@ struct sampler_options {
     double window_s;
     void (*on_window)(struct run_metrics *m, void *arg);
     void *window_arg;
+    /* Set asynchronously (serve's collectors: a signal at each scrape) to
+     * end the window in progress at once - unless it is younger than
+     * window_min_s (a burst of scrapes costs a window per window_min_s at
+     * most). The sampler clears it. NULL: windows end every window_s. */
+    volatile sig_atomic_t *end_window_now;
+    double window_min_s;
     /* After each window: threads that exited leave m's table (their
      * thread_obs indices are void from then on), so a run of hours with
      * thread churn keeps a table the size of the live threads. */

@@ -277,6 +277,13 @@ static void rule_gil_thrashing(const struct run_metrics *m, struct diagnosis *d)
          "switch interval (sys.setswitchinterval) if hand-offs dominate; size for the vCPUs "
          "really available and check steal time; on 3.13+ consider the free-threaded build.");
     diagnose_victims(m, f);
+    /* the victims' verdict replaces the pool's; a starved process keeps its
+     * hand-off rate per CPU-second, the evidence that made this S2 */
+    if (f->nvictims && starved[0]) {
+        size_t len = strlen(f->verdict);
+        text(f->verdict + len, sizeof f->verdict - len, "; the GIL changes hands %.0f times/s%s",
+             m->handoffs_per_s, starved);
+    }
 }
 
 /* S5: threads queue on one lock. */

@@ -2,8 +2,9 @@
  * collector: gilprobe itself, exec'd as `watch --export-fd` (a process of
  * its own: its eBPF maps and probes, its memory, all go with it when the
  * target exits or it is stopped; a target that crashes its reader cannot
- * take the server down). The collectors send one JSON line a second; this
- * loop adds them up into the fleet that the HTTP side renders. With --all,
+ * take the server down). The collectors send a JSON line of figures at each
+ * scrape (this loop signals them) and every few seconds when nobody
+ * scrapes; this loop adds them up into the fleet that the HTTP side renders. With --all,
  * every few seconds, the host's new processes that `-p` would accept (the
  * same attach check) get a collector. */
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +32,8 @@
 #define LINE_MAX_BYTES (8u << 20)
 /* Collectors get this long to undo their probes after SIGTERM. */
 #define COLLECTOR_STOP_S 5.0
+/* Scrapes ask the collectors for figures no more often than this. */
+#define SERVE_ASK_EVERY_S 0.25
 
 struct collector {
     pid_t target, child;
@@ -84,6 +88,9 @@ static int start_collector(struct server *sv, pid_t target)
     if (c == 0) {
         /* Dies with the server, whatever kills it. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* A scrape's SIGUSR2 before the collector's handler is in place
+         * would kill it: ignored until then (SIG_IGN survives the exec). */
+        signal(SIGUSR2, SIG_IGN);
         if (getppid() != parent)
             _exit(0);
         int fd = dup(p[1]); /* without O_CLOEXEC: it crosses the exec */
@@ -112,8 +119,14 @@ static void apply_line(struct server *sv, struct collector *c, const char *line)
 {
     pthread_mutex_lock(&sv->s.lock);
     struct fleet_target *t = fleet_target(&sv->s.fleet, c->target);
-    if (t)
+    if (t) {
+        uint64_t records = t->records;
         fleet_apply_line(t, line);
+        if (t->records != records) {
+            t->record_at = mono_s();
+            pthread_cond_broadcast(&sv->s.fresh);
+        }
+    }
     pthread_mutex_unlock(&sv->s.lock);
 }
 
@@ -290,10 +303,60 @@ static void stop_collectors(struct server *sv)
     }
 }
 
+static struct timespec mono_timespec(double t)
+{
+    return (struct timespec){(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+}
+
+/* Every target whose collector is up (it said what the target is) sent
+ * figures since `since`. */
+static bool all_fresh(const struct fleet *f, double since)
+{
+    for (uint32_t i = 0; i < f->n; i++)
+        if (f->t[i].info_seen && f->t[i].record_at < since)
+            return false;
+    return true;
+}
+
+void serve_fresh_figures(struct serve_state *s)
+{
+    double asked = mono_s(), since = asked - SERVE_FRESH_S;
+    struct timespec deadline = mono_timespec(asked + SERVE_FRESH_WAIT_S);
+    pthread_mutex_lock(&s->lock);
+    if (!all_fresh(&s->fleet, since)) {
+        uint64_t one = 1;
+        if (write(s->scrape_fd, &one, sizeof one) < 0) {
+            /* full counter: a request is pending anyway */
+        }
+        while (!all_fresh(&s->fleet, since))
+            if (pthread_cond_timedwait(&s->fresh, &s->lock, &deadline) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A scrape wants fresh figures: every collector sends its figures now.
+ * At most every SERVE_ASK_EVERY_S: a flood of requests (each finding the
+ * figures stale until the answers come) is one signal per collector, not
+ * thousands (a collector whose sleep is cut that often never gets on). */
+static void ask_figures(struct server *sv, double *last_ask)
+{
+    uint64_t n;
+    if (read(sv->s.scrape_fd, &n, sizeof n) != sizeof n)
+        return;
+    double now = mono_s();
+    if (now - *last_ask < SERVE_ASK_EVERY_S)
+        return;
+    *last_ask = now;
+    for (uint32_t i = 0; i < sv->n; i++)
+        kill(sv->c[i].child, SIGUSR2); /* not reaped yet: never a reused PID */
+}
+
 static void serve_loop(struct server *sv)
 {
     const struct serve_options *o = sv->s.opt;
     double until = o->duration_s > 0 ? mono_s() + o->duration_s : 0, next_discover = 0;
+    double last_ask = 0;
     struct pollfd *pfd = NULL;
     uint32_t cappfd = 0;
     while (!signals_stop_requested && (!until || mono_s() < until)) {
@@ -301,18 +364,21 @@ static void serve_loop(struct server *sv)
             discover(sv);
             next_discover = mono_s() + SERVE_DISCOVER_EVERY_S;
         }
-        if (sv->n > cappfd) {
-            struct pollfd *np = realloc(pfd, sv->n * sizeof *np);
+        if (sv->n + 1 > cappfd) {
+            struct pollfd *np = realloc(pfd, (sv->n + 1) * sizeof *np);
             if (!np)
                 break;
             pfd = np;
-            cappfd = sv->n;
+            cappfd = sv->n + 1;
         }
         for (uint32_t i = 0; i < sv->n; i++)
             pfd[i] = (struct pollfd){.fd = sv->c[i].fd, .events = POLLIN};
-        int r = poll(pfd, sv->n, 250);
+        pfd[sv->n] = (struct pollfd){.fd = sv->s.scrape_fd, .events = POLLIN};
+        int r = poll(pfd, sv->n + 1, 250);
         if (r <= 0)
             continue;
+        if (pfd[sv->n].revents)
+            ask_figures(sv, &last_ask);
         for (uint32_t i = sv->n; i-- > 0;)
             if (pfd[i].revents && !drain(sv, &sv->c[i]))
                 retire(sv, i);
@@ -335,6 +401,16 @@ static int setup(struct server *sv, const struct serve_options *opt, struct gp_e
 {
     sv->s.opt = opt;
     pthread_mutex_init(&sv->s.lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sv->s.fresh, &ca);
+    pthread_condattr_destroy(&ca);
+    sv->s.scrape_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sv->s.scrape_fd < 0) {
+        gp_error_set(err, GP_ERR_INTERNAL, "cannot make an eventfd (%s)", strerror(errno));
+        return err->code;
+    }
     fleet_init(&sv->s.fleet);
     struct sockaddr_storage ss;
     bool v6;
@@ -401,7 +477,10 @@ int cmd_serve(const struct serve_options *opt, struct gp_error *err)
     if (sv->have_exclude)
         regfree(&sv->exclude);
     serve_auth_free(&sv->s);
+    if (sv->s.scrape_fd >= 0)
+        close(sv->s.scrape_fd);
     fleet_free(&sv->s.fleet);
+    pthread_cond_destroy(&sv->s.fresh);
     pthread_mutex_destroy(&sv->s.lock);
     free(sv);
     return r;

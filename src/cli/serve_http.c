@@ -105,6 +105,7 @@ static enum MHD_Result metrics(struct serve_state *s, struct MHD_Connection *con
     bool om = accept && strstr(accept, "application/openmetrics-text");
     char *body = NULL;
     size_t len = 0;
+    serve_fresh_figures(s);
     FILE *f = open_memstream(&body, &len);
     if (!f)
         return MHD_NO;

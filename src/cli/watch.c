@@ -31,21 +31,33 @@
 /* An incident's report covers its worst stretch this long (find_focus). */
 #define BUNDLE_FOCUS_S 3.0
 
-/* serve's collectors send their figures this often: each window costs a
- * read of the kernel's GIL aggregates and a line to build (a third of a
- * 1 Hz collector's CPU at one a second), and Prometheus's rate() needs
- * a few per scrape window, not one a second. */
-#define WATCH_EXPORT_WINDOW_S 2.0
+/* serve's collectors send their figures at each scrape (serve signals
+ * them, SIGUSR2), and at least this often when nobody scrapes. A counter
+ * that steps at irregular times reads wrong in rate(): steps 2 s apart on
+ * a 1 s scrape put 4 steps in one 10 s window and 5 in the next
+ * (-11%/+11%); a step just after each scrape puts exactly one in every
+ * scrape interval, whatever the interval. Each window costs a wake-up, a
+ * read of the kernel's GIL aggregates and a line (bench_serve measures
+ * it), so an unscraped collector sends few. */
+#define WATCH_EXPORT_WINDOW_S 10.0
+/* ... and no more often than this, however often they are scraped. */
+#define WATCH_EXPORT_WINDOW_MIN_S 0.5
 
 /* Long enough to be "until stopped". */
 #define WATCH_RUN_S (100.0 * 365 * 86400)
 
-static volatile sig_atomic_t g_bundle_requested;
+static volatile sig_atomic_t g_bundle_requested, g_window_requested;
 
 static void on_usr1(int sig)
 {
     (void)sig;
     g_bundle_requested = 1;
+}
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    g_window_requested = 1;
 }
 
 struct second_mark {
@@ -498,6 +510,8 @@ static int record_attachment(struct watch_state *w, struct run_metrics *m, doubl
                                  .window_s = opt->export_out ? WATCH_EXPORT_WINDOW_S : 1.0,
                                  .on_window = on_window,
                                  .window_arg = w,
+                                 .end_window_now = opt->export_out ? &g_window_requested : NULL,
+                                 .window_min_s = WATCH_EXPORT_WINDOW_MIN_S,
                                  .prune_exited = true,
                                  .on_sample = on_sample,
                                  .sample_arg = w,
@@ -565,9 +579,11 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
     if (r != GP_OK)
         return r;
     signals_catch_stop(true);
-    static const int usr1[] = {SIGUSR1};
+    static const int usr1[] = {SIGUSR1}, usr2[] = {SIGUSR2};
     if (!opt->export_out)
         signals_set(usr1, 1, on_usr1, SA_RESTART);
+    else
+        signals_set(usr2, 1, on_usr2, SA_RESTART); /* serve: "a scrape, send your figures" */
     struct watch_state *w = calloc(1, sizeof *w);
     struct run_metrics *m = calloc(1, sizeof *m);
     struct pyobj_cache cache;

@@ -43,15 +43,17 @@ json_object *export_target_info(const struct pyrt *rt, pid_t pid)
     return o;
 }
 
-static json_object *gil_json(const struct run_metrics *m, double window_s)
+static json_object *gil_json(const struct run_metrics *m, double window_s, double per_sample_s)
 {
     json_object *g = json_object_new_object();
     const struct exact_gil *x = &m->exact;
     json_object_object_add(g, "exact", json_object_new_boolean(x->valid));
-    /* Exact when measured: the kernel saw every hold; sampled otherwise. */
-    double held_pct = x->valid ? x->held_pct : m->held_pct;
-    json_object_object_add(g, "held_s", num(held_pct / 100.0 * window_s));
-    json_object_object_add(g, "contended_s", num(m->contended_pct / 100.0 * window_s));
+    /* Exact when measured: the kernel saw every hold; sampled otherwise,
+     * each sample standing for one sampling period. */
+    double sampled_s = (double)m->samples_taken * per_sample_s;
+    json_object_object_add(g, "held_s", num(x->valid ? x->held_pct / 100.0 * window_s
+                                                     : m->held_pct / 100.0 * sampled_s));
+    json_object_object_add(g, "contended_s", num(m->contended_pct / 100.0 * sampled_s));
     json_object_object_add(g, "handoffs",
                            m->handoffs_unmeasured ? NULL : json_object_new_int64((int64_t)m->handoffs));
     if (x->valid) {
@@ -81,7 +83,8 @@ static json_object *threads_json(const struct run_metrics *m, double per_sample_
     json_object *a = json_object_new_array();
     for (uint32_t i = 0; i < m->nthreads; i++) {
         const struct thread_metrics *t = &m->threads[i];
-        if (!t->samples)
+        const struct exact_thread *xt = exact_of(&m->exact, t->tid);
+        if (!t->samples && !xt)
             continue;
         json_object *o = json_object_new_object();
         json_object_object_add(o, "tid", json_object_new_int(t->tid));
@@ -93,7 +96,6 @@ static json_object *threads_json(const struct run_metrics *m, double per_sample_
                 json_object_object_add(st, tstate_kind_key((enum tstate_kind)k),
                                        num((double)t->state[k] * per_sample_s));
         json_object_object_add(o, "states", st);
-        const struct exact_thread *xt = exact_of(&m->exact, t->tid);
         double wait_s = xt ? xt->wait_pct / 100.0 * window_s : (double)t->state[TS_GIL_WAIT] * per_sample_s;
         double held_s = xt ? xt->held_pct / 100.0 * window_s : (double)t->state[TS_GIL_HELD] * per_sample_s;
         json_object_object_add(o, "gil_wait_s", num(wait_s));
@@ -131,7 +133,7 @@ static json_object *loops_json(const struct run_metrics *m, double per_sample_s)
     json_object *a = json_object_new_array();
     for (uint32_t i = 0; i < m->nthreads; i++) {
         const struct loop_track *l = &m->threads[i].loop;
-        if (!l->seen || !l->samples)
+        if (!l->seen || (!l->samples && !(l->exact && l->nexact)))
             continue;
         json_object *o = json_object_new_object();
         json_object_object_add(o, "tid", json_object_new_int(m->threads[i].tid));
@@ -167,19 +169,26 @@ json_object *export_findings(const struct diagnosis *d)
 json_object *export_window(const struct run_metrics *m, double window_s)
 {
     json_object *o = json_object_new_object();
-    double per_sample_s = m->samples_taken ? window_s / (double)m->samples_taken : 0;
+    /* A window ends on time, samples come at the sampling rate: a window
+     * may hold none (serve samples every 2 s, sends every second). Each
+     * sample stands for one period, so the sums over windows stay right. */
+    double per_sample_s = m->sample_period_s;
     json_object_object_add(o, "window_s", num(window_s));
     json_object_object_add(o, "samples", json_object_new_int64((int64_t)m->samples_taken));
     json_object *errors = json_object_new_object();
     json_object_object_add(errors, "missed_tick", json_object_new_int64((int64_t)m->missed));
     json_object_object_add(errors, "gil_unreadable", json_object_new_int64((int64_t)m->gil_unread));
     json_object_object_add(o, "errors", errors);
-    json_object_object_add(o, "python_threads", json_object_new_int64(m->py_max));
-    json_object_object_add(o, "os_threads", json_object_new_int64(m->os_max));
-    /* A free-threaded build runs without a GIL unless it was turned on. */
-    json_object_object_add(o, "gil_enabled",
-                           json_object_new_boolean(!(m->free_threaded && m->gil_disabled_samples)));
-    json_object_object_add(o, "gil", gil_json(m, window_s));
+    /* the gauges only from a window that saw the process (the receiver
+     * keeps the last values) */
+    if (m->samples_taken) {
+        json_object_object_add(o, "python_threads", json_object_new_int64(m->py_max));
+        json_object_object_add(o, "os_threads", json_object_new_int64(m->os_max));
+        /* A free-threaded build runs without a GIL unless it was turned on. */
+        json_object_object_add(o, "gil_enabled",
+                               json_object_new_boolean(!(m->free_threaded && m->gil_disabled_samples)));
+    }
+    json_object_object_add(o, "gil", gil_json(m, window_s, per_sample_s));
     json_object_object_add(o, "threads", threads_json(m, per_sample_s, window_s));
     json_object_object_add(o, "locks", locks_json(m, per_sample_s));
     json_object_object_add(o, "loops", loops_json(m, per_sample_s));

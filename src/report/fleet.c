@@ -227,9 +227,11 @@ bool fleet_apply_line(struct fleet_target *t, const char *line)
             t->missed_ticks += u64(e, "missed_tick");
             t->gil_unreadable += u64(e, "gil_unreadable");
         }
-        t->python_threads = (uint32_t)u64(o, "python_threads");
-        t->os_threads = (uint32_t)u64(o, "os_threads");
         json_object *ge;
+        if (json_object_object_get_ex(o, "python_threads", &ge)) {
+            t->python_threads = (uint32_t)u64(o, "python_threads");
+            t->os_threads = (uint32_t)u64(o, "os_threads");
+        }
         if (json_object_object_get_ex(o, "gil_enabled", &ge))
             t->gil_enabled = json_object_get_boolean(ge);
         apply_gil(t, v);

@@ -91,6 +91,7 @@ struct sampler {
     uint32_t names_age;    /* refreshes since they were read */
     bool first_refresh;
     double uvloop_checked; /* when the memory map was last read for uvloop */
+    double uvloop_first;   /* ... and first */
     bool gone;
     bool execd;
 };
@@ -430,7 +431,13 @@ static int refresh(struct sampler *s, struct gp_error *err)
     /* uvloop comes with an import: looked for every few seconds (the
      * memory map of a Python process is long to read) */
     double now = now_s();
-    if (!s->m->loop_cls.uvloop && now - s->uvloop_checked >= SAMPLER_UVLOOP_CHECK_S) {
+    if (!s->uvloop_first)
+        s->uvloop_first = now;
+    double every = (now - s->uvloop_first) / 10;
+    every = every < SAMPLER_UVLOOP_CHECK_S       ? SAMPLER_UVLOOP_CHECK_S
+            : every > SAMPLER_UVLOOP_CHECK_MAX_S ? SAMPLER_UVLOOP_CHECK_MAX_S
+                                                 : every;
+    if (!s->m->loop_cls.uvloop && now - s->uvloop_checked >= every) {
         s->uvloop_checked = now;
         s->m->loop_cls.uvloop = maps_have_uvloop(s->rt->pid);
     }
@@ -859,6 +866,18 @@ static void prune_exited(struct sampler *s)
     free(remap);
 }
 
+/* Hands the window that ends now to the caller and starts the next. */
+static void end_window(struct sampler *s, double *window_start, double now)
+{
+    const struct sampler_options *opt = s->opt;
+    s->m->duration_s = now - *window_start;
+    s->m->samples_requested = (uint64_t)(s->m->duration_s * opt->rate_hz + 0.5);
+    *window_start = now;
+    opt->on_window(s->m, opt->window_arg);
+    if (opt->prune_exited)
+        prune_exited(s);
+}
+
 static double cpu_seconds(void)
 {
     struct rusage ru;
@@ -867,11 +886,42 @@ static double cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static void sleep_until(double t)
+/* Sleeps until CLOCK_MONOTONIC time t, cut short when *flag is set (by
+ * the signal that interrupts the sleep) or *stop is; true when cut short. */
+static bool sleep_until(double t, volatile sig_atomic_t *flag, volatile sig_atomic_t *stop)
 {
     struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
+    for (;;) {
+        if ((flag && *flag) || (stop && *stop))
+            return true;
+        if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != EINTR)
+            return false;
+    }
+}
+
+/* Sleeps until the next sample's instant `at`, ending the windows that
+ * end meanwhile: on time, or at once when asked (a scrape), not at the
+ * next sample - serve's counters step once a window, and steps 2-4 s apart
+ * (a window closed at a random sample of a 0.5 Hz rate) read as a 13% dip
+ * in a 10 s rate(). */
+static void wait_for_sample(struct sampler *s, double *window_start, double at)
+{
+    const struct sampler_options *opt = s->opt;
+    while (opt->on_window && !(opt->stop && *opt->stop)) {
+        double due = *window_start + opt->window_s;
+        bool asked = sleep_until(due < at ? due : at, opt->end_window_now, opt->stop);
+        if (asked && opt->end_window_now && *opt->end_window_now) {
+            *opt->end_window_now = 0;
+            double t = now_s();
+            if (t - *window_start >= opt->window_min_s)
+                end_window(s, window_start, t);
+        } else if (due < at && !asked) {
+            end_window(s, window_start, now_s());
+        } else if (!asked) {
+            break; /* time for the sample */
+        }
+    }
+    sleep_until(at, NULL, opt->stop);
 }
 
 /* Samples at a fixed period fall in step with a periodic workload (a timer
@@ -1035,24 +1085,18 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             opt->progress(now - start, opt->duration_s, m->samples_taken, opt->progress_arg);
             last_progress = now;
         }
-        if (opt->on_window && now - window_start >= opt->window_s) {
-            m->duration_s = now - window_start;
-            m->samples_requested = (uint64_t)(m->duration_s * opt->rate_hz + 0.5);
-            window_start = now;
-            opt->on_window(m, opt->window_arg);
-            if (opt->prune_exited)
-                prune_exited(&s);
-        }
+        if (opt->on_window && now - window_start >= opt->window_s)
+            end_window(&s, &window_start, now);
         /* The next instant past the end: the run is over at the end (taking
          * samples until then without sleeping put a burst of hundreds at
          * its very end - a thread's state at that moment counted many
          * times over). */
         double at = next + period * instant_in_period(&s.jitter_state);
         if (at >= end) {
-            sleep_until(end);
+            sleep_until(end, NULL, opt->stop);
             break;
         }
-        sleep_until(at);
+        wait_for_sample(&s, &window_start, at);
     }
     double stop = now_s();
     if (opt->on_bounds)

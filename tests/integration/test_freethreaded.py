@@ -104,6 +104,9 @@ def test_cpu_bound_threads_run_in_parallel_without_gil_figures(minor):
         # No GIL to wait for: every spinner runs (or waits for a CPU).
         assert t["gil_wait_pct"] == 0 and t["gil_held_pct"] == 0
         assert t["nogil_running_pct"] >= 90, t
+        # nobody to wait behind: no blame, no role (not a made-up list)
+        assert t["gil_wait_blame"] == [] and t["gil_wait_blame_source"] is None, t
+        assert t["gil_wait_caused_ms"] == 0 and t["role"] is None, t
     assert not [f for f in doc["findings"] if f["scenario"] == "S2"], doc["findings"]
     # A check on a GIL figure cannot be decided: it fails as not measured.
     r = run_gilprobe(["run", "--fail-on", "gil.held_pct>50", "--", python, "-c",
@@ -147,6 +150,15 @@ def test_gil_turned_back_on_is_measured(minor):
     gil = doc["gil"]
     assert gil["free_threaded"] is True and gil["disabled_pct"] == 0.0, gil
     assert gil["held_pct"] >= 90 and gil["contended_pct"] >= 50, gil
+    # ...and whom each spinner waits behind: the other spinners (sampled:
+    # eBPF does not time the GIL of a free-threaded build)
+    spinners = set(w.info["tids"].values())
+    for t in doc["threads"]:
+        if t["tid"] in spinners:
+            assert t["gil_wait_blame_source"] == "sampled", t
+            behind = sum(e["share_pct"] for e in t["gil_wait_blame"]
+                         if e["holder_tid"] in spinners - {t["tid"]})
+            assert behind >= 80, t["gil_wait_blame"]
 
 
 def test_idle_waiters_are_idle_not_contending(minor):

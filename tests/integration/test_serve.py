@@ -107,7 +107,8 @@ def fleet():
     os.chmod(workdir, 0o755)
     started = []
     try:
-        cpu = Workload(PY["pyenv-3.12"], copy_workload(workdir, "contention.py", "cpu4.py"), ["cpu4"])
+        cpu = Workload(PY["pyenv-3.12"], copy_workload(workdir, "contention.py", "cpu4.py"),
+                       ["cpu4", "--switch-interval", "0.02"])
         started.append(cpu)
         idle = Workload(PY["debian-3.11"], copy_workload(workdir, "contention.py", "idle4.py"),
                         ["idle4"])
@@ -175,17 +176,18 @@ def test_gil_held_rate_is_the_held_share(fleet):
 
 @CPU_HEAVY
 def test_gil_wait_histogram_quantile(fleet):
-    """Four spinners and a 5 ms switch interval: a wait lasts about three
-    holds (15 ms), its median from the exact kernel histogram between 5 and
-    50 ms; the tail longer (the next holder is whichever the OS wakes: 108
-    ms once), under half a second."""
+    """Four spinners and a 20 ms switch interval (long, so that the gaps
+    between holds, the OS's wake-up latency on this busy 2-core machine,
+    stay small beside them): a wait lasts about three holds (60 ms), its
+    median from the exact kernel histogram between 20 and 200 ms; the tail
+    longer (the next holder is whichever the OS wakes), under two seconds."""
     prom, pids = fleet["prom"], fleet["pids"]
     q = "histogram_quantile(%s, sum by (le) (rate(gilprobe_gil_wait_duration_seconds_bucket%s[10s])))"
     p50 = prom.value(q % (0.5, sel(pids["cpu"])))
     p99 = prom.value(q % (0.99, sel(pids["cpu"])))
-    assert 0.005 < p50 <= 0.05 and p50 < p99 <= 0.5, (p50, p99)
+    assert 0.02 < p50 <= 0.2 and p50 < p99 <= 2.0, (p50, p99)
     acq = prom.value("rate(gilprobe_gil_acquisitions_total%s[10s])" % sel(pids["cpu"]))
-    assert 50 <= acq <= 400, acq  # one per 5 ms interval, give or take
+    assert 12 <= acq <= 100, acq  # one per 20 ms interval, give or take
 
 
 @CPU_HEAVY
@@ -280,6 +282,41 @@ def test_fleet_dashboard_and_rules_use_only_exported_names(fleet):
 
 
 @CPU_HEAVY
+def held_total(port, pid):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        text = r.read().decode()
+    m = re.search(r'^gilprobe_gil_held_seconds_total\{pid="%d"[^}]*\} (\S+)$' % pid, text, re.M)
+    return float(m.group(1)) if m else None
+
+
+@CPU_HEAVY
+def test_a_scrape_gets_the_figures_of_that_moment(fleet):
+    """A server of its own on the four spinners (nobody else scrapes it):
+    two scrapes 3 s apart differ by the GIL held in between, 3 s at most
+    and 85% of it at least (the spinners hold it ~97% of the time); each
+    answers with figures at most 0.6 s old (the first may be figures that
+    fresh, not asked for again). On the collector's own clock (every 2 s,
+    or every 10 s unscraped) the difference would be 2, 4, 0 or 10 s."""
+    pid = fleet["pids"]["cpu"]
+    serve = Serve(["-p", str(pid)])
+    try:
+        url = "http://127.0.0.1:%d/metrics" % serve.port
+        deadline = time.time() + 30
+        while time.time() < deadline and not (wait_http(url) and held_total(serve.port, pid)):
+            time.sleep(0.5)
+        t0 = time.monotonic()
+        h0 = held_total(serve.port, pid)
+        a0 = time.monotonic()
+        time.sleep(3.0 - (a0 - t0))
+        t1 = time.monotonic()
+        h1 = held_total(serve.port, pid)
+        a1 = time.monotonic()
+        assert a0 - t0 < 1 and a1 - t1 < 1, "a scrape waits 0.3 s at most for the figures"
+        assert 0.85 * (t1 - a0) <= h1 - h0 <= (a1 - t0) + 0.6, (h0, h1, t1 - t0)
+    finally:
+        serve.stop()
+
+
 def test_series_go_stale_when_a_target_exits(fleet):
     """Runs last of the module (it ends a target)."""
     prom, pids = fleet["prom"], fleet["pids"]
