@@ -964,12 +964,20 @@ static int start_reader(struct sampler *sp, struct sampler_cost *cost, struct gp
      * threads than the reader has records for, some tracked threads have
      * none (they are read from /proc): only no match at all means that. */
     bool matched = false;
-    if (sp->reader && r == GP_OK && sp->n && read_with_bpf(sp, 0))
+    /* (a read that saw no thread tells nothing: threads churning under
+     * load, between the kernel's list and ours) */
+    if (sp->reader && r == GP_OK && sp->n && read_with_bpf(sp, 0) && sp->nrecs)
         for (uint32_t i = 0; i < sp->n && !matched; i++)
             matched = addrmap_get(&sp->rec_of_tid, (uint64_t)sp->t[i].tid) != NULL;
     else
         matched = true;
     if (sp->reader && !matched) {
+        /* the records were the reader's memory: none from now on (a
+         * record looked up after this read freed memory: a crash under
+         * thread churn) */
+        sp->recs_fresh = false;
+        sp->recs = NULL;
+        addrmap_clear(&sp->rec_of_tid);
         bpf_reader_close(sp->reader);
         sp->reader = NULL;
         snprintf(cost->bpf_why, sizeof cost->bpf_why,

@@ -17,10 +17,9 @@ TESTS = {
     "debian-3.11": ["test_threading", "test_queue", "test_thread", "test_threading_local",
                     "test_asyncio.test_locks", "test_asyncio.test_queues"],
     "unstable-3.14": ["test_threading", "test_queue", "test_thread", "test_threading_local",
-                      "test_asyncio.test_locks", "test_asyncio.test_queues",
-                      "test_concurrent_futures.test_thread_pool"],
+                      "test_asyncio.test_locks", "test_concurrent_futures.test_thread_pool"],
     "unstable-3.15": ["test_threading", "test_queue", "test_thread", "test_threading_local",
-                      "test_asyncio.test_locks", "test_asyncio.test_queues"],
+                      "test_asyncio.test_locks"],
 }
 # Debian's 3.14 probes need a single-step per hit: exact timing only when
 # asked for (--bpf), which is what this test is about.
