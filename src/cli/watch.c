@@ -409,7 +409,9 @@ static void export_line(struct watch_state *w, json_object *o)
 static struct diagnosis *findings_due(struct watch_state *w, struct run_metrics *live, double t)
 {
     const struct watch_options *o = w->opt;
-    if (t < w->next_findings)
+    /* the first once half a window is recorded (findings over the first
+     * second or two say nothing), then every window */
+    if (t < w->next_findings || t < o->window_s / 2)
         return NULL;
     w->next_findings = t + o->window_s;
     struct diagnosis *diag = calloc(1, sizeof *diag);

@@ -214,7 +214,12 @@ def test_loop_stalls_and_findings(fleet):
     p50 = prom.value("histogram_quantile(0.5, sum by (le) (rate("
                      "gilprobe_asyncio_loop_stall_duration_seconds_bucket%s[10s])))" % s)
     assert 0.25 <= p50 <= 0.5, p50
-    found = prom.query('gilprobe_finding{pid="%d",scenario="S1"}' % pids["loop"])
+    # the findings are sent every --window (10 s): the first may be due yet
+    deadline = time.time() + 15
+    found = None
+    while time.time() < deadline and not found:
+        found = prom.query('gilprobe_finding{pid="%d",scenario="S1"}' % pids["loop"])
+        time.sleep(0.5)
     assert found, prom.query('gilprobe_finding{pid="%d"}' % pids["loop"])
 
 
