@@ -18,6 +18,7 @@
 #include "report/stack_exports.h"
 #include "target/subprocesses.h"
 #include "util/signals.h"
+#include "util/clock.h"
 
 static void progress(double elapsed, double duration, uint64_t samples, void *arg)
 {
@@ -43,13 +44,6 @@ struct companions {
     struct system_view *system; /* read again now and then: see system_observe */
     double started, observed;
 };
-
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Once a second, the process tree and RSS as they are: if the target exits
  * before the run ends, the report's end figures are these. */
@@ -78,7 +72,7 @@ static void on_refresh(const struct snapshot *snap, void *arg)
     gil_exact_update(c->gil, snap);
     loop_exact_poll(c->loops);
     poll_children(c);
-    double now = monotonic_s();
+    double now = clock_mono_s();
     if (c->system && now - c->observed >= SYSTEM_OBSERVE_EVERY_S) {
         c->observed = now;
         system_observe(c->pid, c->system, now - c->started);
@@ -181,7 +175,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
                                  .refresh_arg = comp};
     system_begin(opt->pid, &m.system);
     comp->system = &m.system;
-    comp->started = comp->observed = monotonic_s();
+    comp->started = comp->observed = clock_mono_s();
     poll_children(comp);
     if (d->before_sampling)
         d->before_sampling(d->arg);

@@ -26,6 +26,7 @@
 #include "target/proc.h"
 #include "util/grow.h"
 #include "util/signals.h"
+#include "util/clock.h"
 
 /* A collector's line longer than this is dropped (a target with tens of
  * thousands of threads); the collector goes on. */
@@ -59,13 +60,6 @@ struct server {
     regex_t match, exclude;
     bool have_match, have_exclude;
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The collector process for target: gilprobe watch --export-fd. */
 static int start_collector(struct server *sv, pid_t target)
@@ -123,7 +117,7 @@ static void apply_line(struct server *sv, struct collector *c, const char *line)
         uint64_t records = t->records;
         fleet_apply_line(t, line);
         if (t->records != records) {
-            t->record_at = mono_s();
+            t->record_at = clock_mono_s();
             pthread_cond_broadcast(&sv->s.fresh);
         }
     }
@@ -282,7 +276,7 @@ static void stop_collectors(struct server *sv)
 {
     for (uint32_t i = 0; i < sv->n; i++)
         kill(sv->c[i].child, SIGTERM);
-    double give_up = mono_s() + COLLECTOR_STOP_S;
+    double give_up = clock_mono_s() + COLLECTOR_STOP_S;
     while (sv->n) {
         for (uint32_t i = 0; i < sv->n; i++) {
             int status;
@@ -292,20 +286,15 @@ static void stop_collectors(struct server *sv)
                 sv->c[i--] = sv->c[--sv->n];
             }
         }
-        if (mono_s() >= give_up) {
+        if (clock_mono_s() >= give_up) {
             /* their probes are file descriptors: they go with them */
             for (uint32_t i = 0; i < sv->n; i++)
                 kill(sv->c[i].child, SIGKILL);
-            give_up = mono_s() + 60;
+            give_up = clock_mono_s() + 60;
         }
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
-}
-
-static struct timespec mono_timespec(double t)
-{
-    return (struct timespec){(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
 }
 
 /* Every target whose collector is up (it said what the target is) sent
@@ -320,14 +309,14 @@ static bool all_fresh(const struct fleet *f, double since)
 
 void serve_fresh_figures(struct serve_state *s)
 {
-    double asked = mono_s(), since = asked - SERVE_FRESH_S;
-    struct timespec deadline = mono_timespec(asked + SERVE_FRESH_WAIT_S);
+    double asked = clock_mono_s(), since = asked - SERVE_FRESH_S;
+    struct timespec deadline = clock_timespec(asked + SERVE_FRESH_WAIT_S);
     pthread_mutex_lock(&s->lock);
     if (!all_fresh(&s->fleet, since)) {
         uint64_t one = 1;
-        if (write(s->scrape_fd, &one, sizeof one) < 0) {
-            /* full counter: a request is pending anyway */
-        }
+        /* Fails only on a full counter (EAGAIN): a request is pending then. */
+        ssize_t asked_now = write(s->scrape_fd, &one, sizeof one);
+        (void)asked_now;
         while (!all_fresh(&s->fleet, since))
             if (pthread_cond_timedwait(&s->fresh, &s->lock, &deadline) == ETIMEDOUT)
                 break;
@@ -344,7 +333,7 @@ static void ask_figures(struct server *sv, double *last_ask)
     uint64_t n;
     if (read(sv->s.scrape_fd, &n, sizeof n) != sizeof n)
         return;
-    double now = mono_s();
+    double now = clock_mono_s();
     if (now - *last_ask < SERVE_ASK_EVERY_S)
         return;
     *last_ask = now;
@@ -355,14 +344,14 @@ static void ask_figures(struct server *sv, double *last_ask)
 static void serve_loop(struct server *sv)
 {
     const struct serve_options *o = sv->s.opt;
-    double until = o->duration_s > 0 ? mono_s() + o->duration_s : 0, next_discover = 0;
+    double until = o->duration_s > 0 ? clock_mono_s() + o->duration_s : 0, next_discover = 0;
     double last_ask = 0;
     struct pollfd *pfd = NULL;
     uint32_t cappfd = 0;
-    while (!signals_stop_requested && (!until || mono_s() < until)) {
-        if (o->all && mono_s() >= next_discover) {
+    while (!signals_stop_requested && (!until || clock_mono_s() < until)) {
+        if (o->all && clock_mono_s() >= next_discover) {
             discover(sv);
-            next_discover = mono_s() + SERVE_DISCOVER_EVERY_S;
+            next_discover = clock_mono_s() + SERVE_DISCOVER_EVERY_S;
         }
         if (sv->n + 1 > cappfd) {
             struct pollfd *np = realloc(pfd, (sv->n + 1) * sizeof *np);

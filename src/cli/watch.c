@@ -27,6 +27,7 @@
 #include "report/export_record.h"
 #include "report/sample.h"
 #include "util/signals.h"
+#include "util/clock.h"
 
 /* An incident's report covers its worst stretch this long (find_focus). */
 #define BUNDLE_FOCUS_S 3.0
@@ -92,13 +93,6 @@ struct watch_state {
     double last_window_t; /* export: the previous second's end */
     double next_findings; /* export: when the findings are next due */
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_bounds(bool end, double at, void *arg)
 {
@@ -429,7 +423,7 @@ static void on_window(struct run_metrics *m, void *arg)
 {
     struct watch_state *w = arg;
     const struct watch_options *o = w->opt;
-    double t = mono_s() - w->origin;
+    double t = clock_mono_s() - w->origin;
     /* the second's exact GIL figures, between its two marks */
     gil_exact_clear(m);
     struct gil_mark *mk = gil_exact_mark_take(w->gil);
@@ -500,7 +494,7 @@ static int record_attachment(struct watch_state *w, struct run_metrics *m, doubl
         w->loops = loop_exact_start(opt->pid, opt->stall_ms, m->loop_bpf_note,
                                     sizeof m->loop_bpf_note);
     }
-    double left = *until - mono_s();
+    double left = *until - clock_mono_s();
     struct sampler_options so = {.duration_s = left > 0.001 ? left : 0.001,
                                  .rate_hz = opt->rate_hz,
                                  .stop = &signals_stop_requested,
@@ -543,12 +537,12 @@ static int record_attachment(struct watch_state *w, struct run_metrics *m, doubl
  * may take a moment to start); GP_ERR_NOT_PYTHON when it is not Python. */
 static int attach_again(pid_t pid, struct pyrt *rt, struct gp_error *err)
 {
-    double give_up = mono_s() + WATCH_REATTACH_S;
+    double give_up = clock_mono_s() + WATCH_REATTACH_S;
     for (;;) {
         struct gp_error local = {0};
         int r = cli_attach(pid, rt, &local);
         if (r == GP_OK || (r != GP_ERR_NOT_PYTHON && r != GP_ERR_UNSUPPORTED) ||
-            mono_s() >= give_up || signals_stop_requested) {
+            clock_mono_s() >= give_up || signals_stop_requested) {
             *err = local;
             return r;
         }
@@ -617,15 +611,15 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
     else
         fprintf(stderr, "gilprobe: watching PID %d at %.0f Hz; incidents go to %s/ (SIGUSR1 "
                 "writes one now, Ctrl-C ends)\n", opt->pid, opt->rate_hz, opt->out_dir);
-    double until = mono_s() + (opt->duration_s > 0 ? opt->duration_s : WATCH_RUN_S);
+    double until = clock_mono_s() + (opt->duration_s > 0 ? opt->duration_s : WATCH_RUN_S);
     const char *ended = "stopped";
     while (r == GP_OK) {
         r = record_attachment(w, m, &until, err);
         ended = m->process_exited && !m->process_execd ? "process exited" : "stopped";
-        if (r != GP_OK || !m->process_execd || signals_stop_requested || mono_s() >= until)
+        if (r != GP_OK || !m->process_execd || signals_stop_requested || clock_mono_s() >= until)
             break;
         reset_for_new_program(w, m);
-        double at = mono_s() - w->origin;
+        double at = clock_mono_s() - w->origin;
         struct gp_error again = {0};
         int a = attach_again(opt->pid, &rt, &again);
         if (a != GP_OK) {
@@ -648,7 +642,7 @@ int cmd_watch(const struct watch_options *opt, struct gp_error *err)
     }
     if (r == GP_OK && !opt->export_out)
         fprintf(stderr, "gilprobe: %s after %.0f s; %u incident bundle%s written\n", ended,
-                mono_s() - w->origin, w->bundles, w->bundles == 1 ? "" : "s");
+                clock_mono_s() - w->origin, w->bundles, w->bundles == 1 ? "" : "s");
     free(w->marks);
     json_object_put(w->fired);
     sample_ring_free(&w->ring);

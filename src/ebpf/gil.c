@@ -101,17 +101,11 @@ void gil_exact_clear(struct run_metrics *m)
 #include "gil.skel.h"
 #include "gil_probes.h"
 #include "links.h"
+#include "util/clock.h"
 
 static int map_fd(const struct gil_exact *g, const char *name)
 {
     return bpf_map__fd(bpf_object__find_map_by_name(g->obj, name));
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -226,6 +220,16 @@ static size_t function_offsets(struct elf_file *ef, const char *base, uint64_t *
 bool gil_attach_uprobes(struct gil_exact *g, struct bpf_program *prog, bool ret, pid_t pid,
                        const char *path, const uint64_t *off, size_t n)
 {
+    if (n && links_uprobe_multi()) {
+        if (g->nmulti == (int)(sizeof g->multi_fds / sizeof g->multi_fds[0]))
+            return false;
+        int fd = links_attach_uprobe_multi(bpf_program__fd(prog), pid, path, off, n, ret);
+        if (fd < 0)
+            return false;
+        g->multi_fds[g->nmulti++] = fd;
+        g->multi_probes += (int)n;
+        return true;
+    }
     for (size_t i = 0; i < n && g->nlinks < (int)(sizeof g->links / sizeof g->links[0]); i++) {
         g->links[g->nlinks] = bpf_program__attach_uprobe(prog, ret, pid, path, off[i]);
         if (!g->links[g->nlinks])
@@ -264,6 +268,7 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
     g->uprobes->rodata->target_tgid = (uint32_t)rt->pid;
     g->uprobes->rodata->blame_on = g->blame;
     gil_fill_layout((struct gil_bpf_layout *)&g->uprobes->rodata->layout, &rt->layout);
+    links_prepare_uprobe_multi(g->uprobes->obj);
     if (gil_bpf__load(g->uprobes) != 0) {
         int e = errno;
         snprintf(why, whysz, "cannot load the GIL BPF program: %s%s", strerror(e), gil_load_error(e));
@@ -279,7 +284,7 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
         return false;
     }
     snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes",
-             g->nlinks);
+             g->nlinks + g->multi_probes);
     return true;
 }
 
@@ -372,7 +377,7 @@ struct gil_exact *gil_exact_start(struct pyrt *rt, double long_hold_ms, bool for
 static void begin_window(struct gil_exact *g, struct pyrt *rt)
 {
     g->rb = ring_buffer__new(map_fd(g, "long_holds"), on_long_hold_event, g, NULL);
-    g->t_start = mono_s();
+    g->t_start = clock_mono_s();
     /* Thread states for the stacks of long holds from the start; and the
      * thread holding the GIL now took it before we could see: count its
      * hold from now on. */
@@ -434,7 +439,7 @@ void gil_exact_update(struct gil_exact *g, const struct snapshot *snap)
      * with a linear search of the live list per key, was quadratic and at
      * ~1000 new threads/s made each refresh take 50-350 ms, long enough to
      * miss whole thread lifetimes. */
-    double now = mono_s();
+    double now = clock_mono_s();
     if (now - g->last_sweep < GIL_SWEEP_EVERY_S)
         return;
     g->last_sweep = now;
@@ -650,7 +655,7 @@ static void read_mark(struct gil_exact *g, struct gil_mark *mk)
     static __u32 keys[MARK_BATCH];
     static struct gil_thread_stats vals[MARK_BATCH]; /* 256 KiB: not on the stack */
     mk->set = true;
-    mk->ns = (uint64_t)(mono_s() * 1e9);
+    mk->ns = (uint64_t)(clock_mono_s() * 1e9);
     mk->n = mk->nb = 0;
     __u32 batch = 0;
     bool first = true;
@@ -776,7 +781,7 @@ static void collect_between(struct gil_exact *g, const struct gil_mark *base,
     uint64_t start_ns = base ? base->ns : (uint64_t)(g->t_start * 1e9), end_ns = fin->ns;
     x->window_s = (double)less(end_ns, start_ns) / 1e9;
     x->valid = x->window_s > 0;
-    x->probes = g->nlinks;
+    x->probes = g->nlinks + g->multi_probes;
     snprintf(x->mode, sizeof x->mode, "%s", g->mode);
     x->long_hold_threshold_ms = g->threshold_ms;
     x->long_hold_events = g->events;
@@ -980,7 +985,7 @@ void gil_exact_stop(struct gil_exact *g)
     free(g->marks[0].b);
     free(g->marks[1].v);
     free(g->marks[1].b);
-    links_destroy_all(g->links, (size_t)g->nlinks);
+    links_destroy_all(g->links, (size_t)g->nlinks, g->multi_fds, (size_t)g->nmulti);
     gil_bpf__destroy(g->uprobes);
     gil_futex_destroy(g);
     addrmap_free(&g->registered);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gil_probes.h"
+#include "links.h"
 #include "gil_futex.skel.h"
 #include "python/gil.h"
 
@@ -24,6 +25,7 @@ bool gil_futex_load(struct gil_exact *g, struct pyrt *rt, char *why, size_t whys
     g->futex->rodata->target_tgid = (uint32_t)rt->pid;
     g->futex->rodata->blame_on = g->blame;
     gil_fill_layout((struct gil_bpf_layout *)&g->futex->rodata->layout, &rt->layout);
+    links_prepare_uprobe_multi(g->futex->obj);
     if (gil_futex_bpf__load(g->futex) != 0 || !g->futex->bss) {
         int e = errno;
         snprintf(why, whysz, "cannot load the GIL futex BPF program: %s%s", strerror(e),

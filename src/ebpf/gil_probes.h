@@ -63,6 +63,9 @@ struct gil_exact {
     struct bpf_object *obj;
     struct bpf_link *links[8 * MAX_CLONES + 8];
     int nlinks;
+    int multi_fds[16]; /* multi-uprobe links, where the kernel has them */
+    int nmulti;
+    int multi_probes;  /* the offsets those hold */
     struct ring_buffer *rb;
     double t_start;            /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
     struct long_hold_event longest[EXACT_LONGEST];

@@ -181,7 +181,7 @@ void loop_exact_stop(struct loop_exact *le)
         return;
     ring_buffer__free(le->rb);
     struct bpf_link *links[] = {le->enter, le->exit};
-    links_destroy_all(links, 2);
+    links_destroy_all(links, 2, NULL, 0);
     loop_bpf__destroy(le->skel);
     free(le->events);
     free(le);

@@ -13,6 +13,7 @@
 #include "target/stopper.h"
 #include "util/addrmap.h"
 #include "util/grow.h"
+#include "util/clock.h"
 
 /* Stack words are read in blocks: one process_vm_readv serves the dozens
  * of word reads a walk makes in the same few hundred bytes. */
@@ -59,13 +60,6 @@ struct native_session {
     struct native_sym unknown;
     struct unwind_ctx ctx;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- libunwind accessors: _UPT's, with memory and registers batched ---- */
 
@@ -209,7 +203,7 @@ static unw_accessors_t ACCESSORS = {
 
 static bool report_modules(struct native_session *s)
 {
-    s->last_report_ns = now_ns();
+    s->last_report_ns = clock_mono_ns();
     dwfl_report_begin(s->dwfl);
     int r = dwfl_linux_proc_report(s->dwfl, s->pid);
     dwfl_report_end(s->dwfl, NULL, NULL);
@@ -333,13 +327,13 @@ static void walk(struct native_session *s, pid_t tid, void *upt, struct native_s
         out->truncated = true;
         return;
     }
-    uint64_t deadline = now_ns() + (uint64_t)NATIVE_UNWIND_BUDGET_US * 1000u;
+    uint64_t deadline = clock_mono_ns() + (uint64_t)NATIVE_UNWIND_BUDGET_US * 1000u;
     for (;;) {
         unw_word_t ip = 0;
         if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
             break;
         out->ip[out->n++] = ip;
-        if (out->n == NATIVE_MAX_FRAMES || now_ns() > deadline) {
+        if (out->n == NATIVE_MAX_FRAMES || clock_mono_ns() > deadline) {
             out->truncated = true;
             break;
         }
@@ -463,7 +457,7 @@ static struct code_info *code_for(struct native_session *s, uint64_t key,
 static struct native_sym *lookup(struct native_session *s, uint64_t pc)
 {
     Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, pc);
-    if (!mod && now_ns() - s->last_report_ns > REPORT_MIN_NS && report_modules(s))
+    if (!mod && clock_mono_ns() - s->last_report_ns > REPORT_MIN_NS && report_modules(s))
         mod = dwfl_addrmodule(s->dwfl, pc); /* a library loaded since */
     struct native_sym *sym = calloc(1, sizeof *sym);
     if (!sym)

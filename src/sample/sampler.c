@@ -19,6 +19,7 @@
 #include "sample/idle_wait.h"
 #include "util/addrmap.h"
 #include "util/grow.h"
+#include "util/clock.h"
 
 struct tracked {
     uint64_t tstate;
@@ -96,13 +97,6 @@ struct sampler {
     bool execd;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void close_tracked(struct tracked *t)
 {
     if (t->syscall_fd >= 0)
@@ -162,7 +156,7 @@ static void update_cpu(struct sampler *s, struct tracked *t)
                proc_status_value(s->rt->pid, t->tid, "nonvoluntary_ctxt_switches", &ivcs) != 0) {
         return;
     }
-    double now = now_s();
+    double now = clock_mono_s();
     if (!tm->cpu_valid) {
         tm->cpu_first = ticks;
         tm->ivcs_first = ivcs;
@@ -430,7 +424,7 @@ static int refresh(struct sampler *s, struct gp_error *err)
     read_work_queues(s);
     /* uvloop comes with an import: looked for every few seconds (the
      * memory map of a Python process is long to read) */
-    double now = now_s();
+    double now = clock_mono_s();
     if (!s->uvloop_first)
         s->uvloop_first = now;
     double every = (now - s->uvloop_first) / 10;
@@ -776,7 +770,7 @@ static void classify_threads(struct sampler *s, const struct gil_state *gp, bool
             if (b.wait_addr != t->parked_futex) {
                 t->parked_futex = b.wait_addr;
                 t->parked_lock = parking_lot_lock_key(s->rt, b.wait_addr, ti.sp);
-                queue_module_refresh(&s->queue_mod, s->rt->pid, now_s());
+                queue_module_refresh(&s->queue_mod, s->rt->pid, clock_mono_s());
                 t->parked_in_queue_get = idle_wait_in_queue_get(&s->queue_mod, &s->rt->mem, ti.sp);
             }
             b.wait_addr = t->parked_lock;
@@ -846,7 +840,7 @@ static void take_sample(struct sampler *s)
     for (uint32_t i = 0; i < n; i++)
         if (!s->t[i].vanished && (s->t[i].tid || s->t[i].pthread))
             s->obs[kept++] = s->obs[i];
-    struct sample_obs so = {now_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs,
+    struct sample_obs so = {clock_mono_s() - s->start, gil_ok, held ? 1 : 0, g.switch_number, s->obs,
                             kept};
     metrics_observe(s->m, &so);
     if (s->opt->on_sample)
@@ -890,7 +884,7 @@ static double cpu_seconds(void)
  * the signal that interrupts the sleep) or *stop is; true when cut short. */
 static bool sleep_until(double t, volatile sig_atomic_t *flag, volatile sig_atomic_t *stop)
 {
-    struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+    struct timespec ts = clock_timespec(t);
     for (;;) {
         if ((flag && *flag) || (stop && *stop))
             return true;
@@ -912,11 +906,11 @@ static void wait_for_sample(struct sampler *s, double *window_start, double at)
         bool asked = sleep_until(due < at ? due : at, opt->end_window_now, opt->stop);
         if (asked && opt->end_window_now && *opt->end_window_now) {
             *opt->end_window_now = 0;
-            double t = now_s();
+            double t = clock_mono_s();
             if (t - *window_start >= opt->window_min_s)
                 end_window(s, window_start, t);
         } else if (due < at && !asked) {
-            end_window(s, window_start, now_s());
+            end_window(s, window_start, clock_mono_s());
         } else if (!asked) {
             break; /* time for the sample */
         }
@@ -1031,10 +1025,10 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     int r = start_reader(&s, cost, err);
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
-    s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(now_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
+    s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
     double cpu0 = cpu_seconds();
     uint64_t calls0 = rt->mem.calls, thread_samples = 0;
-    double start = now_s(), next = start, last_refresh = start, last_progress = start;
+    double start = clock_mono_s(), next = start, last_refresh = start, last_progress = start;
     double window_start = start, refresh_every = SAMPLER_REFRESH_S, last_full = start;
     /* at low rates (serve: 1 Hz) a full refresh every few samples */
     double full_every = 5 * period > SAMPLER_FULL_REFRESH_S ? 5 * period : SAMPLER_FULL_REFRESH_S;
@@ -1044,7 +1038,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         opt->on_bounds(false, start, opt->bounds_arg);
     double end = start + opt->duration_s;
     while (r == GP_OK && !s.gone && !(opt->stop && *opt->stop)) {
-        double now = now_s();
+        double now = clock_mono_s();
         if (now >= end)
             break;
         take_sample(&s);
@@ -1055,7 +1049,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
             break;
         }
         next += period;
-        now = now_s();
+        now = clock_mono_s();
         if (now > next + period) {
             /* Fell behind: skip the ticks that cannot be taken any more. */
             uint64_t skip = (uint64_t)((now - next) / period);
@@ -1065,16 +1059,16 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         /* No Python thread yet (a program just started by `run`): look
          * every sample, so its first instructions are not missed. */
         if (s.n == 0 || now - last_refresh >= refresh_every) {
-            double t0 = now_s();
+            double t0 = clock_mono_s();
             /* The thread list is read again when the kernel shows a thread
              * started or ended, and at least every SAMPLER_FULL_REFRESH_S
              * (a Python thread state can also come to an existing thread). */
             if (threads_unchanged(&s) && t0 - last_full < full_every) {
                 light_refresh(&s);
-                last_refresh = now_s();
+                last_refresh = clock_mono_s();
             } else {
                 r = refresh(&s, err);
-                last_refresh = last_full = now_s();
+                last_refresh = last_full = clock_mono_s();
                 /* A refresh reads a few /proc files per thread: with thousands
                  * of threads it cost more than the samples (2000 threads: 40%
                  * of the time, 3-30 samples/s). Keep it to about a quarter. */
@@ -1106,7 +1100,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
         }
         wait_for_sample(&s, &window_start, at);
     }
-    double stop = now_s();
+    double stop = clock_mono_s();
     if (opt->on_bounds)
         opt->on_bounds(true, stop, opt->bounds_arg);
     if (r == GP_OK && !s.gone)

@@ -14,6 +14,7 @@
 
 #include "target/proc.h"
 #include "util/signals.h"
+#include "util/clock.h"
 
 #define MAX_STOPPED 65536
 #define SEIZE_ROUNDS 5
@@ -23,13 +24,6 @@
 static pid_t g_stopped[MAX_STOPPED];
 static volatile sig_atomic_t g_count;
 static uint64_t g_stop_started_ns;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void detach_all_raw(void)
 {
@@ -44,7 +38,7 @@ uint64_t stopper_resume_all(void)
     if (g_count == 0)
         return 0;
     detach_all_raw();
-    return (now_ns() - g_stop_started_ns) / 1000;
+    return (clock_mono_ns() - g_stop_started_ns) / 1000;
 }
 
 void stopper_install_signal_handlers(void)
@@ -88,7 +82,7 @@ static bool wait_stopped(pid_t tid, uint64_t deadline_ns, bool *gone)
             *gone = errno == ECHILD;
             return *gone;
         }
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         if (now > deadline_ns)
             return false;
         /* Most stops land within microseconds: poll eagerly first, since
@@ -155,7 +149,7 @@ static int seize_missing(pid_t pid, uint64_t deadline_ns, struct gp_error *err, 
 
 int stopper_stop_all(pid_t pid, int timeout_ms, struct gp_error *err)
 {
-    g_stop_started_ns = now_ns();
+    g_stop_started_ns = clock_mono_ns();
     uint64_t deadline = g_stop_started_ns + (uint64_t)timeout_ms * 1000000u;
     /* Threads may start while we stop the others: list again until no new
      * thread shows up. */
@@ -205,7 +199,7 @@ static bool wait_stopped_blocking(pid_t tid, uint64_t deadline_ns, bool *gone)
             *gone = stopped = errno == ECHILD;
             break;
         }
-        if (now_ns() > deadline_ns)
+        if (clock_mono_ns() > deadline_ns)
             break;
     }
     struct itimerval off = {{0, 0}, {0, 0}};
@@ -239,7 +233,7 @@ int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *
     /* In the table before it can stop: a signal from here on detaches it. */
     g_stopped[g_count] = tid;
     g_count = g_count + 1;
-    g_thread_stop_ns = now_ns();
+    g_thread_stop_ns = clock_mono_ns();
     ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
     if (!wait_stopped_blocking(tid, g_thread_stop_ns + (uint64_t)timeout_ms * 1000000u, gone) ||
         *gone) {
@@ -251,7 +245,7 @@ int stopper_stop_thread(pid_t tid, int timeout_ms, bool *gone, struct gp_error *
                          tid, timeout_ms);
         return err->code;
     }
-    g_thread_stopped_ns = now_ns();
+    g_thread_stopped_ns = clock_mono_ns();
     return GP_OK;
 }
 
@@ -267,10 +261,10 @@ uint64_t stopper_resume_thread(pid_t tid)
      * that stop (bounded) and detach then. */
     if (ptrace(PTRACE_DETACH, tid, NULL, NULL) != 0 && errno == ESRCH) {
         bool gone;
-        if (wait_stopped_blocking(tid, now_ns() + 1000000000ull, &gone) && !gone)
+        if (wait_stopped_blocking(tid, clock_mono_ns() + 1000000000ull, &gone) && !gone)
             ptrace(PTRACE_DETACH, tid, NULL, NULL);
     }
-    g_thread_detached_ns = now_ns();
+    g_thread_detached_ns = clock_mono_ns();
     uint64_t stopped = g_thread_detached_ns - g_thread_stop_ns;
     /* Detached first, forgotten after: a signal in between detaches it
      * twice, which is harmless (ESRCH). */

@@ -199,12 +199,19 @@ def convoy(request, tmp_path_factory):
     w = Workload(request.param, "blame.py", ["convoy", "--rate-file", str(rate_file)])
     try:
         doc = sample(w.pid, CONVOY_SECONDS, *extra)
+        t0 = doc["run"]["started_monotonic_s"]
+        t1 = t0 + doc["run"]["duration_s"]
+        # The workload writes a line every 0.25 s: the one after the
+        # sampled span may come after gilprobe has exited.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            with open(rate_file) as f:
+                lines = [json.loads(line) for line in f]
+            if lines and lines[-1]["t"] >= t1:
+                break
+            time.sleep(0.05)
     finally:
         w.stop()
-    with open(rate_file) as f:
-        lines = [json.loads(line) for line in f]
-    t0 = doc["run"]["started_monotonic_s"]
-    t1 = t0 + doc["run"]["duration_s"]
     n0, n1 = count_at(lines, t0), count_at(lines, t1)
     assert n0 is not None and n1 is not None, (t0, t1, lines[0], lines[-1])
     return w.info, doc, (n1 - n0) / (t1 - t0)

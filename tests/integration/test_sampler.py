@@ -56,8 +56,13 @@ def test_four_cpu_bound_threads(python_alone):
         assert gil["contended_pct"] >= 90, gil
         # A hand-off needs a waiter's timed wait (one interval) to expire,
         # so at most one per interval; with 4 busy threads, close to that.
+        # Each cycle is the interval plus the woken waiter's wait for a CPU
+        # (L): 0.3 ms alone, 2.6 ms seen beside the suite's other worker
+        # (275/s at 1 ms). The floor allows L up to 5.7 ms at 1 ms and
+        # 11 ms at 5 ms; misread hand-offs are off by far more.
         ceiling = 1000.0 / interval_ms
-        assert 0.3 * ceiling <= gil["handoffs_per_s"] <= 1.1 * ceiling, gil
+        floor = 0.15 if interval_ms == 1.0 else 0.3
+        assert floor * ceiling <= gil["handoffs_per_s"] <= 1.1 * ceiling, gil
         assert gil["mean_hold_ms"] >= 0.9 * interval_ms, gil
         threads = threads_by_tid(doc)
         for name, tid in w.info["tids"].items():
