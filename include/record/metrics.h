@@ -118,7 +118,7 @@ extern const double exact_le_bounds_s[EXACT_LE_BOUNDS];
 
 struct exact_gil {
     bool valid;
-    char mode[160];        /* how it was measured */
+    char mode[224];        /* how it was measured */
     int probes;           /* probes attached */
     double window_s;
     double held_pct;

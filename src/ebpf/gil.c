@@ -283,8 +283,8 @@ static bool start_uprobes(struct gil_exact *g, struct pyrt *rt, const uint64_t *
         snprintf(why, whysz, "cannot attach uprobes to %s: %s", rt->binary, strerror(errno));
         return false;
     }
-    snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes",
-             g->nlinks + g->multi_probes);
+    snprintf(g->mode, sizeof g->mode, "uprobes on take_gil and drop_gil (entry+return), %d probes%s",
+             g->nlinks + g->multi_probes, g->nmulti ? " in multi-uprobe links" : "");
     return true;
 }
 

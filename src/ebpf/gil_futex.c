@@ -78,7 +78,8 @@ bool gil_futex_attach(struct gil_exact *g, struct pyrt *rt, const uint64_t *save
     }
     snprintf(g->mode, sizeof g->mode,
              "fallback: futex waits on the GIL (raw syscall tracepoints) + "
-             "PyEval_Save/Restore/Acquire/ReleaseThread, thread deletion uprobes, thread exits");
+             "PyEval_Save/Restore/Acquire/ReleaseThread, thread deletion uprobes%s, thread exits",
+             g->nmulti ? " (multi-uprobe links)" : "");
     return true;
 }
 

@@ -72,7 +72,7 @@ struct gil_exact {
     uint32_t nlongest;
     uint64_t events;
     double threshold_ms;
-    char mode[160];
+    char mode[224];
     /* The fallback needs the GIL's address; a program `run` just started
      * may not have created its GIL yet (3.12+: per interpreter): the start
      * then completes at the first thread-list refresh that finds it. */

@@ -7,7 +7,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import gp_json, GILPROBE, INTERPRETERS, Workload, marks, run_gilprobe
+from conftest import (gp_json, GILPROBE, INTERPRETERS, Workload, interpreter_params, marks,
+                      run_gilprobe)
 
 MARKS = marks("contention.py")
 # pyenv's runtimes have take_gil/drop_gil to probe; Debian's stripped 3.11
@@ -88,6 +89,39 @@ def test_bursts_of_ten_ms_alone(python):
     assert longest["tid"] == w.info["tids"]["burster"]
     assert 10 <= longest["hold_ms"] < 60
     assert [f["function"] for f in longest["frames"][:1]] == ["burster"]
+
+
+# One interpreter per exact mode: take_gil/drop_gil uprobes, and the
+# fallback's (Debian's stripped 3.11).
+PER_OFFSET_PYTHONS = [p for p in interpreter_params() if p.id in ("pyenv-3.12", "debian-3.11")]
+
+
+@pytest.mark.parametrize("python", PER_OFFSET_PYTHONS)
+def test_kernels_without_multi_uprobes_get_a_probe_per_offset(python):
+    """Kernels before 6.6 have no multi-uprobe links: gilprobe attaches a
+    perf-event uprobe per offset there (pretended here). The same offsets
+    are probed and the same holds measured either way: 10 ms holding the
+    GIL, 40 ms asleep."""
+    w = Workload(python, "contention.py", ["burst"])
+    docs = {}
+    try:
+        for label, env in (("multi", None), ("per-offset", {"GILPROBE_TEST_NO_UPROBE_MULTI": "1"})):
+            r = run_gilprobe(["-p", str(w.pid), "-d", "2", "--json"], env=env, timeout=60)
+            assert r.returncode == 0, (label, r.stderr)
+            docs[label] = gp_json(r.stdout)
+    finally:
+        w.stop()
+    probes = set()
+    for label, doc in docs.items():
+        x = doc["gil_exact"]
+        assert x is not None, (label, doc["gil_exact_unavailable"])
+        assert x["mode"].startswith(expected_mode(python)), (label, x["mode"])
+        assert ("multi-uprobe links" in x["mode"]) == (label == "multi"), (label, x["mode"])
+        probes.add(x["probes"])
+        t = exact_threads(doc)[w.info["tids"]["burster"]]
+        assert 10 <= t["hold"]["p50_ms"] <= 14, (label, t["hold"])
+        assert 15 <= t["held_pct"] <= 25, (label, t)
+    assert len(probes) == 1 and probes.pop() >= 5, [d["gil_exact"]["probes"] for d in docs.values()]
 
 
 @CPU_HEAVY
