@@ -4,6 +4,9 @@ stalls, for the event-loop tests.
 Usage: asyncio_loop.py MODE [--pure] [--threads N]
   cpu      every second, a coroutine runs ~300 ms of pure-Python CPU work
   sleep    every second, a coroutine calls time.sleep(0.3) (blocking)
+  chain    every second, three ~60 ms CPU-bound callbacks back to back,
+           each scheduled by the one before with call_soon (so the loop
+           polls its selector, without waiting, between them)
   healthy  the echo workload only
   idle     the loop only awaits asyncio.sleep(10)
   --pure     use the pure-Python Task implementation instead of _asyncio's
@@ -49,6 +52,27 @@ async def cpu_injector():
         report(start)
 
 
+CHAIN_LINKS = 3
+CHAIN_LINK_S = 0.06
+
+
+def chain_link(loop, left, start):
+    end = time.perf_counter() + CHAIN_LINK_S
+    while time.perf_counter() < end: pass  # MARK:chain_link  # noqa: E701
+    if left > 1:
+        loop.call_soon(chain_link, loop, left - 1, start)
+    else:
+        report(start)
+
+
+async def chain_injector():
+    loop = asyncio.get_running_loop() if hasattr(asyncio, "get_running_loop") else \
+        asyncio.get_event_loop()
+    while True:
+        await asyncio.sleep(PERIOD_S - CHAIN_LINKS * CHAIN_LINK_S)
+        loop.call_soon(chain_link, loop, CHAIN_LINKS, time.perf_counter())
+
+
 async def sleep_injector():
     while True:
         await asyncio.sleep(PERIOD_S - STALL_S)
@@ -87,6 +111,8 @@ async def serve(mode, ready):
         tasks.append(asyncio.ensure_future(cpu_injector()))
     elif mode == "sleep":
         tasks.append(asyncio.ensure_future(sleep_injector()))
+    elif mode == "chain":
+        tasks.append(asyncio.ensure_future(chain_injector()))
     ready.set()
     await asyncio.gather(*tasks)
 
