@@ -113,9 +113,11 @@ testenv: $(STAMP)
 
 layouts-check: testenv
 	$(PYTHON) tools/gen_layouts.py --check
+	$(PYTHON) tools/gen_asyncio_layouts.py --check
 
 layouts: testenv
 	$(PYTHON) tools/gen_layouts.py
+	$(PYTHON) tools/gen_asyncio_layouts.py
 
 # The integration tests run both the normal and the sanitized binary. The
 # binaries are built two at a time first (the suite's time limit counts the

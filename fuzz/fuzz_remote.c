@@ -18,6 +18,7 @@
 #include "target/proc.h"
 #include "report/sample.h"
 #include "sample/sampler.h"
+#include "python/asyncio_tasks.h"
 #include "python/linetable.h"
 #include "python/pylayout.h"
 #include "python/pyobj.h"
@@ -198,6 +199,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     thread_names_init(&names);
     thread_names_read(&rt, &cache, &names); /* sys.modules, threading._active, instance dicts */
     thread_names_free(&names);
+    struct asyncio_tasks tasks = {0};
+    asyncio_tasks_read(&rt, &cache, &tasks); /* asyncio.tasks, WeakSet, set, weakrefs, Tasks */
+    asyncio_tasks_free(&tasks);
     if (snapshot_take(&rt, &cache, true, &s, &err) == GP_OK) {
         sampler_like(&rt, &cache, &s);
         dump_reports(&rt, &s);

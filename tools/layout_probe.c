@@ -296,6 +296,13 @@ int main(void)
     P("long_digits", offsetof(PyLongObject, ob_digit));
 #endif
     P("long_shift", PyLong_SHIFT);
+    /* set (a WeakSet's data: asyncio's task registry until 3.13) and the
+     * weak references in it */
+    P("set_used", offsetof(PySetObject, used));
+    P("set_mask", offsetof(PySetObject, mask));
+    P("set_table", offsetof(PySetObject, table));
+    P("set_entry_size", sizeof(setentry));
+    P("weakref_object", offsetof(PyWeakReference, wr_object));
 
 #if PY_VERSION_HEX >= 0x030D0000
     /* Where each value sits inside _Py_DebugOffsets, so that the process's

@@ -36,7 +36,8 @@
     X(dict_values_values) X(dict_values_valid) X(type_flags) X(type_dictoffset) \
     X(type_basicsize) X(heap_cached_keys) X(dict_model) X(managed_dict) \
     X(managed_values) X(flag_inline_values) X(flag_managed_dict) \
-    X(long_model) X(long_size) X(long_digits) X(long_shift)
+    X(long_model) X(long_size) X(long_digits) X(long_shift) \
+    X(set_used) X(set_mask) X(set_table) X(set_entry_size) X(weakref_object)
 
 /* Fields that _Py_DebugOffsets (3.13+) publishes; the layout keeps, for
  * each, its byte position inside that table (dbg_<field>). */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "native/merge.h"
+#include "python/asyncio_tasks.h"
 #include "python/classify.h"
 #include "python/pyrt.h"
 #include "python/snapshot.h"
@@ -59,6 +60,8 @@ struct dump {
     size_t nnative_only;
     uint64_t native_pause_total_ns, native_pause_max_ns; /* per-thread stops */
     unsigned native_stops;
+    bool want_tasks;             /* --tasks */
+    struct asyncio_tasks tasks;
 };
 
 /* --native: stops each thread alone (unless already_stopped), unwinds it

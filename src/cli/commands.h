@@ -63,6 +63,7 @@ struct dump_options {
     bool blocking;
     bool stats;         /* cost of the read on stderr */
     bool native;        /* C stacks merged with the Python ones */
+    bool tasks;         /* asyncio tasks too */
     const char *output; /* NULL: stdout */
 };
 

@@ -136,6 +136,9 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
     thread_names_init(&names);
     if (r == GP_OK)
         thread_names_read(&rt, &cache, &names);
+    d.want_tasks = opt->tasks;
+    if (r == GP_OK && opt->tasks)
+        asyncio_tasks_read(&rt, &cache, &d.tasks);
     d.native = opt->native;
     if (r == GP_OK && opt->native)
         r = dump_native_collect(&d, &rt, &cache, tasks, ntasks, opt->blocking, err);
@@ -159,6 +162,7 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
         r = report_write(opt->output, opt->json, as_json, as_text, &d, err);
     free(d.threads);
     thread_names_free(&names);
+    asyncio_tasks_free(&d.tasks);
     dump_native_free(&d);
     snapshot_free(&d.snap);
     pyobj_cache_free(&cache);

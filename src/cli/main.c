@@ -25,7 +25,7 @@ static void usage(FILE *out)
             "                [--state STATE[,STATE]]\n"
             "                [--native] [--html FILE]\n"
             "       gilprobe run [report options] -- COMMAND [ARGS...]\n"
-            "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats] [--native]\n"
+            "       gilprobe dump -p PID [--json] [-o FILE] [--blocking] [--stats] [--native] [--tasks]\n"
             "       gilprobe top -p PID [-i SECONDS] [-r HZ] [--sort KEY] [--thread T] [--no-bpf]\n"
             "                [-n ITERATIONS]\n"
             "       gilprobe watch -p PID [-r HZ] [-d SECONDS] [--trigger EXPR]... [--out DIR]\n"
@@ -87,6 +87,8 @@ static void usage(FILE *out)
             "  --native    C frames too (function, library+offset, file:line), merged with\n"
             "              the Python ones; threads without Python listed too. Stops each\n"
             "              thread alone for its unwind (at most ~120 ms, usually < 1 ms)\n"
+            "  --tasks     the asyncio tasks too: per event loop, each task's name, state\n"
+            "              and what it awaits (CPython 3.8-3.13 so far)\n"
             "  --version   print gilprobe's version\n"
             "\n"
             "  top         live view of a running CPython process, refreshed every interval:\n"
@@ -547,7 +549,8 @@ static int run_dump(int argc, char **argv)
         {"pid", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
         {"output", required_argument, NULL, 'o'}, {"blocking", no_argument, NULL, 'b'},
         {"stats", no_argument, NULL, 's'},      {"native", no_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+        {"tasks", no_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     struct dump_options opt = {0};
     bool have_pid = false;
     int c;
@@ -564,6 +567,7 @@ static int run_dump(int argc, char **argv)
         case 'b': opt.blocking = true; break;
         case 's': opt.stats = true; break;
         case 'N': opt.native = true; break;
+        case 'T': opt.tasks = true; break;
         default: break;
         }
     }

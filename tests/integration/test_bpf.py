@@ -71,10 +71,17 @@ def test_bursts_of_ten_ms_alone(python):
     """10 ms holding the GIL, 40 ms asleep: holds of ~10 ms, ~20% held."""
     w = Workload(python, "contention.py", ["burst"])
     try:
-        doc = sample(w.pid, *forced(python))
+        # Measured again when the longest hold reaches 60 ms: a burster
+        # preempted at the end of its burst holds on until it gets a CPU
+        # back (63.5 ms once under the suite's load). A missed release
+        # makes such holds in every run.
+        for attempt in (1, 2):
+            doc = sample(w.pid, *forced(python))
+            x = doc["gil_exact"]
+            if not x or not x["longest_holds"] or x["longest_holds"][0]["hold_ms"] < 60:
+                break
     finally:
         w.stop()
-    x = doc["gil_exact"]
     assert x is not None, doc["gil_exact_unavailable"]
     assert x["mode"].startswith(expected_mode(python)), x["mode"]
     t = exact_threads(doc)[w.info["tids"]["burster"]]

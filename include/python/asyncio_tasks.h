@@ -1,0 +1,42 @@
+/* asyncio tasks read from outside (CPython 3.8-3.13): the registry that
+ * asyncio.all_tasks() reads - a WeakSet of every task (3.8-3.11), or the
+ * WeakSet of scheduled tasks and the set of eagerly started ones
+ * (3.12-3.13) - found through sys.modules['asyncio.tasks'], C `_asyncio`
+ * tasks through their generated layout (python/asyncio_layout.h) and
+ * pure-Python ones through their attributes. The running task of each
+ * loop comes from asyncio's current-tasks table. Bounded and
+ * type-checked; an unreadable registry gives no tasks and a reason. */
+#ifndef GILPROBE_ASYNCIO_TASKS_H
+#define GILPROBE_ASYNCIO_TASKS_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "python/pyobj.h"
+#include "python/pyrt.h"
+
+#define ASYNCIO_TASKS_MAX 16384 /* tasks one read lists */
+#define ASYNCIO_TASK_NAME_MAX 96
+
+enum asyncio_task_state { TASK_PENDING, TASK_RUNNING, TASK_CANCELLED, TASK_FINISHED };
+
+struct asyncio_task {
+    uint64_t addr;   /* the Task object: its id() */
+    uint64_t loop;   /* its event loop object */
+    uint64_t waiter; /* the future it awaits (0: none) */
+    enum asyncio_task_state state;
+    bool native;     /* a C _asyncio.Task, else a pure-Python one */
+    char name[ASYNCIO_TASK_NAME_MAX];
+};
+
+struct asyncio_tasks {
+    struct asyncio_task *v;
+    uint32_t n;
+    bool truncated;       /* more than ASYNCIO_TASKS_MAX */
+    const char *why_none; /* no registry read: why (NULL when it was) */
+};
+
+void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_tasks *out);
+void asyncio_tasks_free(struct asyncio_tasks *t);
+const char *asyncio_task_state_name(enum asyncio_task_state s);
+
+#endif

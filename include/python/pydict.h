@@ -1,0 +1,36 @@
+/* Dicts, ints, instance attributes and modules of the target, read from
+ * outside. Everything is bounded and type-checked: an unreadable or
+ * implausible object reads as nothing (-1 or 0), never as garbage. */
+#ifndef GILPROBE_PYDICT_H
+#define GILPROBE_PYDICT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "python/pyobj.h"
+#include "python/pyrt.h"
+
+#define PYDICT_MAX_ENTRIES 65536 /* entries one dict read walks */
+
+struct pydict_entry {
+    uint64_t key, value;
+};
+
+/* Up to max live entries of the dict at `dict`; -1 when it is not a
+ * readable dict. */
+int pydict_entries(struct pyrt *rt, uint64_t dict, struct pydict_entry *out, int max);
+/* The value of str key `name` among e[0..n); 0 when absent. */
+uint64_t pydict_find_str(struct pyrt *rt, struct pyobj_cache *c, const struct pydict_entry *e, int n,
+                         const char *name);
+/* An int object that fits 64 bits, not negative; false otherwise. */
+bool pyint_u64(struct pyrt *rt, uint64_t obj, uint64_t *v);
+/* An instance's attributes, wherever this version keeps them (a dict, or
+ * values beside or inside the object); -1 when unreadable. */
+int pyobj_instance_attrs(struct pyrt *rt, uint64_t obj, struct pydict_entry *out, int max);
+/* The dict of module `name` of the main interpreter (sys.modules); 0 when
+ * not found, with *imported false when sys.modules was read and has no
+ * such module. */
+uint64_t pymodule_find(struct pyrt *rt, struct pyobj_cache *c, const char *name, bool *imported);
+/* Attribute `name` of a module, by its dict; 0 when absent. */
+uint64_t pymodule_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict, const char *name);
+
+#endif

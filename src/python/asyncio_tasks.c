@@ -1,0 +1,236 @@
+/* asyncio tasks of a 3.8-3.13 process, read from outside: see
+ * python/asyncio_tasks.h. */
+#include "python/asyncio_tasks.h"
+#include "python/asyncio_layout.h"
+#include "python/pydict.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SET_MAX_SLOTS (1u << 20) /* a registry's hash table, at most */
+#define ATTRS_MAX 256
+#define CURRENT_MAX 4096 /* running loops */
+
+#define NO_ASYNCIO "asyncio is not imported"
+#define NO_REGISTRY "asyncio's task registry could not be read"
+#define NOT_YET "tasks are read on CPython 3.8-3.13 (default builds) so far"
+
+/* Enum fut_state of _asynciomodule.c, the same in every version. */
+enum { STATE_PENDING, STATE_CANCELLED, STATE_FINISHED };
+
+const struct asyncio_layout *asyncio_layout_for(int minor)
+{
+    for (size_t i = 0; i < asyncio_generated_layout_count; i++)
+        if (asyncio_generated_layouts[i].minor == minor)
+            return &asyncio_generated_layouts[i];
+    return NULL;
+}
+
+const char *asyncio_task_state_name(enum asyncio_task_state s)
+{
+    switch (s) {
+    case TASK_RUNNING: return "running";
+    case TASK_CANCELLED: return "cancelled";
+    case TASK_FINISHED: return "done";
+    default: return "pending";
+    }
+}
+
+void asyncio_tasks_free(struct asyncio_tasks *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+/* The live items of the set at `set` (type-checked): up to max, in
+ * table order; -1 when it is not a readable set. Deleted slots hold a
+ * dummy object, which the callers' type checks drop. */
+static int set_items(struct pyrt *rt, uint64_t set, uint64_t *out, int max)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t mask, table;
+    if (!set || !pyobj_type_is(rt, set, "set") ||
+        !remote_u64(&rt->mem, set + (uint64_t)L->set_mask, &mask) ||
+        !remote_u64(&rt->mem, set + (uint64_t)L->set_table, &table) || !table ||
+        mask + 1 > SET_MAX_SLOTS || ((mask + 1) & mask))
+        return -1;
+    size_t esize = (size_t)L->set_entry_size, slots = (size_t)mask + 1;
+    uint8_t *raw = malloc(slots * esize);
+    if (!raw || remote_read(&rt->mem, table, raw, slots * esize) != 0) {
+        free(raw);
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < slots && n < max; i++) {
+        uint64_t key;
+        memcpy(&key, raw + i * esize, 8);
+        if (key)
+            out[n++] = key;
+    }
+    free(raw);
+    return n;
+}
+
+/* The object a weak reference points to; 0 when dead or not a weakref. */
+static uint64_t weakref_target(struct pyrt *rt, uint64_t ref)
+{
+    uint64_t obj;
+    if (!pyobj_type_is(rt, ref, "weakref.ReferenceType") && !pyobj_type_is(rt, ref, "weakref"))
+        return 0;
+    if (!remote_u64(&rt->mem, ref + (uint64_t)rt->layout.weakref_object, &obj) || !obj ||
+        pyobj_type_is(rt, obj, "NoneType"))
+        return 0;
+    return obj;
+}
+
+/* A task's name: a str, or (3.12+, until asked for) the int of "Task-N". */
+static void read_name(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, char *out, size_t sz)
+{
+    uint64_t n;
+    char *s = pyobj_str_copy(rt, c, obj);
+    if (s)
+        snprintf(out, sz, "%s", s);
+    else if (pyint_u64(rt, obj, &n))
+        snprintf(out, sz, "Task-%llu", (unsigned long long)n);
+    free(s);
+}
+
+static bool read_native(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_layout *A,
+                        uint64_t obj, struct asyncio_task *t)
+{
+    uint8_t raw[512];
+    if ((size_t)A->task_size > sizeof raw || remote_read(&rt->mem, obj, raw, (size_t)A->task_size) != 0)
+        return false;
+    uint32_t state;
+    uint64_t name;
+    memcpy(&t->loop, raw + A->task_loop, 8);
+    memcpy(&t->waiter, raw + A->task_fut_waiter, 8);
+    memcpy(&state, raw + A->task_state, 4);
+    memcpy(&name, raw + A->task_name, 8);
+    if (state > STATE_FINISHED || !t->loop)
+        return false;
+    t->state = state == STATE_PENDING ? TASK_PENDING : state == STATE_CANCELLED ? TASK_CANCELLED
+                                                                                 : TASK_FINISHED;
+    t->native = true;
+    read_name(rt, c, name, t->name, sizeof t->name);
+    return true;
+}
+
+/* A pure-Python Task (asyncio.tasks._PyTask, or any Task-like object in
+ * the registry): its _loop, _coro, _state, _name and _fut_waiter
+ * attributes. _state is the class's "PENDING" until it changes. */
+static bool read_python(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, struct asyncio_task *t)
+{
+    struct pydict_entry attrs[ATTRS_MAX];
+    int na = pyobj_instance_attrs(rt, obj, attrs, ATTRS_MAX);
+    if (na <= 0 || !pydict_find_str(rt, c, attrs, na, "_coro"))
+        return false;
+    uint64_t state = pydict_find_str(rt, c, attrs, na, "_state");
+    const char *s = state ? pyobj_str(rt, c, state) : "PENDING";
+    if (!s)
+        return false;
+    t->state = strcmp(s, "PENDING") == 0     ? TASK_PENDING
+               : strcmp(s, "CANCELLED") == 0 ? TASK_CANCELLED
+                                             : TASK_FINISHED;
+    t->loop = pydict_find_str(rt, c, attrs, na, "_loop");
+    uint64_t waiter = pydict_find_str(rt, c, attrs, na, "_fut_waiter");
+    t->waiter = waiter && !pyobj_type_is(rt, waiter, "NoneType") ? waiter : 0;
+    uint64_t name = pydict_find_str(rt, c, attrs, na, "_name");
+    if (name)
+        read_name(rt, c, name, t->name, sizeof t->name);
+    return t->loop != 0;
+}
+
+static void add_task(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_layout *A,
+                     uint64_t obj, struct asyncio_tasks *out)
+{
+    for (uint32_t i = 0; i < out->n; i++)
+        if (out->v[i].addr == obj)
+            return; /* in both sets for a moment (3.12+) */
+    if (out->n == ASYNCIO_TASKS_MAX) {
+        out->truncated = true;
+        return;
+    }
+    struct asyncio_task *t = &out->v[out->n];
+    memset(t, 0, sizeof *t);
+    t->addr = obj;
+    bool ok = pyobj_type_is(rt, obj, "_asyncio.Task") ? read_native(rt, c, A, obj, t)
+                                                       : read_python(rt, c, obj, t);
+    if (ok)
+        out->n++;
+}
+
+/* Every task of a registry set; weak: its items are weak references. */
+static bool add_set(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_layout *A,
+                    uint64_t set, bool weak, uint64_t *items, struct asyncio_tasks *out)
+{
+    int n = set_items(rt, set, items, ASYNCIO_TASKS_MAX);
+    for (int i = 0; i < n; i++) {
+        uint64_t obj = weak ? weakref_target(rt, items[i]) : items[i];
+        if (obj)
+            add_task(rt, c, A, obj, out);
+    }
+    return n >= 0;
+}
+
+/* The set inside a WeakSet (its `data` attribute). */
+static uint64_t weakset_data(struct pyrt *rt, struct pyobj_cache *c, uint64_t weakset)
+{
+    struct pydict_entry attrs[ATTRS_MAX];
+    int na = weakset ? pyobj_instance_attrs(rt, weakset, attrs, ATTRS_MAX) : -1;
+    return na > 0 ? pydict_find_str(rt, c, attrs, na, "data") : 0;
+}
+
+/* The running task of every loop: asyncio's {loop: task} table. */
+static void mark_running(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict,
+                         struct asyncio_tasks *out)
+{
+    struct pydict_entry *cur = malloc(CURRENT_MAX * sizeof *cur);
+    uint64_t table = pymodule_attr(rt, c, mdict, "_current_tasks");
+    int n = cur && table ? pydict_entries(rt, table, cur, CURRENT_MAX) : -1;
+    for (int i = 0; i < n; i++)
+        for (uint32_t k = 0; k < out->n; k++)
+            if (out->v[k].addr == cur[i].value && out->v[k].state == TASK_PENDING)
+                out->v[k].state = TASK_RUNNING;
+    free(cur);
+}
+
+void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_tasks *out)
+{
+    out->n = 0;
+    out->truncated = false;
+    int minor = (int)((rt->version_hex >> 16) & 0xff);
+    const struct asyncio_layout *A = asyncio_layout_for(minor);
+    if (!A || rt->free_threaded || (rt->version_hex >> 24) != 3 || rt->layout.set_table < 0) {
+        out->why_none = NOT_YET;
+        return;
+    }
+    bool imported;
+    uint64_t mdict = pymodule_find(rt, c, "asyncio.tasks", &imported);
+    if (!mdict) {
+        out->why_none = imported ? NO_REGISTRY : NO_ASYNCIO;
+        return;
+    }
+    uint64_t *items = malloc(ASYNCIO_TASKS_MAX * sizeof *items);
+    if (!out->v)
+        out->v = calloc(ASYNCIO_TASKS_MAX, sizeof *out->v);
+    if (!items || !out->v) {
+        free(items);
+        out->why_none = NO_REGISTRY;
+        return;
+    }
+    /* 3.12+: scheduled tasks, and tasks in their first (eager) step. */
+    const char *weak_name = minor >= 12 ? "_scheduled_tasks" : "_all_tasks";
+    bool ok = add_set(rt, c, A, weakset_data(rt, c, pymodule_attr(rt, c, mdict, weak_name)), true,
+                      items, out);
+    if (ok && minor >= 12)
+        add_set(rt, c, A, pymodule_attr(rt, c, mdict, "_eager_tasks"), false, items, out);
+    free(items);
+    if (!ok) {
+        out->why_none = NO_REGISTRY;
+        return;
+    }
+    out->why_none = NULL;
+    mark_running(rt, c, mdict, out);
+}

@@ -1,0 +1,79 @@
+"""asyncio tasks with known names, states and waits, for `dump --tasks`.
+
+One event loop (the main thread) with: `alpha` waiting on an Event, `beta`
+on a Lock that `holder` keeps, `gamma` on an empty Queue, `sleeper` in
+asyncio.sleep, `g-0` and `g-1` gathered by `main` (which awaits the
+gather), `pure-one` (a pure-Python Task) waiting on an Event, `done-one`
+finished (and still referenced), and `spinner`, which spins on the CPU
+for ever once the ready line is out: the loop's running task. Prints one
+JSON line, {"ready", "pid", "tasks": {name: id(task) as hex}}, then spins.
+"""
+import asyncio
+import json
+import os
+import time
+
+
+async def wait_event(ev):
+    await ev.wait()
+
+
+async def hold(lock, ev):
+    async with lock:
+        await ev.wait()
+
+
+async def take_lock(lock):
+    async with lock:
+        pass
+
+
+async def take(queue):
+    await queue.get()
+
+
+async def nap():
+    await asyncio.sleep(3600)
+
+
+async def done():
+    return 1
+
+
+async def spin(started):
+    await started.wait()
+    while True:  # the loop never gets back: this task stays the running one
+        time.sleep(0)
+
+
+def named(task, name, tasks):
+    task.set_name(name)
+    tasks[name] = task
+    return task
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    tasks = {}
+    named(asyncio.current_task(), "main", tasks)
+    ev, lock, queue, started = asyncio.Event(), asyncio.Lock(), asyncio.Queue(), asyncio.Event()
+    named(asyncio.ensure_future(wait_event(ev)), "alpha", tasks)
+    named(asyncio.ensure_future(hold(lock, ev)), "holder", tasks)
+    await asyncio.sleep(0.05)  # holder has the lock
+    named(asyncio.ensure_future(take_lock(lock)), "beta", tasks)
+    named(asyncio.ensure_future(take(queue)), "gamma", tasks)
+    named(asyncio.ensure_future(nap()), "sleeper", tasks)
+    named(asyncio.tasks._PyTask(wait_event(ev), loop=loop), "pure-one", tasks)
+    finished = named(asyncio.ensure_future(done()), "done-one", tasks)
+    named(asyncio.ensure_future(spin(started)), "spinner", tasks)
+    gathered = [named(asyncio.ensure_future(nap()), "g-%d" % i, tasks) for i in range(2)]
+    await asyncio.sleep(0.1)
+    assert finished.done()
+    print(json.dumps({"ready": True, "pid": os.getpid(),
+                      "tasks": {n: hex(id(t)) for n, t in tasks.items()}}),
+          flush=True)
+    started.set()
+    await asyncio.gather(*gathered)
+
+
+asyncio.run(main())
