@@ -18,6 +18,7 @@
 #include "target/proc.h"
 #include "report/sample.h"
 #include "sample/sampler.h"
+#include "python/asyncio_debug.h"
 #include "python/asyncio_tasks.h"
 #include "python/linetable.h"
 #include "python/pylayout.h"
@@ -36,6 +37,30 @@ static struct image im;
 
 /* The sampler's path: walk, then walk again with the first walk as the
  * previous stack (prefetch, reuse), and resolve in a later epoch. */
+/* The asyncio task readers: the registry (3.8-3.13: asyncio.tasks, its
+ * WeakSet, set and weakrefs, Tasks), and 3.14+'s per-thread lists walked
+ * with the table 3.14 publishes (the table itself is found in the
+ * process's files, not in its memory). */
+static void asyncio_like(struct pyrt *rt, struct pyobj_cache *c, const struct snapshot *s)
+{
+    struct asyncio_tasks tasks = {0};
+    if (rt->version_hex < 0x030E0000) {
+        asyncio_tasks_read(rt, c, NULL, 0, &tasks);
+        asyncio_tasks_free(&tasks);
+        return;
+    }
+    static const struct asyncio_debug table314 = {168, 136, 96, 108, 109, 128, 152,
+                                                  225864, 10880, 936, 864, 872, 880};
+    struct asyncio_thread th[MAX_WALKS];
+    size_t n = s->nthreads < MAX_WALKS ? s->nthreads : MAX_WALKS;
+    for (size_t i = 0; i < n; i++)
+        th[i] = (struct asyncio_thread){s->threads[i].tstate, s->threads[i].tid};
+    tasks.v = calloc(ASYNCIO_TASKS_MAX, sizeof *tasks.v);
+    if (tasks.v)
+        asyncio_debug_tasks(rt, c, &table314, th, n, pyrt_main_interp(rt), &tasks);
+    asyncio_tasks_free(&tasks);
+}
+
 static void sampler_like(struct pyrt *rt, struct pyobj_cache *c, const struct snapshot *s)
 {
     size_t n = s->nthreads < MAX_WALKS ? s->nthreads : MAX_WALKS;
@@ -199,10 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     thread_names_init(&names);
     thread_names_read(&rt, &cache, &names); /* sys.modules, threading._active, instance dicts */
     thread_names_free(&names);
-    struct asyncio_tasks tasks = {0};
-    asyncio_tasks_read(&rt, &cache, &tasks); /* asyncio.tasks, WeakSet, set, weakrefs, Tasks */
-    asyncio_tasks_free(&tasks);
     if (snapshot_take(&rt, &cache, true, &s, &err) == GP_OK) {
+        asyncio_like(&rt, &cache, &s);
         sampler_like(&rt, &cache, &s);
         dump_reports(&rt, &s);
         snapshot_free(&s);

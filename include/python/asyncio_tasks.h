@@ -1,14 +1,16 @@
-/* asyncio tasks read from outside (CPython 3.8-3.13): the registry that
+/* asyncio tasks read from outside. CPython 3.8-3.13: the registry that
  * asyncio.all_tasks() reads - a WeakSet of every task (3.8-3.11), or the
  * WeakSet of scheduled tasks and the set of eagerly started ones
  * (3.12-3.13) - found through sys.modules['asyncio.tasks'], C `_asyncio`
  * tasks through their generated layout (python/asyncio_layout.h) and
  * pure-Python ones through their attributes. The running task of each
- * loop comes from asyncio's current-tasks table. Bounded and
- * type-checked; an unreadable registry gives no tasks and a reason. */
+ * loop comes from asyncio's current-tasks table. 3.14+: the per-thread
+ * lists (python/asyncio_debug.h). Bounded and type-checked; an unreadable
+ * registry gives no tasks and a reason. */
 #ifndef GILPROBE_ASYNCIO_TASKS_H
 #define GILPROBE_ASYNCIO_TASKS_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "python/pyobj.h"
@@ -21,6 +23,7 @@ enum asyncio_task_state { TASK_PENDING, TASK_RUNNING, TASK_CANCELLED, TASK_FINIS
 
 struct asyncio_task {
     uint64_t addr;   /* the Task object: its id() */
+    int32_t tid;     /* the thread whose list holds it (3.14+); 0: unknown */
     uint64_t loop;   /* its event loop object */
     uint64_t waiter; /* the future it awaits (0: none) */
     enum asyncio_task_state state;
@@ -35,8 +38,17 @@ struct asyncio_tasks {
     const char *why_none; /* no registry read: why (NULL when it was) */
 };
 
-void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_tasks *out);
+/* A Python thread, for the per-thread task lists of 3.14+. */
+struct asyncio_thread {
+    uint64_t tstate;
+    int32_t tid;
+};
+
+void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_thread *threads,
+                        size_t nthreads, struct asyncio_tasks *out);
 void asyncio_tasks_free(struct asyncio_tasks *t);
 const char *asyncio_task_state_name(enum asyncio_task_state s);
+/* A task's name: a str, or (3.12+, until asked for) the int N of "Task-N". */
+void asyncio_task_name(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, char *out, size_t sz);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct elf_file {
     int fd;
@@ -25,6 +26,12 @@ bool elf_file_section(struct elf_file *ef, const char *name, uint64_t *addr, uin
  * take_gil.constprop.0), from .symtab and .dynsym, with a size: their
  * addresses in vals (at most max, without duplicates); returns the count. */
 size_t elf_file_functions(struct elf_file *ef, const char *base, uint64_t *vals, size_t max);
+/* The file a mapping of process pid maps, opened through its
+ * /proc/PID/map_files entry, else through /proc/PID/root (containers),
+ * else by its path; `used` gets the path that worked. 0 or -errno. */
+struct proc_map;
+int elf_file_open_mapped(pid_t pid, const struct proc_map *m, struct elf_file *ef, char *used,
+                         size_t usedsz);
 /* File offset of a virtual address, through the PT_LOAD segments. */
 bool elf_file_offset_of(struct elf_file *ef, uint64_t vaddr, uint64_t *off);
 

@@ -97,6 +97,17 @@ static int build_dump(struct dump *d, struct pyrt *rt, const struct task_info *t
     return 0;
 }
 
+/* The asyncio tasks (3.14+: from each thread's own list). */
+static void read_tasks_of(struct pyrt *rt, struct pyobj_cache *cache, struct dump *d)
+{
+    size_t n = d->snap.nthreads;
+    struct asyncio_thread *threads = calloc(n ? n : 1, sizeof *threads);
+    for (size_t i = 0; threads && i < n; i++)
+        threads[i] = (struct asyncio_thread){d->snap.threads[i].tstate, d->snap.threads[i].tid};
+    asyncio_tasks_read(rt, cache, threads, threads ? n : 0, &d->tasks);
+    free(threads);
+}
+
 static int as_json(FILE *out, const void *report)
 {
     return report_dump_json(out, report);
@@ -138,7 +149,7 @@ int cmd_dump(const struct dump_options *opt, struct gp_error *err)
         thread_names_read(&rt, &cache, &names);
     d.want_tasks = opt->tasks;
     if (r == GP_OK && opt->tasks)
-        asyncio_tasks_read(&rt, &cache, &d.tasks);
+        read_tasks_of(&rt, &cache, &d);
     d.native = opt->native;
     if (r == GP_OK && opt->native)
         r = dump_native_collect(&d, &rt, &cache, tasks, ntasks, opt->blocking, err);

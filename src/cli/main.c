@@ -88,7 +88,7 @@ static void usage(FILE *out)
             "              the Python ones; threads without Python listed too. Stops each\n"
             "              thread alone for its unwind (at most ~120 ms, usually < 1 ms)\n"
             "  --tasks     the asyncio tasks too: per event loop, each task's name, state\n"
-            "              and what it awaits (CPython 3.8-3.13 so far)\n"
+            "              and what it awaits\n"
             "  --version   print gilprobe's version\n"
             "\n"
             "  top         live view of a running CPython process, refreshed every interval:\n"

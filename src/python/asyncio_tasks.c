@@ -1,6 +1,7 @@
 /* asyncio tasks of a 3.8-3.13 process, read from outside: see
  * python/asyncio_tasks.h. */
 #include "python/asyncio_tasks.h"
+#include "python/asyncio_debug.h"
 #include "python/asyncio_layout.h"
 #include "python/pydict.h"
 
@@ -14,7 +15,7 @@
 
 #define NO_ASYNCIO "asyncio is not imported"
 #define NO_REGISTRY "asyncio's task registry could not be read"
-#define NOT_YET "tasks are read on CPython 3.8-3.13 (default builds) so far"
+#define NOT_YET "free-threaded builds before 3.14 lay their tasks out differently: not read yet"
 
 /* Enum fut_state of _asynciomodule.c, the same in every version. */
 enum { STATE_PENDING, STATE_CANCELLED, STATE_FINISHED };
@@ -84,8 +85,7 @@ static uint64_t weakref_target(struct pyrt *rt, uint64_t ref)
     return obj;
 }
 
-/* A task's name: a str, or (3.12+, until asked for) the int of "Task-N". */
-static void read_name(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, char *out, size_t sz)
+void asyncio_task_name(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, char *out, size_t sz)
 {
     uint64_t n;
     char *s = pyobj_str_copy(rt, c, obj);
@@ -113,7 +113,7 @@ static bool read_native(struct pyrt *rt, struct pyobj_cache *c, const struct asy
     t->state = state == STATE_PENDING ? TASK_PENDING : state == STATE_CANCELLED ? TASK_CANCELLED
                                                                                  : TASK_FINISHED;
     t->native = true;
-    read_name(rt, c, name, t->name, sizeof t->name);
+    asyncio_task_name(rt, c, name, t->name, sizeof t->name);
     return true;
 }
 
@@ -138,7 +138,7 @@ static bool read_python(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, st
     t->waiter = waiter && !pyobj_type_is(rt, waiter, "NoneType") ? waiter : 0;
     uint64_t name = pydict_find_str(rt, c, attrs, na, "_name");
     if (name)
-        read_name(rt, c, name, t->name, sizeof t->name);
+        asyncio_task_name(rt, c, name, t->name, sizeof t->name);
     return t->loop != 0;
 }
 
@@ -196,10 +196,30 @@ static void mark_running(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict,
     free(cur);
 }
 
-void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_tasks *out)
+/* 3.14+: the per-thread lists the process's own table describes. */
+static void read_lists(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_thread *threads,
+                       size_t nthreads, struct asyncio_tasks *out)
+{
+    struct asyncio_debug dbg;
+    if (!asyncio_debug_find(rt, &dbg, &out->why_none))
+        return;
+    if (!out->v && !(out->v = calloc(ASYNCIO_TASKS_MAX, sizeof *out->v))) {
+        out->why_none = NO_REGISTRY;
+        return;
+    }
+    out->why_none = NULL;
+    asyncio_debug_tasks(rt, c, &dbg, threads, nthreads, pyrt_main_interp(rt), out);
+}
+
+void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_thread *threads,
+                        size_t nthreads, struct asyncio_tasks *out)
 {
     out->n = 0;
     out->truncated = false;
+    if (rt->version_hex >= 0x030E0000) {
+        read_lists(rt, c, threads, nthreads, out);
+        return;
+    }
     int minor = (int)((rt->version_hex >> 16) & 0xff);
     const struct asyncio_layout *A = asyncio_layout_for(minor);
     if (!A || rt->free_threaded || (rt->version_hex >> 24) != 3 || rt->layout.set_table < 0) {

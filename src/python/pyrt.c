@@ -62,21 +62,6 @@ static int minor_from_name(const char *path, bool *is_lib)
     return atoi(p + 2);
 }
 
-/* Opens a mapped file the way the target sees it: its map_files entry
- * first (right even across mount namespaces and chroots), then its root.
- * The path that worked is left in `used`. */
-static int open_mapped_elf(pid_t pid, const struct proc_map *m, struct elf_file *ef, char *used,
-                           size_t usedsz)
-{
-    proc_map_file_path(pid, m, used, usedsz);
-    if (elf_file_open(used, ef) == 0)
-        return 0;
-    proc_root_path(pid, m->path, used, usedsz);
-    if (elf_file_open(used, ef) == 0)
-        return 0;
-    snprintf(used, usedsz, "%s", m->path);
-    return elf_file_open(m->path, ef);
-}
 
 struct candidate {
     const struct proc_map *map; /* the offset-0 mapping of the file */
@@ -374,7 +359,7 @@ static int find_runtime(struct pyrt *rt, const struct proc_maps *maps, struct gp
             return unsupported(err, rt->pid, v);
         }
         struct elf_file ef;
-        if (open_mapped_elf(rt->pid, cands[i].map, &ef, rt->binary_open, sizeof rt->binary_open) != 0)
+        if (elf_file_open_mapped(rt->pid, cands[i].map, &ef, rt->binary_open, sizeof rt->binary_open) != 0)
             continue;
         uint64_t value = 0, size = 0;
         bool by_symbol = elf_file_symbol(&ef, "_PyRuntime", &value, &size);

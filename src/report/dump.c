@@ -99,6 +99,15 @@ static size_t task_loops(const struct asyncio_tasks *t, uint64_t *loops, size_t 
 
 #define TASK_LOOPS_MAX 64
 
+/* The thread of a loop: that of its tasks' list (3.14+); 0 when unknown. */
+static int32_t loop_tid(const struct asyncio_tasks *t, uint64_t loop)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        if (t->v[i].loop == loop && t->v[i].tid)
+            return t->v[i].tid;
+    return 0;
+}
+
 static void tasks_text(FILE *out, const struct asyncio_tasks *t)
 {
     if (t->why_none) {
@@ -110,7 +119,11 @@ static void tasks_text(FILE *out, const struct asyncio_tasks *t)
     fprintf(out, "\nasyncio tasks: %u in %zu loop%s%s\n", t->n, nloops, nloops == 1 ? "" : "s",
             t->truncated ? " (more not listed)" : "");
     for (size_t l = 0; l < nloops; l++) {
-        fprintf(out, "  loop 0x%" PRIx64 "\n", loops[l]);
+        int32_t tid = loop_tid(t, loops[l]);
+        if (tid)
+            fprintf(out, "  loop 0x%" PRIx64 " (thread %d)\n", loops[l], tid);
+        else
+            fprintf(out, "  loop 0x%" PRIx64 "\n", loops[l]);
         for (uint32_t i = 0; i < t->n; i++) {
             const struct asyncio_task *k = &t->v[i];
             if (k->loop != loops[l])
@@ -136,7 +149,8 @@ static json_object *tasks_json(const struct asyncio_tasks *t)
     for (size_t l = 0; l < nloops; l++) {
         json_object *lo = json_object_new_object();
         json_object_object_add(lo, "loop", report_json_hex(loops[l]));
-        json_object_object_add(lo, "tid", NULL); /* not joined to its thread yet */
+        int32_t tid = loop_tid(t, loops[l]);
+        json_object_object_add(lo, "tid", tid ? json_object_new_int(tid) : NULL);
         json_object *arr = json_object_new_array();
         for (uint32_t i = 0; i < t->n; i++) {
             const struct asyncio_task *k = &t->v[i];

@@ -1,9 +1,11 @@
 #include "target/elfsym.h"
+#include "target/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,4 +184,17 @@ bool elf_file_section(struct elf_file *ef, const char *name, uint64_t *addr, uin
         }
     }
     return false;
+}
+
+int elf_file_open_mapped(pid_t pid, const struct proc_map *m, struct elf_file *ef, char *used,
+                         size_t usedsz)
+{
+    proc_map_file_path(pid, m, used, usedsz);
+    if (elf_file_open(used, ef) == 0)
+        return 0;
+    proc_root_path(pid, m->path, used, usedsz);
+    if (elf_file_open(used, ef) == 0)
+        return 0;
+    snprintf(used, usedsz, "%s", m->path);
+    return elf_file_open(m->path, ef);
 }

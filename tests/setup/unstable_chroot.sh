@@ -11,7 +11,16 @@ CACHE=${GILPROBE_CACHE:-/var/cache/gilprobe}
 DEST=$CACHE/unstable-chroot
 PACKAGES=python3.14,libpython3.14,libpython3.14-dev,libpython3.14-testsuite
 PACKAGES=$PACKAGES,python3.15,libpython3.15,libpython3.15-dev,libpython3.15-testsuite
+# Inside the chroot, the chroot's own path leads to its root: a process run
+# in it (`python3.14 -m asyncio ps PID`) finds another chroot process's
+# executable by the path /proc/PID/exe shows it, which is the host's.
+inner_link() {
+    [ -L "$DEST$DEST" ] && return
+    mkdir -p "$DEST$(dirname "$DEST")"
+    ln -s / "$DEST$DEST"
+}
 if [ -x "$DEST/usr/bin/python3.14" ] && [ -f "$DEST/usr/include/python3.14/internal/pycore_frame.h" ]; then
+    inner_link
     # A chroot made before the test suite or 3.15 were part of it gets them now.
     if [ ! -f "$DEST/usr/lib/python3.14/test/test_threading.py" ] ||
         [ ! -f "$DEST/usr/lib/python3.15/test/test_threading.py" ] ||
@@ -30,4 +39,5 @@ mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
     --include="$PACKAGES" unstable "$DEST.tmp" http://deb.debian.org/debian
 rm -rf "$DEST"
 mv "$DEST.tmp" "$DEST"
+inner_link
 echo "unstable-chroot: $(chroot "$DEST" python3.14 -V), $(chroot "$DEST" python3.15 -V) in $DEST"
