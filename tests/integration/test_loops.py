@@ -68,9 +68,21 @@ def test_callbacks_back_to_back_are_one_stall_in_both_modes(python):
     180 ms. Both modes count one stall there, not none (each callback is
     under the 100 ms threshold) and not three: a poll that cannot block
     does not end a stall (docs/reference.md, "Event loops")."""
-    w, doc, loops = sample_loops(python, "chain")
-    loop = loops[w.info["tids"]["loop-0"]]
-    exact = loop["exact"]
+    # Measured again when a sampled stall is off by more than the
+    # tolerance below: a sampler short of CPU under the suite's load takes
+    # its ticks late (6.1 ms off once on 3.14 in a full run). Stalls
+    # counted by another definition (none, or one per callback) are off by
+    # 60 ms or more in every run.
+    for attempt in (1, 2):
+        w, doc, loops = sample_loops(python, "chain")
+        loop = loops[w.info["tids"]["loop-0"]]
+        exact = loop["exact"]
+        sampled = [s["ms"] for s in loop["stalls"]]
+        inner = sampled[1:-1] if len(sampled) > 2 else sampled
+        if exact is None or not exact["stalls_ms"] or all(
+                min(abs(ms - e) for e in exact["stalls_ms"]) <= loop["resolution_ms"] + 5
+                for ms in inner):
+            break
     assert exact is not None, loop["exact_unavailable"]
     injected = w.injected_ms
     assert injected and all(170 <= ms <= 260 for ms in injected), injected
