@@ -142,12 +142,14 @@ static bool read_python(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, st
     return t->loop != 0;
 }
 
+/* dedup: obj may already be listed (a task in both sets for a moment,
+ * 3.12+); the items of one set are distinct. */
 static void add_task(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_layout *A,
-                     uint64_t obj, struct asyncio_tasks *out)
+                     uint64_t obj, bool dedup, struct asyncio_tasks *out)
 {
-    for (uint32_t i = 0; i < out->n; i++)
+    for (uint32_t i = 0; dedup && i < out->n; i++)
         if (out->v[i].addr == obj)
-            return; /* in both sets for a moment (3.12+) */
+            return;
     if (out->n == ASYNCIO_TASKS_MAX) {
         out->truncated = true;
         return;
@@ -161,15 +163,17 @@ static void add_task(struct pyrt *rt, struct pyobj_cache *c, const struct asynci
         out->n++;
 }
 
-/* Every task of a registry set; weak: its items are weak references. */
+/* Every task of a registry set; weak: its items are weak references.
+ * The first set read needs no duplicate check. */
 static bool add_set(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_layout *A,
                     uint64_t set, bool weak, uint64_t *items, struct asyncio_tasks *out)
 {
+    bool dedup = out->n > 0;
     int n = set_items(rt, set, items, ASYNCIO_TASKS_MAX);
     for (int i = 0; i < n; i++) {
         uint64_t obj = weak ? weakref_target(rt, items[i]) : items[i];
         if (obj)
-            add_task(rt, c, A, obj, out);
+            add_task(rt, c, A, obj, dedup, out);
     }
     return n >= 0;
 }
@@ -183,11 +187,9 @@ static uint64_t weakset_data(struct pyrt *rt, struct pyobj_cache *c, uint64_t we
 }
 
 /* The running task of every loop: asyncio's {loop: task} table. */
-static void mark_running(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict,
-                         struct asyncio_tasks *out)
+static void mark_running(struct pyrt *rt, uint64_t table, struct asyncio_tasks *out)
 {
     struct pydict_entry *cur = malloc(CURRENT_MAX * sizeof *cur);
-    uint64_t table = pymodule_attr(rt, c, mdict, "_current_tasks");
     int n = cur && table ? pydict_entries(rt, table, cur, CURRENT_MAX) : -1;
     for (int i = 0; i < n; i++)
         for (uint32_t k = 0; k < out->n; k++)
@@ -232,25 +234,22 @@ void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asy
         out->why_none = imported ? NO_REGISTRY : NO_ASYNCIO;
         return;
     }
+    /* The module's attributes, read once for the three looked up. */
+    struct pydict_entry *attrs = malloc(PYDICT_MAX_ENTRIES * sizeof *attrs);
     uint64_t *items = malloc(ASYNCIO_TASKS_MAX * sizeof *items);
     if (!out->v)
         out->v = calloc(ASYNCIO_TASKS_MAX, sizeof *out->v);
-    if (!items || !out->v) {
-        free(items);
-        out->why_none = NO_REGISTRY;
-        return;
-    }
+    int na = attrs ? pydict_entries(rt, mdict, attrs, PYDICT_MAX_ENTRIES) : -1;
     /* 3.12+: scheduled tasks, and tasks in their first (eager) step. */
     const char *weak_name = minor >= 12 ? "_scheduled_tasks" : "_all_tasks";
-    bool ok = add_set(rt, c, A, weakset_data(rt, c, pymodule_attr(rt, c, mdict, weak_name)), true,
-                      items, out);
+    bool ok = items && out->v && na > 0 &&
+              add_set(rt, c, A, weakset_data(rt, c, pydict_find_str(rt, c, attrs, na, weak_name)),
+                      true, items, out);
     if (ok && minor >= 12)
-        add_set(rt, c, A, pymodule_attr(rt, c, mdict, "_eager_tasks"), false, items, out);
+        add_set(rt, c, A, pydict_find_str(rt, c, attrs, na, "_eager_tasks"), false, items, out);
+    if (ok)
+        mark_running(rt, pydict_find_str(rt, c, attrs, na, "_current_tasks"), out);
     free(items);
-    if (!ok) {
-        out->why_none = NO_REGISTRY;
-        return;
-    }
-    out->why_none = NULL;
-    mark_running(rt, c, mdict, out);
+    free(attrs);
+    out->why_none = ok ? NULL : NO_REGISTRY;
 }
