@@ -19,6 +19,9 @@
 #include "report/sample.h"
 #include "sample/sampler.h"
 #include "python/asyncio_debug.h"
+#include "python/asyncio_links.h"
+#include "python/coro_chain.h"
+#include "report/tasks.h"
 #include "python/asyncio_tasks.h"
 #include "python/linetable.h"
 #include "python/pylayout.h"
@@ -37,6 +40,14 @@ static struct image im;
 
 /* The sampler's path: walk, then walk again with the first walk as the
  * previous stack (prefetch, reuse), and resolve in a later epoch. */
+static FILE *devnull(void)
+{
+    static FILE *f;
+    if (!f)
+        f = fopen("/dev/null", "w");
+    return f;
+}
+
 /* The asyncio task readers: the registry (3.8-3.13: asyncio.tasks, its
  * WeakSet, set and weakrefs, Tasks), and 3.14+'s per-thread lists walked
  * with the table 3.14 publishes (the table itself is found in the
@@ -44,8 +55,13 @@ static struct image im;
 static void asyncio_like(struct pyrt *rt, struct pyobj_cache *c, const struct snapshot *s)
 {
     struct asyncio_tasks tasks = {0};
+    FILE *out = devnull();
     if (rt->version_hex < 0x030E0000) {
-        asyncio_tasks_read(rt, c, NULL, 0, &tasks);
+        asyncio_tasks_read(rt, c, NULL, 0, &tasks); /* chains and edges included */
+        if (out) {
+            report_tasks_text(out, &tasks);
+            json_object_put(report_tasks_json(&tasks));
+        }
         asyncio_tasks_free(&tasks);
         return;
     }
@@ -56,8 +72,14 @@ static void asyncio_like(struct pyrt *rt, struct pyobj_cache *c, const struct sn
     for (size_t i = 0; i < n; i++)
         th[i] = (struct asyncio_thread){s->threads[i].tstate, s->threads[i].tid};
     tasks.v = calloc(ASYNCIO_TASKS_MAX, sizeof *tasks.v);
-    if (tasks.v)
+    if (tasks.v) {
         asyncio_debug_tasks(rt, c, &table314, th, n, pyrt_main_interp(rt), &tasks);
+        asyncio_links_read(rt, c, &tasks);
+        if (out) {
+            report_tasks_text(out, &tasks);
+            json_object_put(report_tasks_json(&tasks));
+        }
+    }
     asyncio_tasks_free(&tasks);
 }
 
@@ -98,14 +120,6 @@ static void sampler_like(struct pyrt *rt, struct pyobj_cache *c, const struct sn
         free(first[i].frames);
         free(second[i].frames);
     }
-}
-
-static FILE *devnull(void)
-{
-    static FILE *f;
-    if (!f)
-        f = fopen("/dev/null", "w");
-    return f;
 }
 
 /* Both dump reports of what the snapshot read (the names, lines and
@@ -230,9 +244,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dump_reports(&rt, &s);
         snapshot_free(&s);
     }
-    /* Every region's start as a str and a code object, directly. */
+    /* Every region's start as a str, a code object and a coroutine, directly. */
+    struct coro_chain chain;
     for (size_t i = 0; i < im.n && i < 256; i++) {
         (void)pyobj_str(&rt, &cache, im.regions[i].addr);
+        coro_chain_read(&rt, im.regions[i].addr, &chain);
         struct code_info *ci = pyobj_code(&rt, &cache, im.regions[i].addr);
         if (ci) {
             (void)pyobj_code_line(&rt, ci, -1);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate src/python/asyncio_layouts_generated.c: where the C `_asyncio`
-Task keeps its loop, state, coroutine, name and awaited future, per CPython
-minor version.  One command regenerates it: `make layouts`.
+Task keeps its loop, state, coroutine, name, awaited future and done
+callbacks, per CPython minor version.  One command regenerates it: `make layouts`.
 
 TaskObj is private to Modules/_asynciomodule.c (no installed header has
 it), so the layout probe cannot compile against it. The offsets come from
@@ -21,7 +21,8 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(ROOT, "src", "python", "asyncio_layouts_generated.c")
 # (field in the table, member of TaskObj)
 FIELDS = [("task_loop", "task_loop"), ("task_state", "task_state"), ("task_coro", "task_coro"),
-          ("task_name", "task_name"), ("task_fut_waiter", "task_fut_waiter")]
+          ("task_name", "task_name"), ("task_fut_waiter", "task_fut_waiter"),
+          ("task_callback0", "task_callback0"), ("task_callbacks", "task_callbacks")]
 MINORS = range(8, 14)
 
 

@@ -5,6 +5,7 @@
 #include <Python.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <opcode.h> /* YIELD_FROM, RESUME: how a coroutine awaits */
 #if PY_VERSION_HEX < 0x03090000
 #include "internal/pycore_pystate.h"
 #else
@@ -303,6 +304,86 @@ int main(void)
     P("set_table", offsetof(PySetObject, table));
     P("set_entry_size", sizeof(setentry));
     P("weakref_object", offsetof(PyWeakReference, wr_object));
+    /* lists and tuples (a gather's children, a future's callbacks) and
+     * bound methods (a TaskGroup's done callback on its tasks) */
+    P("list_items", offsetof(PyListObject, ob_item));
+    P("var_size", offsetof(PyVarObject, ob_size));
+    P("tuple_items", offsetof(PyTupleObject, ob_item));
+    P("method_self", offsetof(PyMethodObject, im_self));
+
+    /* A suspended coroutine (an asyncio task's chain of awaits): its frame
+     * and what it awaits, the top of its value stack when suspended in a
+     * `yield from`/`await`. How a version tells that (gen_yf_model):
+     * 0: the next instruction after f_lasti is YIELD_FROM (3.8-3.10);
+     * 1: the unit after prev_instr is RESUME with oparg >= 2 (3.11, 3.12);
+     * 2: gi_frame_state is FRAME_SUSPENDED_YIELD_FROM (3.13+). */
+#if PY_VERSION_HEX < 0x030B0000
+    P("gen_yf_model", 0);
+    P("gen_frame", offsetof(PyGenObject, gi_frame));
+    NONE("gen_iframe");
+    NONE("gen_frame_state");
+    P("op_yield_from", YIELD_FROM);
+    NONE("op_resume");
+    NONE("op_resume_alt");
+    NONE("gen_state_yf_plus128");
+    NONE("gen_state_executing_plus128");
+    P("code_code", offsetof(PyCodeObject, co_code));
+    P("frameobj_valuestack", offsetof(PyFrameObject, f_valuestack));
+#if PY_VERSION_HEX < 0x030A0000
+    P("frameobj_stacktop", offsetof(PyFrameObject, f_stacktop));
+    NONE("frameobj_stackdepth");
+#else
+    NONE("frameobj_stacktop");
+    P("frameobj_stackdepth", offsetof(PyFrameObject, f_stackdepth));
+#endif
+    NONE("iframe_stacktop");
+    NONE("iframe_stackpointer");
+    NONE("iframe_localsplus");
+#else
+    P("gen_yf_model", PY_VERSION_HEX < 0x030D0000 ? 1 : 2);
+    NONE("gen_frame");
+    P("gen_iframe", offsetof(PyGenObject, gi_iframe));
+    P("gen_frame_state", offsetof(PyGenObject, gi_frame_state));
+    NONE("op_yield_from");
+    /* frame states are negative while suspended: stored +128 (-1 is "absent") */
+    P("gen_state_executing_plus128", FRAME_EXECUTING + 128);
+#if PY_VERSION_HEX < 0x030D0000
+    /* and the other opcode a RESUME may have become: 3.11 quickens it,
+     * 3.12 instruments it */
+    P("op_resume", RESUME);
+#if PY_VERSION_HEX >= 0x030C0000
+    P("op_resume_alt", INSTRUMENTED_RESUME);
+#else
+    P("op_resume_alt", RESUME_QUICK);
+#endif
+    NONE("gen_state_yf_plus128");
+#else
+    NONE("op_resume");
+    NONE("op_resume_alt");
+    P("gen_state_yf_plus128", FRAME_SUSPENDED_YIELD_FROM + 128);
+#endif
+    NONE("code_code");
+    NONE("frameobj_valuestack");
+    NONE("frameobj_stacktop");
+    NONE("frameobj_stackdepth");
+#if PY_VERSION_HEX < 0x030E0000
+    P("iframe_stacktop", offsetof(_PyInterpreterFrame, stacktop));
+    NONE("iframe_stackpointer");
+#else
+    NONE("iframe_stacktop");
+    P("iframe_stackpointer", offsetof(_PyInterpreterFrame, stackpointer));
+#endif
+    P("iframe_localsplus", offsetof(_PyInterpreterFrame, localsplus));
+#endif
+    /* How deep in the value stack of a frame suspended in an await the
+     * awaited object sits: on top, until 3.15 put a NULL above it
+     * (_SEND_GEN_FRAME's null operand; _PyFrame_StackPeek(frame, 2) in
+     * genobject.c) */
+#if PY_VERSION_HEX >= 0x030F0000
+    P("gen_yf_depth", 2);
+#else
+    P("gen_yf_depth", 1);
+#endif
 
 #if PY_VERSION_HEX >= 0x030D0000
     /* Where each value sits inside _Py_DebugOffsets, so that the process's

@@ -9,6 +9,7 @@
 struct asyncio_layout {
     int minor; /* 3.<minor> */
     int16_t task_loop, task_state, task_coro, task_name, task_fut_waiter;
+    int16_t task_callback0, task_callbacks; /* the first done callback; the others' list */
     int16_t task_size;
 };
 

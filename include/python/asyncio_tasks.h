@@ -13,13 +13,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "python/frame.h"
 #include "python/pyobj.h"
 #include "python/pyrt.h"
 
 #define ASYNCIO_TASKS_MAX 16384 /* tasks one read lists */
 #define ASYNCIO_TASK_NAME_MAX 96
 
+#define ASYNCIO_TASK_FRAMES 16 /* of a task's coroutine chain, kept */
+#define ASYNCIO_AWAITERS_MAX 8 /* tasks that await one task, kept */
+
 enum asyncio_task_state { TASK_PENDING, TASK_RUNNING, TASK_CANCELLED, TASK_FINISHED };
+
+/* What a pending task waits for, from what it awaits and where. */
+enum asyncio_await_kind {
+    AWAIT_NONE, AWAIT_FUTURE, AWAIT_TASK, AWAIT_GATHER, AWAIT_TASKGROUP, AWAIT_SLEEP,
+    AWAIT_LOCK, AWAIT_EVENT, AWAIT_CONDITION, AWAIT_SEMAPHORE, AWAIT_QUEUE, AWAIT_WAIT_FOR,
+    AWAIT_TIMEOUT, AWAIT_STREAM, AWAIT_SOCKET
+};
 
 struct asyncio_task {
     uint64_t addr;   /* the Task object: its id() */
@@ -29,6 +40,20 @@ struct asyncio_task {
     enum asyncio_task_state state;
     bool native;     /* a C _asyncio.Task, else a pure-Python one */
     char name[ASYNCIO_TASK_NAME_MAX];
+    uint64_t coro;   /* its coroutine */
+    /* Where its awaiters are found: its done callbacks (3.8-3.13: a
+     * TaskGroup's), or (3.14+) its awaited-by field, a task or a set. */
+    uint64_t callback0, callbacks, awaited_by_obj;
+    bool awaited_by_is_set;
+    /* Its coroutine chain, innermost first (empty when finished). */
+    struct py_frame frames[ASYNCIO_TASK_FRAMES];
+    uint8_t nframes;
+    bool frames_truncated;
+    /* The tasks that await it (a task awaiting it, or it among the
+     * children of their gather or TaskGroup). */
+    uint64_t awaited_by[ASYNCIO_AWAITERS_MAX];
+    uint8_t nawaited_by;
+    enum asyncio_await_kind await_kind;
 };
 
 struct asyncio_tasks {
@@ -36,6 +61,7 @@ struct asyncio_tasks {
     uint32_t n;
     bool truncated;       /* more than ASYNCIO_TASKS_MAX */
     const char *why_none; /* no registry read: why (NULL when it was) */
+    const char *why_no_frames; /* coroutine chains not read: why (NULL when they were) */
 };
 
 /* A Python thread, for the per-thread task lists of 3.14+. */
@@ -48,6 +74,7 @@ void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asy
                         size_t nthreads, struct asyncio_tasks *out);
 void asyncio_tasks_free(struct asyncio_tasks *t);
 const char *asyncio_task_state_name(enum asyncio_task_state s);
+const char *asyncio_await_kind_name(enum asyncio_await_kind k);
 /* A task's name: a str, or (3.12+, until asked for) the int N of "Task-N". */
 void asyncio_task_name(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, char *out, size_t sz);
 

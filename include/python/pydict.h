@@ -30,6 +30,13 @@ int pyobj_instance_attrs(struct pyrt *rt, uint64_t obj, struct pydict_entry *out
  * not found, with *imported false when sys.modules was read and has no
  * such module. */
 uint64_t pymodule_find(struct pyrt *rt, struct pyobj_cache *c, const char *name, bool *imported);
+#define PYSET_MAX_SLOTS (1u << 20) /* a set's hash table, at most */
+/* The live items of the set at `set` (type-checked): up to max, in table
+ * order; -1 when it is not a readable set. */
+int pyset_items(struct pyrt *rt, uint64_t set, uint64_t *out, int max);
+/* The items of a list / tuple: -1 when it is not one, or has more than max. */
+int pylist_items(struct pyrt *rt, uint64_t list, uint64_t *out, int max);
+int pytuple_items(struct pyrt *rt, uint64_t tuple, uint64_t *out, int max);
 /* Attribute `name` of a module, by its dict; 0 when absent. */
 uint64_t pymodule_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict, const char *name);
 

@@ -37,7 +37,12 @@
     X(type_basicsize) X(heap_cached_keys) X(dict_model) X(managed_dict) \
     X(managed_values) X(flag_inline_values) X(flag_managed_dict) \
     X(long_model) X(long_size) X(long_digits) X(long_shift) \
-    X(set_used) X(set_mask) X(set_table) X(set_entry_size) X(weakref_object)
+    X(set_used) X(set_mask) X(set_table) X(set_entry_size) X(weakref_object) \
+    X(list_items) X(var_size) X(tuple_items) X(method_self) \
+    X(gen_yf_model) X(gen_frame) X(gen_iframe) X(gen_frame_state) X(op_yield_from) \
+    X(op_resume) X(op_resume_alt) X(code_code) X(gen_state_yf_plus128) \
+    X(gen_state_executing_plus128) X(frameobj_valuestack) X(frameobj_stacktop) \
+    X(frameobj_stackdepth) X(gen_yf_depth) X(iframe_stacktop) X(iframe_stackpointer) X(iframe_localsplus)
 
 /* Fields that _Py_DebugOffsets (3.13+) publishes; the layout keeps, for
  * each, its byte position inside that table (dbg_<field>). */

@@ -47,6 +47,8 @@ uint64_t pyobj_code_bytecode(struct pyrt *rt, struct code_info *ci, int32_t tlbc
 /* Line of the instruction at `offset` (see linetable.h for its unit). */
 int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset);
 
+/* obj's type name (tp_name), cut to sz - 1 bytes; false when unreadable. */
+bool pyobj_type_name(struct pyrt *rt, uint64_t obj, char *buf, size_t sz);
 /* Whether obj's type is named `name` (its tp_name, at most 31 bytes). */
 bool pyobj_type_is(struct pyrt *rt, uint64_t obj, const char *name);
 

@@ -62,6 +62,9 @@ void stackwalk_prefetch_done(struct stack_walk *w, const struct remote_req *reqs
 /* Where a thread state keeps its stack (frame, _PyCFrame or current_frame). */
 int32_t stackwalk_root_offset(const struct py_layout *L);
 void stackwalk_run(struct pyrt *rt, struct stack_walk *walks, size_t n);
+/* One frame read on its own (a suspended coroutine's: no thread runs
+ * it); false when unreadable. */
+bool stackwalk_read_frame(struct pyrt *rt, uint64_t addr, struct raw_frame *out);
 /* Python frames of a raw chain; skips shim and not-yet-started frames.
  * Returns the count written to out (at most cap); *partial set when a
  * frame's code object could not be read. */

@@ -19,6 +19,7 @@ static bool plausible(const struct asyncio_debug *d)
 {
     return d->task_size >= 32 && d->task_size <= 4096 && d->task_name + 8 <= d->task_size &&
            d->task_coro + 8 <= d->task_size && d->task_node + 16 <= d->task_size &&
+           d->task_awaited_by + 8 <= d->task_size && d->task_awaited_by_is_set < d->task_size &&
            d->task_is_task < d->task_size && d->interp_size <= (64u << 20) &&
            d->interp_tasks_head + 16 <= d->interp_size && d->ts_size <= (1u << 20) &&
            d->ts_running_loop + 8 <= d->ts_size && d->ts_running_task + 8 <= d->ts_size &&
@@ -100,6 +101,9 @@ static void walk_list(struct pyrt *rt, struct pyobj_cache *c, const struct async
             memcpy(&t->loop, raw + loop_at, 8);
             uint64_t name;
             memcpy(&name, raw + d->task_name, 8);
+            memcpy(&t->coro, raw + d->task_coro, 8);
+            memcpy(&t->awaited_by_obj, raw + d->task_awaited_by, 8);
+            t->awaited_by_is_set = raw[d->task_awaited_by_is_set] != 0;
             asyncio_task_name(rt, c, name, t->name, sizeof t->name);
             out->n++;
         } else if (out->n == ASYNCIO_TASKS_MAX) {

@@ -3,12 +3,12 @@
 #include "python/asyncio_layout.h"
 
 const struct asyncio_layout asyncio_generated_layouts[] = {
-    {.minor = 8, .task_loop = 16, .task_state = 72, .task_coro = 112, .task_name = 120, .task_fut_waiter = 104, .task_size = 144},
-    {.minor = 9, .task_loop = 16, .task_state = 80, .task_coro = 152, .task_name = 160, .task_fut_waiter = 144, .task_size = 184},
-    {.minor = 10, .task_loop = 16, .task_state = 88, .task_coro = 160, .task_name = 168, .task_fut_waiter = 152, .task_size = 192},
-    {.minor = 11, .task_loop = 16, .task_state = 88, .task_coro = 136, .task_name = 144, .task_fut_waiter = 128, .task_size = 176},
-    {.minor = 12, .task_loop = 16, .task_state = 88, .task_coro = 136, .task_name = 144, .task_fut_waiter = 128, .task_size = 176},
-    {.minor = 13, .task_loop = 16, .task_state = 96, .task_coro = 120, .task_name = 128, .task_fut_waiter = 112, .task_size = 144},
+    {.minor = 8, .task_loop = 16, .task_state = 72, .task_coro = 112, .task_name = 120, .task_fut_waiter = 104, .task_callback0 = 24, .task_callbacks = 40, .task_size = 144},
+    {.minor = 9, .task_loop = 16, .task_state = 80, .task_coro = 152, .task_name = 160, .task_fut_waiter = 144, .task_callback0 = 24, .task_callbacks = 40, .task_size = 184},
+    {.minor = 10, .task_loop = 16, .task_state = 88, .task_coro = 160, .task_name = 168, .task_fut_waiter = 152, .task_callback0 = 24, .task_callbacks = 40, .task_size = 192},
+    {.minor = 11, .task_loop = 16, .task_state = 88, .task_coro = 136, .task_name = 144, .task_fut_waiter = 128, .task_callback0 = 24, .task_callbacks = 40, .task_size = 176},
+    {.minor = 12, .task_loop = 16, .task_state = 88, .task_coro = 136, .task_name = 144, .task_fut_waiter = 128, .task_callback0 = 24, .task_callbacks = 40, .task_size = 176},
+    {.minor = 13, .task_loop = 16, .task_state = 96, .task_coro = 120, .task_name = 128, .task_fut_waiter = 112, .task_callback0 = 24, .task_callbacks = 40, .task_size = 144},
 };
 const size_t asyncio_generated_layout_count =
     sizeof asyncio_generated_layouts / sizeof asyncio_generated_layouts[0];

@@ -3,13 +3,13 @@
 #include "python/asyncio_tasks.h"
 #include "python/asyncio_debug.h"
 #include "python/asyncio_layout.h"
+#include "python/asyncio_links.h"
 #include "python/pydict.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SET_MAX_SLOTS (1u << 20) /* a registry's hash table, at most */
 #define ATTRS_MAX 256
 #define CURRENT_MAX 4096 /* running loops */
 
@@ -42,35 +42,6 @@ void asyncio_tasks_free(struct asyncio_tasks *t)
 {
     free(t->v);
     memset(t, 0, sizeof *t);
-}
-
-/* The live items of the set at `set` (type-checked): up to max, in
- * table order; -1 when it is not a readable set. Deleted slots hold a
- * dummy object, which the callers' type checks drop. */
-static int set_items(struct pyrt *rt, uint64_t set, uint64_t *out, int max)
-{
-    const struct py_layout *L = &rt->layout;
-    uint64_t mask, table;
-    if (!set || !pyobj_type_is(rt, set, "set") ||
-        !remote_u64(&rt->mem, set + (uint64_t)L->set_mask, &mask) ||
-        !remote_u64(&rt->mem, set + (uint64_t)L->set_table, &table) || !table ||
-        mask + 1 > SET_MAX_SLOTS || ((mask + 1) & mask))
-        return -1;
-    size_t esize = (size_t)L->set_entry_size, slots = (size_t)mask + 1;
-    uint8_t *raw = malloc(slots * esize);
-    if (!raw || remote_read(&rt->mem, table, raw, slots * esize) != 0) {
-        free(raw);
-        return -1;
-    }
-    int n = 0;
-    for (size_t i = 0; i < slots && n < max; i++) {
-        uint64_t key;
-        memcpy(&key, raw + i * esize, 8);
-        if (key)
-            out[n++] = key;
-    }
-    free(raw);
-    return n;
 }
 
 /* The object a weak reference points to; 0 when dead or not a weakref. */
@@ -108,6 +79,9 @@ static bool read_native(struct pyrt *rt, struct pyobj_cache *c, const struct asy
     memcpy(&t->waiter, raw + A->task_fut_waiter, 8);
     memcpy(&state, raw + A->task_state, 4);
     memcpy(&name, raw + A->task_name, 8);
+    memcpy(&t->coro, raw + A->task_coro, 8);
+    memcpy(&t->callback0, raw + A->task_callback0, 8);
+    memcpy(&t->callbacks, raw + A->task_callbacks, 8);
     if (state > STATE_FINISHED || !t->loop)
         return false;
     t->state = state == STATE_PENDING ? TASK_PENDING : state == STATE_CANCELLED ? TASK_CANCELLED
@@ -124,7 +98,7 @@ static bool read_python(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, st
 {
     struct pydict_entry attrs[ATTRS_MAX];
     int na = pyobj_instance_attrs(rt, obj, attrs, ATTRS_MAX);
-    if (na <= 0 || !pydict_find_str(rt, c, attrs, na, "_coro"))
+    if (na <= 0 || !(t->coro = pydict_find_str(rt, c, attrs, na, "_coro")))
         return false;
     uint64_t state = pydict_find_str(rt, c, attrs, na, "_state");
     const char *s = state ? pyobj_str(rt, c, state) : "PENDING";
@@ -169,7 +143,7 @@ static bool add_set(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio
                     uint64_t set, bool weak, uint64_t *items, struct asyncio_tasks *out)
 {
     bool dedup = out->n > 0;
-    int n = set_items(rt, set, items, ASYNCIO_TASKS_MAX);
+    int n = pyset_items(rt, set, items, ASYNCIO_TASKS_MAX);
     for (int i = 0; i < n; i++) {
         uint64_t obj = weak ? weakref_target(rt, items[i]) : items[i];
         if (obj)
@@ -211,6 +185,7 @@ static void read_lists(struct pyrt *rt, struct pyobj_cache *c, const struct asyn
     }
     out->why_none = NULL;
     asyncio_debug_tasks(rt, c, &dbg, threads, nthreads, pyrt_main_interp(rt), out);
+    asyncio_links_read(rt, c, out);
 }
 
 void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_thread *threads,
@@ -252,4 +227,6 @@ void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asy
     free(items);
     free(attrs);
     out->why_none = ok ? NULL : NO_REGISTRY;
+    if (ok)
+        asyncio_links_read(rt, c, out);
 }

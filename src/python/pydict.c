@@ -199,3 +199,54 @@ uint64_t pymodule_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict, c
     free(e);
     return v;
 }
+
+/* Deleted slots hold a dummy object, which the callers' type checks drop. */
+int pyset_items(struct pyrt *rt, uint64_t set, uint64_t *out, int max)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t mask, table;
+    if (!set || !pyobj_type_is(rt, set, "set") ||
+        !remote_u64(&rt->mem, set + (uint64_t)L->set_mask, &mask) ||
+        !remote_u64(&rt->mem, set + (uint64_t)L->set_table, &table) || !table ||
+        mask + 1 > PYSET_MAX_SLOTS || ((mask + 1) & mask))
+        return -1;
+    size_t esize = (size_t)L->set_entry_size, slots = (size_t)mask + 1;
+    uint8_t *raw = malloc(slots * esize);
+    if (!raw || remote_read(&rt->mem, table, raw, slots * esize) != 0) {
+        free(raw);
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < slots && n < max; i++) {
+        uint64_t key;
+        memcpy(&key, raw + i * esize, 8);
+        if (key)
+            out[n++] = key;
+    }
+    free(raw);
+    return n;
+}
+
+/* ob_item of a list or tuple of at most max items. */
+static int seq_items(struct pyrt *rt, uint64_t obj, bool list, uint64_t *out, int max)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t size, items = obj + (uint64_t)L->tuple_items;
+    if (!obj || L->var_size < 0 || !pyobj_type_is(rt, obj, list ? "list" : "tuple") ||
+        !remote_u64(&rt->mem, obj + (uint64_t)L->var_size, &size) || size > (uint64_t)max ||
+        (list && !remote_u64(&rt->mem, obj + (uint64_t)L->list_items, &items)))
+        return -1;
+    if (size && (!items || remote_read(&rt->mem, items, out, size * 8) != 0))
+        return -1;
+    return (int)size;
+}
+
+int pylist_items(struct pyrt *rt, uint64_t list, uint64_t *out, int max)
+{
+    return seq_items(rt, list, true, out, max);
+}
+
+int pytuple_items(struct pyrt *rt, uint64_t tuple, uint64_t *out, int max)
+{
+    return seq_items(rt, tuple, false, out, max);
+}

@@ -332,15 +332,21 @@ int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset)
     return line;
 }
 
-bool pyobj_type_is(struct pyrt *rt, uint64_t obj, const char *name)
+bool pyobj_type_name(struct pyrt *rt, uint64_t obj, char *buf, size_t sz)
 {
     const struct py_layout *L = &rt->layout;
     uint64_t type, tp_name;
-    char buf[32] = {0};
-    size_t n = strlen(name) + 1;
-    if (!obj || !remote_u64(&rt->mem, obj + (uint64_t)L->obj_type, &type) || !type ||
+    if (!sz || !obj || !remote_u64(&rt->mem, obj + (uint64_t)L->obj_type, &type) || !type ||
         !remote_u64(&rt->mem, type + (uint64_t)L->type_name, &tp_name) || !tp_name ||
-        n > sizeof buf || remote_read(&rt->mem, tp_name, buf, n) != 0)
+        remote_read(&rt->mem, tp_name, buf, sz - 1) != 0)
         return false;
-    return memcmp(buf, name, n) == 0;
+    buf[sz - 1] = 0;
+    return buf[0] != 0;
+}
+
+bool pyobj_type_is(struct pyrt *rt, uint64_t obj, const char *name)
+{
+    char buf[33];
+    size_t n = strlen(name) + 1; /* its NUL compared too */
+    return n < sizeof buf && pyobj_type_name(rt, obj, buf, n + 1) && memcmp(buf, name, n) == 0;
 }

@@ -76,6 +76,16 @@ static void decode(const struct py_layout *L, uint64_t addr, const uint8_t *buf,
     }
 }
 
+bool stackwalk_read_frame(struct pyrt *rt, uint64_t addr, struct raw_frame *out)
+{
+    uint8_t buf[FRAME_READ];
+    size_t len = frame_read_len(&rt->layout);
+    if (!addr || len > sizeof buf || remote_read(&rt->mem, addr, buf, len) != 0)
+        return false;
+    decode(&rt->layout, addr, buf, out);
+    return out->code != 0;
+}
+
 static bool same_frame(const struct raw_frame *a, const struct raw_frame *b)
 {
     return a->addr == b->addr && a->code == b->code && a->pos == b->pos &&

@@ -4,6 +4,7 @@
 
 #include "report/common.h"
 #include "report/dump.h"
+#include "report/tasks.h"
 
 /* What a thread is blocked on: block_kind_name's words, and "idle" for a
  * futex wait that waits for work or a notification. */
@@ -82,96 +83,6 @@ static const char *process_name(const struct dump *d)
 }
 
 
-/* The distinct loops of the tasks, in order of first appearance; at most
- * max (the rest are counted in the last). */
-static size_t task_loops(const struct asyncio_tasks *t, uint64_t *loops, size_t max)
-{
-    size_t n = 0;
-    for (uint32_t i = 0; i < t->n; i++) {
-        size_t k = 0;
-        while (k < n && loops[k] != t->v[i].loop)
-            k++;
-        if (k == n && n < max)
-            loops[n++] = t->v[i].loop;
-    }
-    return n;
-}
-
-#define TASK_LOOPS_MAX 64
-
-/* The thread of a loop: that of its tasks' list (3.14+); 0 when unknown. */
-static int32_t loop_tid(const struct asyncio_tasks *t, uint64_t loop)
-{
-    for (uint32_t i = 0; i < t->n; i++)
-        if (t->v[i].loop == loop && t->v[i].tid)
-            return t->v[i].tid;
-    return 0;
-}
-
-static void tasks_text(FILE *out, const struct asyncio_tasks *t)
-{
-    if (t->why_none) {
-        fprintf(out, "\nasyncio tasks: not read (%s)\n", t->why_none);
-        return;
-    }
-    uint64_t loops[TASK_LOOPS_MAX];
-    size_t nloops = task_loops(t, loops, TASK_LOOPS_MAX);
-    fprintf(out, "\nasyncio tasks: %u in %zu loop%s%s\n", t->n, nloops, nloops == 1 ? "" : "s",
-            t->truncated ? " (more not listed)" : "");
-    for (size_t l = 0; l < nloops; l++) {
-        int32_t tid = loop_tid(t, loops[l]);
-        if (tid)
-            fprintf(out, "  loop 0x%" PRIx64 " (thread %d)\n", loops[l], tid);
-        else
-            fprintf(out, "  loop 0x%" PRIx64 "\n", loops[l]);
-        for (uint32_t i = 0; i < t->n; i++) {
-            const struct asyncio_task *k = &t->v[i];
-            if (k->loop != loops[l])
-                continue;
-            fprintf(out, "    task 0x%" PRIx64 " \"%s\"  %s", k->addr, k->name,
-                    asyncio_task_state_name(k->state));
-            if (k->waiter)
-                fprintf(out, "  awaiting 0x%" PRIx64, k->waiter);
-            fprintf(out, "%s\n", k->native ? "" : "  (pure-Python Task)");
-        }
-    }
-}
-
-static json_object *tasks_json(const struct asyncio_tasks *t)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "unavailable", t->why_none ? json_object_new_string(t->why_none) : NULL);
-    json_object_object_add(o, "count", json_object_new_int((int)t->n));
-    json_object_object_add(o, "truncated", json_object_new_boolean(t->truncated));
-    json_object *loops_json = json_object_new_array();
-    uint64_t loops[TASK_LOOPS_MAX];
-    size_t nloops = t->why_none ? 0 : task_loops(t, loops, TASK_LOOPS_MAX);
-    for (size_t l = 0; l < nloops; l++) {
-        json_object *lo = json_object_new_object();
-        json_object_object_add(lo, "loop", report_json_hex(loops[l]));
-        int32_t tid = loop_tid(t, loops[l]);
-        json_object_object_add(lo, "tid", tid ? json_object_new_int(tid) : NULL);
-        json_object *arr = json_object_new_array();
-        for (uint32_t i = 0; i < t->n; i++) {
-            const struct asyncio_task *k = &t->v[i];
-            if (k->loop != loops[l])
-                continue;
-            json_object *to = json_object_new_object();
-            json_object_object_add(to, "id", report_json_hex(k->addr));
-            json_object_object_add(to, "name", json_object_new_string(k->name));
-            json_object_object_add(to, "state",
-                                   json_object_new_string(asyncio_task_state_name(k->state)));
-            json_object_object_add(to, "native", json_object_new_boolean(k->native));
-            json_object_object_add(to, "awaiting", k->waiter ? report_json_hex(k->waiter) : NULL);
-            json_object_array_add(arr, to);
-        }
-        json_object_object_add(lo, "tasks", arr);
-        json_object_array_add(loops_json, lo);
-    }
-    json_object_object_add(o, "loops", loops_json);
-    return o;
-}
-
 void report_dump_text(FILE *out, const struct dump *d)
 {
     const struct pyrt *rt = d->rt;
@@ -232,7 +143,7 @@ void report_dump_text(FILE *out, const struct dump *d)
         native_text(out, &t->native, t->block.kind);
     }
     if (d->want_tasks)
-        tasks_text(out, &d->tasks);
+        report_tasks_text(out, &d->tasks);
 }
 
 static json_object *native_json(const struct dump_native *dn, enum block_kind kind)
@@ -343,7 +254,7 @@ int report_dump_json(FILE *out, const struct dump *d)
         json_object_array_add(threads, thread_json(&d->threads[i]));
     json_object_object_add(root, "threads", threads);
     if (d->want_tasks)
-        json_object_object_add(root, "tasks", tasks_json(&d->tasks));
+        json_object_object_add(root, "tasks", report_tasks_json(&d->tasks));
     if (d->native) {
         json_object *only = json_object_new_array();
         for (size_t i = 0; i < d->nnative_only; i++) {

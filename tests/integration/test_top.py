@@ -26,8 +26,12 @@ def cpu4():
 
 @pytest.fixture(scope="module")
 def tmux():
-    """A tmux server of our own (its own socket): nobody else's sessions."""
+    """A tmux server of our own (its own socket): nobody else's sessions.
+    A keeper session holds the server up for the whole module: a server
+    left without sessions exits, and a new-session that connects while it
+    is exiting fails with "server exited unexpectedly" (seen once in CI)."""
     server = Tmux("gilprobe-top-test-%d" % os.getpid())
+    server.run("new-session", "-d", "-s", "keeper", "sleep", "3600")
     yield server
     server.run("kill-server", check=False)
 

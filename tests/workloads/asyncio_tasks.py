@@ -4,9 +4,13 @@ One event loop (the main thread) with: `alpha` waiting on an Event, `beta`
 on a Lock that `holder` keeps, `gamma` on an empty Queue, `sleeper` in
 asyncio.sleep, `g-0` and `g-1` gathered by `main` (which awaits the
 gather), `pure-one` (a pure-Python Task) waiting on an Event, `done-one`
-finished (and still referenced), and `spinner`, which spins on the CPU
-for ever once the ready line is out: the loop's running task. Prints one
-JSON line, {"ready", "pid", "tasks": {name: id(task) as hex}}, then spins.
+finished (and still referenced), `deep` three coroutines deep
+(level1 -> level2 -> level3 -> Event.wait), `timed` in
+`wait_for(..., timeout=3600)`, on 3.11+ `tg-parent` waiting for its
+TaskGroup's `tg-0` and `tg-1` (asleep), and `spinner`, which spins on the
+CPU for ever once the ready line is out: the loop's running task. Prints
+one JSON line, {"ready", "pid", "tasks": {name: id(task) as hex}}, then
+spins.
 """
 import asyncio
 import json
@@ -40,6 +44,28 @@ async def done():
     return 1
 
 
+async def level3(ev):
+    await ev.wait()
+
+
+async def level2(ev):
+    await level3(ev)
+
+
+async def level1(ev):
+    await level2(ev)
+
+
+async def timed(ev):
+    await asyncio.wait_for(ev.wait(), timeout=3600)
+
+
+async def group(tasks):
+    async with asyncio.TaskGroup() as tg:
+        for i in range(2):
+            tasks["tg-%d" % i] = tg.create_task(nap(), name="tg-%d" % i)
+
+
 async def spin(started):
     await started.wait()
     while True:  # the loop never gets back: this task stays the running one
@@ -65,6 +91,10 @@ async def main():
     named(asyncio.ensure_future(nap()), "sleeper", tasks)
     named(asyncio.tasks._PyTask(wait_event(ev), loop=loop), "pure-one", tasks)
     finished = named(asyncio.ensure_future(done()), "done-one", tasks)
+    named(asyncio.ensure_future(level1(ev)), "deep", tasks)
+    named(asyncio.ensure_future(timed(ev)), "timed", tasks)
+    if hasattr(asyncio, "TaskGroup"):  # 3.11+
+        named(asyncio.ensure_future(group(tasks)), "tg-parent", tasks)
     named(asyncio.ensure_future(spin(started)), "spinner", tasks)
     gathered = [named(asyncio.ensure_future(nap()), "g-%d" % i, tasks) for i in range(2)]
     await asyncio.sleep(0.1)
