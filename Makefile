@@ -149,6 +149,7 @@ build/sleep_floor: bench/sleep_floor.c | $(STAMP)
 WATCH_SOAK_MIN ?= 10
 bench: gilprobe build/sleep_floor
 	$(PYTHON) bench/bench_dump.py ./gilprobe
+	$(PYTHON) bench/bench_tasks.py ./gilprobe
 	$(PYTHON) bench/bench_sampler.py ./gilprobe
 	$(PYTHON) bench/bench_bpf.py ./gilprobe
 	$(PYTHON) bench/bench_blame.py ./gilprobe

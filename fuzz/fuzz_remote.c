@@ -248,7 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct coro_chain chain;
     for (size_t i = 0; i < im.n && i < 256; i++) {
         (void)pyobj_str(&rt, &cache, im.regions[i].addr);
-        coro_chain_read(&rt, im.regions[i].addr, &chain);
+        coro_chain_read(&rt, &cache, im.regions[i].addr, &chain);
         struct code_info *ci = pyobj_code(&rt, &cache, im.regions[i].addr);
         if (ci) {
             (void)pyobj_code_line(&rt, ci, -1);

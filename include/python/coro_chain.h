@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "python/pyobj.h"
 #include "python/pyrt.h"
 #include "python/stackwalk.h"
 
@@ -24,7 +25,7 @@ struct coro_chain {
 
 /* The chain from coro (a coroutine or generator object); an object of
  * another type, a finished coroutine or an unreadable one gives n == 0. */
-void coro_chain_read(struct pyrt *rt, uint64_t coro, struct coro_chain *out);
+void coro_chain_read(struct pyrt *rt, struct pyobj_cache *c, uint64_t coro, struct coro_chain *out);
 /* Whether the layout says how to follow awaits (not for a version read
  * through its _Py_DebugOffsets alone). */
 bool coro_chain_supported(const struct pyrt *rt);

@@ -16,6 +16,7 @@ struct pyobj_cache {
     struct addrmap strings; /* addr -> char* (UTF-8) */
     struct addrmap codes;   /* addr -> struct code_info* */
     struct addrmap types;   /* addr -> (void*)1 code type, (void*)2 str type, 3 other */
+    struct addrmap type_names; /* type addr -> struct type_name* (pyobj_type_named) */
     /* 0: entries are trusted for the cache's life (one dump). A sampler
      * counts samples here: a code object can die and another be born at
      * its address, so an entry no sample used lately is checked again. */
@@ -51,5 +52,9 @@ int pyobj_code_line(const struct pyrt *rt, struct code_info *ci, long offset);
 bool pyobj_type_name(struct pyrt *rt, uint64_t obj, char *buf, size_t sz);
 /* Whether obj's type is named `name` (its tp_name, at most 31 bytes). */
 bool pyobj_type_is(struct pyrt *rt, uint64_t obj, const char *name);
+/* The same, with each type's name remembered for the cache's epoch (a
+ * dump's whole life; one sample of a sampler's, as a type can die): one
+ * read per object instead of three, for walks that check many objects. */
+bool pyobj_type_named(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, const char *name);
 
 #endif

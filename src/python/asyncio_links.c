@@ -82,7 +82,8 @@ static enum asyncio_await_kind frame_kind(const struct py_frame *f)
 /* A deadline anywhere in the chain (wait_for, asyncio.timeout) bounds the
  * wait: that first; else the innermost of asyncio's coroutines names it;
  * else a task or gather awaited directly. */
-static enum asyncio_await_kind kind_of(struct pyrt *rt, const struct asyncio_task *t,
+static enum asyncio_await_kind kind_of(struct pyrt *rt, struct pyobj_cache *c,
+                                       const struct asyncio_task *t,
                                        uint32_t waiter_task)
 {
     enum asyncio_await_kind inner = AWAIT_NONE;
@@ -97,7 +98,7 @@ static enum asyncio_await_kind kind_of(struct pyrt *rt, const struct asyncio_tas
         return inner;
     if (waiter_task)
         return AWAIT_TASK;
-    if (t->waiter && pyobj_type_is(rt, t->waiter, "_GatheringFuture"))
+    if (t->waiter && pyobj_type_named(rt, c, t->waiter, "_GatheringFuture"))
         return AWAIT_GATHER;
     return t->waiter || t->nframes ? AWAIT_FUTURE : AWAIT_NONE;
 }
@@ -106,7 +107,7 @@ static enum asyncio_await_kind kind_of(struct pyrt *rt, const struct asyncio_tas
 static void read_chain(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_task *t,
                        struct coro_chain *chain)
 {
-    coro_chain_read(rt, t->coro, chain);
+    coro_chain_read(rt, c, t->coro, chain);
     struct py_frame out[CORO_CHAIN_MAX];
     bool partial = false;
     int n = stackwalk_resolve(rt, c, chain->frames, chain->n, out, CORO_CHAIN_MAX, &partial);
@@ -120,7 +121,7 @@ static void read_chain(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_ta
      * future's iterator, whose one field (after the object header) is the
      * future */
     uint64_t fut;
-    if (!t->waiter && chain->leaf && pyobj_type_is(rt, chain->leaf, "_asyncio.FutureIter") &&
+    if (!t->waiter && chain->leaf && pyobj_type_named(rt, c, chain->leaf, "_asyncio.FutureIter") &&
         remote_u64(&rt->mem, chain->leaf + (uint64_t)rt->layout.obj_type + 8, &fut))
         t->waiter = fut;
 }
@@ -164,7 +165,7 @@ static void edges_from_waiter(struct pyrt *rt, struct pyobj_cache *c, const stru
         add_edge(awaited, k->addr);
         return;
     }
-    if (!k->waiter || !pyobj_type_is(rt, k->waiter, "_GatheringFuture"))
+    if (!k->waiter || !pyobj_type_named(rt, c, k->waiter, "_GatheringFuture"))
         return;
     struct pydict_entry attrs[ATTRS_MAX];
     int na = pyobj_instance_attrs(rt, k->waiter, attrs, ATTRS_MAX);
@@ -193,9 +194,9 @@ static void edges_from_callbacks(struct pyrt *rt, struct pyobj_cache *c,
     }
     for (int i = 0; i < n; i++) {
         uint64_t group;
-        if (!pyobj_type_is(rt, cbs[i], "method") ||
+        if (!pyobj_type_named(rt, c, cbs[i], "method") ||
             !remote_u64(&rt->mem, cbs[i] + (uint64_t)rt->layout.method_self, &group) ||
-            !pyobj_type_is(rt, group, "TaskGroup"))
+            !pyobj_type_named(rt, c, group, "TaskGroup"))
             continue;
         struct pydict_entry attrs[ATTRS_MAX];
         int na = pyobj_instance_attrs(rt, group, attrs, ATTRS_MAX);
@@ -235,7 +236,7 @@ void asyncio_links_read(struct pyrt *rt, struct pyobj_cache *c, struct asyncio_t
     for (uint32_t i = 0; i < t->n; i++) {
         struct asyncio_task *k = &t->v[i];
         if (k->state == TASK_PENDING)
-            k->await_kind = kind_of(rt, k, task_at(&index, t, k->waiter) != NULL);
+            k->await_kind = kind_of(rt, c, k, task_at(&index, t, k->waiter) != NULL);
     }
     free(chain);
     free(items);

@@ -45,13 +45,14 @@ void asyncio_tasks_free(struct asyncio_tasks *t)
 }
 
 /* The object a weak reference points to; 0 when dead or not a weakref. */
-static uint64_t weakref_target(struct pyrt *rt, uint64_t ref)
+static uint64_t weakref_target(struct pyrt *rt, struct pyobj_cache *c, uint64_t ref)
 {
     uint64_t obj;
-    if (!pyobj_type_is(rt, ref, "weakref.ReferenceType") && !pyobj_type_is(rt, ref, "weakref"))
+    if (!pyobj_type_named(rt, c, ref, "weakref.ReferenceType") &&
+        !pyobj_type_named(rt, c, ref, "weakref"))
         return 0;
     if (!remote_u64(&rt->mem, ref + (uint64_t)rt->layout.weakref_object, &obj) || !obj ||
-        pyobj_type_is(rt, obj, "NoneType"))
+        pyobj_type_named(rt, c, obj, "NoneType"))
         return 0;
     return obj;
 }
@@ -109,7 +110,7 @@ static bool read_python(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, st
                                              : TASK_FINISHED;
     t->loop = pydict_find_str(rt, c, attrs, na, "_loop");
     uint64_t waiter = pydict_find_str(rt, c, attrs, na, "_fut_waiter");
-    t->waiter = waiter && !pyobj_type_is(rt, waiter, "NoneType") ? waiter : 0;
+    t->waiter = waiter && !pyobj_type_named(rt, c, waiter, "NoneType") ? waiter : 0;
     uint64_t name = pydict_find_str(rt, c, attrs, na, "_name");
     if (name)
         asyncio_task_name(rt, c, name, t->name, sizeof t->name);
@@ -131,7 +132,7 @@ static void add_task(struct pyrt *rt, struct pyobj_cache *c, const struct asynci
     struct asyncio_task *t = &out->v[out->n];
     memset(t, 0, sizeof *t);
     t->addr = obj;
-    bool ok = pyobj_type_is(rt, obj, "_asyncio.Task") ? read_native(rt, c, A, obj, t)
+    bool ok = pyobj_type_named(rt, c, obj, "_asyncio.Task") ? read_native(rt, c, A, obj, t)
                                                        : read_python(rt, c, obj, t);
     if (ok)
         out->n++;
@@ -145,7 +146,7 @@ static bool add_set(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio
     bool dedup = out->n > 0;
     int n = pyset_items(rt, set, items, ASYNCIO_TASKS_MAX);
     for (int i = 0; i < n; i++) {
-        uint64_t obj = weak ? weakref_target(rt, items[i]) : items[i];
+        uint64_t obj = weak ? weakref_target(rt, c, items[i]) : items[i];
         if (obj)
             add_task(rt, c, A, obj, dedup, out);
     }

@@ -19,9 +19,9 @@ bool coro_chain_supported(const struct pyrt *rt)
     }
 }
 
-static bool is_generator_like(struct pyrt *rt, uint64_t obj)
+static bool is_generator_like(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj)
 {
-    return pyobj_type_is(rt, obj, "coroutine") || pyobj_type_is(rt, obj, "generator");
+    return pyobj_type_named(rt, c, obj, "coroutine") || pyobj_type_named(rt, c, obj, "generator");
 }
 
 /* 3.8-3.10: the object on top of a frame object's value stack when the
@@ -99,14 +99,14 @@ static uint64_t awaited_by_generator(struct pyrt *rt, uint64_t gen, const struct
     return awaited_in_stack(rt, f->addr);
 }
 
-void coro_chain_read(struct pyrt *rt, uint64_t coro, struct coro_chain *out)
+void coro_chain_read(struct pyrt *rt, struct pyobj_cache *c, uint64_t coro, struct coro_chain *out)
 {
     const struct py_layout *L = &rt->layout;
     memset(out, 0, sizeof *out);
     if (!coro_chain_supported(rt))
         return;
     uint64_t obj = coro;
-    while (obj && is_generator_like(rt, obj)) {
+    while (obj && is_generator_like(rt, c, obj)) {
         if (out->n == CORO_CHAIN_MAX) {
             out->truncated = true;
             return;

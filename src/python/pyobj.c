@@ -13,6 +13,7 @@ void pyobj_cache_init(struct pyobj_cache *c)
     addrmap_init(&c->strings);
     addrmap_init(&c->codes);
     addrmap_init(&c->types);
+    addrmap_init(&c->type_names);
     c->epoch = 0;
     c->retired = NULL;
 }
@@ -24,6 +25,9 @@ void pyobj_cache_next_epoch(struct pyobj_cache *c)
 
 void pyobj_cache_free(struct pyobj_cache *c)
 {
+    for (size_t i = 0; i < c->type_names.cap; i++)
+        free(c->type_names.vals[i]);
+    addrmap_free(&c->type_names);
     for (size_t i = 0; i < c->strings.cap; i++)
         free(c->strings.vals[i]);
     for (size_t i = 0; i < c->codes.cap; i++) {
@@ -342,6 +346,34 @@ bool pyobj_type_name(struct pyrt *rt, uint64_t obj, char *buf, size_t sz)
         return false;
     buf[sz - 1] = 0;
     return buf[0] != 0;
+}
+
+struct type_name {
+    uint64_t epoch;
+    char name[33];
+};
+
+bool pyobj_type_named(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, const char *name)
+{
+    uint64_t type, tp_name;
+    size_t n = strlen(name) + 1;
+    if (n > 32 || !obj || !remote_u64(&rt->mem, obj + (uint64_t)rt->layout.obj_type, &type) || !type)
+        return false;
+    struct type_name *t = addrmap_get(&c->type_names, type);
+    if (!t || t->epoch != c->epoch) {
+        if (!t && (!(t = calloc(1, sizeof *t)) || !addrmap_put(&c->type_names, type, t))) {
+            free(t);
+            return pyobj_type_is(rt, obj, name);
+        }
+        t->epoch = c->epoch;
+        memset(t->name, 0, sizeof t->name);
+        /* up to 32 bytes, cut short at the end of a mapping */
+        if (remote_u64(&rt->mem, type + (uint64_t)rt->layout.type_name, &tp_name) && tp_name &&
+            remote_read(&rt->mem, tp_name, t->name, 32) != 0)
+            remote_read(&rt->mem, tp_name, t->name, 8);
+        t->name[32] = 0;
+    }
+    return memcmp(t->name, name, n) == 0;
 }
 
 bool pyobj_type_is(struct pyrt *rt, uint64_t obj, const char *name)
