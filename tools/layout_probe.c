@@ -183,6 +183,9 @@ int main(void)
     P("code_filename", offsetof(PyCodeObject, co_filename));
     P("code_name", offsetof(PyCodeObject, co_name));
     P("code_firstlineno", offsetof(PyCodeObject, co_firstlineno));
+    /* co_flags: CO_COROUTINE and friends tell a task's coroutine from a
+     * plain callback (the flag values are part of the stable API) */
+    P("code_flags", offsetof(PyCodeObject, co_flags));
 #if PY_VERSION_HEX < 0x030A0000
     P("code_linetable", offsetof(PyCodeObject, co_lnotab));
 #else

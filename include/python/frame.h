@@ -13,6 +13,7 @@ struct code_info {
     int firstlineno;
     bool native;          /* a C function's pseudo code object (--native) */
     int firsttraceable;   /* 3.11+: first traceable code unit */
+    int32_t flags;        /* co_flags; -1 when this version's layout does not say */
     uint8_t *linetable;
     uint32_t linetable_len;
     /* The last few (offset -> line) answers: a sampled loop asks about the

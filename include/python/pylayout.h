@@ -27,7 +27,7 @@
     X(iframe_code) X(iframe_instr) X(iframe_previous) X(iframe_owner) \
     X(iframe_tlbc_index) X(code_tlbc) \
     X(code_filename) X(code_name) X(code_firstlineno) X(code_linetable) \
-    X(code_qualname) X(code_code_adaptive) X(code_firsttraceable) \
+    X(code_qualname) X(code_code_adaptive) X(code_firsttraceable) X(code_flags) \
     X(obj_type) X(type_name) X(bytes_size) X(bytes_data) \
     X(str_length) X(str_state) X(str_ascii_data) X(str_compact_data) \
     X(interp_modules) X(module_dict) X(dict_keys) X(dict_values) \

@@ -5,6 +5,7 @@
 #ifndef GILPROBE_LOOPS_H
 #define GILPROBE_LOOPS_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "record/stacks.h"
@@ -18,8 +19,16 @@ enum loop_sample {
     LOOP_BUSY,      /* anywhere else: callbacks, coroutine steps, GIL waits */
 };
 
+/* What the loop was running when a culprit was sampled: the entry frame
+ * just inside the loop's Handle._run is a task's coroutine (a task step)
+ * or a plain function (a call_soon / call_later callback). */
+enum loop_context { LOOP_CTX_UNKNOWN = 0, LOOP_CTX_TASK, LOOP_CTX_CALLBACK };
+
 struct loop_culprit {
     uint32_t frame;    /* interned one-frame stack: the innermost frame */
+    uint32_t entry;    /* interned one-frame stack: the task's coroutine or the callback (0: unknown) */
+    uint32_t stack;    /* a full stack it was seen in: the coroutine chain from entry to frame */
+    enum loop_context context;
     double stalled_ms;
     uint32_t on_cpu_samples, blocked_samples;
     uint32_t gil_wait_samples; /* of the blocked ones: waiting for the GIL */
@@ -86,6 +95,15 @@ void loops_finish(struct loop_track *l, double t_end, double period_s, double st
  * that stretch (a stall is counted in the window it ends in). */
 void loops_derive(struct loop_track *l, double duration_s);
 void loops_window_reset(struct loop_track *l);
+/* What a culprit ran in, as text: "in task handle (app.py:30) -> compute
+ * (app.py:20)" (the task's coroutine chain, outermost first, down to the
+ * culprit's frame) or "in callback tick (app.py:40)"; "" when unknown. */
+void loops_context_text(const struct stack_table *stacks, const struct loop_culprit *c, char *buf,
+                        size_t sz);
+/* The same as frames, outermost first (the callback alone); how many (at
+ * most max) were written to out. */
+int loops_context_frames(const struct stack_table *stacks, const struct loop_culprit *c,
+                         struct py_frame *out, int max);
 void loops_free(struct loop_track *l);
 
 #endif

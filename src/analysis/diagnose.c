@@ -124,8 +124,10 @@ static bool loop_stall_finding(const struct run_metrics *m, const struct thread_
     evidence(f, "loop.stall_count", l->nstalls, ">=", 1);
     evidence(f, "loop.stall_max_ms", l->stall_max_ms, ">=", m->stall_ms);
     evidence(f, "loop.culprit_share_pct", c->share_pct, ">=", 0);
-    text(f->culprit, sizeof f->culprit, "%s%s%s", where, on_cpu ? ", on CPU" : ", blocked in ",
-         on_cpu ? "" : (sys ? sys : "a syscall"));
+    char ctx[700];
+    loops_context_text(&m->stacks, c, ctx, sizeof ctx);
+    text(f->culprit, sizeof f->culprit, "%s%s%s%s%s", where, on_cpu ? ", on CPU" : ", blocked in ",
+         on_cpu ? "" : (sys ? sys : "a syscall"), ctx[0] ? "; " : "", ctx);
     if (on_cpu)
         text(f->advice, sizeof f->advice, S1_ADVICE, where);
     else

@@ -44,7 +44,8 @@ const char *py_layout_check(const struct py_layout *L)
         return "str";
     if (!FITS(8, PY_READ_CODE, L->obj_type, L->code_filename, L->code_name, L->code_qualname,
               L->code_linetable, L->code_firstlineno, L->code_firsttraceable, L->bytes_size,
-              L->code_tlbc))
+              L->code_tlbc) ||
+        !FITS(4, PY_READ_CODE, L->code_flags))
         return "code object";
     if (L->gil_size > PY_READ_GIL ||
         !FITS(8, L->gil_size, L->gil_last_holder, L->gil_switch_number, L->gil_interval) ||

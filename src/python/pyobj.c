@@ -277,6 +277,7 @@ struct code_info *pyobj_code(struct pyrt *rt, struct pyobj_cache *c, uint64_t ad
     ci->filename = pyobj_str(rt, c, field_u64(buf, L->code_filename));
     ci->firstlineno = field_i32(buf, L->code_firstlineno);
     ci->firsttraceable = L->code_firsttraceable >= 0 ? field_i32(buf, L->code_firsttraceable) : 0;
+    ci->flags = L->code_flags >= 0 ? field_i32(buf, L->code_flags) : -1;
     /* ob_size: the code units of co_code_adaptive (and of each copy). */
     uint64_t units = field_u64(buf, L->bytes_size);
     ci->ncodeunits = units < (1u << 24) ? (uint32_t)units : 0;

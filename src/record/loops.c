@@ -1,5 +1,6 @@
 #include "record/loops.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,18 +111,70 @@ enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_t
     }
 }
 
-static struct loop_culprit *culprit_for(struct loop_culprit *v, uint32_t *n, uint32_t frame)
+/* One culprit per (innermost frame, entry): the same slow function run by
+ * two handlers is two culprits. */
+static struct loop_culprit *culprit_for(struct loop_culprit *v, uint32_t *n, uint32_t frame,
+                                        uint32_t entry)
 {
     for (uint32_t i = 0; i < *n; i++)
-        if (v[i].frame == frame)
+        if (v[i].frame == frame && v[i].entry == entry)
             return &v[i];
     if (*n == LOOP_MAX_CULPRITS)
         return NULL;
     struct loop_culprit *c = &v[(*n)++];
     memset(c, 0, sizeof *c);
     c->frame = frame;
+    c->entry = entry;
     c->syscall = -1;
     return c;
+}
+
+#define CO_GENERATOR_LIKE (0x20 | 0x80 | 0x100 | 0x200) /* generator, coroutine, iterable coroutine, async generator */
+
+/* asyncio's own frames between the loop's Handle._run and what it runs: a
+ * pure-Python Task's wake-up and step methods (a C Task does both in C,
+ * no frame). */
+static bool loop_machinery(const struct code_info *c)
+{
+    const char *name = code_bare_name(c->name);
+    return (strcmp(name, "_run") == 0 && code_file_ends_with(c->filename, "asyncio/events.py")) ||
+           ((strncmp(name, "__step", 6) == 0 || strcmp(name, "__wakeup") == 0) &&
+            code_file_ends_with(c->filename, "asyncio/tasks.py"));
+}
+
+/* The loop's own work inside _run_once, no callback: polling its selector. */
+static bool loop_own(const struct code_info *c)
+{
+    return code_file_ends_with(c->filename, "selectors.py") ||
+           code_file_ends_with(c->filename, "asyncio/base_events.py");
+}
+
+/* The entry of a busy sample's stack: the first frame inside the loop's
+ * _run_once that is not asyncio's machinery; -1 when none (uvloop runs
+ * no Python frame of its own). */
+static int entry_index(const struct stack_entry *e, enum loop_context *ctx)
+{
+    int run_once = -1;
+    for (int i = next_python(e, 0); i < e->nframes; i = next_python(e, i + 1)) {
+        const struct code_info *c = e->frames[i].code;
+        if (strcmp(code_bare_name(c->name), "_run_once") == 0 &&
+            code_file_ends_with(c->filename, "asyncio/base_events.py")) {
+            run_once = i;
+            break;
+        }
+    }
+    *ctx = LOOP_CTX_UNKNOWN;
+    for (int i = run_once - 1; i >= 0; i--) {
+        const struct code_info *c = e->frames[i].code;
+        if (c->native || loop_machinery(c))
+            continue;
+        if (loop_own(c))
+            return -1;
+        if (c->flags >= 0)
+            *ctx = (c->flags & CO_GENERATOR_LIKE) ? LOOP_CTX_TASK : LOOP_CTX_CALLBACK;
+        return i;
+    }
+    return -1;
 }
 
 /* Adds one busy stretch's culprits to `dst`; each gets its share of `ms`
@@ -134,9 +187,13 @@ static void merge_culprits(struct loop_culprit *dst, uint32_t *ndst,
         total += src[i].on_cpu_samples + src[i].blocked_samples;
     for (uint32_t i = 0; i < nsrc && total; i++) {
         const struct loop_culprit *rc = &src[i];
-        struct loop_culprit *c = culprit_for(dst, ndst, rc->frame);
+        struct loop_culprit *c = culprit_for(dst, ndst, rc->frame, rc->entry);
         if (!c)
             continue;
+        if (!c->stack) {
+            c->stack = rc->stack;
+            c->context = rc->context;
+        }
         c->stalled_ms += ms * (double)(rc->on_cpu_samples + rc->blocked_samples) / total;
         c->on_cpu_samples += rc->on_cpu_samples;
         c->blocked_samples += rc->blocked_samples;
@@ -201,13 +258,27 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
         if (!py->code->native)
             py->line = py->code->firstlineno;
         struct loop_culprit *b = culprit_for(l->busy_culprits, &l->nbusy_culprits,
-                                             stack_table_intern(stacks, site, nsite));
+                                             stack_table_intern(stacks, site, nsite), 0);
         if (b)
             b->on_cpu_samples++;
     }
-    struct loop_culprit *c = culprit_for(l->run_culprits, &l->nrun_culprits, top);
+    /* the task or callback it runs, by function (not line) */
+    enum loop_context ctx;
+    int at = entry_index(e, &ctx);
+    uint32_t entry = 0;
+    if (at >= 0) {
+        struct py_frame f = e->frames[at];
+        f.line = f.code->firstlineno;
+        f.entry = false;
+        entry = stack_table_intern(stacks, &f, 1);
+    }
+    struct loop_culprit *c = culprit_for(l->run_culprits, &l->nrun_culprits, top, entry);
     if (!c)
         return;
+    if (!c->stack) {
+        c->stack = stack;
+        c->context = ctx;
+    }
     if (on_cpu) {
         c->on_cpu_samples++;
     } else {
@@ -299,4 +370,49 @@ void loops_free(struct loop_track *l)
     free(l->stalls);
     free(l->exact_ms);
     memset(l, 0, sizeof *l);
+}
+
+int loops_context_frames(const struct stack_table *stacks, const struct loop_culprit *c,
+                         struct py_frame *out, int max)
+{
+    const struct stack_entry *e = stack_table_get(stacks, c->stack);
+    enum loop_context ctx;
+    int at = e && c->context != LOOP_CTX_UNKNOWN ? entry_index(e, &ctx) : -1;
+    if (at < 0 || max <= 0)
+        return 0;
+    out[0] = e->frames[at];
+    if (c->context != LOOP_CTX_TASK)
+        return 1;
+    /* the task's coroutines, outermost first: the chain of awaits that
+     * reached the culprit (plain functions they call are not in it) */
+    int n = 1;
+    for (int i = at - 1; i >= 0 && n < max; i--) {
+        const struct code_info *k = e->frames[i].code;
+        if (!k->native && k->flags > 0 && (k->flags & CO_GENERATOR_LIKE))
+            out[n++] = e->frames[i];
+    }
+    return n;
+}
+
+#define CONTEXT_FRAMES 8
+
+void loops_context_text(const struct stack_table *stacks, const struct loop_culprit *c, char *buf,
+                        size_t sz)
+{
+    struct py_frame f[CONTEXT_FRAMES];
+    int n = loops_context_frames(stacks, c, f, CONTEXT_FRAMES);
+    if (!sz)
+        return;
+    buf[0] = 0;
+    if (!n)
+        return;
+    size_t used = (size_t)snprintf(buf, sz, "in %s ", c->context == LOOP_CTX_TASK ? "task" : "callback");
+    for (int i = 0; i < n && used < sz; i++) {
+        if (i)
+            used += (size_t)snprintf(buf + used, sz - used, " -> ");
+        if (used < sz) {
+            stack_frame_text(&f[i], buf + used, sz - used);
+            used += strlen(buf + used);
+        }
+    }
 }

@@ -241,12 +241,15 @@ static void format_culprit(const struct sample_report *r, const struct loop_culp
     char frame[1024];
     stack_site_text(stack(r, c->frame), frame, sizeof frame);
     const char *sys = c->syscall >= 0 ? syscall_name(c->syscall) : NULL;
+    char ctx[1024];
+    loops_context_text(&r->m->stacks, c, ctx, sizeof ctx);
+    const char *sep = ctx[0] ? "\n                   " : "";
     if (c->on_cpu_samples >= c->blocked_samples)
-        snprintf(buf, sz, "%s, on CPU", frame);
+        snprintf(buf, sz, "%s, on CPU%s%s", frame, sep, ctx);
     else if (sys)
-        snprintf(buf, sz, "%s, blocked in %s", frame, sys);
+        snprintf(buf, sz, "%s, blocked in %s%s%s", frame, sys, sep, ctx);
     else
-        snprintf(buf, sz, "%s, blocked", frame);
+        snprintf(buf, sz, "%s, blocked%s%s", frame, sep, ctx);
 }
 
 static void text_loops(FILE *out, const struct sample_report *r)
@@ -281,7 +284,7 @@ static void text_loops(FILE *out, const struct sample_report *r)
         else
             fprintf(out, "    exact stall timing not measured: %s\n", m->loop_bpf_note);
         for (uint32_t c = 0; c < l->nculprits && c < 3; c++) {
-            char what[1200];
+            char what[2400];
             format_culprit(r, &l->culprits[c], what, sizeof what);
             fprintf(out, "    culprit %5.1f%%  %s\n", l->culprits[c].share_pct, what);
         }
@@ -698,6 +701,16 @@ static json_object *loops_json(const struct sample_report *r)
             json_object_object_add(j, "on_cpu", json_object_new_boolean(on_cpu));
             json_object_object_add(j, "syscall",
                                    !on_cpu && sys ? json_object_new_string(sys) : NULL);
+            struct py_frame ctx[16];
+            int nctx = loops_context_frames(&m->stacks, lc, ctx, 16);
+            json_object *jc = NULL;
+            if (nctx) {
+                jc = json_object_new_object();
+                json_object_object_add(jc, "kind", json_object_new_string(
+                                                       lc->context == LOOP_CTX_TASK ? "task" : "callback"));
+                json_object_object_add(jc, "frames", report_json_frames(ctx, nctx));
+            }
+            json_object_object_add(j, "context", jc);
             json_object_array_add(culprits, j);
         }
         json_object_object_add(o, "culprits", culprits);

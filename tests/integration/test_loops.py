@@ -61,6 +61,12 @@ def check_injected_stalls(loop, seconds, injected_ms):
         assert min(abs(ms - i) for i in injected_ms) <= 10, (exact, injected_ms)
 
 
+def context_of(culprit):
+    """(kind, [bare function names, outermost first]) of what a culprit ran in."""
+    c = culprit["context"]
+    return c and (c["kind"], [f["function"].rsplit(".", 1)[-1] for f in c["frames"]])
+
+
 def test_callbacks_back_to_back_are_one_stall_in_both_modes(python):
     """Three 60 ms callbacks back to back, each scheduled by the one before:
     the loop polls its selector between them without waiting (a zero
@@ -99,6 +105,8 @@ def test_callbacks_back_to_back_are_one_stall_in_both_modes(python):
     for ms in inner:
         assert min(abs(ms - e) for e in exact["stalls_ms"]) <= tolerance, (sampled, exact)
     assert abs(len(sampled) - exact["stall_count"]) <= 1, (sampled, exact)
+    # each stall is run by call_soon callbacks, not by a task
+    assert context_of(loop["culprits"][0]) == ("callback", ["chain_link"]), loop["culprits"]
 
 
 @TIMED
@@ -118,9 +126,12 @@ def test_cpu_bound_stall_and_its_culprit(python_alone, pure):
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True and culprit["share_pct"] >= 90, culprit
+    # run by the task of cpu_injector (a C or a pure-Python Task alike)
+    assert context_of(culprit) == ("task", ["cpu_injector"]), culprit
     assert loop["source"] == "sampled" and loop["resolution_ms"] < 2
     top = doc["findings"][0]
     assert top["scenario"] == "S1" and "burn_cpu (" in top["culprit"], doc["findings"]
+    assert "in task cpu_injector (" in top["culprit"], top
     assert "S7" in [f["scenario"] for f in doc["findings"]]
 
 
@@ -134,6 +145,8 @@ def test_uvloop_loop(python_debian):
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True
+    # uvloop's loop runs no Python frame to tell a task step from a callback
+    assert culprit["context"] is None, culprit
 
 
 @TIMED
@@ -145,6 +158,7 @@ def test_blocking_call_inside_a_coroutine(python_alone):
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("sleep_injector", MARKS["sleep_stall"])
     assert culprit["on_cpu"] is False and culprit["syscall"] in SLEEP_SYSCALLS, culprit
+    assert context_of(culprit) == ("task", ["sleep_injector"]), culprit
     top = doc["findings"][0]
     assert top["scenario"] == "S3" and "sleep_injector (" in top["culprit"], doc["findings"]
 
