@@ -29,6 +29,8 @@ struct loop_culprit {
     uint32_t entry;    /* interned one-frame stack: the task's coroutine or the callback (0: unknown) */
     uint32_t stack;    /* a full stack it was seen in: the coroutine chain from entry to frame */
     enum loop_context context;
+    char task[64];     /* the name of the task it ran in ("": not known) */
+    bool several_tasks; /* ... and other tasks' too */
     double stalled_ms;
     uint32_t on_cpu_samples, blocked_samples;
     uint32_t gil_wait_samples; /* of the blocked ones: waiting for the GIL */
@@ -87,7 +89,7 @@ enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_t
 /* Feeds one sample of a loop thread (t: seconds since the start). */
 void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
                    double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
-                   bool gil_wait, long syscall_nr);
+                   bool gil_wait, long syscall_nr, const char *task);
 void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
                   double duration_s);
 /* Windowed runs: the derived figures of the stalls finished so far, the
@@ -95,9 +97,10 @@ void loops_finish(struct loop_track *l, double t_end, double period_s, double st
  * that stretch (a stall is counted in the window it ends in). */
 void loops_derive(struct loop_track *l, double duration_s);
 void loops_window_reset(struct loop_track *l);
-/* What a culprit ran in, as text: "in task handle (app.py:30) -> compute
- * (app.py:20)" (the task's coroutine chain, outermost first, down to the
- * culprit's frame) or "in callback tick (app.py:40)"; "" when unknown. */
+/* What a culprit ran in, as text: 'in task "req-7": handle (app.py:30) ->
+ * compute (app.py:20)' (the task's name when known, its coroutine chain,
+ * outermost first, down to the culprit's frame) or "in callback tick
+ * (app.py:40)"; "" when unknown. */
 void loops_context_text(const struct stack_table *stacks, const struct loop_culprit *c, char *buf,
                         size_t sz);
 /* The same as frames, outermost first (the callback alone); how many (at

@@ -183,6 +183,7 @@ struct thread_obs {
     uint64_t lock_addr;
     uint32_t stack;
     long syscall_nr; /* blocking syscall, or < 0 when running / unknown */
+    const char *task; /* an event loop's running asyncio task's name (NULL: none or not read) */
 };
 
 struct sample_obs {

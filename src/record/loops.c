@@ -177,6 +177,19 @@ static int entry_index(const struct stack_entry *e, enum loop_context *ctx)
     return -1;
 }
 
+/* The task a culprit was seen in: the first one named, and whether
+ * others were too. */
+static void note_task(struct loop_culprit *c, const char *name, bool several)
+{
+    if (!name || !name[0])
+        return;
+    if (!c->task[0])
+        snprintf(c->task, sizeof c->task, "%s", name);
+    else if (strcmp(c->task, name) != 0)
+        c->several_tasks = true;
+    c->several_tasks |= several;
+}
+
 /* Adds one busy stretch's culprits to `dst`; each gets its share of `ms`
  * by its samples. */
 static void merge_culprits(struct loop_culprit *dst, uint32_t *ndst,
@@ -194,6 +207,7 @@ static void merge_culprits(struct loop_culprit *dst, uint32_t *ndst,
             c->stack = rc->stack;
             c->context = rc->context;
         }
+        note_task(c, rc->task, rc->several_tasks);
         c->stalled_ms += ms * (double)(rc->on_cpu_samples + rc->blocked_samples) / total;
         c->on_cpu_samples += rc->on_cpu_samples;
         c->blocked_samples += rc->blocked_samples;
@@ -228,7 +242,7 @@ static void end_run(struct loop_track *l, double period_s, double stall_ms)
 
 void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
                    double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
-                   bool gil_wait, long syscall_nr)
+                   bool gil_wait, long syscall_nr, const char *task)
 {
     if (s == LOOP_NONE)
         return;
@@ -279,6 +293,8 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
         c->stack = stack;
         c->context = ctx;
     }
+    if (ctx == LOOP_CTX_TASK)
+        note_task(c, task, false);
     if (on_cpu) {
         c->on_cpu_samples++;
     } else {
@@ -406,7 +422,14 @@ void loops_context_text(const struct stack_table *stacks, const struct loop_culp
     buf[0] = 0;
     if (!n)
         return;
-    size_t used = (size_t)snprintf(buf, sz, "in %s ", c->context == LOOP_CTX_TASK ? "task" : "callback");
+    size_t used;
+    if (c->context != LOOP_CTX_TASK)
+        used = (size_t)snprintf(buf, sz, "in callback ");
+    else if (c->task[0])
+        used = (size_t)snprintf(buf, sz, "in task \"%s\"%s: ", c->task,
+                                c->several_tasks ? " (and others)" : "");
+    else
+        used = (size_t)snprintf(buf, sz, "in task ");
     for (int i = 0; i < n && used < sz; i++) {
         if (i)
             used += (size_t)snprintf(buf + used, sz - used, " -> ");

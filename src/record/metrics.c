@@ -229,7 +229,7 @@ void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
             loops_classify(&m->loop_cls, &m->stacks, &t->loop, o->stack, o->syscall_nr);
         bool on_cpu = o->kind == TS_GIL_HELD || o->kind == TS_NOGIL_RUNNING;
         loops_observe(&t->loop, &m->stacks, ls, s->time, m->sample_period_s, m->stall_ms, o->stack,
-                      on_cpu, o->kind == TS_GIL_WAIT, o->syscall_nr);
+                      on_cpu, o->kind == TS_GIL_WAIT, o->syscall_nr, o->task);
         if (o->kind == TS_GIL_WAIT) {
             t->wait_run++;
             waiters++;

@@ -112,6 +112,9 @@ void sample_ring_push(struct sample_ring *r, const struct run_metrics *m, const 
             continue;
         r->threads[slot].last_seen = s->time;
         t[n] = s->t[i];
+        /* the task's name lives in the sampler's buffer for this sample
+         * only: replays go without it */
+        t[n].task = NULL;
         t[n++].thread = slot;
     }
     uint32_t at = (r->head + r->count) % r->cap;

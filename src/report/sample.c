@@ -709,6 +709,8 @@ static json_object *loops_json(const struct sample_report *r)
                 json_object_object_add(jc, "kind", json_object_new_string(
                                                        lc->context == LOOP_CTX_TASK ? "task" : "callback"));
                 json_object_object_add(jc, "frames", report_json_frames(ctx, nctx));
+                json_object_object_add(jc, "task", lc->task[0] ? json_object_new_string(lc->task) : NULL);
+                json_object_object_add(jc, "several_tasks", json_object_new_boolean(lc->several_tasks));
             }
             json_object_object_add(j, "context", jc);
             json_object_array_add(culprits, j);

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "ebpf/reader.h"
+#include "python/asyncio_running.h"
+#include "python/asyncio_tasks.h"
 #include "python/classify.h"
 #include "python/gil.h"
 #include "python/parking_lot.h"
@@ -48,6 +50,7 @@ struct tracked {
     /* Gone from the kernel since the last thread-list refresh: no sample
      * of it counts (its thread state may linger, its memory be reused). */
     bool vanished;
+    char task[ASYNCIO_TASK_NAME_MAX]; /* the asyncio task its loop runs (this sample) */
 };
 
 struct sampler {
@@ -60,6 +63,7 @@ struct sampler {
     uint64_t jitter_state; /* xorshift64 state for each period's sampling instant */
     double start;
     struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
+    struct asyncio_running *running; /* which task a busy event loop runs */
     const struct task_rec *recs; /* this sample's, from the reader */
     bool recs_complete;          /* every thread of the process has its record */
     bool recs_fresh;             /* recs are the last sample's */
@@ -743,6 +747,22 @@ static void walk_stacks(struct sampler *s, size_t nroot)
             s->t[i].walk_ok = !s->walks[i].partial;
 }
 
+/* The name of the asyncio task a thread's event loop runs, when this
+ * sample finds the loop at work (out of its selector: what a stall is
+ * spent in, told as the metrics will tell it); NULL otherwise. */
+static const char *running_task(struct sampler *s, struct tracked *t, uint32_t stack, long sys)
+{
+    uint64_t task;
+    const char *name;
+    if (!s->running || t->metrics_idx >= s->m->nthreads ||
+        loops_classify(&s->m->loop_cls, &s->m->stacks, &s->m->threads[t->metrics_idx].loop, stack,
+                       sys) != LOOP_BUSY ||
+        !asyncio_running_task(s->running, t->tstate, &task, &name) || !name)
+        return NULL;
+    snprintf(t->task, sizeof t->task, "%s", name);
+    return t->task;
+}
+
 /* Phase 6: each thread's state and stack, into s->obs. */
 static void classify_threads(struct sampler *s, const struct gil_state *gp, bool gil_ok)
 {
@@ -791,7 +811,8 @@ static void classify_threads(struct sampler *s, const struct gil_state *gp, bool
                    : ti.syscall_nr == SYSCALL_NONE && ti.woken_in_syscall >= 0 ? ti.woken_in_syscall
                                                                           : ti.syscall_nr;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
-                                        kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys};
+                                        kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys,
+                                        running_task(s, t, stack, sys)};
     }
 }
 
@@ -989,6 +1010,7 @@ static void sampler_free(struct sampler *s)
     for (uint32_t i = 0; i < s->n; i++)
         close_tracked(&s->t[i]);
     bpf_reader_close(s->reader);
+    asyncio_running_close(s->running);
     addrmap_free(&s->rec_of_tid);
     free(s->t);
     free(s->reqs);
@@ -1023,6 +1045,8 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     m->handoffs_unmeasured = !py_layout_has_gil_counters(&rt->layout);
     addrmap_init(&s.rec_of_tid);
     int r = start_reader(&s, cost, err);
+    s.running = asyncio_running_open(rt, cache);
+    asyncio_running_look(s.running, clock_mono_s());
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
     s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
@@ -1060,6 +1084,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
          * every sample, so its first instructions are not missed. */
         if (s.n == 0 || now - last_refresh >= refresh_every) {
             double t0 = clock_mono_s();
+            asyncio_running_look(s.running, t0); /* asyncio imported since? */
             /* The thread list is read again when the kernel shows a thread
              * started or ended, and at least every SAMPLER_FULL_REFRESH_S
              * (a Python thread state can also come to an existing thread). */

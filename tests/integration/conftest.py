@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -93,17 +94,25 @@ class Workload:
         self.pid = self.proc.pid
         deadline = time.time() + ready_timeout
         self.info = None
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if msg.get("ready"):
-                self.info = msg
-                break
+        # A workload that stays alive without ever printing its line (a
+        # thread of it died) would block readline for ever: killed at the
+        # deadline, its stdout ends.
+        watchdog = threading.Timer(ready_timeout, self.proc.kill)
+        watchdog.start()
+        try:
+            while time.time() < deadline:
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if msg.get("ready"):
+                    self.info = msg
+                    break
+        finally:
+            watchdog.cancel()
         if self.info is None:
             self.stop()
             raise RuntimeError("workload %s on %s never became ready: %s" % (

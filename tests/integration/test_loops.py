@@ -62,9 +62,10 @@ def check_injected_stalls(loop, seconds, injected_ms):
 
 
 def context_of(culprit):
-    """(kind, [bare function names, outermost first]) of what a culprit ran in."""
+    """(kind, [bare function names, outermost first], task name) of what a
+    culprit ran in."""
     c = culprit["context"]
-    return c and (c["kind"], [f["function"].rsplit(".", 1)[-1] for f in c["frames"]])
+    return c and (c["kind"], [f["function"].rsplit(".", 1)[-1] for f in c["frames"]], c["task"])
 
 
 def test_callbacks_back_to_back_are_one_stall_in_both_modes(python):
@@ -106,7 +107,7 @@ def test_callbacks_back_to_back_are_one_stall_in_both_modes(python):
         assert min(abs(ms - e) for e in exact["stalls_ms"]) <= tolerance, (sampled, exact)
     assert abs(len(sampled) - exact["stall_count"]) <= 1, (sampled, exact)
     # each stall is run by call_soon callbacks, not by a task
-    assert context_of(loop["culprits"][0]) == ("callback", ["chain_link"]), loop["culprits"]
+    assert context_of(loop["culprits"][0]) == ("callback", ["chain_link"], None), loop["culprits"]
 
 
 @TIMED
@@ -127,11 +128,11 @@ def test_cpu_bound_stall_and_its_culprit(python_alone, pure):
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True and culprit["share_pct"] >= 90, culprit
     # run by the task of cpu_injector (a C or a pure-Python Task alike)
-    assert context_of(culprit) == ("task", ["cpu_injector"]), culprit
+    assert context_of(culprit) == ("task", ["cpu_injector"], "cpu-injector"), culprit
     assert loop["source"] == "sampled" and loop["resolution_ms"] < 2
     top = doc["findings"][0]
     assert top["scenario"] == "S1" and "burn_cpu (" in top["culprit"], doc["findings"]
-    assert "in task cpu_injector (" in top["culprit"], top
+    assert 'in task "cpu-injector": cpu_injector (' in top["culprit"], top
     assert "S7" in [f["scenario"] for f in doc["findings"]]
 
 
@@ -158,7 +159,7 @@ def test_blocking_call_inside_a_coroutine(python_alone):
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("sleep_injector", MARKS["sleep_stall"])
     assert culprit["on_cpu"] is False and culprit["syscall"] in SLEEP_SYSCALLS, culprit
-    assert context_of(culprit) == ("task", ["sleep_injector"]), culprit
+    assert context_of(culprit) == ("task", ["sleep_injector"], "sleep-injector"), culprit
     top = doc["findings"][0]
     assert top["scenario"] == "S3" and "sleep_injector (" in top["culprit"], doc["findings"]
 

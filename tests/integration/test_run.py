@@ -62,7 +62,7 @@ def test_run_profiles_from_the_first_instruction_and_keeps_the_exit_code(python,
 @pytest.mark.parametrize("python", interpreter_params())
 def test_figures_of_a_program_that_exited_are_the_last_seen(python, tmp_path):
     """The program exits before gilprobe reads the end of the run: its RSS
-    is the last one read while it lived (it held 48 MiB for 1.2 s), not a
+    is the last one read while it lived (it held 48 MiB for 3 s), not a
     read of a process that is gone (0, and a made-up shrink rate)."""
     out = tmp_path / "r.json"
     r = run(python, "memory", "--json", "-o", str(out))

@@ -252,11 +252,11 @@ static void saturated_loop(struct fixture *f, int cycles, int busy, int idle, in
             struct py_frame fr = {.code = &funcs[i % nfuncs], .line = funcs[i % nfuncs].firstlineno + 1 + i % 3};
             uint32_t id = stack_table_intern(&f->m.stacks, &fr, 1);
             loops_observe(l, &f->m.stacks, LOOP_BUSY, now, period, f->m.stall_ms, id, on_cpu,
-                          !on_cpu, -1);
+                          !on_cpu, -1, NULL);
         }
         for (int i = 0; i < idle; i++, now += period)
             loops_observe(l, &f->m.stacks, LOOP_IDLE, now, period, f->m.stall_ms, 0, false, false,
-                          232);
+                          232, NULL);
     }
     loops_finish(l, now, period, f->m.stall_ms, now);
 }

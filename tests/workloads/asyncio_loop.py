@@ -107,10 +107,11 @@ async def serve(mode, ready):
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     tasks = [asyncio.ensure_future(client(port)) for _ in range(2)]
+    loop = asyncio.get_running_loop()
     if mode == "cpu":
-        tasks.append(asyncio.ensure_future(cpu_injector()))
+        tasks.append(loop.create_task(cpu_injector(), name="cpu-injector"))
     elif mode == "sleep":
-        tasks.append(asyncio.ensure_future(sleep_injector()))
+        tasks.append(loop.create_task(sleep_injector(), name="sleep-injector"))
     elif mode == "chain":
         tasks.append(asyncio.ensure_future(chain_injector()))
     ready.set()
@@ -125,7 +126,8 @@ def run_loop(name, mode, pure, ready):
     else:
         loop = asyncio.new_event_loop()
     if pure:
-        loop.set_task_factory(lambda loop, coro: asyncio.tasks._PyTask(coro, loop=loop))
+        # (3.14+ pass name= and context= to the factory)
+        loop.set_task_factory(lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw))
     asyncio.set_event_loop(loop)
     loop.run_until_complete(serve(mode, ready))
 

@@ -8,7 +8,8 @@ Usage: run_app.py MODE [EXIT_CODE]
   child   starts a Python child that spins in child_work() for 1.5 s,
           after 0.3 s of its own
   sleep   sleeps in sleep_forever() until killed (signal handling tests)
-  memory  holds 48 MiB of touched memory, spins 1.2 s, exits
+  memory  holds 48 MiB of touched memory for 3 s (asleep: no CPU taken
+          from the suite), exits
 Prints "out: MODE" lines on stdout; exits with EXIT_CODE (default 0).
 """
 import sys
@@ -56,7 +57,9 @@ def main():
         subprocess.run([sys.executable, "-c", code], check=True)
     elif MODE == "memory":
         held = [bytearray(1 << 20) for _ in range(48)]  # zero-filled: resident
-        spin(1.2)
+        # long enough for an attach slowed by a loaded machine (1.2 s was
+        # not, once, on 3.14: gilprobe's first sample came after the exit)
+        time.sleep(3.0)
         del held
     elif MODE == "sleep":
         print("ready", flush=True)
