@@ -262,8 +262,20 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
     const struct stack_entry *e = stack_table_get(stacks, stack);
     if (!e || !e->nframes)
         return;
+    /* Everything read from e first: interning may move the table's
+     * entries (e then points at freed memory). */
     struct py_frame site[2];
     int nsite = stack_site_frames(e, site);
+    /* the task or callback it runs, by function (not line) */
+    enum loop_context ctx;
+    int at = entry_index(e, &ctx);
+    struct py_frame entry_frame = {0};
+    if (at >= 0) {
+        entry_frame = e->frames[at];
+        entry_frame.line = entry_frame.code->firstlineno;
+        entry_frame.entry = false;
+    }
+    e = NULL;
     uint32_t top = stack_table_intern(stacks, site, nsite);
     if (on_cpu) {
         /* Busy time is told by function (its first line), not by line: a
@@ -276,16 +288,7 @@ void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_s
         if (b)
             b->on_cpu_samples++;
     }
-    /* the task or callback it runs, by function (not line) */
-    enum loop_context ctx;
-    int at = entry_index(e, &ctx);
-    uint32_t entry = 0;
-    if (at >= 0) {
-        struct py_frame f = e->frames[at];
-        f.line = f.code->firstlineno;
-        f.entry = false;
-        entry = stack_table_intern(stacks, &f, 1);
-    }
+    uint32_t entry = at >= 0 ? stack_table_intern(stacks, &entry_frame, 1) : 0;
     struct loop_culprit *c = culprit_for(l->run_culprits, &l->nrun_culprits, top, entry);
     if (!c)
         return;
