@@ -764,8 +764,12 @@ static const char *running_task(struct sampler *s, struct tracked *t, uint32_t s
     double now = clock_mono_s() - s->start;
     if (!l->in_run || (now - l->run_start) * 1000.0 < s->m->stall_ms / 2 ||
         loops_classify(&s->m->loop_cls, &s->m->stacks, &s->m->threads[t->metrics_idx].loop, stack,
-                       sys) != LOOP_BUSY ||
-        !asyncio_running_task(s->running, t->tstate, &task, &name) || !name)
+                       sys) != LOOP_BUSY)
+        return NULL;
+    /* where asyncio keeps it is looked for here, when first needed (not at
+     * every attach: a target without a loop never pays for it) */
+    asyncio_running_look(s->running, clock_mono_s());
+    if (!asyncio_running_task(s->running, t->tstate, &task, &name) || !name)
         return NULL;
     snprintf(t->task, sizeof t->task, "%s", name);
     return t->task;
@@ -1054,7 +1058,6 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     addrmap_init(&s.rec_of_tid);
     int r = start_reader(&s, cost, err);
     s.running = asyncio_running_open(rt, cache);
-    asyncio_running_look(s.running, clock_mono_s());
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
     s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
@@ -1092,7 +1095,6 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
          * every sample, so its first instructions are not missed. */
         if (s.n == 0 || now - last_refresh >= refresh_every) {
             double t0 = clock_mono_s();
-            asyncio_running_look(s.running, t0); /* asyncio imported since? */
             /* The thread list is read again when the kernel shows a thread
              * started or ended, and at least every SAMPLER_FULL_REFRESH_S
              * (a Python thread state can also come to an existing thread). */
