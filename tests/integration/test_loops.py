@@ -4,16 +4,16 @@ import json
 import subprocess
 
 import pytest
-from conftest import gp_json, INTERPRETERS, Workload, marks, run_gilprobe
+from conftest import GILPROBE, gp_json, INTERPRETERS, Workload, marks, run_gilprobe
 
 MARKS = marks("asyncio_loop.py")
 PERIOD_S, STALL_MS = 1.0, 300
 SLEEP_SYSCALLS = ("clock_nanosleep", "nanosleep", "select", "pselect6")
 
 
-# Exact stall times are compared to the workload's own to 5 ms: these runs
-# go one at a time (the CPU-heavy group) so the other worker's busy tests
-# cannot delay the loop thread between the two measurements.
+# Exact stall times are compared to the workload's own: these runs go one
+# at a time (the CPU-heavy group), so only the other worker's test can
+# delay the loop thread between the two measurements.
 TIMED = pytest.mark.xdist_group("cpu-heavy")
 
 
@@ -53,12 +53,14 @@ def check_injected_stalls(loop, seconds, injected_ms):
     # already under way when the probes attached is not reported). The
     # exact stall also holds the rest of that loop iteration and any time
     # the thread waited for one of the 2 CPUs the other test worker shares:
-    # a few ms, so 10 ms of slack (a 300 ms stall it is not mistaken for).
+    # a few ms, and up to a scheduler slice or two when that worker is busy
+    # (10.01 ms once in a full run), so 25 ms of slack - far from anything
+    # a 300 ms stall could be mistaken for.
     exact = loop["exact"]
     assert exact is not None, loop["exact_unavailable"]
     assert exact["stall_count"] >= injected - 2, exact
     for ms in exact["stalls_ms"]:
-        assert min(abs(ms - i) for i in injected_ms) <= 10, (exact, injected_ms)
+        assert min(abs(ms - i) for i in injected_ms) <= 25, (exact, injected_ms)
 
 
 def context_of(culprit):
@@ -177,23 +179,38 @@ def test_loop_waiting_for_a_cpu_is_still_in_its_selector(python_debian):
     """Four CPU hogs on this 2-core machine: the loop thread, woken from
     epoll_wait, often waits for a CPU before it returns to Python. It is
     still in its selector then (the eBPF reader sees it off CPU inside the
-    syscall), not busy: measured 12-18% busy with it, 43-45% when counted
-    as busy (as --no-bpf has to)."""
+    syscall), not busy. How busy the loop looks depends on how many CPUs
+    the rest of the machine leaves it (12-18% alone, 53% once while the
+    other test worker ran a CPU-heavy test beside the hogs), so the eBPF
+    reader is compared with --no-bpf (which has to count that wait as
+    busy) watching the same loop at the same time, under the same load:
+    measured 12-18% against 43-45% alone."""
     hogs = [subprocess.Popen([python_debian, "-c", "while True: pass"]) for _ in range(4)]
+    w = Workload(python_debian, "asyncio_loop.py", ["healthy"])
     try:
-        w, doc, loops = sample_loops(python_debian, "healthy", seconds=2)
+        cmd = ["-p", str(w.pid), "-d", "3", "--json"]
+        without = subprocess.Popen([GILPROBE] + cmd + ["--no-bpf"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        r = run_gilprobe(cmd, timeout=60)
+        out, err = without.communicate(timeout=60)
     finally:
         for h in hogs:
             h.kill()
             h.wait()
-    loop = loops[w.info["tids"]["loop-0"]]
-    assert loop["busy_pct"] < 30, loop
+        w.stop()
+    assert r.returncode == 0 and without.returncode == 0, (r.stderr, err)
+    tid = w.info["tids"]["loop-0"]
+    loop = {l["tid"]: l for l in gp_json(r.stdout)["loops"]}[tid]
+    blind = {l["tid"]: l for l in gp_json(out)["loops"]}[tid]
+    assert loop["exact"] is not None and blind["exact"] is None, (loop, blind)
+    assert loop["busy_pct"] < 0.7 * blind["busy_pct"], (loop, blind)
     # Under this load (and the suite's) a callback can itself wait 100 ms
     # for a CPU: one short stall once in a full run (104 ms, in a write).
     # The selector's waits never count.
     assert loop["stall_count"] <= 1 and (loop["stall_max_ms"] or 0) < 150, loop
     if loop["stall_count"] == 0:
-        assert [f for f in doc["findings"] if f["severity"] != "info"] == [], doc["findings"]
+        findings = gp_json(r.stdout)["findings"]
+        assert [f for f in findings if f["severity"] != "info"] == [], findings
 
 
 def test_idle_loop_is_idle_not_stalled(python):
