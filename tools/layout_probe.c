@@ -19,6 +19,7 @@
 #else
 #include <frameobject.h>
 #endif
+#include <structmember.h> /* PyMemberDef before 3.12 */
 #if PY_VERSION_HEX >= 0x030D0000
 #include "internal/pycore_tstate.h"
 #endif
@@ -313,6 +314,22 @@ int main(void)
     P("var_size", offsetof(PyVarObject, ob_size));
     P("tuple_items", offsetof(PyTupleObject, ob_item));
     P("method_self", offsetof(PyMethodObject, im_self));
+    P("method_func", offsetof(PyMethodObject, im_func));
+    P("func_code", offsetof(PyFunctionObject, func_code));
+    /* an event loop's timers: a TimerHandle's deadline (a float) and its
+     * __slots__, found through the member descriptors in its class's
+     * dict and its base class's */
+    P("float_value", offsetof(PyFloatObject, ob_fval));
+    P("type_dict", offsetof(PyTypeObject, tp_dict));
+    P("type_base", offsetof(PyTypeObject, tp_base));
+    P("memberdescr_member", offsetof(PyMemberDescrObject, d_member));
+    P("memberdef_offset", offsetof(PyMemberDef, offset));
+    /* a frame's first local (an event loop method's self) */
+#if PY_VERSION_HEX < 0x030B0000
+    P("frameobj_localsplus", offsetof(PyFrameObject, f_localsplus));
+#else
+    NONE("frameobj_localsplus");
+#endif
 
     /* A suspended coroutine (an asyncio task's chain of awaits): its frame
      * and what it awaits, the top of its value stack when suspended in a

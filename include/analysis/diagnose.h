@@ -47,6 +47,9 @@ struct finding {
     char scenario[8]; /* "S1" .. "S8" */
     char title[128];
     enum severity severity;
+    /* explains the others of its severity (timeouts expired by the stalls
+     * S1/S3 report): first among them */
+    bool leads;
     /* Rolled up from subprocesses (--subprocesses): the children it was
      * found in (the worst first, whose evidence this is) and how many were
      * sampled; nchildren 0: the target's own finding. */

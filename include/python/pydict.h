@@ -37,6 +37,11 @@ int pyset_items(struct pyrt *rt, uint64_t set, uint64_t *out, int max);
 /* The items of a list / tuple: -1 when it is not one, or has more than max. */
 int pylist_items(struct pyrt *rt, uint64_t list, uint64_t *out, int max);
 int pytuple_items(struct pyrt *rt, uint64_t tuple, uint64_t *out, int max);
+/* The first items of a list, however long it is: how many were read (at
+ * most max), its length in *size; -1 when it is not a readable list. */
+int pylist_prefix(struct pyrt *rt, uint64_t list, uint64_t *out, int max, uint64_t *size);
+/* True or False; false when obj is not a bool. */
+bool pybool(struct pyrt *rt, uint64_t obj, bool *v);
 /* Attribute `name` of a module, by its dict; 0 when absent. */
 uint64_t pymodule_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict, const char *name);
 

@@ -39,6 +39,8 @@
     X(long_model) X(long_size) X(long_digits) X(long_shift) \
     X(set_used) X(set_mask) X(set_table) X(set_entry_size) X(weakref_object) \
     X(list_items) X(var_size) X(tuple_items) X(method_self) \
+    X(method_func) X(func_code) X(float_value) X(type_dict) X(type_base) \
+    X(memberdescr_member) X(memberdef_offset) X(frameobj_localsplus) \
     X(gen_yf_model) X(gen_frame) X(gen_iframe) X(gen_frame_state) X(op_yield_from) \
     X(op_resume) X(op_resume_alt) X(code_code) X(gen_state_yf_plus128) \
     X(gen_state_executing_plus128) X(frameobj_valuestack) X(frameobj_stacktop) \

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record/loop_timers.h"
 #include "record/stacks.h"
 
 #define LOOPS_DEFAULT_STALL_MS 100.0
@@ -34,6 +35,7 @@ struct loop_culprit {
     double stalled_ms;
     uint32_t on_cpu_samples, blocked_samples;
     uint32_t gil_wait_samples; /* of the blocked ones: waiting for the GIL */
+    uint32_t timeouts_expired; /* timeouts its stalls made expire */
     long syscall;      /* most frequent blocking syscall (-1 none) */
     uint32_t syscall_votes;
     /* derived */
@@ -63,6 +65,8 @@ struct loop_track {
     struct loop_culprit busy_culprits[LOOP_MAX_CULPRITS];
     uint32_t nbusy_culprits;
     double busy_max_ms; /* the longest busy stretch */
+    /* its timers, when their heap could be read */
+    struct loop_timers timers;
     /* exact stall durations from eBPF, when it ran */
     bool exact;
     double *exact_ms;
@@ -70,7 +74,11 @@ struct loop_track {
     double exact_p50_ms, exact_p99_ms, exact_max_ms;
     /* derived */
     double busy_pct, stalled_pct, stall_p50_ms, stall_p99_ms, stall_max_ms;
-    double timer_lag_mean_ms, timer_lag_max_ms;
+    /* how late a timer ran: measured from its timers when they were read
+     * (timer_lag_measured), else what a timer due at a random moment
+     * would suffer from the stalls */
+    bool timer_lag_measured;
+    double timer_lag_mean_ms, timer_lag_max_ms, timer_lag_p50_ms, timer_lag_p99_ms;
     /* busy_culprits sorted by on-CPU samples; share_pct: of the busy samples */
 };
 
@@ -90,6 +98,9 @@ enum loop_sample loops_classify(struct loop_classifier *lc, const struct stack_t
 void loops_observe(struct loop_track *l, struct stack_table *stacks, enum loop_sample s,
                    double t, double period_s, double stall_ms, uint32_t stack, bool on_cpu,
                    bool gil_wait, long syscall_nr, const char *task);
+/* A read of the loop's timer heap at t (see record/loop_timers.h). */
+void loops_timers(struct loop_track *l, double t, const struct asyncio_timer *v, uint32_t n,
+                  uint64_t total, double clock);
 void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
                   double duration_s);
 /* Windowed runs: the derived figures of the stalls finished so far, the

@@ -184,6 +184,11 @@ struct thread_obs {
     uint32_t stack;
     long syscall_nr; /* blocking syscall, or < 0 when running / unknown */
     const char *task; /* an event loop's running asyncio task's name (NULL: none or not read) */
+    /* its loop's timers when this sample read them (NULL: not read) */
+    const struct asyncio_timer *timers;
+    uint32_t ntimers;
+    uint64_t timers_total; /* the heap's length (ntimers: its first) */
+    double timers_clock;   /* CLOCK_MONOTONIC of the run's start */
 };
 
 struct sample_obs {

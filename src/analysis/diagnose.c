@@ -19,7 +19,6 @@
 #define S1_SATURATED_CULPRIT_PCT 30.0 /* of that busy time on CPU in one place */
 #define S3_STALLED_PCT_WARN 5.0     /* loop stalled by a blocking call */
 #define S3_STALLED_PCT_CRIT 20.0
-#define S7_LAG_WARN_MS 250.0        /* a timer on the loop can be this late */
 #define S7_LAG_INFO_MS 100.0
 #define S2_CONTENDED_PCT 50.0       /* GIL thrashing */
 #define S2_WAITERS_MEAN_WARN 1.5
@@ -179,44 +178,100 @@ static void rule_loop_stalls(const struct run_metrics *m, struct diagnosis *d)
     }
 }
 
-/* S7: timers on the loop are late because the loop is stalled. */
+/* The culprit of an S7: what kept the loop busy at the timeouts'
+ * deadlines - the stall culprit that made most of them expire, or the GIL
+ * holder a GIL-starved loop waited for. */
+static void lateness_culprit(const struct run_metrics *m, uint32_t i, const struct loop_culprit *c,
+                             bool gil_starved, struct finding *f)
+{
+    const struct thread_metrics *t = &m->threads[i];
+    if (!c) {
+        text(f->culprit, sizeof f->culprit, "event loop in thread %d", t->tid);
+        return;
+    }
+    char where[600], ctx[700];
+    frame_text(m, c->frame, where, sizeof where);
+    if (gil_starved) {
+        const struct thread_metrics *hog = NULL;
+        for (uint32_t k = 0; k < m->nthreads; k++)
+            if (k != i && (!hog || m->threads[k].pct[TS_GIL_HELD] > hog->pct[TS_GIL_HELD]))
+                hog = &m->threads[k];
+        text(f->culprit, sizeof f->culprit,
+             "event loop in thread %d waits for the GIL at %s; thread %d %s holds it %.0f%% "
+             "of the time",
+             t->tid, where, hog ? hog->tid : 0, hog ? hog->name : "?",
+             hog ? hog->pct[TS_GIL_HELD] : 0.0);
+        return;
+    }
+    loops_context_text(&m->stacks, c, ctx, sizeof ctx);
+    text(f->culprit, sizeof f->culprit, "%s%s%s%s", where,
+         c->on_cpu_samples >= c->blocked_samples ? ", on CPU" : ", blocked", ctx[0] ? "; " : "",
+         ctx);
+}
+
+/* S7, observed: timeouts (wait_for / asyncio.timeout) that were pending on
+ * the loop's timer heap and whose deadline passed while the loop was busy,
+ * so they fire whatever the awaited work did. Expired in stalls, this is
+ * what the user sees (TimeoutError) and it leads the report. Lag without
+ * any timeout pending is S1/S3's business: S7 at most information then,
+ * and when the heap could not be read (uvloop), a possibility only. */
 static void rule_loop_lateness(const struct run_metrics *m, struct diagnosis *d)
 {
     for (uint32_t i = 0; i < m->nthreads; i++) {
         const struct thread_metrics *t = &m->threads[i];
         const struct loop_track *l = &t->loop;
-        if (!l->seen || l->timer_lag_max_ms < S7_LAG_INFO_MS)
+        const struct loop_timers *lt = &l->timers;
+        if (!l->seen || (!lt->timeouts_expired && l->timer_lag_max_ms < S7_LAG_INFO_MS))
             continue;
         const struct loop_culprit *c = l->nculprits ? &l->culprits[0] : NULL;
+        for (uint32_t k = 0; k < l->nculprits; k++)
+            if (l->culprits[k].timeouts_expired > (c ? c->timeouts_expired : 0))
+                c = &l->culprits[k];
         bool gil_starved = c && c->on_cpu_samples < c->blocked_samples &&
                            c->gil_wait_samples * 2 > c->blocked_samples;
-        enum severity sev = l->timer_lag_max_ms >= S7_LAG_WARN_MS ? SEV_WARNING : SEV_INFO;
-        if (gil_starved && l->stalled_pct >= S1_STALLED_PCT_CRIT)
-            sev = SEV_CRITICAL;
-        struct finding *f = add(d, "S7", "asyncio timeouts fire because the loop is late", sev);
+        enum severity sev = !lt->timeouts_expired               ? SEV_INFO
+                            : lt->timeouts_expired_in_stalls > 0 ? SEV_CRITICAL
+                                                                 : SEV_WARNING;
+        struct finding *f =
+            add(d, "S7",
+                lt->timeouts_expired ? "asyncio timeouts fire because the loop is late"
+                                     : "asyncio timers run late (no timeout seen expire)",
+                sev);
         if (!f)
             return;
-        text(f->verdict, sizeof f->verdict,
-             "a timer on the loop of thread %d could fire up to %.0f ms late (%.1f ms on "
-             "average): timeouts measure the stalls, not the awaited work",
-             t->tid, l->timer_lag_max_ms, l->timer_lag_mean_ms);
-        evidence(f, "loop.timer_lag_max_ms", l->timer_lag_max_ms, ">=", S7_LAG_INFO_MS);
-        evidence(f, "loop.timer_lag_mean_ms", l->timer_lag_mean_ms, ">=", 0);
-        if (gil_starved) {
-            char where[600];
-            frame_text(m, c->frame, where, sizeof where);
-            const struct thread_metrics *hog = NULL;
-            for (uint32_t k = 0; k < m->nthreads; k++)
-                if (k != i && (!hog || m->threads[k].pct[TS_GIL_HELD] > hog->pct[TS_GIL_HELD]))
-                    hog = &m->threads[k];
-            text(f->culprit, sizeof f->culprit,
-                 "event loop in thread %d waits for the GIL at %s; thread %d %s holds it %.0f%% "
-                 "of the time",
-                 t->tid, where, hog ? hog->tid : 0, hog ? hog->name : "?",
-                 hog ? hog->pct[TS_GIL_HELD] : 0.0);
-        } else {
-            text(f->culprit, sizeof f->culprit, "event loop in thread %d", t->tid);
+        f->leads = lt->timeouts_expired_in_stalls > 0;
+        if (lt->timeouts_expired)
+            text(f->verdict, sizeof f->verdict,
+                 "%llu asyncio timeouts (wait_for / timeout) on the loop of thread %d expired "
+                 "because the loop was busy at their deadline, %llu of them during its %u stalls "
+                 "(longest %.0f ms); up to %u were pending at once: they measure the stalls, not "
+                 "the awaited work",
+                 (unsigned long long)lt->timeouts_expired, t->tid,
+                 (unsigned long long)lt->timeouts_expired_in_stalls, l->nstalls, l->stall_max_ms,
+                 lt->timeouts_pending_max);
+        else if (lt->read)
+            text(f->verdict, sizeof f->verdict,
+                 "timers on the loop of thread %d ran up to %.0f ms late, but %s: no timeout "
+                 "fired because of it",
+                 t->tid, l->timer_lag_max_ms,
+                 lt->timeouts_seen ? "none of its timeouts was due while it was busy"
+                                   : "no timeout (wait_for / timeout) was pending");
+        else
+            text(f->verdict, sizeof f->verdict,
+                 "a timer on the loop of thread %d could fire up to %.0f ms late (%.1f ms on "
+                 "average); whether timeouts were pending is not known (its timer heap was not "
+                 "read)",
+                 t->tid, l->timer_lag_max_ms, l->timer_lag_mean_ms);
+        if (lt->timeouts_expired) {
+            evidence(f, "loop.timeouts_expired", (double)lt->timeouts_expired, ">=", 1);
+            evidence(f, "loop.timeouts_expired_in_stalls", (double)lt->timeouts_expired_in_stalls,
+                     ">=", 0);
+            evidence(f, "loop.timeouts_pending_max", lt->timeouts_pending_max, ">=", 1);
         }
+        evidence(f, "loop.timer_lag_max_ms", l->timer_lag_max_ms, ">=", 0);
+        if (l->timer_lag_measured)
+            evidence(f, "loop.timer_lag_p99_ms", l->timer_lag_p99_ms, ">=", 0);
+        lateness_culprit(m, i, c, gil_starved, f);
         text(f->advice, sizeof f->advice,
              "Remove the stalls first (see S1/S3); put timeouts around the inner operations, "
              "not the whole handler; propagate a deadline (contextvars) and check it before "
@@ -462,6 +517,8 @@ static int by_severity(const void *a, const void *b)
     const struct finding *x = a, *y = b;
     if (x->severity != y->severity)
         return (x->severity < y->severity) - (x->severity > y->severity);
+    if (x->leads != y->leads)
+        return (int)y->leads - (int)x->leads;
     if ((x->nchildren > 0) != (y->nchildren > 0))
         return (x->nchildren > 0) - (y->nchildren > 0);
     return strcmp(x->scenario, y->scenario);

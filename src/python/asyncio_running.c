@@ -124,8 +124,42 @@ static bool task_fields(struct asyncio_running *r, uint64_t task, uint64_t *coro
     return *coro != 0;
 }
 
-bool asyncio_running_task(struct asyncio_running *r, uint64_t tstate, uint64_t *task,
-                          const char **name)
+/* Whether the loop object at `loop` runs on the thread whose state is at
+ * tstate: its _thread_id (set by run_forever) is that thread's ident. */
+static bool loop_of_thread(struct asyncio_running *r, uint64_t loop, uint64_t tstate)
+{
+    struct pyrt *rt = r->rt;
+    struct pydict_entry attrs[ATTRS_MAX];
+    uint64_t ident, id;
+    if (rt->layout.ts_thread_id < 0 ||
+        !remote_u64(&rt->mem, tstate + (uint64_t)rt->layout.ts_thread_id, &ident))
+        return false;
+    int na = pyobj_instance_attrs(rt, loop, attrs, ATTRS_MAX);
+    uint64_t obj = na > 0 ? pydict_find_str(rt, r->c, attrs, na, "_thread_id") : 0;
+    return obj && pyint_u64(rt, obj, &id) && id == ident;
+}
+
+bool asyncio_running_loop(struct asyncio_running *r, uint64_t tstate, uint64_t *loop)
+{
+    *loop = 0;
+    if (!r || !r->found || !tstate)
+        return false;
+    if (r->per_thread)
+        return remote_u64(&r->rt->mem, tstate + r->dbg.ts_running_loop, loop) && *loop;
+    /* before 3.14 the running loop is in a thread-local no layout tells:
+     * a loop that runs a task now is in the {loop: task} table */
+    struct pydict_entry cur[CURRENT_MAX];
+    int n = r->current ? pydict_entries(r->rt, r->current, cur, CURRENT_MAX) : 0;
+    for (int i = 0; i < n; i++)
+        if (loop_of_thread(r, cur[i].key, tstate)) {
+            *loop = cur[i].key;
+            return true;
+        }
+    return false;
+}
+
+bool asyncio_running_task(struct asyncio_running *r, uint64_t tstate, uint64_t loop,
+                          uint64_t *task, const char **name)
 {
     *task = 0;
     *name = NULL;
@@ -137,9 +171,15 @@ bool asyncio_running_task(struct asyncio_running *r, uint64_t tstate, uint64_t *
     if (!*task) {
         struct pydict_entry cur[CURRENT_MAX];
         int n = r->current ? pydict_entries(rt, r->current, cur, CURRENT_MAX) : 0;
-        if (n != 1)
-            return false; /* no loop runs a task, or several loops: not told */
-        *task = cur[0].value;
+        /* the thread's own loop's entry; without it, the only one (with
+         * several loops and the thread's unknown, not told) */
+        for (int i = 0; i < n && loop && !*task; i++)
+            if (cur[i].key == loop)
+                *task = cur[i].value;
+        if (!*task && !loop && n == 1)
+            *task = cur[0].value;
+        if (!*task)
+            return false;
     }
     uint64_t coro, name_obj;
     if (!task_fields(r, *task, &coro, &name_obj) || !coro) {

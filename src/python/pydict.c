@@ -241,6 +241,31 @@ static int seq_items(struct pyrt *rt, uint64_t obj, bool list, uint64_t *out, in
     return (int)size;
 }
 
+int pylist_prefix(struct pyrt *rt, uint64_t list, uint64_t *out, int max, uint64_t *size)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t items;
+    if (!list || L->var_size < 0 || max < 0 || !pyobj_type_is(rt, list, "list") ||
+        !remote_u64(&rt->mem, list + (uint64_t)L->var_size, size) || *size > (1ULL << 40) ||
+        !remote_u64(&rt->mem, list + (uint64_t)L->list_items, &items))
+        return -1;
+    size_t n = *size < (uint64_t)max ? (size_t)*size : (size_t)max;
+    if (n && (!items || remote_read(&rt->mem, items, out, n * 8) != 0))
+        return -1;
+    return (int)n;
+}
+
+bool pybool(struct pyrt *rt, uint64_t obj, bool *v)
+{
+    const struct py_layout *L = &rt->layout;
+    uint64_t size;
+    if (!pyobj_type_is(rt, obj, "bool") || !read_u64(rt, obj + (uint64_t)L->long_size, &size))
+        return false;
+    /* False has no digit, True one (3.12+: the count above the tag's 3 bits) */
+    *v = (L->long_model == 1 ? size >> 3 : size) != 0;
+    return true;
+}
+
 int pylist_items(struct pyrt *rt, uint64_t list, uint64_t *out, int max)
 {
     return seq_items(rt, list, true, out, max);

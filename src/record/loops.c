@@ -212,6 +212,7 @@ static void merge_culprits(struct loop_culprit *dst, uint32_t *ndst,
         c->on_cpu_samples += rc->on_cpu_samples;
         c->blocked_samples += rc->blocked_samples;
         c->gil_wait_samples += rc->gil_wait_samples;
+        c->timeouts_expired += rc->timeouts_expired;
         if (rc->syscall >= 0 && (c->syscall < 0 || rc->syscall_votes > c->syscall_votes)) {
             c->syscall = rc->syscall;
             c->syscall_votes = rc->syscall_votes;
@@ -227,6 +228,16 @@ static void end_run(struct loop_track *l, double period_s, double stall_ms)
     l->in_run = false;
     if (ms > l->busy_max_ms)
         l->busy_max_ms = ms;
+    uint32_t expired = loop_timers_stretch_end(&l->timers, l->run_start, l->run_last + period_s,
+                                               ms >= stall_ms);
+    /* the timeouts a stall made expire are the doing of what ran most in it */
+    uint32_t top = 0;
+    for (uint32_t i = 1; i < l->nrun_culprits; i++)
+        if (l->run_culprits[i].on_cpu_samples + l->run_culprits[i].blocked_samples >
+            l->run_culprits[top].on_cpu_samples + l->run_culprits[top].blocked_samples)
+            top = i;
+    if (l->nrun_culprits)
+        l->run_culprits[top].timeouts_expired = expired;
     if (ms < stall_ms) {
         l->nrun_culprits = 0;
         return;
@@ -353,6 +364,17 @@ void loops_derive(struct loop_track *l, double duration_s)
         l->stall_max_ms = l->timer_lag_max_ms = q.max;
     }
     free(d);
+    /* what its timers measured, when they were seen run */
+    loop_timers_derive(&l->timers);
+    l->timer_lag_measured = l->timers.ran > 0;
+    if (l->timer_lag_measured) {
+        l->timer_lag_mean_ms = l->timers.lag_mean_ms;
+        l->timer_lag_max_ms = l->timers.lag_max_ms;
+        l->timer_lag_p50_ms = l->timers.lag_p50_ms;
+        l->timer_lag_p99_ms = l->timers.lag_p99_ms;
+    } else {
+        l->timer_lag_p50_ms = l->timer_lag_p99_ms = 0;
+    }
     qsort(l->culprits, l->nculprits, sizeof l->culprits[0], culprit_by_time);
     for (uint32_t i = 0; i < l->nculprits; i++)
         l->culprits[i].share_pct = total > 0 ? 100.0 * l->culprits[i].stalled_ms / total : 0;
@@ -361,6 +383,12 @@ void loops_derive(struct loop_track *l, double duration_s)
         l->busy_culprits[i].share_pct =
             l->busy_samples ? 100.0 * l->busy_culprits[i].on_cpu_samples / (double)l->busy_samples
                             : 0;
+}
+
+void loops_timers(struct loop_track *l, double t, const struct asyncio_timer *v, uint32_t n,
+                  uint64_t total, double clock)
+{
+    loop_timers_scan(&l->timers, t, v, n, total, clock, l->in_run, l->run_start);
 }
 
 void loops_finish(struct loop_track *l, double t_end, double period_s, double stall_ms,
@@ -381,13 +409,16 @@ void loops_window_reset(struct loop_track *l)
     l->busy_max_ms = 0;
     l->nexact = 0;
     l->busy_pct = l->stalled_pct = l->stall_p50_ms = l->stall_p99_ms = l->stall_max_ms = 0;
-    l->timer_lag_mean_ms = l->timer_lag_max_ms = 0;
+    l->timer_lag_mean_ms = l->timer_lag_max_ms = l->timer_lag_p50_ms = l->timer_lag_p99_ms = 0;
+    l->timer_lag_measured = false;
+    loop_timers_window_reset(&l->timers);
 }
 
 void loops_free(struct loop_track *l)
 {
     free(l->stalls);
     free(l->exact_ms);
+    loop_timers_free(&l->timers);
     memset(l, 0, sizeof *l);
 }
 

@@ -115,6 +115,8 @@ void sample_ring_push(struct sample_ring *r, const struct run_metrics *m, const 
         /* the task's name lives in the sampler's buffer for this sample
          * only: replays go without it */
         t[n].task = NULL;
+        t[n].timers = NULL; /* the sampler's buffers: gone by the replay */
+        t[n].ntimers = 0;
         t[n++].thread = slot;
     }
     uint32_t at = (r->head + r->count) % r->cap;

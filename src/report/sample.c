@@ -272,9 +272,20 @@ static void text_loops(FILE *out, const struct sample_report *r)
             fprintf(out, " (p50 %.0f, p99 %.0f, max %.0f ms; %.1f%% of the time stalled)",
                     l->stall_p50_ms, l->stall_p99_ms, l->stall_max_ms, l->stalled_pct);
         fprintf(out, "\n");
-        if (l->nstalls)
+        const struct loop_timers *lt = &l->timers;
+        if (l->timer_lag_measured)
+            fprintf(out, "    timers: %llu seen run, %llu late (p50 %.1f, p99 %.0f, max %.0f ms)\n",
+                    (unsigned long long)lt->ran, (unsigned long long)lt->late, l->timer_lag_p50_ms,
+                    l->timer_lag_p99_ms, l->timer_lag_max_ms);
+        else if (l->nstalls)
             fprintf(out, "    timer lateness from stalls: mean %.1f ms, worst %.0f ms\n",
                     l->timer_lag_mean_ms, l->timer_lag_max_ms);
+        if (lt->timeouts_seen)
+            fprintf(out, "    timeouts (wait_for/timeout): %llu seen, up to %u pending; %llu expired "
+                         "late, %llu of them in stalls\n",
+                    (unsigned long long)lt->timeouts_seen, lt->timeouts_pending_max,
+                    (unsigned long long)lt->timeouts_expired,
+                    (unsigned long long)lt->timeouts_expired_in_stalls);
         if (l->exact && l->nexact)
             fprintf(out, "    exact (eBPF, selector exit to entry): %u stalls, p50 %.1f, p99 %.1f, "
                          "max %.1f ms\n",
@@ -627,6 +638,32 @@ static json_object *exact_json(const struct sample_report *r)
     return o;
 }
 
+
+#define TIMERS_UNREAD                                                                             \
+    "the loop's timer heap was not read: uvloop keeps its timers in libuv, not read; another " \
+    "loop is found by its thread's BaseEventLoop._run_once frame (3.14+: its thread state)"
+
+/* What the loop's timers showed: null when its heap was never read. */
+static json_object *loop_timers_json(const struct loop_timers *lt)
+{
+    if (!lt->read)
+        return NULL;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "seen_run", json_object_new_int64((int64_t)lt->ran));
+    json_object_object_add(o, "late", json_object_new_int64((int64_t)lt->late));
+    json_object_object_add(o, "heap_max", json_object_new_int64((int64_t)lt->heap_max));
+    json_object_object_add(o, "untracked", json_object_new_boolean(lt->untracked));
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "seen", json_object_new_int64((int64_t)lt->timeouts_seen));
+    json_object_object_add(t, "pending", json_object_new_int((int)lt->timeouts_pending));
+    json_object_object_add(t, "pending_max", json_object_new_int((int)lt->timeouts_pending_max));
+    json_object_object_add(t, "expired", json_object_new_int64((int64_t)lt->timeouts_expired));
+    json_object_object_add(t, "expired_in_stalls",
+                           json_object_new_int64((int64_t)lt->timeouts_expired_in_stalls));
+    json_object_object_add(o, "timeouts", t);
+    return o;
+}
+
 static json_object *loops_json(const struct sample_report *r)
 {
     const struct run_metrics *m = r->m;
@@ -662,8 +699,15 @@ static json_object *loops_json(const struct sample_report *r)
             json_object_array_add(busy, j);
         }
         json_object_object_add(o, "busy_on_cpu", busy);
+        json_object_object_add(o, "timer_lag_source",
+                               json_object_new_string(l->timer_lag_measured ? "timers" : "stalls"));
         json_object_object_add(o, "timer_lag_mean_ms", jd(l->timer_lag_mean_ms));
         json_object_object_add(o, "timer_lag_max_ms", jd(l->timer_lag_max_ms));
+        json_object_object_add(o, "timer_lag_p50_ms", l->timer_lag_measured ? jd(l->timer_lag_p50_ms) : NULL);
+        json_object_object_add(o, "timer_lag_p99_ms", l->timer_lag_measured ? jd(l->timer_lag_p99_ms) : NULL);
+        json_object_object_add(o, "timers", loop_timers_json(&l->timers));
+        json_object_object_add(o, "timers_unavailable",
+                               l->timers.read ? NULL : json_object_new_string(TIMERS_UNREAD));
         json_object *stalls = json_object_new_array();
         for (uint32_t i = 0; i < l->nstalls; i++) {
             json_object *s = json_object_new_object();
@@ -698,6 +742,7 @@ static json_object *loops_json(const struct sample_report *r)
             const char *sys = lc->syscall >= 0 ? syscall_name(lc->syscall) : NULL;
             json_object_object_add(j, "share_pct", jd(lc->share_pct));
             json_object_object_add(j, "stalled_ms", jd(lc->stalled_ms));
+            json_object_object_add(j, "timeouts_expired", json_object_new_int((int)lc->timeouts_expired));
             json_object_object_add(j, "on_cpu", json_object_new_boolean(on_cpu));
             json_object_object_add(j, "syscall",
                                    !on_cpu && sys ? json_object_new_string(sys) : NULL);

@@ -12,6 +12,7 @@
 #include "ebpf/reader.h"
 #include "python/asyncio_running.h"
 #include "python/asyncio_tasks.h"
+#include "python/asyncio_timers.h"
 #include "python/classify.h"
 #include "python/gil.h"
 #include "python/parking_lot.h"
@@ -51,6 +52,10 @@ struct tracked {
      * of it counts (its thread state may linger, its memory be reused). */
     bool vanished;
     char task[ASYNCIO_TASK_NAME_MAX]; /* the asyncio task its loop runs (this sample) */
+    /* the event loop it runs, once found, and its timers' last read */
+    uint64_t loop;
+    double loop_looked, timers_read;
+    struct asyncio_timer *timers; /* ASYNCIO_TIMERS_MAX, allocated when first read */
 };
 
 struct sampler {
@@ -64,6 +69,7 @@ struct sampler {
     double start;
     struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
     struct asyncio_running *running; /* which task a busy event loop runs */
+    struct asyncio_timers *timers;   /* the timers an event loop has scheduled */
     const struct task_rec *recs; /* this sample's, from the reader */
     bool recs_complete;          /* every thread of the process has its record */
     bool recs_fresh;             /* recs are the last sample's */
@@ -110,6 +116,9 @@ static void close_tracked(struct tracked *t)
     t->syscall_fd = t->stat_fd = -1;
     free(t->prev);
     free(t->spare);
+    free(t->timers);
+    t->timers = NULL;
+    t->loop = 0;
     t->prev = t->spare = NULL;
     t->nprev = t->capprev = t->capspare = 0;
 }
@@ -769,10 +778,81 @@ static const char *running_task(struct sampler *s, struct tracked *t, uint32_t s
     /* where asyncio keeps it is looked for here, when first needed (not at
      * every attach: a target without a loop never pays for it) */
     asyncio_running_look(s->running, clock_mono_s());
-    if (!asyncio_running_task(s->running, t->tstate, &task, &name) || !name)
+    if (!asyncio_running_task(s->running, t->tstate, t->loop, &task, &name) || !name)
         return NULL;
     snprintf(t->task, sizeof t->task, "%s", name);
     return t->task;
+}
+
+/* The timers of the event loop a thread runs, into obs: read every
+ * TIMERS_EVERY_S, and at every sample of a busy stretch already half a
+ * stall long - a stalled loop's heap cannot change, and what is overdue in
+ * it when the stall ends is what the stall made late. The loop object is
+ * looked for while it is busy (before 3.14 it is found only while one of
+ * its tasks runs) and kept until its timers cannot be read. */
+/* The event loop a thread runs, from its last stack: the `self` of
+ * BaseEventLoop._run_once (how 3.8-3.13 tell it whatever runs: their
+ * running loop is in a thread-local no layout describes). */
+static bool loop_in_frames(struct sampler *s, struct tracked *t)
+{
+    const struct py_layout *L = &s->rt->layout;
+    int32_t locals = s->rt->layout.frame_model == FRAME_OBJECTS ? L->frameobj_localsplus
+                                                                : L->iframe_localsplus;
+    if (locals < 0)
+        return false;
+    for (int i = 0; i < t->nprev; i++) {
+        struct code_info *ci = pyobj_code(s->rt, s->cache, t->prev[i].code);
+        if (!ci || !ci->name || !ci->filename || !code_file_ends_with(ci->filename, "asyncio/base_events.py") ||
+            strcmp(code_bare_name(ci->name), "_run_once") != 0)
+            continue;
+        uint64_t self;
+        /* (a 3.14+ stack reference carries tag bits) */
+        if (!remote_u64(&s->rt->mem, t->prev[i].addr + (uint64_t)locals, &self) || !(self & ~7ULL))
+            return false;
+        t->loop = self & ~3ULL;
+        return true;
+    }
+    return false;
+}
+
+#define TIMERS_EVERY_S 0.05
+#define LOOP_LOOK_EVERY_S 0.2
+static void read_timers(struct sampler *s, struct tracked *t, uint32_t stack, long sys,
+                        struct thread_obs *o)
+{
+    if (!s->timers || !s->running || t->metrics_idx >= s->m->nthreads)
+        return;
+    const struct loop_track *l = &s->m->threads[t->metrics_idx].loop;
+    enum loop_sample ls = loops_classify(&s->m->loop_cls, &s->m->stacks,
+                                         &s->m->threads[t->metrics_idx].loop, stack, sys);
+    if (ls == LOOP_NONE)
+        return;
+    double mono = clock_mono_s(), now = mono - s->start;
+    if (!t->loop) {
+        if (mono - t->loop_looked < LOOP_LOOK_EVERY_S)
+            return;
+        t->loop_looked = mono;
+        asyncio_running_look(s->running, mono);
+        if (!asyncio_running_loop(s->running, t->tstate, &t->loop) && !loop_in_frames(s, t))
+            return;
+    }
+    bool long_stretch = ls == LOOP_BUSY && l->in_run &&
+                        (now - l->run_start) * 1000.0 >= s->m->stall_ms / 2;
+    if (!long_stretch && mono - t->timers_read < TIMERS_EVERY_S)
+        return;
+    if (!t->timers && !(t->timers = calloc(ASYNCIO_TIMERS_MAX, sizeof *t->timers)))
+        return;
+    t->timers_read = mono;
+    uint64_t total;
+    int n = asyncio_timers_read(s->timers, t->loop, t->timers, ASYNCIO_TIMERS_MAX, &total);
+    if (n < 0) {
+        t->loop = 0; /* gone, or not a loop with a timer heap: looked for again */
+        return;
+    }
+    o->timers = t->timers;
+    o->ntimers = (uint32_t)n;
+    o->timers_total = total;
+    o->timers_clock = s->start; /* their deadlines less this: seconds into the run */
 }
 
 /* Phase 6: each thread's state and stack, into s->obs. */
@@ -824,7 +904,8 @@ static void classify_threads(struct sampler *s, const struct gil_state *gp, bool
                                                                           : ti.syscall_nr;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
                                         kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys,
-                                        running_task(s, t, stack, sys)};
+                                        running_task(s, t, stack, sys), NULL, 0, 0, 0};
+        read_timers(s, t, stack, sys, &s->obs[i]);
     }
 }
 
@@ -1023,6 +1104,7 @@ static void sampler_free(struct sampler *s)
         close_tracked(&s->t[i]);
     bpf_reader_close(s->reader);
     asyncio_running_close(s->running);
+    asyncio_timers_close(s->timers);
     addrmap_free(&s->rec_of_tid);
     free(s->t);
     free(s->reqs);
@@ -1058,6 +1140,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     addrmap_init(&s.rec_of_tid);
     int r = start_reader(&s, cost, err);
     s.running = asyncio_running_open(rt, cache);
+    s.timers = asyncio_timers_open(rt, cache);
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
     s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;

@@ -36,7 +36,16 @@ def sample_loops(python, *args, seconds=3.5):
     return w, doc, {l["tid"]: l for l in doc["loops"]}
 
 
-def check_injected_stalls(loop, seconds, injected_ms):
+def check_timer_lag(loop):
+    # Its timers, read from its heap: the workload's 50 ms ticker falls due
+    # early in every stall and runs when it ends, 250-300 ms late.
+    assert loop["timer_lag_source"] == "timers", loop["timers_unavailable"]
+    assert 200 <= loop["timer_lag_max_ms"] <= loop["stall_max_ms"] + 20, (
+        loop["timers"], loop["timer_lag_max_ms"], loop["stall_max_ms"])
+    assert loop["timers"]["late"] >= 1 and loop["timer_lag_mean_ms"] > 0, loop
+
+
+def check_injected_stalls(loop, seconds, injected_ms, timers=True):
     injected = seconds / PERIOD_S
     assert abs(loop["stall_count"] - injected) <= 1, loop
     # A stall cut by the start or the end of the run is shorter; every
@@ -45,8 +54,11 @@ def check_injected_stalls(loop, seconds, injected_ms):
     for s in inner:
         assert 250 <= s["ms"] <= 400, loop["stalls"]
     assert loop["stall_max_ms"] <= 400
-    assert loop["timer_lag_max_ms"] == loop["stall_max_ms"]
-    assert loop["timer_lag_mean_ms"] > 0
+    if timers:
+        check_timer_lag(loop)
+    else:  # uvloop: its timers live in libuv, not read; lag from the stalls
+        assert loop["timer_lag_source"] == "stalls" and "uvloop" in loop["timers_unavailable"]
+        assert loop["timer_lag_max_ms"] == loop["stall_max_ms"]
     # eBPF times each stall from the selector's exit to its next entry that
     # may block:
     # close to an injected one as the workload measured it (a stall
@@ -135,7 +147,9 @@ def test_cpu_bound_stall_and_its_culprit(python_alone, pure):
     top = doc["findings"][0]
     assert top["scenario"] == "S1" and "burn_cpu (" in top["culprit"], doc["findings"]
     assert 'in task "cpu-injector": cpu_injector (' in top["culprit"], top
-    assert "S7" in [f["scenario"] for f in doc["findings"]]
+    # No wait_for or timeout anywhere: late timers, but no S7 above info.
+    assert loop["timers"]["timeouts"]["seen"] == 0, loop["timers"]
+    assert [f["severity"] for f in doc["findings"] if f["scenario"] == "S7"] in ([], ["info"])
 
 
 @TIMED
@@ -144,7 +158,7 @@ def test_uvloop_loop(python_debian):
     frame of its own: its loop is recognised all the same."""
     w, doc, loops = sample_loops(python_debian, "cpu", "--uvloop")
     loop = loops[w.info["tids"]["loop-0"]]
-    check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms)
+    check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms, timers=False)
     culprit = loop["culprits"][0]
     assert (culprit["function"], culprit["line"]) == ("burn_cpu", MARKS["cpu_stall"]), culprit
     assert culprit["on_cpu"] is True
@@ -211,6 +225,33 @@ def test_loop_waiting_for_a_cpu_is_still_in_its_selector(python_debian):
     if loop["stall_count"] == 0:
         findings = gp_json(r.stdout)["findings"]
         assert [f for f in findings if f["severity"] != "info"] == [], findings
+
+
+def test_timeouts_expired_by_a_callback_stall_are_s7(python):
+    """Eight tasks loop over wait_for(sleep(0.01), timeout=0.12); a
+    call_later callback burns 300 ms every second. Most of the eight have a
+    timeout pending when a stall begins, and its deadline falls inside the
+    stall: each stall makes some expire (at most eight), and S7, observed,
+    leads the report with the callback as culprit."""
+    w, doc, loops = sample_loops(python, "timeouts")
+    loop = loops[w.info["tids"]["loop-0"]]
+    check_injected_stalls(loop, doc["run"]["duration_s"], w.injected_ms)
+    t = loop["timers"]["timeouts"]
+    assert 1 <= t["pending_max"] <= 8, t
+    stalls = loop["stall_count"]
+    assert max(1, stalls - 1) <= t["expired_in_stalls"] <= 8 * stalls, (t, stalls)
+    assert t["expired_in_stalls"] <= t["expired"] <= t["seen"], t
+    culprit = loop["culprits"][0]
+    assert (culprit["function"], culprit["line"]) == ("stalling_callback", MARKS["callback_stall"])
+    assert culprit["timeouts_expired"] >= 1, culprit
+    assert context_of(culprit)[:2] == ("callback", ["stalling_callback"]), culprit
+    top = doc["findings"][0]
+    assert (top["scenario"], top["severity"]) == ("S7", "critical"), doc["findings"]
+    assert "stalling_callback (" in top["culprit"] and "in callback" in top["culprit"], top
+    evidence = {e["metric"]: e["value"] for e in top["evidence"]}
+    assert evidence["loop.timeouts_expired_in_stalls"] == t["expired_in_stalls"], top
+    # the stalls themselves are still S1
+    assert "S1" in [f["scenario"] for f in doc["findings"]], doc["findings"]
 
 
 def test_idle_loop_is_idle_not_stalled(python):

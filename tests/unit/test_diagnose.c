@@ -176,9 +176,26 @@ static void test_loop_edges(void **state)
     assert_non_null(s3);
     assert_int_equal(s3->severity, SEV_CRITICAL);
     assert_non_null(strstr(s3->culprit, "clock_nanosleep"));
-    assert_int_equal(find(&f->d, "S7")->severity, SEV_WARNING);
+    /* late timers, but no timeout known to be pending: S7 information only */
+    assert_int_equal(find(&f->d, "S7")->severity, SEV_INFO);
     /* Most severe first. */
     assert_string_equal(f->d.findings[0].scenario, "S3");
+    release(f);
+
+    /* timeouts seen on its heap expire in its stalls: S7, critical, leads */
+    f = fresh();
+    loop(f, 20, 300, true, 250);
+    struct loop_timers *lt = &f->m.threads[f->m.nthreads - 1].loop.timers;
+    lt->read = true;
+    lt->timeouts_seen = 40;
+    lt->timeouts_pending_max = 8;
+    lt->timeouts_expired = 9;
+    lt->timeouts_expired_in_stalls = 9;
+    diagnose(&f->m, &f->d);
+    assert_int_equal(find(&f->d, "S1")->severity, SEV_CRITICAL);
+    assert_string_equal(f->d.findings[0].scenario, "S7");
+    assert_int_equal(f->d.findings[0].severity, SEV_CRITICAL);
+    assert_non_null(strstr(f->d.findings[0].verdict, "9 asyncio timeouts"));
     release(f);
 
     f = fresh();

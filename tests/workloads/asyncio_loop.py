@@ -7,6 +7,8 @@ Usage: asyncio_loop.py MODE [--pure] [--threads N]
   chain    every second, three ~60 ms CPU-bound callbacks back to back,
            each scheduled by the one before with call_soon (so the loop
            polls its selector, without waiting, between them)
+  timeouts eight tasks in wait_for(sleep(0.01), timeout=0.12) in a loop,
+           and a call_later callback that burns 300 ms every second
   healthy  the echo workload only
   idle     the loop only awaits asyncio.sleep(10)
   --pure     use the pure-Python Task implementation instead of _asyncio's
@@ -81,6 +83,36 @@ async def sleep_injector():
         report(start)
 
 
+WAITERS = 8
+WAIT_TIMEOUT_S = 0.12
+
+
+def stalling_callback(loop):
+    """A periodic call_later callback (not a task) that burns the CPU."""
+    start = time.perf_counter()
+    end = start + STALL_S
+    while time.perf_counter() < end: pass  # MARK:callback_stall  # noqa: E701
+    report(start)
+    loop.call_later(PERIOD_S - STALL_S, stalling_callback, loop)
+
+
+async def timed_query(stats):
+    """A 10 ms query under a 120 ms timeout: it times out only when the loop
+    is late."""
+    while True:
+        try:
+            await asyncio.wait_for(asyncio.sleep(0.01), timeout=WAIT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            stats["timeouts"] += 1
+        await asyncio.sleep(0.005)
+
+
+async def ticker():
+    """A timer always pending: due within 50 ms of any stall's start."""
+    while True:
+        await asyncio.sleep(0.05)
+
+
 async def echo(reader, writer):
     while True:
         data = await reader.read(64)
@@ -114,6 +146,12 @@ async def serve(mode, ready):
         tasks.append(loop.create_task(sleep_injector(), name="sleep-injector"))
     elif mode == "chain":
         tasks.append(asyncio.ensure_future(chain_injector()))
+    elif mode == "timeouts":
+        stats = {"timeouts": 0}
+        tasks += [loop.create_task(timed_query(stats), name="query-%d" % i) for i in range(WAITERS)]
+        loop.call_later(PERIOD_S - STALL_S, stalling_callback, loop)
+    if mode != "healthy":
+        tasks.append(loop.create_task(ticker(), name="ticker"))
     ready.set()
     await asyncio.gather(*tasks)
 
