@@ -23,6 +23,9 @@
 #include "python/coro_chain.h"
 #include "report/tasks.h"
 #include "python/asyncio_tasks.h"
+#include "python/asyncio_count.h"
+#include "python/asyncio_timers.h"
+#include "record/loop_timers.h"
 #include "python/linetable.h"
 #include "python/pylayout.h"
 #include "python/pyobj.h"
@@ -244,11 +247,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dump_reports(&rt, &s);
         snapshot_free(&s);
     }
-    /* Every region's start as a str, a code object and a coroutine, directly. */
+    /* Every region's start as a str, a code object, a coroutine and an
+     * event loop (its timer heap, fed to the timer tracker), directly; and
+     * the task count. */
     struct coro_chain chain;
+    struct asyncio_timers *timers = asyncio_timers_open(&rt, &cache);
+    struct asyncio_count *counter = asyncio_count_open(&rt, &cache);
+    static struct asyncio_timer heap[ASYNCIO_TIMERS_MAX];
+    struct loop_timers tracked = {0};
+    uint64_t total;
+    (void)asyncio_count_tasks(counter, 0, 0, &total);
     for (size_t i = 0; i < im.n && i < 256; i++) {
         (void)pyobj_str(&rt, &cache, im.regions[i].addr);
         coro_chain_read(&rt, &cache, im.regions[i].addr, &chain);
+        int nt = asyncio_timers_read(timers, im.regions[i].addr, heap, ASYNCIO_TIMERS_MAX, &total);
+        if (nt >= 0)
+            loop_timers_scan(&tracked, (double)i, heap, (uint32_t)nt, total, 0, i & 1, 0);
+        (void)asyncio_count_tasks(counter, im.regions[i].addr, 0, &total);
         struct code_info *ci = pyobj_code(&rt, &cache, im.regions[i].addr);
         if (ci) {
             (void)pyobj_code_line(&rt, ci, -1);
@@ -256,6 +271,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)pyobj_code_line(&rt, ci, 3);
         }
     }
+    loop_timers_derive(&tracked);
+    loop_timers_free(&tracked);
+    asyncio_timers_close(timers);
+    asyncio_count_close(counter);
     if (im.flags & 4)
         sampler_and_report(&rt, &cache);
     pyobj_cache_free(&cache);

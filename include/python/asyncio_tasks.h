@@ -54,6 +54,10 @@ struct asyncio_task {
     uint64_t awaited_by[ASYNCIO_AWAITERS_MAX];
     uint8_t nawaited_by;
     enum asyncio_await_kind await_kind;
+    /* its running timeout (wait_for, asyncio.timeout), when one is pending:
+     * when it fires, CLOCK_MONOTONIC seconds (python/asyncio_deadlines.h) */
+    bool has_deadline;
+    double deadline;
 };
 
 struct asyncio_tasks {
@@ -62,6 +66,7 @@ struct asyncio_tasks {
     bool truncated;       /* more than ASYNCIO_TASKS_MAX */
     const char *why_none; /* no registry read: why (NULL when it was) */
     const char *why_no_frames; /* coroutine chains not read: why (NULL when they were) */
+    double read_at;            /* CLOCK_MONOTONIC seconds of the read */
 };
 
 /* A Python thread, for the per-thread task lists of 3.14+. */

@@ -23,16 +23,23 @@ struct asyncio_timer {
     double when;     /* its deadline, CLOCK_MONOTONIC seconds */
     bool cancelled;
     bool timeout;    /* a wait_for / timeout deadline */
+    /* whose deadline, when asked for (asyncio_timers_want_targets): the
+     * Timeout object (asyncio.timeout, wait_for from 3.12) or the future
+     * wait_for waits on (before 3.12); 0 when not read */
+    uint64_t target;
 };
 
 struct asyncio_timers;
 
 struct asyncio_timers *asyncio_timers_open(struct pyrt *rt, struct pyobj_cache *c);
-/* Up to max timers of the loop object at `loop`, in heap order (the
- * earliest first); *total: how many it has. -1 when the loop keeps no
+/* Up to max timers of the loop object at `loop` (the heap's first, each
+ * once, in no particular order); *total: how many it has. -1 when the loop keeps no
  * readable timer heap (not a BaseEventLoop, or garbage). */
 int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_timer *out, int max,
                         uint64_t *total);
+/* Also read each timeout's target (a few more reads per timeout: for a
+ * dump, not for every sample). */
+void asyncio_timers_want_targets(struct asyncio_timers *r, bool want);
 void asyncio_timers_close(struct asyncio_timers *r);
 
 #endif

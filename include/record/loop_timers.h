@@ -7,9 +7,9 @@
  * seen, ran: late by the rest of the busy stretch its deadline fell in (0
  * when the loop was in its selector then: it woke for it). A timeout seen
  * overdue and not cancelled expires when the loop gets to it: counted,
- * and counted again for the stall it was overdue in. A stalled loop's
- * heap does not change, so the sampler reads it through every long busy
- * stretch and no timeout due inside a stall goes unseen. Timers that live
+ * and counted again for the stall it was overdue in; so is one seen
+ * pending inside a stall that ended after its deadline (a stalled loop's
+ * heap does not change: nothing could cancel it). Timers that live
  * less than the read interval are seen only when a read falls in their
  * life. Memory: fixed, whatever the run's length. */
 #ifndef GILPROBE_LOOP_TIMERS_H
@@ -36,6 +36,9 @@ struct loop_stretch {
 
 struct loop_timers {
     bool read; /* a timer heap was read */
+    /* ... while its loop was in its selector: deadlines before are over */
+    bool seen_idle;
+    uint64_t implausible; /* timers dropped: a deadline the loop had served already */
     struct loop_timer_seen *v, *next;
     uint32_t n;
     struct addrmap index; /* handle -> index + 1 into v */
@@ -43,14 +46,14 @@ struct loop_timers {
     uint32_t ring_head, ring_n;
     uint32_t run_expired; /* timeouts seen overdue in the busy stretch in progress */
     /* the window's figures */
-    uint64_t ran, late;             /* timers seen run; of them, late */
+    uint64_t ran, late;          /* timers seen run; of them, late */
     double lags[LOOP_LAGS_KEPT]; /* ms; a reservoir sample when more ran */
     uint64_t rng;
     double lag_sum_ms, lag_max_ms;
     uint64_t timeouts_seen, timeouts_expired, timeouts_expired_in_stalls;
     uint32_t timeouts_pending, timeouts_pending_max; /* at the last read; the most */
-    uint64_t heap_max;              /* the longest heap read */
-    bool untracked;                 /* more timers than followed: some were not */
+    uint64_t heap_max;                               /* the longest heap read */
+    bool untracked;                                  /* more timers than followed: some were not */
     /* derived */
     double lag_p50_ms, lag_p99_ms, lag_mean_ms;
 };

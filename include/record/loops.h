@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "record/loop_tasks.h"
 #include "record/loop_timers.h"
 #include "record/stacks.h"
 
@@ -67,6 +68,8 @@ struct loop_track {
     double busy_max_ms; /* the longest busy stretch */
     /* its timers, when their heap could be read */
     struct loop_timers timers;
+    /* its tasks over time */
+    struct loop_tasks tasks;
     /* exact stall durations from eBPF, when it ran */
     bool exact;
     double *exact_ms;

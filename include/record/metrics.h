@@ -189,6 +189,8 @@ struct thread_obs {
     uint32_t ntimers;
     uint64_t timers_total; /* the heap's length (ntimers: its first) */
     double timers_clock;   /* CLOCK_MONOTONIC of the run's start */
+    int64_t tasks;         /* asyncio tasks alive when counted this sample (-1: not counted) */
+    bool tasks_per_thread; /* ... the thread's (3.14+), else the process's */
 };
 
 struct sample_obs {
@@ -215,6 +217,7 @@ struct run_metrics {
     uint64_t switch_first, switch_last;
     bool switch_seen;
     uint64_t interval_us;
+    bool no_asyncio;           /* --no-asyncio: asyncio's objects were not read */
     bool handoffs_unmeasured;  /* no GIL switch number or interval in the
                                 * layout (a version read through its
                                 * _Py_DebugOffsets): hand-offs not measured */

@@ -20,6 +20,8 @@
 #define FLEET_FINDINGS 16
 #define FLEET_STALL_BOUNDS 8
 extern const double fleet_stall_bounds_s[FLEET_STALL_BOUNDS];
+#define FLEET_LAG_BOUNDS 8 /* how late asyncio timers ran */
+extern const double fleet_lag_bounds_s[FLEET_LAG_BOUNDS];
 
 struct fleet_named {
     char name[FLEET_LABEL_MAX];
@@ -58,6 +60,11 @@ struct fleet_target {
     bool loops_seen;
     uint64_t stall_le[FLEET_STALL_BOUNDS + 1], stall_count;
     double stall_sum_s;
+    uint64_t lag_le[FLEET_LAG_BOUNDS + 1];
+    double lag_sum_s;
+    bool timers_seen;
+    uint64_t timeouts_expired[2]; /* outside stalls, in stalls */
+    int64_t tasks;                /* alive at the last figures (-1: not counted) */
     uint32_t python_threads, os_threads;
     struct {
         char scenario[8], severity[12];

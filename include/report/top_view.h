@@ -52,6 +52,8 @@ struct top_view {
     uint64_t samples, missed;
     uint32_t loops, stalls;
     double stall_max_ms;
+    int64_t tasks;             /* asyncio tasks alive (-1: not counted) */
+    uint64_t timeouts_expired; /* by a late loop, this interval */
     enum top_sort sort;
     /* The thread whose GIL waits are explained under the table: chosen by
      * TID, or by name until a thread of that name is seen; 0 and "": the

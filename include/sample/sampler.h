@@ -36,6 +36,7 @@ struct sampler_options {
     double rate_hz;
     volatile sig_atomic_t *stop; /* set asynchronously to end early */
     bool no_bpf;                 /* never use eBPF, even where it works */
+    bool no_asyncio;             /* no reads of asyncio's tasks, timers and counts */
     struct native_sampling *native; /* --native: mixed stacks; NULL: off */
     void (*progress)(double elapsed_s, double duration_s, uint64_t samples, void *arg);
     void *progress_arg;

@@ -9,6 +9,9 @@
 double clock_mono_s(void);
 /* CLOCK_MONOTONIC now, in nanoseconds (the clock bpf_ktime_get_ns reads). */
 uint64_t clock_mono_ns(void);
+/* The calling thread's CPU time, in seconds: what a piece of work cost,
+ * however long the thread waited for a CPU meanwhile. */
+double clock_thread_cpu_s(void);
 /* A time in seconds as a timespec, for absolute sleeps and timed waits. */
 struct timespec clock_timespec(double t);
 

@@ -279,6 +279,50 @@ static void rule_loop_lateness(const struct run_metrics *m, struct diagnosis *d)
     }
 }
 
+/* asyncio tasks pile up: a loop's task count rose steadily (created
+ * faster than they finish: a leak, or work arriving faster than it is
+ * done). Counted for the whole process before 3.14: reported once. */
+static void rule_task_growth(const struct run_metrics *m, struct diagnosis *d)
+{
+    bool process_told = false;
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        const struct thread_metrics *t = &m->threads[i];
+        const struct loop_tasks *lt = &t->loop.tasks;
+        if (!t->loop.seen || !lt->growing || (!lt->per_thread && process_told))
+            continue;
+        process_told |= !lt->per_thread;
+        struct finding *f =
+            add(d, "tasks", "asyncio tasks pile up: created faster than they finish", SEV_WARNING);
+        if (!f)
+            return;
+        const struct loop_task_point *a = &lt->v[0], *b = &lt->v[lt->n - 1];
+        char whose[64];
+        if (lt->per_thread)
+            text(whose, sizeof whose, "of the loop in thread %d", t->tid);
+        else
+            text(whose, sizeof whose, "of the process");
+        text(f->verdict, sizeof f->verdict,
+             "the asyncio tasks %s went from %u to %u in %.0f s (%+.1f per second, a steady rise: "
+             "r2 %.2f): tasks are created faster than they finish",
+             whose, a->n, b->n, b->t - a->t, lt->growth_per_s, lt->fit_r2);
+        evidence(f, "loop.tasks_growth_per_s", lt->growth_per_s, ">=", 1);
+        evidence(f, "loop.tasks", lt->last, ">=", 0);
+        if (lt->ngroups && lt->groups[0].frame) {
+            char where[600];
+            frame_text(m, lt->groups[0].frame, where, sizeof where);
+            text(f->culprit, sizeof f->culprit, "%u of the %u tasks alive at the end run %s", lt->groups[0].count,
+                 lt->grouped, where);
+        } else {
+            text(f->culprit, sizeof f->culprit, "tasks %s (their coroutines were not read)", whose);
+        }
+        text(f->advice, sizeof f->advice,
+             "Bound what creates them (the coroutine above): keep a reference to every task and "
+             "await or cancel it (asyncio.TaskGroup in 3.11+, gather), cap concurrency with an "
+             "asyncio.Semaphore or a bounded asyncio.Queue of work, and put a timeout on what the "
+             "tasks wait for.");
+    }
+}
+
 /* S2: many threads fight for the GIL; short holds, long waits. */
 static void rule_gil_thrashing(const struct run_metrics *m, struct diagnosis *d)
 {
@@ -501,6 +545,7 @@ static void rule_many_threads(const struct run_metrics *m, struct diagnosis *d)
 static void (*const RULES[])(const struct run_metrics *, struct diagnosis *) = {
     rule_loop_stalls,     /* S1 (stalls or saturation), S3 */
     rule_loop_lateness,   /* S7 */
+    rule_task_growth,     /* asyncio tasks pile up */
     rule_gil_thrashing,   /* S2 */
     rule_convoy,          /* S2: the convoy effect */
     rule_lock_contention, /* S5 */

@@ -21,6 +21,7 @@ struct sample_options {
     bool no_bpf;
     bool force_bpf;      /* --bpf: exact GIL probes even where they are costly */
     bool no_blame;       /* --no-blame: no exact GIL blame in the kernel */
+    bool no_asyncio;     /* --no-asyncio: no reads of asyncio's tasks and timers */
     bool native;         /* --native: mixed native/Python stacks */
     double long_hold_ms; /* holds this long are reported with their stack */
     double stall_ms;     /* event-loop stall threshold */

@@ -45,6 +45,8 @@ static void usage(FILE *out)
             "  --no-blame  do not join each GIL wait with the holds it sat behind in the\n"
             "              kernel (exact blame; its cost: docs/performance.md); the\n"
             "              sampled blame stays\n"
+            "  --no-asyncio  do not read asyncio's tasks and timers (running task names,\n"
+            "              timer heaps, task counts): stalls are still found and timed\n"
             "  --long-hold-ms MS  report GIL holds at least this long with the\n"
             "              Python stack that held it (default 5)\n"
             "  --stall-ms MS  an asyncio event loop busy this long without waiting in\n"
@@ -206,6 +208,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         {"speedscope", required_argument, NULL, 'G'}, {"pprof", required_argument, NULL, 'Q'},
         {"state", required_argument, NULL, 'T'},    {"native", no_argument, NULL, 'N'},
         {"html", required_argument, NULL, 'H'},    {"no-blame", no_argument, NULL, 'X'},
+        {"no-asyncio", no_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0}};
     static struct check checks[CHECKS_MAX];
     bool rate_given = false;
@@ -235,6 +238,7 @@ static int parse_report_options(int argc, char **argv, struct sample_options *op
         case 'o': opt->output = optarg; break;
         case 'n': opt->no_bpf = true; break;
         case 'X': opt->no_blame = true; break;
+        case 'Y': opt->no_asyncio = true; break;
         case 'P': opt->subprocesses = true; break;
         case 'B': /* the default; also: exact probes even where costly */
             opt->no_bpf = false;

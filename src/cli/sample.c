@@ -143,6 +143,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
     struct pyobj_cache cache;
     metrics_init(&m);
     m.stall_ms = opt->stall_ms;
+    m.no_asyncio = opt->no_asyncio;
     pyobj_cache_init(&cache);
     pid_t pid = opt->pid;
     struct companions *comp = calloc(1, sizeof *comp);
@@ -165,6 +166,7 @@ int sample_attached(const struct sample_options *opt, struct pyrt *rt, const str
                                  .rate_hz = opt->rate_hz,
                                  .stop = d->stop,
                                  .no_bpf = opt->no_bpf,
+                                 .no_asyncio = opt->no_asyncio,
                                  .progress = isatty(STDERR_FILENO) && d->report_out == stdout
                                                  ? progress
                                                  : NULL,

@@ -1,10 +1,13 @@
 /* asyncio tasks of a 3.8-3.13 process, read from outside: see
  * python/asyncio_tasks.h. */
 #include "python/asyncio_tasks.h"
+
+#include "python/asyncio_deadlines.h"
 #include "python/asyncio_debug.h"
 #include "python/asyncio_layout.h"
 #include "python/asyncio_links.h"
 #include "python/pydict.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +190,7 @@ static void read_lists(struct pyrt *rt, struct pyobj_cache *c, const struct asyn
     out->why_none = NULL;
     asyncio_debug_tasks(rt, c, &dbg, threads, nthreads, pyrt_main_interp(rt), out);
     asyncio_links_read(rt, c, out);
+    asyncio_deadlines_read(rt, c, out);
 }
 
 void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio_thread *threads,
@@ -194,6 +198,7 @@ void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asy
 {
     out->n = 0;
     out->truncated = false;
+    out->read_at = clock_mono_s();
     if (rt->version_hex >= 0x030E0000) {
         read_lists(rt, c, threads, nthreads, out);
         return;
@@ -228,6 +233,8 @@ void asyncio_tasks_read(struct pyrt *rt, struct pyobj_cache *c, const struct asy
     free(items);
     free(attrs);
     out->why_none = ok ? NULL : NO_REGISTRY;
-    if (ok)
+    if (ok) {
         asyncio_links_read(rt, c, out);
+        asyncio_deadlines_read(rt, c, out);
+    }
 }

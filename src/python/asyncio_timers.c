@@ -11,10 +11,10 @@
 
 #define ATTRS_MAX 128
 #define TYPE_ATTRS_MAX 64
-#define SLOT_MAX 4096   /* a slot further into an object than this is garbage */
-#define BLOCK_MAX 160   /* bytes read of each handle: its header and three slots */
+#define SLOT_MAX 4096     /* a slot further into an object than this is garbage */
+#define BLOCK_MAX 160     /* bytes read of each handle: its header and three slots */
 #define FLOAT_SPAN_MAX 64 /* a float's type and value, read together */
-#define FUNCS_MAX 1024  /* callbacks remembered as timeout or not; all forgotten beyond */
+#define FUNCS_MAX 1024    /* callbacks remembered as timeout or not; all forgotten beyond */
 
 enum callback_kind { CB_UNKNOWN = 0, CB_TIMEOUT = 1, CB_OTHER = 2 };
 
@@ -23,7 +23,8 @@ struct asyncio_timers {
     struct pyobj_cache *c;
     /* TimerHandle's type and where its slots are, once found */
     uint64_t handle_type;
-    uint32_t off_when, off_cancelled, off_callback, block;
+    uint32_t off_when, off_cancelled, off_callback, off_args, block;
+    bool want_targets;
     uint64_t true_obj, false_obj, float_type;
     uint64_t method_type, function_type, other_types[8];
     struct addrmap funcs; /* function -> (void *)CB_TIMEOUT or CB_OTHER */
@@ -31,7 +32,7 @@ struct asyncio_timers {
     uint64_t *items;
     uint8_t *blocks, *floats;
     struct remote_req *reqs, *mreqs;
-    uint64_t *words, *vals, *mfunc;
+    uint64_t *words, *vals, *mfunc, *whenptr;
     int *mout;
 };
 
@@ -51,13 +52,20 @@ struct asyncio_timers *asyncio_timers_open(struct pyrt *rt, struct pyobj_cache *
     r->floats = calloc(ASYNCIO_TIMERS_MAX, FLOAT_SPAN_MAX);
     r->mreqs = calloc(ASYNCIO_TIMERS_MAX, sizeof *r->mreqs);
     r->mfunc = calloc(ASYNCIO_TIMERS_MAX, 8);
+    r->whenptr = calloc(ASYNCIO_TIMERS_MAX, 8);
     r->mout = calloc(ASYNCIO_TIMERS_MAX, sizeof *r->mout);
-    if (!r->items || !r->blocks || !r->reqs || !r->words || !r->vals || !r->floats || !r->mreqs || !r->mfunc ||
-        !r->mout) {
+    if (!r->items || !r->blocks || !r->reqs || !r->words || !r->vals || !r->floats || !r->mreqs ||
+        !r->mfunc || !r->whenptr || !r->mout) {
         asyncio_timers_close(r);
         return NULL;
     }
     return r;
+}
+
+void asyncio_timers_want_targets(struct asyncio_timers *r, bool want)
+{
+    if (r)
+        r->want_targets = want;
 }
 
 void asyncio_timers_close(struct asyncio_timers *r)
@@ -73,6 +81,7 @@ void asyncio_timers_close(struct asyncio_timers *r)
     free(r->floats);
     free(r->mreqs);
     free(r->mfunc);
+    free(r->whenptr);
     free(r->mout);
     free(r);
 }
@@ -120,6 +129,7 @@ static bool learn_handle_type(struct asyncio_timers *r, uint64_t handle)
     uint32_t when = slot_offset(r, type, "_when");
     uint32_t cancelled = slot_offset(r, type, "_cancelled");
     uint32_t callback = slot_offset(r, type, "_callback");
+    uint32_t args = slot_offset(r, type, "_args");
     uint32_t hi = when > cancelled ? when : cancelled;
     hi = hi > callback ? hi : callback;
     if (!when || !cancelled || !callback || hi + 8 > BLOCK_MAX ||
@@ -129,6 +139,7 @@ static bool learn_handle_type(struct asyncio_timers *r, uint64_t handle)
     r->off_when = when;
     r->off_cancelled = cancelled;
     r->off_callback = callback;
+    r->off_args = args; /* (0: unknown; only targets need it) */
     r->block = hi + 8;
     return true;
 }
@@ -156,7 +167,8 @@ static enum callback_kind function_kind(struct asyncio_timers *r, uint64_t func)
     struct pyrt *rt = r->rt;
     uint64_t code;
     enum callback_kind k = CB_OTHER;
-    if (rt->layout.func_code >= 0 && remote_u64(&rt->mem, func + (uint64_t)rt->layout.func_code, &code)) {
+    if (rt->layout.func_code >= 0 &&
+        remote_u64(&rt->mem, func + (uint64_t)rt->layout.func_code, &code)) {
         struct code_info *ci = pyobj_code(rt, r->c, code);
         const char *name = ci && ci->name ? ci->name : "";
         const char *bare = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
@@ -202,6 +214,50 @@ static int callback_type(struct asyncio_timers *r, uint64_t cb, uint64_t type)
     return 0;
 }
 
+/* The handles that still hold the deadline object read: one freed (and
+ * its float reused) between the reads is dropped. */
+static int still_there(struct asyncio_timers *r, struct asyncio_timer *out, int k)
+{
+    for (int i = 0; i < k; i++)
+        r->reqs[i] = (struct remote_req){out[i].handle + r->off_when, &r->vals[i], 8, false};
+    remote_readv(&r->rt->mem, r->reqs, (size_t)k);
+    int m = 0;
+    for (int i = 0; i < k; i++)
+        if (r->reqs[i].ok && r->vals[i] == r->whenptr[i])
+            out[m++] = out[i];
+    return m;
+}
+
+static int by_handle(const void *a, const void *b)
+{
+    uint64_t x = ((const struct asyncio_timer *)a)->handle;
+    uint64_t y = ((const struct asyncio_timer *)b)->handle;
+    return (x > y) - (x < y);
+}
+
+/* Each handle once: a heap read while the loop sifts it can hold one
+ * handle at two places (seen: 14 timeouts pending for 8 waiters). */
+static int unique(struct asyncio_timer *out, int k)
+{
+    qsort(out, (size_t)k, sizeof *out, by_handle);
+    int m = 0;
+    for (int i = 0; i < k; i++)
+        if (!m || out[i].handle != out[m - 1].handle)
+            out[m++] = out[i];
+    return m;
+}
+
+/* The first of a handle's arguments (wait_for's waiter future, given to
+ * _release_waiter); 0 when unreadable. */
+static uint64_t first_arg(struct asyncio_timers *r, uint64_t handle)
+{
+    uint64_t args, item[1];
+    if (!remote_u64(&r->rt->mem, handle + r->off_args, &args) || !args ||
+        pytuple_items(r->rt, args, item, 1) != 1)
+        return 0;
+    return item[0];
+}
+
 /* The loop's _scheduled list; 0 when it has none. */
 static uint64_t scheduled_list(struct asyncio_timers *r, uint64_t loop)
 {
@@ -229,7 +285,8 @@ int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_
         return n < 0 ? -1 : 0;
     /* 1: each handle's header and slots */
     for (int i = 0; i < n; i++)
-        r->reqs[i] = (struct remote_req){r->items[i], r->blocks + (size_t)i * BLOCK_MAX, r->block, false};
+        r->reqs[i] =
+            (struct remote_req){r->items[i], r->blocks + (size_t)i * BLOCK_MAX, r->block, false};
     remote_readv(&rt->mem, r->reqs, (size_t)n);
     int m = 0;
     for (int i = 0; i < n; i++) {
@@ -241,7 +298,8 @@ int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_
         memcpy(&callback, b + r->off_callback, 8);
         if (!r->reqs[i].ok || type != r->handle_type || !when)
             continue; /* freed under us, or not a TimerHandle: dropped */
-        out[m] = (struct asyncio_timer){.handle = r->items[i], .cancelled = is_cancelled(r, cancelled)};
+        out[m] =
+            (struct asyncio_timer){.handle = r->items[i], .cancelled = is_cancelled(r, cancelled)};
         /* the callback stands in r->words[2m + 1] until its type is read */
         r->words[2 * m] = when;
         r->words[2 * m + 1] = callback;
@@ -252,12 +310,13 @@ int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_
     /* a deadline is read with its type (a float freed and reused under us
      * is dropped): the two words from whichever comes first */
     uint32_t flo = (uint32_t)(L->obj_type < L->float_value ? L->obj_type : L->float_value);
-    uint32_t fspan = (uint32_t)(L->obj_type < L->float_value ? L->float_value : L->obj_type) + 8 - flo;
+    uint32_t fspan =
+        (uint32_t)(L->obj_type < L->float_value ? L->float_value : L->obj_type) + 8 - flo;
     if (fspan > FLOAT_SPAN_MAX)
         return -1;
     for (int i = 0; i < m; i++) {
-        r->reqs[2 * i] = (struct remote_req){r->words[2 * i] + flo, r->floats + (size_t)i * FLOAT_SPAN_MAX,
-                                             fspan, false};
+        r->reqs[2 * i] = (struct remote_req){r->words[2 * i] + flo,
+                                             r->floats + (size_t)i * FLOAT_SPAN_MAX, fspan, false};
         r->reqs[2 * i + 1] = (struct remote_req){r->words[2 * i + 1] + (uint64_t)L->obj_type,
                                                  &vals[2 * i + 1], 8, false};
     }
@@ -282,10 +341,11 @@ int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_
         if (kind == 2)
             t.timeout = function_kind(r, cb) == CB_TIMEOUT;
         if (kind == 1) { /* a bound method: its function is read below */
-            r->mreqs[nmethods] = (struct remote_req){cb + (uint64_t)L->method_func,
-                                                     &r->mfunc[nmethods], 8, false};
+            r->mreqs[nmethods] =
+                (struct remote_req){cb + (uint64_t)L->method_func, &r->mfunc[nmethods], 8, false};
             r->mout[nmethods++] = k;
         }
+        r->whenptr[k] = r->words[2 * i];
         out[k++] = t;
     }
     /* 3: the bound methods' functions (a Timeout's _on_timeout) */
@@ -293,5 +353,17 @@ int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_
     for (size_t j = 0; j < nmethods; j++)
         if (r->mreqs[j].ok && r->mfunc[j])
             out[r->mout[j]].timeout = function_kind(r, r->mfunc[j]) == CB_TIMEOUT;
+    if (r->want_targets)
+        for (size_t j = 0; j < nmethods; j++)
+            if (out[r->mout[j]].timeout)
+                remote_u64(&rt->mem,
+                           r->mreqs[j].addr - (uint64_t)L->method_func + (uint64_t)L->method_self,
+                           &out[r->mout[j]].target);
+    k = still_there(r, out, k);
+    k = unique(out, k);
+    if (r->want_targets && r->off_args)
+        for (int i = 0; i < k; i++)
+            if (out[i].timeout && !out[i].target)
+                out[i].target = first_arg(r, out[i].handle);
     return k;
 }

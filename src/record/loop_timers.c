@@ -68,7 +68,6 @@ static void left_heap(struct loop_timers *lt, const struct loop_timer_seen *s, d
     double waiting = s->last_seen > s->when ? s->last_seen : s->when;
     double end = busy && waiting >= run_start ? t : stretch_end_at(lt, waiting);
     add_lag(lt, (end - s->when) * 1000.0);
-
 }
 
 void loop_timers_scan(struct loop_timers *lt, double t, const struct asyncio_timer *v, uint32_t n,
@@ -77,6 +76,7 @@ void loop_timers_scan(struct loop_timers *lt, double t, const struct asyncio_tim
     if (!ensure(lt))
         return;
     lt->read = true;
+    lt->seen_idle |= !busy;
 
     if (total > lt->heap_max)
         lt->heap_max = total;
@@ -84,8 +84,18 @@ void loop_timers_scan(struct loop_timers *lt, double t, const struct asyncio_tim
     for (uint32_t i = 0; i < lt->n; i++)
         addrmap_put(&lt->index, lt->v[i].handle, (void *)(uintptr_t)(i + 1));
     uint32_t m = 0, pending = 0;
+    /* A timer due before the loop last waited in its selector would have
+     * run then: such a deadline is a float freed and reused under the
+     * read (a torn read: seen thousands of seconds off), dropped. Ten
+     * seconds' margin: a loop woken for a timer may wait for a CPU, or
+     * for the GIL, that long on a starved machine. */
+    double floor = (busy ? run_start : t) - 10.0;
     for (uint32_t i = 0; i < n; i++) {
         double when = v[i].when - clock;
+        if (when < floor && lt->seen_idle) {
+            lt->implausible++;
+            continue;
+        }
         uintptr_t at = (uintptr_t)addrmap_get(&lt->index, v[i].handle);
         struct loop_timer_seen *old = at ? &lt->v[at - 1] : NULL;
         if (old && (old->when != when || old->timeout != v[i].timeout)) {
@@ -98,8 +108,9 @@ void loop_timers_scan(struct loop_timers *lt, double t, const struct asyncio_tim
             continue;
         }
         struct loop_timer_seen *s = &lt->next[m++];
-        *s = old ? *old : (struct loop_timer_seen){.handle = v[i].handle, .when = when,
-                                                   .timeout = v[i].timeout};
+        *s = old ? *old
+                 : (struct loop_timer_seen){
+                       .handle = v[i].handle, .when = when, .timeout = v[i].timeout};
         if (old)
             old->handle = 0; /* still in the heap */
         else
@@ -131,6 +142,19 @@ void loop_timers_scan(struct loop_timers *lt, double t, const struct asyncio_tim
 
 uint32_t loop_timers_stretch_end(struct loop_timers *lt, double start, double end, bool stall)
 {
+    /* A timeout seen pending, not cancelled, inside this stretch and due
+     * before it ended expired in it: the loop could not get to it, nor
+     * could anything cancel it (a busy loop's heap stands still) - however
+     * long after its deadline the next read comes. */
+    for (uint32_t i = 0; i < lt->n; i++) {
+        struct loop_timer_seen *s = &lt->v[i];
+        if (s->timeout && !s->cancelled && !s->overdue && s->last_seen >= start &&
+            s->when <= end && s->when >= start) {
+            s->overdue = true;
+            lt->timeouts_expired++;
+            lt->run_expired++;
+        }
+    }
     lt->ring[lt->ring_head] = (struct loop_stretch){start, end};
     lt->ring_head = (lt->ring_head + 1) % LOOP_STRETCHES;
     if (lt->ring_n < LOOP_STRETCHES)

@@ -366,6 +366,7 @@ void loops_derive(struct loop_track *l, double duration_s)
     free(d);
     /* what its timers measured, when they were seen run */
     loop_timers_derive(&l->timers);
+    loop_tasks_derive(&l->tasks);
     l->timer_lag_measured = l->timers.ran > 0;
     if (l->timer_lag_measured) {
         l->timer_lag_mean_ms = l->timers.lag_mean_ms;
@@ -412,6 +413,7 @@ void loops_window_reset(struct loop_track *l)
     l->timer_lag_mean_ms = l->timer_lag_max_ms = l->timer_lag_p50_ms = l->timer_lag_p99_ms = 0;
     l->timer_lag_measured = false;
     loop_timers_window_reset(&l->timers);
+    loop_tasks_window_reset(&l->tasks);
 }
 
 void loops_free(struct loop_track *l)

@@ -230,6 +230,8 @@ void metrics_observe(struct run_metrics *m, const struct sample_obs *s)
         bool on_cpu = o->kind == TS_GIL_HELD || o->kind == TS_NOGIL_RUNNING;
         loops_observe(&t->loop, &m->stacks, ls, s->time, m->sample_period_s, m->stall_ms, o->stack,
                       on_cpu, o->kind == TS_GIL_WAIT, o->syscall_nr, o->task);
+        if (o->tasks >= 0 && ls != LOOP_NONE)
+            loop_tasks_add(&t->loop.tasks, s->time, (uint32_t)o->tasks, o->tasks_per_thread);
         if (o->timers && ls != LOOP_NONE)
             loops_timers(&t->loop, s->time, o->timers, o->ntimers, o->timers_total, o->timers_clock);
         if (o->kind == TS_GIL_WAIT) {

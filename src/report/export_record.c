@@ -1,4 +1,5 @@
 #include "report/export_record.h"
+#include "report/fleet.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -128,6 +129,31 @@ static json_object *locks_json(const struct run_metrics *m, double per_sample_s)
     return a;
 }
 
+#define TIMERS_EXPORT_PERIOD_S 0.1 /* timers are exported when sampled at 10 Hz or more */
+
+/* The window's timer lateness by bucket (the kept values, scaled to all
+ * the timers seen run when more ran than are kept) and its timeouts. */
+static void loop_timers_export(const struct loop_timers *lt, json_object *o)
+{
+    uint64_t le[FLEET_LAG_BOUNDS + 1] = {0};
+    size_t kept = lt->ran < LOOP_LAGS_KEPT ? (size_t)lt->ran : LOOP_LAGS_KEPT;
+    for (size_t k = 0; k < kept; k++) {
+        uint32_t b = 0;
+        while (b < FLEET_LAG_BOUNDS && lt->lags[k] / 1000.0 > fleet_lag_bounds_s[b])
+            b++;
+        le[b]++;
+    }
+    json_object *a = json_object_new_array();
+    for (uint32_t b = 0; b <= FLEET_LAG_BOUNDS; b++)
+        json_object_array_add(a, json_object_new_int64(
+                                     kept ? (int64_t)((double)le[b] * (double)lt->ran / (double)kept + 0.5) : 0));
+    json_object_object_add(o, "timer_lag_le", a);
+    json_object_object_add(o, "timer_lag_sum_s", num(lt->lag_sum_ms / 1000.0));
+    json_object_object_add(o, "timeouts_expired", json_object_new_int64((int64_t)lt->timeouts_expired));
+    json_object_object_add(o, "timeouts_expired_in_stalls",
+                           json_object_new_int64((int64_t)lt->timeouts_expired_in_stalls));
+}
+
 static json_object *loops_json(const struct run_metrics *m, double per_sample_s)
 {
     json_object *a = json_object_new_array();
@@ -146,6 +172,12 @@ static json_object *loops_json(const struct run_metrics *m, double per_sample_s)
             json_object_array_add(st, num((l->exact ? l->exact_ms[k] : l->stalls[k].ms) / 1000.0));
         json_object_object_add(o, "stalls_exact", json_object_new_boolean(l->exact));
         json_object_object_add(o, "stalls_s", st);
+        /* only as fine as the sampling: at a collector's default 0.5 Hz a
+         * stall is rarely seen from inside, and the figures would mislead */
+        if (per_sample_s <= TIMERS_EXPORT_PERIOD_S)
+            loop_timers_export(&l->timers, o);
+        json_object_object_add(o, "tasks", l->tasks.seen ? json_object_new_int64(l->tasks.last) : NULL);
+        json_object_object_add(o, "tasks_per_thread", json_object_new_boolean(l->tasks.per_thread));
         json_object_array_add(a, o);
     }
     return a;

@@ -7,6 +7,7 @@
 #include "util/grow.h"
 
 const double fleet_stall_bounds_s[FLEET_STALL_BOUNDS] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+const double fleet_lag_bounds_s[FLEET_LAG_BOUNDS] = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
 void fleet_init(struct fleet *f)
 {
@@ -39,6 +40,7 @@ struct fleet_target *fleet_target(struct fleet *f, pid_t pid)
     t = &f->t[f->n++];
     memset(t, 0, sizeof *t);
     t->pid = pid;
+    t->tasks = -1;
     t->gil_enabled = true;
     return t;
 }
@@ -175,10 +177,38 @@ static void apply_locks(struct fleet_target *t, json_object *a)
     }
 }
 
+/* A loop's timers and tasks of one window: timer lateness by bucket,
+ * expired timeouts, the task count (the process's is counted once). */
+static void apply_loop_timers(struct fleet_target *t, json_object *o, bool *process_tasks)
+{
+    json_object *le = arr(o, "timer_lag_le");
+    for (size_t b = 0; le && b <= FLEET_LAG_BOUNDS && b < json_object_array_length(le); b++) {
+        int64_t v = json_object_get_int64(json_object_array_get_idx(le, b));
+        t->lag_le[b] += v > 0 ? (uint64_t)v : 0;
+        t->timers_seen = true;
+    }
+    t->lag_sum_s += secs(dbl(o, "timer_lag_sum_s"));
+    double expired = dbl(o, "timeouts_expired"), in_stalls = dbl(o, "timeouts_expired_in_stalls");
+    if (expired >= in_stalls && in_stalls >= 0) {
+        t->timeouts_expired[0] += (uint64_t)(expired - in_stalls);
+        t->timeouts_expired[1] += (uint64_t)in_stalls;
+    }
+    json_object *n;
+    bool per_thread = json_object_get_boolean(json_object_object_get(o, "tasks_per_thread"));
+    if (json_object_object_get_ex(o, "tasks", &n) && json_object_is_type(n, json_type_int) &&
+        (per_thread || !*process_tasks)) {
+        t->tasks = (t->tasks < 0 ? 0 : t->tasks) + json_object_get_int64(n);
+        *process_tasks |= !per_thread;
+    }
+}
+
 static void apply_loops(struct fleet_target *t, json_object *a)
 {
+    bool process_tasks = false;
+    t->tasks = -1;
     for (size_t i = 0; a && i < json_object_array_length(a); i++) {
         json_object *o = json_object_array_get_idx(a, i);
+        apply_loop_timers(t, o, &process_tasks);
         t->loops_seen = true;
         t->loop_busy_s += secs(dbl(o, "busy_s"));
         json_object *st = arr(o, "stalls_s");

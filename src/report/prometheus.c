@@ -184,6 +184,28 @@ static void loop_stalls(struct out *o, const struct fleet_target *t)
                   fleet_stall_bounds_s, FLEET_STALL_BOUNDS, t->stall_sum_s);
 }
 
+static void timer_lag(struct out *o, const struct fleet_target *t)
+{
+    if (t->timers_seen)
+        histogram(o, "gilprobe_asyncio_timer_lag_seconds", t, t->lag_le, fleet_lag_bounds_s,
+                  FLEET_LAG_BOUNDS, t->lag_sum_s);
+}
+
+static void timeouts_expired(struct out *o, const struct fleet_target *t)
+{
+    if (!t->timers_seen)
+        return;
+    const char *busy[] = {"in_stall", "false", NULL}, *stall[] = {"in_stall", "true", NULL};
+    sample_u(o, "gilprobe_asyncio_timeouts_expired", "_total", t, busy, t->timeouts_expired[0]);
+    sample_u(o, "gilprobe_asyncio_timeouts_expired", "_total", t, stall, t->timeouts_expired[1]);
+}
+
+static void tasks(struct out *o, const struct fleet_target *t)
+{
+    if (t->tasks >= 0)
+        sample_u(o, "gilprobe_asyncio_tasks", "", t, NULL, (uint64_t)t->tasks);
+}
+
 static void threads(struct out *o, const struct fleet_target *t)
 {
     sample_u(o, "gilprobe_threads", "", t, NULL, t->python_threads);
@@ -251,6 +273,14 @@ void fleet_render(const struct fleet *f, bool openmetrics, FILE *f_out)
          "Time asyncio event loops spent out of their selector (running callbacks).", loop_busy},
         {"gilprobe_asyncio_loop_stall_duration_seconds", HISTOGRAM, "seconds",
          "Event-loop stalls (busy stretches past the stall threshold) by length.", loop_stalls},
+        {"gilprobe_asyncio_timer_lag_seconds", HISTOGRAM, "seconds",
+         "How late asyncio timers ran, the timers seen on the loops' heaps.", timer_lag},
+        {"gilprobe_asyncio_timeouts_expired", COUNTER, NULL,
+         "asyncio timeouts (wait_for, timeout) that expired because their loop was busy at the "
+         "deadline, by whether it was stalled.",
+         timeouts_expired},
+        {"gilprobe_asyncio_tasks", GAUGE, NULL,
+         "asyncio tasks alive (each loop thread's on 3.14+, else the process's).", tasks},
         {"gilprobe_threads", GAUGE, NULL, "Python threads of the target.", threads},
         {"gilprobe_finding", GAUGE, NULL,
          "1 while a diagnosis finding holds over the last window.", findings},

@@ -280,6 +280,11 @@ static void text_loops(FILE *out, const struct sample_report *r)
         else if (l->nstalls)
             fprintf(out, "    timer lateness from stalls: mean %.1f ms, worst %.0f ms\n",
                     l->timer_lag_mean_ms, l->timer_lag_max_ms);
+        const struct loop_tasks *tk = &l->tasks;
+        if (tk->seen && tk->n)
+            fprintf(out, "    tasks%s: %u at first, %u at the end, at most %u (%+.1f/s)%s\n",
+                    tk->per_thread ? "" : " (the process's)", tk->v[0].n, tk->last, tk->max,
+                    tk->growth_per_s, tk->growing ? ": growing" : "");
         if (lt->timeouts_seen)
             fprintf(out, "    timeouts (wait_for/timeout): %llu seen, up to %u pending; %llu expired "
                          "late, %llu of them in stalls\n",
@@ -643,6 +648,39 @@ static json_object *exact_json(const struct sample_report *r)
     "the loop's timer heap was not read: uvloop keeps its timers in libuv, not read; another " \
     "loop is found by its thread's BaseEventLoop._run_once frame (3.14+: its thread state)"
 
+/* The loop's task count over time: null when never counted. */
+static json_object *loop_tasks_json(const struct sample_report *r, const struct loop_tasks *lt)
+{
+    if (!lt->seen)
+        return NULL;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "scope", json_object_new_string(lt->per_thread ? "thread" : "process"));
+    json_object_object_add(o, "first", json_object_new_int((int)(lt->n ? lt->v[0].n : lt->last)));
+    json_object_object_add(o, "last", json_object_new_int((int)lt->last));
+    json_object_object_add(o, "max", json_object_new_int((int)lt->max));
+    json_object_object_add(o, "growth_per_s", jd(lt->growth_per_s));
+    json_object_object_add(o, "fit_r2", jd(lt->fit_r2));
+    json_object_object_add(o, "growing", json_object_new_boolean(lt->growing));
+    json_object *series = json_object_new_array();
+    for (uint32_t i = 0; i < lt->n; i++) {
+        json_object *p = json_object_new_array();
+        json_object_array_add(p, jd(lt->v[i].t));
+        json_object_array_add(p, json_object_new_int((int)lt->v[i].n));
+        json_object_array_add(series, p);
+    }
+    json_object_object_add(o, "series", series);
+    json_object *groups = json_object_new_array();
+    for (uint32_t i = 0; i < lt->ngroups; i++) {
+        json_object *j = lt->groups[i].frame ? report_json_site(stack(r, lt->groups[i].frame)) : NULL;
+        if (!j)
+            j = json_object_new_object();
+        json_object_object_add(j, "count", json_object_new_int((int)lt->groups[i].count));
+        json_object_array_add(groups, j);
+    }
+    json_object_object_add(o, "by_coroutine", groups);
+    return o;
+}
+
 /* What the loop's timers showed: null when its heap was never read. */
 static json_object *loop_timers_json(const struct loop_timers *lt)
 {
@@ -706,8 +744,11 @@ static json_object *loops_json(const struct sample_report *r)
         json_object_object_add(o, "timer_lag_p50_ms", l->timer_lag_measured ? jd(l->timer_lag_p50_ms) : NULL);
         json_object_object_add(o, "timer_lag_p99_ms", l->timer_lag_measured ? jd(l->timer_lag_p99_ms) : NULL);
         json_object_object_add(o, "timers", loop_timers_json(&l->timers));
+        json_object_object_add(o, "tasks", loop_tasks_json(r, &l->tasks));
         json_object_object_add(o, "timers_unavailable",
-                               l->timers.read ? NULL : json_object_new_string(TIMERS_UNREAD));
+                               l->timers.read ? NULL
+                               : json_object_new_string(m->no_asyncio ? "--no-asyncio: asyncio's objects were not read"
+                                                                      : TIMERS_UNREAD));
         json_object *stalls = json_object_new_array();
         for (uint32_t i = 0; i < l->nstalls; i++) {
             json_object *s = json_object_new_object();

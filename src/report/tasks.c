@@ -53,7 +53,7 @@ static bool has_listed_awaiter(const struct asyncio_tasks *t, const struct async
     return false;
 }
 
-static void task_line(FILE *out, const struct asyncio_task *k, int depth)
+static void task_line(FILE *out, const struct asyncio_task *k, int depth, double read_at)
 {
     int pad = 4 + 4 * (depth < TREE_DEPTH_MAX ? depth : TREE_DEPTH_MAX);
     fprintf(out, "%*stask 0x%" PRIx64 " \"%s\"  %s", pad, "", k->addr, k->name,
@@ -63,6 +63,9 @@ static void task_line(FILE *out, const struct asyncio_task *k, int depth)
         if (k->waiter)
             fprintf(out, " 0x%" PRIx64, k->waiter);
     }
+    if (k->has_deadline)
+        fprintf(out, k->deadline >= read_at ? "  times out in %.3f s" : "  timed out %.3f s ago",
+                k->deadline >= read_at ? k->deadline - read_at : read_at - k->deadline);
     fprintf(out, "%s\n", k->native ? "" : "  (pure-Python Task)");
     for (int f = 0; f < k->nframes; f++) {
         char frame[512];
@@ -79,7 +82,7 @@ static void task_tree(FILE *out, const struct asyncio_tasks *t, uint32_t i, int 
 {
     const struct asyncio_task *k = &t->v[i];
     done[i] = true;
-    task_line(out, k, depth);
+    task_line(out, k, depth, t->read_at);
     for (uint32_t j = 0; j < t->n; j++)
         if (!done[j] && t->v[j].loop == k->loop && awaited_by(&t->v[j], k->addr))
             task_tree(out, t, j, depth + 1, done);
@@ -117,7 +120,7 @@ void report_tasks_text(FILE *out, const struct asyncio_tasks *t)
     free(done);
 }
 
-static json_object *task_json(const struct asyncio_task *k)
+static json_object *task_json(const struct asyncio_task *k, double read_at)
 {
     json_object *to = json_object_new_object();
     json_object_object_add(to, "id", report_json_hex(k->addr));
@@ -131,6 +134,7 @@ static json_object *task_json(const struct asyncio_task *k)
         json_object_object_add(aw, "id", k->waiter ? report_json_hex(k->waiter) : NULL);
     }
     json_object_object_add(to, "awaiting", aw);
+    json_object_object_add(to, "deadline_s", k->has_deadline ? json_object_new_double(k->deadline - read_at) : NULL);
     json_object_object_add(to, "frames", report_json_frames(k->frames, k->nframes));
     json_object_object_add(to, "frames_complete", json_object_new_boolean(!k->frames_truncated));
     json_object *by = json_object_new_array();
@@ -159,7 +163,7 @@ json_object *report_tasks_json(const struct asyncio_tasks *t)
         json_object *arr = json_object_new_array();
         for (uint32_t i = 0; i < t->n; i++)
             if (t->v[i].loop == loops[l])
-                json_object_array_add(arr, task_json(&t->v[i]));
+                json_object_array_add(arr, task_json(&t->v[i], t->read_at));
         json_object_object_add(lo, "tasks", arr);
         json_object_array_add(loops_json, lo);
     }

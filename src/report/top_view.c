@@ -113,6 +113,9 @@ int top_view_update(struct top_view *v, const struct run_metrics *m)
     v->missed = m->missed;
     v->loops = v->stalls = 0;
     v->stall_max_ms = 0;
+    v->tasks = -1;
+    v->timeouts_expired = 0;
+    bool process_counted = false;
     v->nrows = 0;
     for (uint32_t i = 0; i < m->nthreads; i++) {
         const struct thread_metrics *t = &m->threads[i];
@@ -121,6 +124,13 @@ int top_view_update(struct top_view *v, const struct run_metrics *m)
             v->stalls += t->loop.nstalls;
             if (t->loop.stall_max_ms > v->stall_max_ms)
                 v->stall_max_ms = t->loop.stall_max_ms;
+            const struct loop_tasks *lt = &t->loop.tasks;
+            /* (counted for the whole process before 3.14: once) */
+            if (lt->seen && (lt->per_thread || !process_counted)) {
+                v->tasks = (v->tasks < 0 ? 0 : v->tasks) + lt->last;
+                process_counted |= !lt->per_thread;
+            }
+            v->timeouts_expired += t->loop.timers.timeouts_expired;
         }
         if (!t->samples)
             continue; /* exited before this window, or not sampled yet */
@@ -199,6 +209,14 @@ int top_view_header(const struct top_view *v, char (*lines)[TOP_LINE], int max)
         else if (v->loops)
             snprintf(loops, sizeof loops, "  loop stalls 0 in %u event loop%s", v->loops,
                      v->loops == 1 ? "" : "s");
+        size_t used = strlen(loops);
+        if (v->loops && v->tasks >= 0)
+            snprintf(loops + used, sizeof loops - used, ", %" PRId64 " task%s", v->tasks,
+                     v->tasks == 1 ? "" : "s");
+        used = strlen(loops);
+        if (v->timeouts_expired)
+            snprintf(loops + used, sizeof loops - used, ", %" PRIu64 " timeout%s expired late",
+                     v->timeouts_expired, v->timeouts_expired == 1 ? "" : "s");
         char behind[64] = "";
         if (v->behind)
             snprintf(behind, sizeof behind, " (behind: %" PRIu64 " missed)", v->missed);

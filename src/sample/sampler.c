@@ -12,6 +12,7 @@
 #include "ebpf/reader.h"
 #include "python/asyncio_running.h"
 #include "python/asyncio_tasks.h"
+#include "python/asyncio_count.h"
 #include "python/asyncio_timers.h"
 #include "python/classify.h"
 #include "python/gil.h"
@@ -52,9 +53,11 @@ struct tracked {
      * of it counts (its thread state may linger, its memory be reused). */
     bool vanished;
     char task[ASYNCIO_TASK_NAME_MAX]; /* the asyncio task its loop runs (this sample) */
+    uint32_t task_stack;              /* ... read with this stack */
+    double task_read;                 /* ... then */
     /* the event loop it runs, once found, and its timers' last read */
     uint64_t loop;
-    double loop_looked, timers_read;
+    double loop_looked, timers_read, timers_every, tasks_counted;
     struct asyncio_timer *timers; /* ASYNCIO_TIMERS_MAX, allocated when first read */
 };
 
@@ -70,6 +73,7 @@ struct sampler {
     struct bpf_reader *reader;   /* NULL: process_vm_readv + one /proc read per thread */
     struct asyncio_running *running; /* which task a busy event loop runs */
     struct asyncio_timers *timers;   /* the timers an event loop has scheduled */
+    struct asyncio_count *counter;   /* how many tasks are alive */
     const struct task_rec *recs; /* this sample's, from the reader */
     bool recs_complete;          /* every thread of the process has its record */
     bool recs_fresh;             /* recs are the last sample's */
@@ -756,6 +760,8 @@ static void walk_stacks(struct sampler *s, size_t nroot)
             s->t[i].walk_ok = !s->walks[i].partial;
 }
 
+#define TASK_REREAD_S 0.1
+
 /* The name of the asyncio task a thread's event loop runs, when this
  * sample finds the loop at work (out of its selector: what a stall is
  * spent in, told as the metrics will tell it); NULL otherwise. */
@@ -763,7 +769,7 @@ static const char *running_task(struct sampler *s, struct tracked *t, uint32_t s
 {
     uint64_t task;
     const char *name;
-    if (!s->running || t->metrics_idx >= s->m->nthreads)
+    if (s->opt->no_asyncio || !s->running || t->metrics_idx >= s->m->nthreads)
         return NULL;
     /* Only inside a busy stretch already half a stall long: the reads cost
      * the target nothing, but they lengthen a sample, and a loop that waits
@@ -775,21 +781,24 @@ static const char *running_task(struct sampler *s, struct tracked *t, uint32_t s
         loops_classify(&s->m->loop_cls, &s->m->stacks, &s->m->threads[t->metrics_idx].loop, stack,
                        sys) != LOOP_BUSY)
         return NULL;
+    /* The same stack as at the last read, within TASK_REREAD_S: the same
+     * task (another would have taken the loop through its selector code
+     * first). A loop stuck in one task is not read at every sample. */
+    double mono = clock_mono_s();
+    if (stack == t->task_stack && mono - t->task_read < TASK_REREAD_S)
+        return t->task[0] ? t->task : NULL;
+    t->task_stack = stack;
+    t->task_read = mono;
+    t->task[0] = 0;
     /* where asyncio keeps it is looked for here, when first needed (not at
      * every attach: a target without a loop never pays for it) */
-    asyncio_running_look(s->running, clock_mono_s());
+    asyncio_running_look(s->running, mono);
     if (!asyncio_running_task(s->running, t->tstate, t->loop, &task, &name) || !name)
         return NULL;
     snprintf(t->task, sizeof t->task, "%s", name);
     return t->task;
 }
 
-/* The timers of the event loop a thread runs, into obs: read every
- * TIMERS_EVERY_S, and at every sample of a busy stretch already half a
- * stall long - a stalled loop's heap cannot change, and what is overdue in
- * it when the stall ends is what the stall made late. The loop object is
- * looked for while it is busy (before 3.14 it is found only while one of
- * its tasks runs) and kept until its timers cannot be read. */
 /* The event loop a thread runs, from its last stack: the `self` of
  * BaseEventLoop._run_once (how 3.8-3.13 tell it whatever runs: their
  * running loop is in a thread-local no layout describes). */
@@ -816,18 +825,32 @@ static bool loop_in_frames(struct sampler *s, struct tracked *t)
 }
 
 #define TIMERS_EVERY_S 0.05
+#define TIMERS_CPU_SHARE 0.01 /* of the time spent reading a loop's timers, at most */
+#define TASKS_EVERY_S 1.0
 #define LOOP_LOOK_EVERY_S 0.2
+/* The timers of the event loop a thread runs, into obs: read every
+ * TIMERS_EVERY_S (a big heap less often: its reads take at most
+ * TIMERS_CPU_SHARE of the time). A stalled loop's heap cannot change: one
+ * read inside a stall tells which timeouts it made expire. The loop object
+ * is its thread state's (3.14+) or its _run_once frame's, kept until its
+ * timers cannot be read; and once a second, the tasks alive. */
 static void read_timers(struct sampler *s, struct tracked *t, uint32_t stack, long sys,
                         struct thread_obs *o)
 {
-    if (!s->timers || !s->running || t->metrics_idx >= s->m->nthreads)
+    if (s->opt->no_asyncio || !s->timers || !s->running || t->metrics_idx >= s->m->nthreads)
         return;
-    const struct loop_track *l = &s->m->threads[t->metrics_idx].loop;
-    enum loop_sample ls = loops_classify(&s->m->loop_cls, &s->m->stacks,
-                                         &s->m->threads[t->metrics_idx].loop, stack, sys);
-    if (ls == LOOP_NONE)
+    if (loops_classify(&s->m->loop_cls, &s->m->stacks, &s->m->threads[t->metrics_idx].loop, stack,
+                       sys) == LOOP_NONE)
         return;
-    double mono = clock_mono_s(), now = mono - s->start;
+    double mono = clock_mono_s();
+    uint64_t ntasks;
+    if (mono - t->tasks_counted >= TASKS_EVERY_S) {
+        t->tasks_counted = mono;
+        if (asyncio_count_tasks(s->counter, t->tstate, mono, &ntasks)) {
+            o->tasks = (int64_t)ntasks;
+            o->tasks_per_thread = asyncio_count_per_thread(s->counter);
+        }
+    }
     if (!t->loop) {
         if (mono - t->loop_looked < LOOP_LOOK_EVERY_S)
             return;
@@ -836,15 +859,19 @@ static void read_timers(struct sampler *s, struct tracked *t, uint32_t stack, lo
         if (!asyncio_running_loop(s->running, t->tstate, &t->loop) && !loop_in_frames(s, t))
             return;
     }
-    bool long_stretch = ls == LOOP_BUSY && l->in_run &&
-                        (now - l->run_start) * 1000.0 >= s->m->stall_ms / 2;
-    if (!long_stretch && mono - t->timers_read < TIMERS_EVERY_S)
+    if (mono - t->timers_read < t->timers_every)
         return;
     if (!t->timers && !(t->timers = calloc(ASYNCIO_TIMERS_MAX, sizeof *t->timers)))
         return;
-    t->timers_read = mono;
     uint64_t total;
+    double cpu0 = clock_thread_cpu_s();
     int n = asyncio_timers_read(s->timers, t->loop, t->timers, ASYNCIO_TIMERS_MAX, &total);
+    /* a big heap is read less often: at most TIMERS_CPU_SHARE of the time
+     * (in CPU: a sampler preempted meanwhile does not slow the reads) */
+    t->timers_read = mono;
+    t->timers_every = (clock_thread_cpu_s() - cpu0) / TIMERS_CPU_SHARE;
+    if (t->timers_every < TIMERS_EVERY_S)
+        t->timers_every = TIMERS_EVERY_S;
     if (n < 0) {
         t->loop = 0; /* gone, or not a loop with a timer heap: looked for again */
         return;
@@ -904,7 +931,7 @@ static void classify_threads(struct sampler *s, const struct gil_state *gp, bool
                                                                           : ti.syscall_nr;
         s->obs[i] = (struct thread_obs){t->metrics_idx, kind,
                                         kind == TS_LOCK_WAIT ? b.wait_addr : 0, stack, sys,
-                                        running_task(s, t, stack, sys), NULL, 0, 0, 0};
+                                        running_task(s, t, stack, sys), NULL, 0, 0, 0, -1, false};
         read_timers(s, t, stack, sys, &s->obs[i]);
     }
 }
@@ -1098,6 +1125,33 @@ static int start_reader(struct sampler *sp, struct sampler_cost *cost, struct gp
     return r;
 }
 
+/* The tasks of a loop whose count grew, grouped by their coroutine's
+ * function (the outermost frame of their chain): what piles up. One read
+ * of the registry, at the end of the run, only when a count grew. */
+static void group_growing_tasks(struct sampler *s)
+{
+    struct run_metrics *m = s->m;
+    bool any = false;
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        loop_tasks_derive(&m->threads[i].loop.tasks);
+        any |= m->threads[i].loop.tasks.growing;
+    }
+    struct asyncio_thread *threads = any ? calloc(s->n ? s->n : 1, sizeof *threads) : NULL;
+    if (!threads)
+        return;
+    for (uint32_t i = 0; i < s->n; i++)
+        threads[i] = (struct asyncio_thread){s->t[i].tstate, s->t[i].tid};
+    struct asyncio_tasks tasks = {0};
+    asyncio_tasks_read(s->rt, s->cache, threads, s->n, &tasks);
+    free(threads);
+    for (uint32_t i = 0; i < m->nthreads; i++) {
+        struct loop_tasks *lt = &m->threads[i].loop.tasks;
+        if (lt->growing)
+            loop_tasks_group(lt, &m->stacks, &tasks, lt->per_thread ? m->threads[i].tid : 0);
+    }
+    asyncio_tasks_free(&tasks);
+}
+
 static void sampler_free(struct sampler *s)
 {
     for (uint32_t i = 0; i < s->n; i++)
@@ -1105,6 +1159,7 @@ static void sampler_free(struct sampler *s)
     bpf_reader_close(s->reader);
     asyncio_running_close(s->running);
     asyncio_timers_close(s->timers);
+    asyncio_count_close(s->counter);
     addrmap_free(&s->rec_of_tid);
     free(s->t);
     free(s->reqs);
@@ -1141,6 +1196,7 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     int r = start_reader(&s, cost, err);
     s.running = asyncio_running_open(rt, cache);
     s.timers = asyncio_timers_open(rt, cache);
+    s.counter = asyncio_count_open(rt, cache);
     double period = 1.0 / opt->rate_hz;
     s.period_s = period;
     s.jitter_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
@@ -1221,8 +1277,10 @@ int sampler_run(struct pyrt *rt, struct pyobj_cache *cache, const struct sampler
     double stop = clock_mono_s();
     if (opt->on_bounds)
         opt->on_bounds(true, stop, opt->bounds_arg);
-    if (r == GP_OK && !s.gone)
+    if (r == GP_OK && !s.gone) {
         refresh(&s, err); /* final CPU counters */
+        group_growing_tasks(&s);
+    }
     m->duration_s = stop - (opt->on_window ? window_start : start);
     m->started_monotonic_s = opt->on_window ? window_start : start;
     m->process_exited = s.gone;

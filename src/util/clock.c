@@ -21,3 +21,10 @@ struct timespec clock_timespec(double t)
     time_t s = (time_t)t;
     return (struct timespec){s, (long)((t - (double)s) * 1e9)};
 }
+
+double clock_thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

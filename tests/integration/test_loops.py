@@ -254,6 +254,38 @@ def test_timeouts_expired_by_a_callback_stall_are_s7(python):
     assert "S1" in [f["scenario"] for f in doc["findings"]], doc["findings"]
 
 
+def test_tasks_that_pile_up_are_a_finding_naming_their_coroutine(python):
+    """A task that never finishes is started every 10 ms: the count grows
+    by up to 100 a second (fewer when the loop runs late), steadily, and
+    the finding names the coroutine they run."""
+    w, doc, loops = sample_loops(python, "leak", seconds=5)
+    tasks = loops[w.info["tids"]["loop-0"]]["tasks"]
+    minor = int(w.info["version"].split(".")[1])
+    assert tasks["scope"] == ("thread" if minor >= 14 else "process"), tasks
+    assert tasks["growing"] and 50 <= tasks["growth_per_s"] <= 105, tasks
+    assert tasks["fit_r2"] >= 0.9 and tasks["last"] - tasks["first"] >= 200, tasks
+    top = tasks["by_coroutine"][0]
+    assert (top["function"], top["line"]) == ("hang", MARKS["hang"] - 2), tasks["by_coroutine"]
+    assert top["count"] >= 0.9 * tasks["last"] - 10, tasks
+    found = [f for f in doc["findings"] if f["scenario"] == "tasks"]
+    assert len(found) == 1 and "hang (" in found[0]["culprit"], doc["findings"]
+    evidence = {e["metric"]: e["value"] for e in found[0]["evidence"]}
+    assert evidence["loop.tasks_growth_per_s"] == tasks["growth_per_s"], found
+
+
+def test_a_steady_task_count_is_not_growth(python):
+    """The echo clients and the ticker: the same tasks for ever."""
+    w, doc, loops = sample_loops(python, "timeouts", seconds=4)
+    tasks = loops[w.info["tids"]["loop-0"]]["tasks"]
+    # (before 3.14 the registry also holds wait_for's finished inner tasks
+    # until they are freed: the count wavers by a few)
+    assert not tasks["growing"] and abs(tasks["growth_per_s"]) < 5, tasks
+    # the eight waiters, the two clients, the ticker, the server's two echo
+    # handlers and the main task (14), and wait_for's inner tasks (<= 3.11)
+    assert 12 <= tasks["max"] <= 24 and len(tasks["series"]) >= 3, tasks
+    assert "tasks" not in [f["scenario"] for f in doc["findings"]], doc["findings"]
+
+
 def test_idle_loop_is_idle_not_stalled(python):
     w, doc, loops = sample_loops(python, "idle", seconds=1.5)
     loop = loops[w.info["tids"]["loop-0"]]
@@ -266,6 +298,10 @@ def test_two_loops_are_reported_separately(python):
     assert set(loops) == {first, second}
     assert loops[first]["culprits"][0]["function"] == "burn_cpu"
     assert all(c["function"] != "burn_cpu" for c in loops[second]["culprits"])
+    # each loop's running task is its own, with two loops in the process
+    # (before 3.14 the thread's loop is told by its _run_once frame)
+    assert context_of(loops[first]["culprits"][0]) == ("task", ["cpu_injector"], "cpu-injector")
+    assert all(l["timer_lag_source"] == "timers" for l in loops.values()), loops
 
 
 def test_stall_threshold_option_and_no_bpf(python):
@@ -273,8 +309,14 @@ def test_stall_threshold_option_and_no_bpf(python):
     try:
         r = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--stall-ms", "500", "--json"])
         r2 = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--no-bpf", "--json"])
+        r3 = run_gilprobe(["-p", str(w.pid), "-d", "1.5", "--no-asyncio", "--json"])
     finally:
         w.stop()
+    # --no-asyncio: stalls and their frames, nothing read of asyncio's own
+    loop = gp_json(r3.stdout)["loops"][0]
+    assert loop["stall_count"] >= 1 and loop["culprits"][0]["function"] == "burn_cpu", loop
+    assert loop["timers"] is None and loop["tasks"] is None and loop["timer_lag_source"] == "stalls"
+    assert loop["culprits"][0]["context"]["task"] is None, loop["culprits"][0]
     loop = gp_json(r.stdout)["loops"][0]
     assert loop["stall_threshold_ms"] == 500 and loop["stall_count"] == 0, loop
     assert loop["exact"]["stall_count"] == 0

@@ -214,6 +214,13 @@ def test_loop_stalls_and_findings(fleet):
     p50 = prom.value("histogram_quantile(0.5, sum by (le) (rate("
                      "gilprobe_asyncio_loop_stall_duration_seconds_bucket%s[10s])))" % s)
     assert 0.25 <= p50 <= 0.5, p50
+    # timers are not exported at the collectors' default 0.5 Hz (a stall
+    # is rarely sampled from inside: the figures would mislead)
+    assert prom.query("gilprobe_asyncio_timer_lag_seconds_count%s" % s) == []
+    assert prom.query("gilprobe_asyncio_timeouts_expired_total%s" % s) == []
+    # its tasks: two clients, their two echo handlers, the injector, the
+    # ticker and the main task (3.8: the registry of the process)
+    assert 7 <= prom.value("gilprobe_asyncio_tasks%s" % s) <= 9
     # the findings are sent every --window (10 s): the first may be due yet
     deadline = time.time() + 15
     found = None
@@ -221,6 +228,42 @@ def test_loop_stalls_and_findings(fleet):
         found = prom.query('gilprobe_finding{pid="%d",scenario="S1"}' % pids["loop"])
         time.sleep(0.5)
     assert found, prom.query('gilprobe_finding{pid="%d"}' % pids["loop"])
+
+
+def test_timers_and_timeouts_exported_when_sampled_finely(tmp_path):
+    """asyncio_loop.py timeouts under a collector sampling at 20 Hz: a 300
+    ms stall a second makes wait_for timeouts expire (counted as in a
+    stall), its 50 ms ticker runs late in each stall, its tasks are about
+    fourteen; /metrics passes promtool."""
+    w = Workload(PY["pyenv-3.12"], copy_workload(str(tmp_path), "asyncio_loop.py", "late.py"),
+                 ["timeouts"])
+    serve = Serve(["--all", "--match", str(tmp_path), "-r", "20"])
+    try:
+        url = "http://127.0.0.1:%d/metrics" % serve.port
+        wait_http(url)
+        deadline, series = time.time() + 30, {}
+        while time.time() < deadline:
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+            series = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                      for l in text.splitlines() if l.startswith("gilprobe_asyncio_")}
+            expired = [v for k, v in series.items()
+                       if k.startswith("gilprobe_asyncio_timeouts_expired_total") and 'in_stall="true"' in k]
+            if expired and expired[0] >= 3:
+                break
+            time.sleep(1)
+        assert expired and expired[0] >= 3, series
+        check = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        serve.stop()
+        w.stop()
+    lag = {k: v for k, v in series.items() if k.startswith("gilprobe_asyncio_timer_lag_seconds_bucket")}
+    on_time = [v for k, v in lag.items() if 'le="0.001"' in k][0]
+    within_half_s = [v for k, v in lag.items() if 'le="0.5"' in k][0]
+    over_100ms = within_half_s - [v for k, v in lag.items() if 'le="0.1"' in k][0]
+    assert on_time > 0 and over_100ms >= 1, lag  # mostly on time; the ticker, late in stalls
+    tasks = [v for k, v in series.items() if k.startswith("gilprobe_asyncio_tasks{")]
+    assert tasks and 12 <= tasks[0] <= 24, series
 
 
 @CPU_HEAVY

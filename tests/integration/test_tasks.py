@@ -92,6 +92,10 @@ def test_tasks_are_listed_with_their_names_states_chains_and_awaiters(python):
     # Exactly the tasks the program made, by name and by id.
     assert {n: t["id"] for n, t in listed.items()} == expected, (listed, expected)
     assert tasks["count"] == len(loop["tasks"])
+    # wait_for(timeout=3600) started moments ago: its deadline, from the
+    # loop's timer heap, is an hour away; no other task has one
+    deadlines = {n: t["deadline_s"] for n, t in listed.items() if t["deadline_s"] is not None}
+    assert list(deadlines) == ["timed"] and 3500 < deadlines["timed"] <= 3600, deadlines
     ids = {t["id"]: n for n, t in listed.items()}
     want_chains = chains(minor)
     for name, t in listed.items():

@@ -272,6 +272,22 @@ def test_loop_stalls_per_interval():
     assert w.info["tids"]["loop-0"] in {row[0] for row in rows(r.stdout)}
 
 
+def test_loop_tasks_and_expired_timeouts_per_interval():
+    """asyncio_loop.py timeouts: about fourteen tasks for ever, and a 300 ms
+    stall every second that makes wait_for timeouts expire: each 2.5 s
+    interval shows the task count and the timeouts expired in it."""
+    w = Workload(_interpreter(), "asyncio_loop.py", ["timeouts"])
+    try:
+        r = run_gilprobe(["top", "-p", str(w.pid), "-n", "2", "-i", "2.5"], timeout=60)
+    finally:
+        w.stop()
+    assert r.returncode == 0, r.stderr
+    found = re.findall(r"in 1 event loop, (\d+) tasks, (\d+) timeouts? expired late", r.stdout)
+    assert len(found) == 2, r.stdout
+    for tasks, expired in found:
+        assert 12 <= int(tasks) <= 24 and int(expired) >= 1, r.stdout
+
+
 def test_target_exit_ends_top():
     proc = subprocess.Popen([_interpreter(), "-c", "import time; time.sleep(3)"])
     try:

@@ -30,6 +30,7 @@ int run_watch_record_tests(void);
 int run_serve_export_tests(void);
 int run_checks_tests(void);
 int run_blame_tests(void);
+int run_loop_timers_tests(void);
 
 static char fixture_paths[MAX_FIXTURES][1024];
 static char fixture_names[MAX_FIXTURES][300];
@@ -333,5 +334,6 @@ int main(int argc, char **argv)
         tests[n++] = fixed[i];
     int failed = _cmocka_run_group_tests("gilprobe", tests, n, NULL, NULL);
     return failed + run_diagnose_tests() + run_tlbc_tests() + run_watch_record_tests() +
-           run_serve_export_tests() + run_checks_tests() + run_blame_tests();
+           run_serve_export_tests() + run_checks_tests() + run_blame_tests() +
+           run_loop_timers_tests();
 }

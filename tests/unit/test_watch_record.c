@@ -20,7 +20,7 @@ static void observe(struct run_metrics *m, struct sample_ring *r, double t)
 {
     struct thread_obs obs[8];
     for (uint32_t i = 0; i < m->nthreads && i < 8; i++)
-        obs[i] = (struct thread_obs){i, i == 0 ? TS_GIL_HELD : TS_GIL_WAIT, 0, 0, -1, NULL, NULL, 0, 0, 0};
+        obs[i] = (struct thread_obs){i, i == 0 ? TS_GIL_HELD : TS_GIL_WAIT, 0, 0, -1, NULL, NULL, 0, 0, 0, -1, false};
     struct sample_obs so = {t, true, 1, 0, obs, m->nthreads < 8 ? m->nthreads : 8};
     metrics_observe(m, &so);
     sample_ring_push(r, m, &so);

@@ -9,6 +9,7 @@ Usage: asyncio_loop.py MODE [--pure] [--threads N]
            polls its selector, without waiting, between them)
   timeouts eight tasks in wait_for(sleep(0.01), timeout=0.12) in a loop,
            and a call_later callback that burns 300 ms every second
+  leak     a task that never finishes started every 10 ms (100 a second)
   healthy  the echo workload only
   idle     the loop only awaits asyncio.sleep(10)
   --pure     use the pure-Python Task implementation instead of _asyncio's
@@ -107,6 +108,20 @@ async def timed_query(stats):
         await asyncio.sleep(0.005)
 
 
+LEAK_EVERY_S = 0.01
+
+
+async def hang(never):
+    """A task that never finishes: it waits for an event nobody sets."""
+    await never.wait()  # MARK:hang
+
+
+def leak(loop, never):
+    """Starts a task that never finishes every 10 ms: 100 more a second."""
+    loop.create_task(hang(never))
+    loop.call_later(LEAK_EVERY_S, leak, loop, never)
+
+
 async def ticker():
     """A timer always pending: due within 50 ms of any stall's start."""
     while True:
@@ -146,6 +161,8 @@ async def serve(mode, ready):
         tasks.append(loop.create_task(sleep_injector(), name="sleep-injector"))
     elif mode == "chain":
         tasks.append(asyncio.ensure_future(chain_injector()))
+    elif mode == "leak":
+        loop.call_soon(leak, loop, asyncio.Event())
     elif mode == "timeouts":
         stats = {"timeouts": 0}
         tasks += [loop.create_task(timed_query(stats), name="query-%d" % i) for i in range(WAITERS)]
