@@ -42,6 +42,9 @@ int pytuple_items(struct pyrt *rt, uint64_t tuple, uint64_t *out, int max);
 int pylist_prefix(struct pyrt *rt, uint64_t list, uint64_t *out, int max, uint64_t *size);
 /* True or False; false when obj is not a bool. */
 bool pybool(struct pyrt *rt, uint64_t obj, bool *v);
+/* Attribute `name` of an instance (pyobj_instance_attrs); 0 when absent
+ * or unreadable. */
+uint64_t pyobj_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, const char *name);
 /* Attribute `name` of a module, by its dict; 0 when absent. */
 uint64_t pymodule_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t mdict, const char *name);
 

@@ -8,7 +8,6 @@
 #include "target/remote.h"
 
 #define LOOK_EVERY_S 5.0
-#define ATTRS_MAX 64
 
 struct asyncio_count {
     struct pyrt *rt;
@@ -39,13 +38,6 @@ bool asyncio_count_per_thread(const struct asyncio_count *ac)
     return ac && ac->per_thread;
 }
 
-/* The set behind a WeakSet (its `data`). */
-static uint64_t weakset_data(struct asyncio_count *ac, uint64_t weakset)
-{
-    struct pydict_entry attrs[ATTRS_MAX];
-    int na = weakset ? pyobj_instance_attrs(ac->rt, weakset, attrs, ATTRS_MAX) : -1;
-    return na > 0 ? pydict_find_str(ac->rt, ac->c, attrs, na, "data") : 0;
-}
 
 static void look(struct asyncio_count *ac, double now)
 {
@@ -64,7 +56,7 @@ static void look(struct asyncio_count *ac, double now)
     int minor = (int)((ac->rt->version_hex >> 16) & 0xff);
     uint64_t weak =
         pymodule_attr(ac->rt, ac->c, mdict, minor >= 12 ? "_scheduled_tasks" : "_all_tasks");
-    ac->sets[0] = weakset_data(ac, weak);
+    ac->sets[0] = pyobj_attr(ac->rt, ac->c, weak, "data"); /* the set behind the WeakSet */
     ac->sets[1] = minor >= 12 ? pymodule_attr(ac->rt, ac->c, mdict, "_eager_tasks") : 0;
     if (ac->sets[0] && pyobj_type_is(ac->rt, ac->sets[0], "set"))
         remote_u64(&ac->rt->mem, ac->sets[0] + (uint64_t)ac->rt->layout.obj_type, &ac->set_type);

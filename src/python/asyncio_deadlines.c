@@ -12,7 +12,6 @@
 #include "util/addrmap.h"
 
 #define LOOPS_MAX 16
-#define ATTRS_MAX 32
 
 static void note(struct asyncio_task *t, double when)
 {
@@ -28,9 +27,7 @@ static struct asyncio_task *task_of(struct pyrt *rt, struct pyobj_cache *c,
                                     const struct addrmap *by_waiter, uint64_t target)
 {
     if (pyobj_type_named(rt, c, target, "Timeout")) {
-        struct pydict_entry attrs[ATTRS_MAX];
-        int na = pyobj_instance_attrs(rt, target, attrs, ATTRS_MAX);
-        uint64_t task = na > 0 ? pydict_find_str(rt, c, attrs, na, "_task") : 0;
+        uint64_t task = pyobj_attr(rt, c, target, "_task");
         uintptr_t at = task ? (uintptr_t)addrmap_get(by_addr, task) : 0;
         return at ? &out->v[at - 1] : NULL;
     }

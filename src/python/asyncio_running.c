@@ -129,13 +129,11 @@ static bool task_fields(struct asyncio_running *r, uint64_t task, uint64_t *coro
 static bool loop_of_thread(struct asyncio_running *r, uint64_t loop, uint64_t tstate)
 {
     struct pyrt *rt = r->rt;
-    struct pydict_entry attrs[ATTRS_MAX];
     uint64_t ident, id;
     if (rt->layout.ts_thread_id < 0 ||
         !remote_u64(&rt->mem, tstate + (uint64_t)rt->layout.ts_thread_id, &ident))
         return false;
-    int na = pyobj_instance_attrs(rt, loop, attrs, ATTRS_MAX);
-    uint64_t obj = na > 0 ? pydict_find_str(rt, r->c, attrs, na, "_thread_id") : 0;
+    uint64_t obj = pyobj_attr(rt, r->c, loop, "_thread_id");
     return obj && pyint_u64(rt, obj, &id) && id == ident;
 }
 

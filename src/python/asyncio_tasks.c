@@ -159,9 +159,7 @@ static bool add_set(struct pyrt *rt, struct pyobj_cache *c, const struct asyncio
 /* The set inside a WeakSet (its `data` attribute). */
 static uint64_t weakset_data(struct pyrt *rt, struct pyobj_cache *c, uint64_t weakset)
 {
-    struct pydict_entry attrs[ATTRS_MAX];
-    int na = weakset ? pyobj_instance_attrs(rt, weakset, attrs, ATTRS_MAX) : -1;
-    return na > 0 ? pydict_find_str(rt, c, attrs, na, "data") : 0;
+    return pyobj_attr(rt, c, weakset, "data");
 }
 
 /* The running task of every loop: asyncio's {loop: task} table. */

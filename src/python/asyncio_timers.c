@@ -9,7 +9,6 @@
 #include "target/remote.h"
 #include "util/addrmap.h"
 
-#define ATTRS_MAX 128
 #define TYPE_ATTRS_MAX 64
 #define SLOT_MAX 4096     /* a slot further into an object than this is garbage */
 #define BLOCK_MAX 160     /* bytes read of each handle: its header and three slots */
@@ -261,9 +260,7 @@ static uint64_t first_arg(struct asyncio_timers *r, uint64_t handle)
 /* The loop's _scheduled list; 0 when it has none. */
 static uint64_t scheduled_list(struct asyncio_timers *r, uint64_t loop)
 {
-    struct pydict_entry attrs[ATTRS_MAX];
-    int na = pyobj_instance_attrs(r->rt, loop, attrs, ATTRS_MAX);
-    return na > 0 ? pydict_find_str(r->rt, r->c, attrs, na, "_scheduled") : 0;
+    return pyobj_attr(r->rt, r->c, loop, "_scheduled");
 }
 
 int asyncio_timers_read(struct asyncio_timers *r, uint64_t loop, struct asyncio_timer *out, int max,

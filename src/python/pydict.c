@@ -9,6 +9,8 @@
 #define KEYS_HEADER 64
 #define DK_GENERAL 0 /* dk_kind: entries with a hash; else (key, value) only */
 
+#define PYOBJ_ATTR_MAX 128 /* attributes of one instance looked through for one */
+
 static bool read_u64(struct pyrt *rt, uint64_t addr, uint64_t *v)
 {
     return addr && remote_u64(&rt->mem, addr, v);
@@ -274,4 +276,11 @@ int pylist_items(struct pyrt *rt, uint64_t list, uint64_t *out, int max)
 int pytuple_items(struct pyrt *rt, uint64_t tuple, uint64_t *out, int max)
 {
     return seq_items(rt, tuple, false, out, max);
+}
+
+uint64_t pyobj_attr(struct pyrt *rt, struct pyobj_cache *c, uint64_t obj, const char *name)
+{
+    struct pydict_entry attrs[PYOBJ_ATTR_MAX];
+    int na = obj ? pyobj_instance_attrs(rt, obj, attrs, PYOBJ_ATTR_MAX) : -1;
+    return na > 0 ? pydict_find_str(rt, c, attrs, na, name) : 0;
 }
